@@ -1,0 +1,372 @@
+"""The LDAP connector: accounts, group memberships and complete termination.
+
+Works with OpenLDAP (groupOfNames, groupOfUniqueNames, posixGroup; disabled
+with ppolicy's ``pwdAccountLockedTime`` by default) and Active Directory
+(``userAccountControl`` ACCOUNTDISABLE, ``member``). Group memberships are
+found by searching every group that names the account, never only those a
+policy knows. Every filter value and DN component is escaped.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar
+
+import ldap3
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import escape_rdn, safe_dn
+
+from connectors.ldap.session import (
+    NO_SUCH_ATTRIBUTE,
+    NO_SUCH_OBJECT,
+    OBJECT_CLASS_VIOLATION,
+    VALUE_EXISTS,
+    LdapSession,
+)
+from iam import contract, errors
+from iam.model import AccountState, Entitlement, Outcome, Result
+from iam.secrets import SECRET_SCHEMA
+
+PPOLICY_LOCKED = "000001010000Z"  # "locked by an administrator", never expires
+LOCKED_PASSWORD_PREFIX = "{CRYPT}!"  # crypt() never yields "!": no password matches
+AD_ACCOUNTDISABLE = 0x2
+
+_MEMBER_ATTRS = {"groupofnames": "member", "groupofuniquenames": "uniquemember", "posixgroup": "memberuid",
+                 "group": "member"}
+
+
+class LdapConnector(
+    contract.Connector,
+    contract.Readable,
+    contract.Creatable,
+    contract.Entitling,
+    contract.Disableable,
+    contract.PasswordLockable,
+    contract.Archivable,
+    contract.Terminable,
+    contract.Deletable,
+):
+    """An LDAP directory reached with ldap3."""
+
+    settings_schema: ClassVar[Mapping[str, Any]] = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["url", "base_dn"],
+        "properties": {
+            "url": {"type": "string", "pattern": "^ldaps?://"},
+            "start_tls": {"type": "boolean", "description": "default: true for ldap://"},
+            "tls_verify": {"type": "boolean", "default": True},
+            "ca_file": {"type": "string"},
+            "bind_dn": {"type": "string"},
+            "bind_password": SECRET_SCHEMA,
+            "flavor": {"enum": ["openldap", "ad"], "default": "openldap"},
+            "base_dn": {"type": "string", "minLength": 1},
+            "users_dn": {"type": "string", "description": "where new accounts are created"},
+            "groups_dn": {"type": "string", "description": "where groups are searched"},
+            "leavers_dn": {"type": "string", "description": "terminated accounts are moved here"},
+            "user_attribute": {"type": "string", "default": "uid"},
+            "user_object_class": {"type": "string", "default": "inetOrgPerson"},
+            "disable": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["method"],
+                "properties": {
+                    "method": {"enum": ["ppolicy", "ad", "attribute"]},
+                    "attribute": {"type": "string"},
+                    "value": {"type": "string"},
+                },
+            },
+            "empty_group_member": {"type": "string", "description": "placeholder when a group would be empty"},
+            "page_size": {"type": "integer", "minimum": 1, "maximum": 5000, "default": 500},
+            "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 10},
+        },
+    }
+
+    def __init__(
+        self,
+        name: str,
+        settings: Mapping[str, Any],
+        connection_factory: Callable[[], ldap3.Connection] | None = None,
+    ) -> None:
+        super().__init__(name, settings)
+        s = dict(settings)
+        self.flavor = s.get("flavor", "openldap")
+        self.base_dn = s["base_dn"]
+        self.users_dn = s.get("users_dn", self.base_dn)
+        self.groups_dn = s.get("groups_dn", self.base_dn)
+        self.leavers_dn = s.get("leavers_dn")
+        default_attr = "sAMAccountName" if self.flavor == "ad" else "uid"
+        self.user_attr = s.get("user_attribute", default_attr)
+        self.user_class = s.get("user_object_class", "user" if self.flavor == "ad" else "inetOrgPerson")
+        self.disable_cfg = s.get("disable") or {"method": "ad" if self.flavor == "ad" else "ppolicy"}
+        self.placeholder = s.get("empty_group_member", "cn=empty-group-placeholder")
+        self.page_size = s.get("page_size", 500)
+        self.session = LdapSession(name, s, connection_factory)
+        self._group_attr: dict[str, str] = {}
+        self._dns: dict[str, str] = {}
+        self._cache_lock = threading.Lock()
+
+    # base -------------------------------------------------------------------
+
+    def check(self) -> str:
+        self.session.search(self.base_dn, "(objectClass=*)", ["objectClass"], scope=ldap3.BASE, what="check")
+        return f"bound to {self.session.url} as {self.session.bind_dn or 'anonymous'}; {self.base_dn} readable"
+
+    def close(self) -> None:
+        self.session.close()
+
+    # reading ------------------------------------------------------------------
+
+    def _user_filter(self, username: str | None = None) -> str:
+        value = "*" if username is None else escape_filter_chars(username)
+        return f"(&(objectClass={escape_filter_chars(self.user_class)})({self.user_attr}={value}))"
+
+    def _user_attributes(self) -> list[str]:
+        attrs = [self.user_attr, "cn", "mail", "userPassword"]
+        method = self.disable_cfg["method"]
+        attrs.append({"ppolicy": "pwdAccountLockedTime", "ad": "userAccountControl"}.get(
+            method, self.disable_cfg.get("attribute", "")))
+        return [a for a in attrs if a]
+
+    def _find_user(self, username: str) -> dict[str, Any] | None:
+        found = self.session.search(self.base_dn, self._user_filter(username), self._user_attributes(),
+                                    what=f"look up {username}")
+        if len(found) > 1:
+            dns = ", ".join(e["dn"] for e in found)
+            raise errors.AmbiguousAccount(f"{len(found)} entries have {self.user_attr}={username}: {dns}")
+        if not found:
+            with self._cache_lock:
+                self._dns.pop(username, None)
+            return None
+        with self._cache_lock:
+            self._dns[username] = found[0]["dn"]
+        return found[0]
+
+    def _dn(self, username: str) -> str | None:
+        with self._cache_lock:
+            cached = self._dns.get(username)
+        if cached:
+            return cached
+        entry = self._find_user(username)
+        return entry["dn"] if entry else None
+
+    def _groups_of(self, dn: str, username: str) -> list[tuple[str, str]]:
+        """Every group naming the account, as (group DN, membership attribute)."""
+        edn = escape_filter_chars(dn)
+        if self.flavor == "ad":
+            flt = f"(&(objectClass=group)(member={edn}))"
+        else:
+            uid = escape_filter_chars(username)
+            flt = (f"(|(&(objectClass=groupOfNames)(member={edn}))"
+                   f"(&(objectClass=groupOfUniqueNames)(uniqueMember={edn}))"
+                   f"(&(objectClass=posixGroup)(memberUid={uid})))")
+        groups = []
+        for entry in self.session.search(self.groups_dn, flt, ["objectClass"], page_size=self.page_size,
+                                         what=f"find groups of {username}"):
+            attr = _membership_attr(entry)
+            with self._cache_lock:
+                self._group_attr[entry["dn"].lower()] = attr
+            groups.append((entry["dn"], attr))
+        return groups
+
+    def _state(self, username: str, entry: dict[str, Any]) -> AccountState:
+        groups = self._groups_of(entry["dn"], username)
+        return AccountState(
+            system=self.name,
+            username=username,
+            ref=entry["dn"],
+            enabled=self._enabled(entry["attrs"]),
+            entitlements=frozenset(Entitlement("group", dn) for dn, _ in groups),
+            password_usable=self._password_usable(entry["attrs"]),
+            attributes={"cn": _first(entry["attrs"], "cn"), "mail": _first(entry["attrs"], "mail")},
+        )
+
+    def read_account(self, username: str) -> AccountState | None:
+        entry = self._find_user(username)
+        return None if entry is None else self._state(username, entry)
+
+    def iter_accounts(self) -> Iterator[AccountState]:
+        entries = self.session.search(self.base_dn, self._user_filter(), self._user_attributes(),
+                                      page_size=self.page_size, what="list accounts")
+        for entry in entries:
+            username = _first(entry["attrs"], self.user_attr.lower())
+            if username:
+                yield self._state(username, entry)
+
+    def _enabled(self, attrs: Mapping[str, list[str]]) -> bool:
+        method = self.disable_cfg["method"]
+        if method == "ppolicy":
+            return not attrs.get("pwdaccountlockedtime")
+        if method == "ad":
+            return not int(_first(attrs, "useraccountcontrol") or 0) & AD_ACCOUNTDISABLE
+        attr = self.disable_cfg.get("attribute", "").lower()
+        return _first(attrs, attr) != self.disable_cfg.get("value")
+
+    def _password_usable(self, attrs: Mapping[str, list[str]]) -> bool | None:
+        if self.flavor == "ad":
+            return None if self._enabled(attrs) else False  # unicodePwd is unreadable
+        values = attrs.get("userpassword")
+        if values is None:
+            return None if self.session.bind_dn is None else False
+        return not all(v.startswith(LOCKED_PASSWORD_PREFIX) for v in values)
+
+    # changing -----------------------------------------------------------------
+
+    def create_account(self, username: str, attributes: Mapping[str, Any]) -> Result:
+        if self._dn(username):
+            return Result(Outcome.UNCHANGED, "account exists")
+        dn = f"{self.user_attr}={escape_rdn(username)},{self.users_dn}"
+        display = attributes.get("display_name") or username
+        attrs: dict[str, Any] = {
+            self.user_attr: username,
+            "cn": display,
+            "sn": attributes.get("family_name") or username,
+        }
+        for key, ldap_name in (("given_name", "givenName"), ("email", "mail"), ("title", "title"),
+                               ("department", "departmentNumber")):
+            if attributes.get(key):
+                attrs[ldap_name] = attributes[key]
+        self.session.add(dn, [self.user_class], attrs, f"create {dn}")
+        with self._cache_lock:
+            self._dns[username] = dn
+        return Result(Outcome.CREATED, dn)
+
+    def _group_membership(self, group_dn: str) -> str:
+        with self._cache_lock:
+            attr = self._group_attr.get(group_dn.lower())
+        if attr:
+            return attr
+        found = self.session.search(group_dn, "(objectClass=*)", ["objectClass"], scope=ldap3.BASE,
+                                    what=f"read group {group_dn}")
+        if not found:
+            raise errors.InvalidAttribute(f"group {group_dn} does not exist")
+        attr = _membership_attr(found[0])
+        with self._cache_lock:
+            self._group_attr[group_dn.lower()] = attr
+        return attr
+
+    def _member_value(self, attr: str, username: str, dn: str) -> str:
+        return username if attr == "memberuid" else dn
+
+    def grant(self, username: str, entitlement: Entitlement) -> Result:
+        group = _group_dn(entitlement)
+        dn = self._dn(username)
+        if dn is None:
+            return Result(Outcome.ABSENT, "no account")
+        attr = self._group_membership(group)
+        code = self.session.modify(group, {attr: [(ldap3.MODIFY_ADD, [self._member_value(attr, username, dn)])]},
+                                   f"add {username} to {group}")
+        if code == NO_SUCH_OBJECT:
+            raise errors.InvalidAttribute(f"group {group} does not exist")
+        return Result(Outcome.UNCHANGED if code == VALUE_EXISTS else Outcome.UPDATED, group)
+
+    def revoke(self, username: str, entitlement: Entitlement) -> Result:
+        group = _group_dn(entitlement)
+        dn = self._dn(username)
+        if dn is None:
+            return Result(Outcome.ABSENT, "no account")
+        attr = self._group_membership(group)
+        value = self._member_value(attr, username, dn)
+        code = self.session.modify(group, {attr: [(ldap3.MODIFY_DELETE, [value])]},
+                                   f"remove {username} from {group}")
+        if code == OBJECT_CLASS_VIOLATION:  # the last member of a group that must have one
+            code = self.session.modify(group, {attr: [(ldap3.MODIFY_REPLACE, [self.placeholder])]},
+                                       f"remove last member {username} from {group}")
+        if code in (NO_SUCH_ATTRIBUTE, NO_SUCH_OBJECT):
+            return Result(Outcome.UNCHANGED, group)
+        return Result(Outcome.UPDATED, group)
+
+    def disable(self, username: str) -> Result:
+        return self._set_enabled(username, False)
+
+    def enable(self, username: str) -> Result:
+        return self._set_enabled(username, True)
+
+    def _set_enabled(self, username: str, enabled: bool) -> Result:
+        entry = self._find_user(username)
+        if entry is None:
+            return Result(Outcome.ABSENT, "no account")
+        if self._enabled(entry["attrs"]) == enabled:
+            return Result(Outcome.UNCHANGED)
+        method = self.disable_cfg["method"]
+        if method == "ppolicy":
+            change = [(ldap3.MODIFY_DELETE, [])] if enabled else [(ldap3.MODIFY_REPLACE, [PPOLICY_LOCKED])]
+            attr = "pwdAccountLockedTime"
+        elif method == "ad":
+            uac = int(_first(entry["attrs"], "useraccountcontrol") or 512)
+            uac = uac & ~AD_ACCOUNTDISABLE if enabled else uac | AD_ACCOUNTDISABLE
+            attr, change = "userAccountControl", [(ldap3.MODIFY_REPLACE, [str(uac)])]
+        else:
+            attr = self.disable_cfg["attribute"]
+            change = [(ldap3.MODIFY_DELETE, [])] if enabled else [
+                (ldap3.MODIFY_REPLACE, [self.disable_cfg["value"]])]
+        self.session.modify(entry["dn"], {attr: change}, f"{'enable' if enabled else 'disable'} {username}")
+        return Result(Outcome.UPDATED)
+
+    def lock_password(self, username: str) -> Result:
+        entry = self._find_user(username)
+        if entry is None:
+            return Result(Outcome.ABSENT, "no account")
+        if self._password_usable(entry["attrs"]) is False:
+            return Result(Outcome.UNCHANGED)
+        token = secrets.token_urlsafe(32)
+        if self.flavor == "ad":
+            change = {"unicodePwd": [(ldap3.MODIFY_REPLACE, [f'"{token}"'.encode("utf-16-le")])]}
+        else:
+            change = {"userPassword": [(ldap3.MODIFY_REPLACE, [LOCKED_PASSWORD_PREFIX + token])]}
+        self.session.modify(entry["dn"], change, f"lock the password of {username}")
+        return Result(Outcome.UPDATED)
+
+    def needs_archive(self, state: AccountState) -> bool:
+        return bool(self.leavers_dn) and not _under(state.ref, self.leavers_dn or "")
+
+    def archive(self, username: str) -> Result:
+        if not self.leavers_dn:
+            raise errors.Unsupported("no leavers_dn is configured")
+        dn = self._dn(username)
+        if dn is None:
+            return Result(Outcome.ABSENT, "no account")
+        if _under(dn, self.leavers_dn):
+            return Result(Outcome.UNCHANGED)
+        rdn = dn.split(",", 1)[0]
+        self.session.move(dn, rdn, self.leavers_dn, f"move {username} to {self.leavers_dn}")
+        with self._cache_lock:
+            self._dns[username] = f"{rdn},{self.leavers_dn}"
+        return Result(Outcome.UPDATED, self.leavers_dn)
+
+    def delete_account(self, username: str) -> Result:
+        dn = self._dn(username)
+        if dn is None:
+            return Result(Outcome.ABSENT, "no account")
+        code = self.session.delete(dn, f"delete {dn}")
+        with self._cache_lock:
+            self._dns.pop(username, None)
+        return Result(Outcome.UNCHANGED if code == NO_SUCH_OBJECT else Outcome.UPDATED, dn)
+
+
+def _membership_attr(entry: dict[str, Any]) -> str:
+    classes = {c.lower() for c in entry["attrs"].get("objectclass", [])}
+    for cls, attr in _MEMBER_ATTRS.items():
+        if cls in classes:
+            return attr
+    raise errors.InvalidAttribute(f"{entry['dn']} is not a group this connector understands")
+
+
+def _group_dn(entitlement: Entitlement) -> str:
+    if entitlement.kind != "group":
+        raise errors.Unsupported(f"LDAP holds groups, not {entitlement.kind}")
+    try:
+        return safe_dn(entitlement.value)
+    except Exception:
+        raise errors.InvalidAttribute(f"not a valid DN: {entitlement.value!r}") from None
+
+
+def _under(dn: str, parent: str) -> bool:
+    return dn.lower().replace(" ", "").endswith("," + parent.lower().replace(" ", ""))
+
+
+def _first(attrs: Mapping[str, list[str]], name: str) -> str | None:
+    values = attrs.get(name.lower())
+    return values[0] if values else None

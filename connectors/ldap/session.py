@@ -1,0 +1,223 @@
+"""One reused ldap3 connection, with every ldap3 failure mapped to iam's errors.
+
+ldap3 connections are not safe to share between threads, so every call
+holds a lock; the engine uses one thread per system, so the lock is almost
+never contended. A broken connection is dropped and rebuilt on next use.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlparse
+
+import ldap3
+from ldap3.core import exceptions as lx
+
+from iam import errors
+from iam.secrets import Secret
+
+# LDAP result codes (RFC 4511) that the connector treats specially.
+SUCCESS = 0
+NO_SUCH_ATTRIBUTE = 16
+VALUE_EXISTS = 20
+NO_SUCH_OBJECT = 32
+INVALID_CREDENTIALS = 49
+INSUFFICIENT_ACCESS = 50
+OBJECT_CLASS_VIOLATION = 65
+ALREADY_EXISTS = 68
+_TRANSIENT_CODES = {3, 11, 51, 52}  # timeLimit, adminLimit, busy, unavailable
+_INVALID_CODES = {17, 18, 19, 21, 34, 64, 65, 67, 69}
+
+PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
+
+
+class LdapSession:
+    """Connection settings plus a lazily (re)built ldap3 connection."""
+
+    def __init__(
+        self, system: str, settings: dict[str, Any], connection_factory: Callable[[], ldap3.Connection] | None
+    ) -> None:
+        self.system = system
+        self.url = settings["url"]
+        self.bind_dn = settings.get("bind_dn")
+        password = settings.get("bind_password")
+        self._password = password.reveal() if isinstance(password, Secret) else password
+        self.start_tls = settings.get("start_tls", urlparse(self.url).scheme == "ldap")
+        self.tls_verify = settings.get("tls_verify", True)
+        self.ca_file = settings.get("ca_file")
+        self.timeout = settings.get("timeout", 10)
+        self._factory = connection_factory
+        self._conn: ldap3.Connection | None = None
+        self._lock = threading.RLock()
+
+    def _connect(self) -> ldap3.Connection:
+        if self._factory is not None:
+            return self._factory()
+        parsed = urlparse(self.url)
+        tls = ldap3.Tls(
+            validate=ssl.CERT_REQUIRED if self.tls_verify else ssl.CERT_NONE,
+            ca_certs_file=self.ca_file,
+        )
+        server = ldap3.Server(
+            parsed.hostname or "localhost",
+            port=parsed.port,
+            use_ssl=parsed.scheme == "ldaps",
+            tls=tls,
+            get_info=ldap3.NONE,
+            connect_timeout=self.timeout,
+        )
+        conn = ldap3.Connection(
+            server,
+            user=self.bind_dn,
+            password=self._password,
+            client_strategy=ldap3.SYNC,
+            receive_timeout=self.timeout,
+            raise_exceptions=False,
+            auto_bind=ldap3.AUTO_BIND_NONE,
+        )
+        conn.open()
+        if self.start_tls and parsed.scheme == "ldap" and not conn.start_tls():
+            raise errors.PermanentError(f"StartTLS to {self.url} failed: {conn.result.get('description')}")
+        if not conn.bind():
+            code = conn.result.get("result")
+            conn.unbind()
+            if code == INVALID_CREDENTIALS:
+                raise errors.AuthenticationFailed(
+                    f"bind as {self.bind_dn} to {self.url} rejected: invalid credentials (check bind_password)"
+                )
+            raise map_result(conn.result, f"bind as {self.bind_dn}")
+        return conn
+
+    @contextmanager
+    def connection(self, what: str) -> Iterator[ldap3.Connection]:
+        """The live connection, with ldap3's exceptions translated for ``what``."""
+        with self._lock:
+            try:
+                if self._conn is None:
+                    self._conn = self._connect()
+                yield self._conn
+            except errors.IamError:
+                raise
+            except lx.LDAPSocketOpenError as exc:
+                self._drop()
+                text = str(exc).lower()
+                if "certificate" in text or "ssl" in text:
+                    raise errors.PermanentError(
+                        f"TLS to {self.url} failed: the server certificate is not trusted "
+                        "(set ca_file, or tls_verify: false to turn checking off by name)"
+                    ) from None
+                raise errors.Unreachable(f"cannot connect to {self.url} ({what})") from None
+            except (lx.LDAPResponseTimeoutError, lx.LDAPSocketReceiveError) as exc:
+                self._drop()
+                raise errors.ConnectTimeout(f"{self.url} did not answer in {self.timeout}s ({what})") from exc
+            except lx.LDAPCommunicationError as exc:
+                self._drop()
+                raise errors.Unreachable(f"connection to {self.url} lost ({what})") from exc
+            except lx.LDAPStartTLSError as exc:
+                self._drop()
+                raise errors.PermanentError(f"StartTLS to {self.url} failed ({what})") from exc
+            except lx.LDAPException as exc:
+                raise errors.PermanentError(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.unbind()
+            except Exception:  # the socket is already gone; nothing to release
+                pass
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def search(
+        self, base: str, search_filter: str, attributes: list[str], *, scope: str = ldap3.SUBTREE,
+        page_size: int = 0, what: str = "search",
+    ) -> list[dict[str, Any]]:
+        """Entries as ``{"dn": ..., "attrs": {lowercased name: [str, ...]}}``, all pages."""
+        out: list[dict[str, Any]] = []
+        cookie: bytes | None = None
+        with self.connection(what) as conn:
+            while True:
+                kwargs: dict[str, Any] = {}
+                if page_size:
+                    kwargs = {"paged_size": page_size, "paged_cookie": cookie}
+                conn.search(base, search_filter, scope, attributes=attributes, **kwargs)
+                code = conn.result.get("result")
+                if code not in (SUCCESS, NO_SUCH_OBJECT):
+                    raise map_result(conn.result, what)
+                out += [_entry(e) for e in (conn.response or []) if e.get("type") == "searchResEntry"]
+                if not page_size:
+                    break
+                control = (conn.result.get("controls") or {}).get(PAGED_RESULTS_OID)
+                cookie = control["value"]["cookie"] if control else None
+                if not cookie:
+                    break
+        return out
+
+    def modify(self, dn: str, changes: dict[str, Any], what: str) -> int:
+        """Run one modify; returns the LDAP result code for codes callers decide on."""
+        with self.connection(what) as conn:
+            conn.modify(dn, changes)
+            return _code(conn.result, what, {NO_SUCH_ATTRIBUTE, VALUE_EXISTS, NO_SUCH_OBJECT,
+                                             OBJECT_CLASS_VIOLATION})
+
+    def add(self, dn: str, object_class: list[str], attributes: dict[str, Any], what: str) -> int:
+        with self.connection(what) as conn:
+            conn.add(dn, object_class, attributes)
+            return _code(conn.result, what, {ALREADY_EXISTS})
+
+    def delete(self, dn: str, what: str) -> int:
+        with self.connection(what) as conn:
+            conn.delete(dn)
+            return _code(conn.result, what, {NO_SUCH_OBJECT})
+
+    def move(self, dn: str, rdn: str, new_superior: str, what: str) -> int:
+        with self.connection(what) as conn:
+            conn.modify_dn(dn, rdn, new_superior=new_superior)
+            return _code(conn.result, what, {NO_SUCH_OBJECT, ALREADY_EXISTS})
+
+
+def _code(result: dict[str, Any], what: str, accepted: set[int]) -> int:
+    code = result.get("result")
+    if code == SUCCESS or code in accepted:
+        return int(code)
+    raise map_result(result, what)
+
+
+def map_result(result: dict[str, Any], what: str) -> errors.ConnectorError:
+    """An LDAP result code as one of iam's error types."""
+    code = result.get("result")
+    text = f"{what}: {result.get('description')} (LDAP {code})"
+    message = result.get("message")
+    if message:
+        text += f": {message}"
+    if code in _TRANSIENT_CODES:
+        return errors.TransientError(text)
+    if code == INVALID_CREDENTIALS:
+        return errors.AuthenticationFailed(text)
+    if code == INSUFFICIENT_ACCESS:
+        return errors.PermissionDenied(text + " — the bind account lacks write access here")
+    if code == NO_SUCH_OBJECT:
+        return errors.NoSuchObject(text)
+    if code == ALREADY_EXISTS:
+        return errors.AlreadyExists(text)
+    if code in _INVALID_CODES:
+        return errors.InvalidAttribute(text)
+    if code == 53:
+        return errors.Unsupported(text)
+    return errors.PermanentError(text)
+
+
+def _entry(raw: dict[str, Any]) -> dict[str, Any]:
+    attrs: dict[str, list[str]] = {}
+    for name, values in (raw.get("attributes") or {}).items():
+        if not isinstance(values, list):
+            values = [values]
+        attrs[name.lower()] = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
+    return {"dn": raw["dn"], "attrs": attrs}

@@ -1,0 +1,286 @@
+"""The `iam` command: parse, call one function of the core, render.
+
+Exit codes: 0 done and verified; 1 unexpected error; 2 usage, configuration
+or input error; 3 partial (some system still grants access, or could not be
+verified); 4 findings exist (reviews).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from iam import registry, render, runs
+from iam.config import config_path, load_config
+from iam.errors import InputError, UserError
+from iam.plan import Plan
+from iam.runtime import Runtime
+from iam.secrets import redact
+from iam.store import StepRow
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+                      show_default=True, help="Output format; json follows schemas/.")
+
+
+@dataclasses.dataclass
+class Context:
+    config: str | None
+    store: str | None
+    debug: bool
+
+    def runtime(self) -> Runtime:
+        config = load_config(config_path(self.config))
+        if self.store:
+            config = dataclasses.replace(config, store=self.store)
+        return Runtime(config)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config", metavar="FILE", help="Configuration file (default: $IAM_CONFIG or ./iam.yaml).")
+@click.option("--store", metavar="PATH|URL", help="Store location, overriding the configuration.")
+@click.option("--debug", is_flag=True, help="Show full detail (tracebacks) on errors.")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, store: str | None, debug: bool) -> None:
+    """Identity lifecycle and complete access revocation.
+
+    Offboard people from every connected system (directory, SSO, VPN, badges),
+    verify nothing is left, and keep evidence an auditor accepts.
+    """
+    ctx.obj = Context(config, store, debug)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str, StepRow], None] | None]:
+    """A live line per applied step, on a terminal only (never in JSON mode).
+
+    It starts at the first step, so it never draws over the confirmation prompt.
+    """
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    progress = Progress(console=render.console(err=True), transient=True)
+    task: list[Any] = []
+
+    def step(system: str, row: StepRow) -> None:
+        if not task:
+            progress.start()
+            task.append(progress.add_task("applying", total=None))
+        progress.update(task[0], advance=1, description=f"{system}: {row.description}")
+
+    try:
+        yield step
+    finally:
+        progress.stop()
+
+
+def _confirmer(yes: bool, fmt: str) -> Callable[[Plan], bool]:
+    def confirm(plan: Plan) -> bool:
+        if fmt == "table":
+            render.console().print(render.plan_table(plan))
+        if yes or not plan.steps:
+            return True
+        if not sys.stdin.isatty():
+            raise InputError("refusing to change systems without confirmation: add --yes (or --dry-run)")
+        return click.confirm(f"Apply {len(plan.steps)} step(s)?", default=False, err=True)
+
+    return confirm
+
+
+def _finish(report: dict[str, Any], fmt: str) -> None:
+    if fmt == "json":
+        render.emit_json(report)
+    else:
+        out = render.console()
+        if report["status"] == "cancelled":
+            out.print("Cancelled; nothing was changed.")
+            return
+        out.print(render.report_table(report))
+        ev = report["evidence"]
+        out.print(f"Evidence: run {ev['run_id']} in {ev['store']}; audit log {ev['audit_log']}")
+    if report["status"] == "partial":
+        sys.exit(EXIT_PARTIAL)
+
+
+@cli.command()
+@click.argument("username")
+@click.option("--reason", required=True, help="Why (resigned, terminated for cause, ...); goes to the audit log.")
+@click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
+@FORMAT
+@click.pass_obj
+def offboard(obj: Context, username: str, reason: str, dry_run: bool, yes: bool, fmt: str) -> None:
+    """Remove every access USERNAME holds, then verify by reading back.
+
+    Exits 0 when every system shows no access left, 3 when some access is
+    left or could not be verified (the report lists exactly what).
+    """
+    with obj.runtime() as rt, _progress(fmt == "table") as on_step:
+        report = runs.offboard(rt, username, reason, dry_run=dry_run, confirm=_confirmer(yes, fmt),
+                               on_step=on_step)
+    if dry_run and fmt == "table":
+        render.console().print("Dry run: nothing was changed.")
+        return
+    _finish(report, fmt)
+
+
+@cli.command()
+@click.argument("run_id", required=False)
+@FORMAT
+@click.pass_obj
+def resume(obj: Context, run_id: str | None, fmt: str) -> None:
+    """Finish a run that crashed or ended partial (default: the latest one).
+
+    Steps already done are never run again.
+    """
+    with obj.runtime() as rt, _progress(fmt == "table") as on_step:
+        report = runs.resume(rt, run_id, on_step=on_step)
+    _finish(report, fmt)
+
+
+@cli.command()
+@click.argument("username")
+@FORMAT
+@click.pass_obj
+def status(obj: Context, username: str, fmt: str) -> None:
+    """Show the accounts and entitlements USERNAME holds in every system."""
+    with obj.runtime() as rt:
+        data = runs.status(rt, username)
+    if fmt == "json":
+        render.emit_json(data)
+    else:
+        render.console().print(render.status_table(data))
+
+
+@cli.command("runs")
+@click.option("--user", "username", help="Only runs for this person.")
+@FORMAT
+@click.pass_obj
+def list_runs(obj: Context, username: str | None, fmt: str) -> None:
+    """List recent runs with their status."""
+    with obj.runtime() as rt:
+        rows = rt.store.list_runs(username)
+    data = [{k: r[k] for k in ("id", "kind", "username", "status", "dry_run", "created_at")} for r in rows]
+    if fmt == "json":
+        render.emit_json(data)
+        return
+    from rich.table import Table
+
+    table = Table(title="Runs", title_justify="left")
+    for col in ("id", "kind", "user", "status", "started"):
+        table.add_column(col)
+    for r in data:
+        table.add_row(r["id"], r["kind"] + (" (dry run)" if r["dry_run"] else ""), r["username"], r["status"],
+                      str(r["created_at"])[:19])
+    render.console().print(table)
+
+
+@cli.group()
+def connectors() -> None:
+    """Connected systems."""
+
+
+@connectors.command("check")
+@FORMAT
+@click.pass_obj
+def connectors_check(obj: Context, fmt: str) -> None:
+    """Reach and authenticate to every configured system (exit 2 if any fails)."""
+    with obj.runtime() as rt:
+        checks = runs.connectors_check(rt.connectors)
+    if fmt == "json":
+        render.emit_json(checks)
+    else:
+        render.console().print(render.checks_table(checks))
+    if not all(c["ok"] for c in checks):
+        sys.exit(EXIT_USAGE)
+
+
+@connectors.command("list")
+def connectors_list() -> None:
+    """Connector types installed on this machine and what each can do."""
+    for name in registry.available_types():
+        try:
+            caps = ", ".join(sorted(registry.load_connector_class(name).capabilities()))
+        except UserError as exc:
+            caps = f"(cannot load: {exc})"
+        click.echo(f"{name}: {caps}")
+
+
+@cli.group()
+def audit() -> None:
+    """The hash-chained audit log."""
+
+
+@audit.command("verify")
+@click.pass_obj
+def audit_verify(obj: Context) -> None:
+    """Check no record was edited, removed or reordered (exit 3 if one was)."""
+    with obj.runtime() as rt:
+        result = rt.audit.verify()
+    if result.ok:
+        click.echo(f"audit log {rt.config.audit_log}: {result.records} records, chain intact")
+        return
+    click.echo(f"audit log {rt.config.audit_log}: TAMPERED", err=True)
+    for problem in result.problems:
+        click.echo(f"  {problem}", err=True)
+    sys.exit(EXIT_PARTIAL)
+
+
+@audit.command("show")
+@click.option("--user", "username", help="Only records about this person.")
+@FORMAT
+@click.pass_obj
+def audit_show(obj: Context, username: str | None, fmt: str) -> None:
+    """Print audit records."""
+    with obj.runtime() as rt:
+        records = list(rt.audit.records(username))
+    if fmt == "json":
+        render.emit_json(records)
+        return
+    for r in records:
+        detail = " ".join(f"{k}={r[k]}" for k in ("system", "op", "target", "outcome", "status", "error")
+                          if r.get(k) is not None)
+        click.echo(f"{r['seq']:>6} {r['at'][:19]} {r['event']:<16} {r.get('username', '')} {detail}")
+
+
+@cli.command()
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("iam-demo"),
+              show_default=True, help="Where the demo's store and audit log are written.")
+def demo(workdir: Path) -> None:
+    """Joiner, mover and leaver on built-in sample systems: nothing to install."""
+    from iam.demo import run_demo
+
+    sys.exit(run_demo(workdir, render.console()))
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted; nothing was changed.", err=True)
+        sys.exit(EXIT_ERROR)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except UserError as exc:
+        click.echo(f"error: {redact(str(exc))}", err=True)
+        sys.exit(EXIT_USAGE)
+    except SystemExit:
+        raise
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"unexpected error: {redact(f'{type(exc).__name__}: {exc}')} (run with --debug for detail)",
+                   err=True)
+        sys.exit(EXIT_ERROR)

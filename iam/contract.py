@@ -1,0 +1,273 @@
+"""The connector contract: a small base class plus one mixin per capability.
+
+A connector declares what it can do by the mixins it inherits (the ConnId
+idea): the registry derives the capability set from the class, and the
+engine plans only operations a system can perform. Every operation is
+idempotent and returns a `Result`; "already done" is `unchanged`, a missing
+account is `absent`. Failures raise the types in `iam.errors`. Connectors
+never retry: the engine does.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from iam.model import AccountState, Entitlement, Result
+
+
+class Capability(StrEnum):
+    READ = "read"
+    CREATE = "create"
+    UPDATE = "update"
+    ENTITLE = "entitle"
+    DISABLE = "disable"
+    LOCK_PASSWORD = "lock_password"
+    END_SESSIONS = "end_sessions"
+    REVOKE_CREDENTIALS = "revoke_credentials"
+    ARCHIVE = "archive"
+    TERMINATE = "terminate"
+    DELETE = "delete"
+
+
+class Op(StrEnum):
+    """Step operations; each maps to one method of one capability."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    GRANT = "grant"
+    REVOKE = "revoke"
+    ENABLE = "enable"
+    DISABLE = "disable"
+    LOCK_PASSWORD = "lock_password"
+    END_SESSIONS = "end_sessions"
+    REVOKE_CREDENTIAL = "revoke_credential"
+    ARCHIVE = "archive"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One operation a connector asks the engine to run, in order."""
+
+    op: Op
+    target: str | None = None
+    description: str = ""
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AttributeDelta:
+    """One atomic change: values to add, remove and replace together."""
+
+    add: Mapping[str, list[str]] = field(default_factory=dict)
+    remove: Mapping[str, list[str]] = field(default_factory=dict)
+    replace: Mapping[str, list[str]] = field(default_factory=dict)
+
+
+class Connector(ABC):
+    """Base of every connector: configuration, reachability, cleanup.
+
+    ``settings`` is the system's block from the configuration, already
+    validated against ``settings_schema``; secret values in it are
+    `iam.secrets.Secret` objects, revealed only where they are sent.
+    """
+
+    #: JSON Schema of the system's settings (``type`` is checked by the core).
+    settings_schema: ClassVar[Mapping[str, Any]] = {"type": "object"}
+
+    def __init__(self, name: str, settings: Mapping[str, Any]) -> None:
+        self.name = name
+        self.settings = settings
+
+    @classmethod
+    def capabilities(cls) -> frozenset[Capability]:
+        """What this connector can do, derived from the mixins it inherits."""
+        return frozenset(cap for mixin, cap in _MIXINS.items() if issubclass(cls, mixin))
+
+    @abstractmethod
+    def check(self) -> str:
+        """Connect and authenticate; return a one-line description or raise."""
+
+    def close(self) -> None:
+        """Release connections; safe to call twice."""
+
+
+class Readable(ABC):
+    @abstractmethod
+    def read_account(self, username: str) -> AccountState | None:
+        """The person's account with its entitlements, or None if absent."""
+
+    @abstractmethod
+    def iter_accounts(self) -> Iterator[AccountState]:
+        """Every account, read in pages, for reviews and bulk work."""
+
+
+class Creatable(ABC):
+    @abstractmethod
+    def create_account(self, username: str, attributes: Mapping[str, Any]) -> Result:
+        """Create the account (disabled of entitlements); `unchanged` if it exists."""
+
+
+class Updatable(ABC):
+    @abstractmethod
+    def update_account(self, username: str, delta: AttributeDelta) -> Result:
+        """Apply one atomic attribute delta."""
+
+
+class Entitling(ABC):
+    @abstractmethod
+    def grant(self, username: str, entitlement: Entitlement) -> Result:
+        """Give one entitlement; `unchanged` if held, `absent` if no account."""
+
+    @abstractmethod
+    def revoke(self, username: str, entitlement: Entitlement) -> Result:
+        """Take one entitlement away; `unchanged` if not held."""
+
+
+class Disableable(ABC):
+    @abstractmethod
+    def disable(self, username: str) -> Result:
+        """Stop the account from logging in, keeping it for history."""
+
+    @abstractmethod
+    def enable(self, username: str) -> Result:
+        """Let a disabled account log in again (rehire)."""
+
+
+class PasswordLockable(ABC):
+    @abstractmethod
+    def lock_password(self, username: str) -> Result:
+        """Replace the password with an unusable random one; never return it."""
+
+
+class SessionRevocable(ABC):
+    @abstractmethod
+    def end_sessions(self, username: str) -> Result:
+        """Cut every live session or tunnel of the account."""
+
+
+class CredentialRevocable(ABC):
+    @abstractmethod
+    def revoke_credential(self, username: str, credential_id: str) -> Result:
+        """Make one credential (certificate, badge, token) stop working."""
+
+
+class Archivable(ABC):
+    @abstractmethod
+    def archive(self, username: str) -> Result:
+        """Move the account where leavers are kept (e.g. a leavers OU)."""
+
+
+class Deletable(ABC):
+    @abstractmethod
+    def delete_account(self, username: str) -> Result:
+        """Remove the account for good (retention step, never termination)."""
+
+
+class Terminable(ABC):
+    """Complete revocation: the connector names the steps, in its order.
+
+    The default order cuts the way in first (password, disable, sessions,
+    credentials), then strips entitlements, then archives. A connector whose
+    system needs another order (VPN: revoke the certificate *before* killing
+    the tunnel) overrides `termination_steps`.
+    """
+
+    def termination_steps(self, state: AccountState) -> list[StepSpec]:
+        caps = type(self).capabilities()  # type: ignore[attr-defined]
+        steps: list[StepSpec] = []
+        # The password goes first: OpenLDAP's ppolicy clears a lock when the
+        # password changes, so locking the password after disabling undoes it.
+        if state.password_usable is not False and Capability.LOCK_PASSWORD in caps:
+            steps.append(StepSpec(Op.LOCK_PASSWORD, description="replace the password with an unusable one"))
+        if state.enabled and Capability.DISABLE in caps:
+            steps.append(StepSpec(Op.DISABLE, description="disable the account"))
+        if state.sessions and Capability.END_SESSIONS in caps:
+            steps.append(StepSpec(Op.END_SESSIONS, description=f"end {len(state.sessions)} live session(s)"))
+        if Capability.REVOKE_CREDENTIALS in caps:
+            steps += [
+                StepSpec(Op.REVOKE_CREDENTIAL, c.id, f"revoke {c.kind} {c.id}")
+                for c in state.credentials
+                if c.active
+            ]
+        if Capability.ENTITLE in caps:
+            steps += [
+                StepSpec(Op.REVOKE, str(e), f"remove {e.kind} {e.value}")
+                for e in sorted(state.entitlements)
+            ]
+        if Capability.ARCHIVE in caps and self.needs_archive(state):
+            steps.append(StepSpec(Op.ARCHIVE, description="move the account to the leavers area"))
+        return steps
+
+    def needs_archive(self, state: AccountState) -> bool:
+        """Whether `archive` still has work to do for this account."""
+        return False
+
+
+_MIXINS: dict[type, Capability] = {
+    Readable: Capability.READ,
+    Creatable: Capability.CREATE,
+    Updatable: Capability.UPDATE,
+    Entitling: Capability.ENTITLE,
+    Disableable: Capability.DISABLE,
+    PasswordLockable: Capability.LOCK_PASSWORD,
+    SessionRevocable: Capability.END_SESSIONS,
+    CredentialRevocable: Capability.REVOKE_CREDENTIALS,
+    Archivable: Capability.ARCHIVE,
+    Terminable: Capability.TERMINATE,
+    Deletable: Capability.DELETE,
+}
+
+#: The capability each step operation needs.
+OP_CAPABILITY: dict[Op, Capability] = {
+    Op.CREATE: Capability.CREATE,
+    Op.UPDATE: Capability.UPDATE,
+    Op.GRANT: Capability.ENTITLE,
+    Op.REVOKE: Capability.ENTITLE,
+    Op.ENABLE: Capability.DISABLE,
+    Op.DISABLE: Capability.DISABLE,
+    Op.LOCK_PASSWORD: Capability.LOCK_PASSWORD,
+    Op.END_SESSIONS: Capability.END_SESSIONS,
+    Op.REVOKE_CREDENTIAL: Capability.REVOKE_CREDENTIALS,
+    Op.ARCHIVE: Capability.ARCHIVE,
+    Op.DELETE: Capability.DELETE,
+}
+
+
+def parse_entitlement(text: str) -> Entitlement:
+    """Inverse of ``str(Entitlement)``: ``"group:cn=x,dc=y"``."""
+    kind, _, value = text.partition(":")
+    return Entitlement(kind, value)
+
+
+def perform(connector: Connector, username: str, step: StepSpec) -> Result:
+    """Run one step's operation on a connector (the engine's only dispatch)."""
+    c: Any = connector
+    match step.op:
+        case Op.CREATE:
+            return c.create_account(username, step.payload)
+        case Op.UPDATE:
+            return c.update_account(username, AttributeDelta(**step.payload))
+        case Op.GRANT:
+            return c.grant(username, parse_entitlement(step.target or ""))
+        case Op.REVOKE:
+            return c.revoke(username, parse_entitlement(step.target or ""))
+        case Op.ENABLE:
+            return c.enable(username)
+        case Op.DISABLE:
+            return c.disable(username)
+        case Op.LOCK_PASSWORD:
+            return c.lock_password(username)
+        case Op.END_SESSIONS:
+            return c.end_sessions(username)
+        case Op.REVOKE_CREDENTIAL:
+            return c.revoke_credential(username, step.target or "")
+        case Op.ARCHIVE:
+            return c.archive(username)
+        case Op.DELETE:
+            return c.delete_account(username)
+    raise AssertionError(f"unknown op {step.op}")

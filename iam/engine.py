@@ -1,0 +1,157 @@
+"""Apply a plan: systems in parallel, steps in order, every step journaled.
+
+The journal is written before a step runs and after it ends, so a crash
+leaves the exact point to resume from; a step found ``running`` on resume
+is simply run again, which is safe because every operation is idempotent.
+One failing system never stops the others.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from iam.audit import AuditLog
+from iam.config import RetryPolicy
+from iam.contract import Connector, Readable, StepSpec, perform
+from iam.errors import (
+    AuthenticationFailed,
+    ConnectorError,
+    NoSuchObject,
+    PermissionDenied,
+    TransientError,
+    Unsupported,
+)
+from iam.model import Outcome, Result
+from iam.plan import ReadResult
+from iam.retry import call_with_retry
+from iam.store import StepRow, Store
+
+#: Called after each step with (system, step row); used for progress bars.
+StepCallback = Callable[[str, StepRow], None]
+
+#: Errors after which the rest of that system's steps cannot succeed either.
+_STOPS_SYSTEM = (TransientError, AuthenticationFailed, PermissionDenied)
+
+
+@dataclass
+class SystemApply:
+    system: str
+    steps: list[StepRow] = field(default_factory=list)
+    stopped_by: str | None = None
+
+
+def _as_connector_error(exc: Exception, system: str) -> ConnectorError:
+    if isinstance(exc, ConnectorError):
+        if exc.system is None:
+            exc.system = system
+        return exc
+    err = ConnectorError(f"unexpected {type(exc).__name__}: {exc}", system=system)
+    err.__cause__ = exc
+    return err
+
+
+def read_states(
+    connectors: Mapping[str, Connector],
+    username: str,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, ReadResult]:
+    """Read the person's account from every system at once."""
+
+    def read(name: str) -> ReadResult:
+        connector = connectors[name]
+        assert isinstance(connector, Readable)
+        try:
+            return call_with_retry(lambda: connector.read_account(username), policy, sleep)
+        except Exception as exc:
+            return _as_connector_error(exc, name)
+
+    if not connectors:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(8, len(connectors))) as pool:
+        return dict(zip(connectors, pool.map(read, connectors), strict=True))
+
+
+class Applier:
+    """Runs one run's pending steps against the connectors."""
+
+    def __init__(
+        self,
+        store: Store,
+        audit: AuditLog,
+        connectors: Mapping[str, Connector],
+        policy: RetryPolicy,
+        sleep: Callable[[float], None] = time.sleep,
+        on_step: StepCallback | None = None,
+    ) -> None:
+        self.store = store
+        self.audit = audit
+        self.connectors = connectors
+        self.policy = policy
+        self.sleep = sleep
+        self.on_step = on_step
+
+    def apply(self, run_id: str, username: str, reason: str) -> dict[str, SystemApply]:
+        """Run every step not yet done; return what happened per system."""
+        rows = self.store.run_steps(run_id)
+        by_system: dict[str, list[StepRow]] = {}
+        for row in rows:
+            by_system.setdefault(row.system, []).append(row)
+        if not by_system:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(8, len(by_system))) as pool:
+            futures = {
+                system: pool.submit(self._apply_system, run_id, username, reason, system, system_rows)
+                for system, system_rows in by_system.items()
+            }
+            return {system: future.result() for system, future in futures.items()}
+
+    def _apply_system(
+        self, run_id: str, username: str, reason: str, system: str, rows: list[StepRow]
+    ) -> SystemApply:
+        result = SystemApply(system, rows)
+        connector = self.connectors.get(system)
+        for row in rows:
+            if row.status == "done":
+                continue  # journaled as done: never again
+            if result.stopped_by or connector is None:
+                result.stopped_by = result.stopped_by or "system is no longer configured"
+                continue
+            self._run_step(run_id, username, reason, connector, row, result)
+            if self.on_step:
+                self.on_step(system, row)
+        return result
+
+    def _run_step(
+        self, run_id: str, username: str, reason: str, connector: Connector, row: StepRow, result: SystemApply
+    ) -> None:
+        spec = StepSpec(row.op, row.target, row.description, row.payload)  # type: ignore[arg-type]
+        common = {
+            "run_id": run_id, "username": username, "reason": reason, "system": row.system,
+            "seq": row.seq, "op": row.op, "target": row.target,
+        }
+        self.store.step_started(run_id, row.seq)
+        try:
+            outcome: Result = call_with_retry(
+                lambda: perform(connector, username, spec),
+                self.policy,
+                self.sleep,
+                on_retry=lambda exc, n: self.audit.record("step.retry", attempt=n, error=str(exc), **common),
+            )
+        except NoSuchObject as exc:
+            outcome = Result(Outcome.ABSENT, str(exc))
+        except Exception as exc:
+            error = _as_connector_error(exc, row.system)
+            row.status, row.outcome, row.error = "failed", None, str(error)
+            self.store.step_finished(run_id, row.seq, "failed", None, row.error)
+            self.audit.record("step.failed", error=row.error, error_type=type(error).__name__, **common)
+            if isinstance(error, _STOPS_SYSTEM) or isinstance(error, Unsupported):
+                result.stopped_by = row.error
+            return
+        row.status, row.outcome, row.error = "done", outcome.outcome.value, None
+        self.store.step_finished(run_id, row.seq, "done", row.outcome, None)
+        self.audit.record("access.changed" if outcome.changed else "step.done", outcome=row.outcome,
+                          description=row.description, **common)

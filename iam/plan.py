@@ -1,0 +1,125 @@
+"""Planning: compare what systems hold with what should be, as data.
+
+Pure functions: they take account states (already read) and return a
+`Plan` a person can read. Nothing here talks to a system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from iam.contract import OP_CAPABILITY, Capability, Connector, Op, StepSpec, Terminable
+from iam.errors import ConnectorError
+from iam.model import AccountState, DesiredAccount
+
+#: A system's state as read: the account, None (no account), or why it could not be read.
+ReadResult = AccountState | None | ConnectorError
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    seq: int
+    system: str
+    spec: StepSpec
+
+    def line(self) -> str:
+        return f"{self.system}: {self.spec.description or self.spec.op}"
+
+
+@dataclass
+class Plan:
+    """Ordered steps per system, plus what could not be planned and why."""
+
+    kind: str
+    username: str
+    steps: list[PlannedStep] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    no_account: list[str] = field(default_factory=list)
+
+    def for_system(self, system: str) -> list[PlannedStep]:
+        return [s for s in self.steps if s.system == system]
+
+    @property
+    def systems(self) -> list[str]:
+        return sorted({s.system for s in self.steps})
+
+    @property
+    def empty(self) -> bool:
+        return not self.steps and not self.errors
+
+
+def _number(kind: str, username: str, per_system: Mapping[str, list[StepSpec]]) -> Plan:
+    plan = Plan(kind, username)
+    seq = 0
+    for system in sorted(per_system):
+        for spec in per_system[system]:
+            seq += 1
+            plan.steps.append(PlannedStep(seq, system, spec))
+    return plan
+
+
+def plan_termination(
+    username: str, states: Mapping[str, ReadResult], connectors: Mapping[str, Connector]
+) -> Plan:
+    """Complete revocation on every system, in each connector's own order."""
+    per_system: dict[str, list[StepSpec]] = {}
+    errors: dict[str, str] = {}
+    absent: list[str] = []
+    for system, state in states.items():
+        connector = connectors[system]
+        if isinstance(state, ConnectorError):
+            errors[system] = str(state)
+        elif state is None:
+            absent.append(system)
+        elif not isinstance(connector, Terminable):
+            errors[system] = "this connector cannot terminate accounts"
+        else:
+            per_system[system] = connector.termination_steps(state)
+    plan = _number("offboard", username, per_system)
+    plan.errors, plan.no_account = errors, sorted(absent)
+    return plan
+
+
+def plan_provisioning(
+    kind: str,
+    username: str,
+    desired: Mapping[str, DesiredAccount],
+    states: Mapping[str, ReadResult],
+    connectors: Mapping[str, Connector],
+) -> Plan:
+    """Create, enable, grant and revoke so each system holds exactly ``desired``.
+
+    Within one system, grants come before revokes so a mover is never left
+    with nothing, and both happen in the same run.
+    """
+    per_system: dict[str, list[StepSpec]] = {}
+    errors: dict[str, str] = {}
+    for system, want in desired.items():
+        state = states.get(system)
+        caps = type(connectors[system]).capabilities()
+        if isinstance(state, ConnectorError):
+            errors[system] = str(state)
+            continue
+        steps: list[StepSpec] = []
+        held = frozenset() if state is None else state.entitlements
+        if state is None:
+            if Capability.CREATE not in caps:
+                errors[system] = "no account, and this connector cannot create one"
+                continue
+            steps.append(StepSpec(Op.CREATE, username, "create the account", dict(want.attributes)))
+        elif not state.enabled and Capability.DISABLE in caps:
+            steps.append(StepSpec(Op.ENABLE, description="enable the account"))
+        for ent in sorted(want.entitlements - held):
+            steps.append(StepSpec(Op.GRANT, str(ent), f"grant {ent.kind} {ent.value}"))
+        for ent in sorted(held - want.entitlements):
+            steps.append(StepSpec(Op.REVOKE, str(ent), f"revoke {ent.kind} {ent.value}"))
+        missing = {OP_CAPABILITY[s.op] for s in steps} - caps
+        if missing:
+            errors[system] = f"this connector cannot {', '.join(sorted(missing))}"
+            continue
+        if steps:
+            per_system[system] = steps
+    plan = _number(kind, username, per_system)
+    plan.errors = errors
+    return plan

@@ -1,0 +1,89 @@
+"""Human output with rich; JSON output that follows schemas/."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from iam.plan import Plan
+from iam.secrets import redact_value
+
+RESULT_STYLE = {
+    "complete": "green", "no_account": "dim", "no_access": "green", "partial": "red", "error": "red",
+    "unverified": "red", "access": "yellow", "planned": "cyan",
+}
+
+
+def console(err: bool = False) -> Console:
+    return Console(stderr=err, highlight=False, soft_wrap=True)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(redact_value(data), indent=2, sort_keys=True, default=str) + "\n")
+
+
+def plan_table(plan: Plan) -> Table:
+    table = Table(title=f"Plan: {plan.kind} {plan.username}", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("system")
+    table.add_column("step")
+    for step in plan.steps:
+        table.add_row(str(step.seq), step.system, step.spec.description or step.spec.op)
+    for system, why in sorted(plan.errors.items()):
+        table.add_row("-", system, f"[red]cannot plan: {why}[/red]")
+    for system in plan.no_account:
+        table.add_row("-", system, "[dim]no account here[/dim]")
+    return table
+
+
+def report_table(report: dict[str, Any]) -> Table:
+    title = f"{report['kind']} {report['username']}: {report['status'].upper()}"
+    table = Table(title=title, title_justify="left")
+    for col in ("system", "result", "steps", "left / error"):
+        table.add_column(col)
+    for s in report["systems"]:
+        changed = sum(1 for st in s["steps"] if st["outcome"] in ("created", "updated"))
+        failed = sum(1 for st in s["steps"] if st["status"] == "failed")
+        steps = f"{len(s['steps'])} ({changed} changed{f', {failed} failed' if failed else ''})"
+        left = "\n".join(s["remaining"] + ([s["error"]] if s.get("error") else []))
+        style = RESULT_STYLE.get(s["result"], "")
+        table.add_row(s["system"], f"[{style}]{s['result']}[/{style}]", steps, left or "-")
+    return table
+
+
+def status_table(data: dict[str, Any]) -> Table:
+    table = Table(title=f"Access of {data['username']}", title_justify="left")
+    for col in ("system", "state", "account", "access"):
+        table.add_column(col)
+    for s in data["systems"]:
+        style = RESULT_STYLE.get(s["result"], "")
+        account = (s["account"] or {}).get("ref", "-") if s["account"] else "-"
+        detail = "\n".join(s["access"]) if s["access"] else (s["error"] or "-")
+        table.add_row(s["system"], f"[{style}]{s['result']}[/{style}]", account, detail)
+    return table
+
+
+def checks_table(checks: list[dict[str, Any]]) -> Table:
+    table = Table(title="Connected systems", title_justify="left")
+    for col in ("system", "ok", "detail", "can"):
+        table.add_column(col)
+    for c in checks:
+        ok = "[green]yes[/green]" if c["ok"] else "[red]no[/red]"
+        table.add_row(c["system"], ok, c["detail"], ", ".join(c["capabilities"]))
+    return table
+
+
+def steps_table(report: dict[str, Any]) -> Table:
+    """Every step of a run with what it did: the readable journal."""
+    table = Table(title=f"Steps of run {report['run_id']}", title_justify="left")
+    for col in ("#", "system", "step", "outcome"):
+        table.add_column(col)
+    for s in report["systems"]:
+        for st in s["steps"]:
+            outcome = st["outcome"] or f"[red]{st['status']}: {st['error'] or ''}[/red]"
+            table.add_row(str(st["seq"]), s["system"], st["description"], outcome)
+    return table

@@ -1,0 +1,307 @@
+"""Runs: offboard, provision and resume — plan, journal, apply, verify, report.
+
+This is the function layer the CLI calls; a Python caller gets the same
+behaviour by calling these directly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from iam.contract import Connector
+from iam.engine import Applier, SystemApply, StepCallback, read_states
+from iam.errors import ConnectorError, InputError
+from iam.model import AccountState, DesiredAccount, Entitlement
+from iam.plan import Plan, plan_provisioning, plan_termination
+from iam.runtime import Runtime
+from iam.store import StepRow
+
+#: Shown the plan before anything changes; False cancels the run (ignored in a dry run).
+Confirm = Callable[[Plan], bool]
+
+_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+
+
+def check_username(username: str) -> str:
+    """Refuse a username no system could hold, before anything is read."""
+    if not _USERNAME.match(username or ""):
+        raise InputError(
+            f"invalid username {username!r}: use letters, digits and . _ @ - "
+            "(starting with a letter or digit, at most 128 characters)"
+        )
+    return username
+
+
+def _rows(plan: Plan) -> list[StepRow]:
+    return [
+        StepRow(run_id="", seq=s.seq, system=s.system, op=s.spec.op.value, target=s.spec.target,
+                description=s.spec.description or s.spec.op.value, payload=dict(s.spec.payload),
+                status="pending")
+        for s in plan.steps
+    ]
+
+
+def plan_offboard(rt: Runtime, username: str) -> Plan:
+    """Read every system and plan the person's complete termination."""
+    check_username(username)
+    states = read_states(rt.connectors, username, rt.config.retry, rt.sleep)
+    return plan_termination(username, states, rt.connectors)
+
+
+def offboard(
+    rt: Runtime,
+    username: str,
+    reason: str,
+    *,
+    dry_run: bool = False,
+    confirm: Confirm | None = None,
+    on_step: StepCallback | None = None,
+) -> dict[str, Any]:
+    """Terminate every access of ``username``; returns the verified run report."""
+    if not reason.strip():
+        raise InputError("a reason is required (--reason), it goes to the audit log")
+    plan = plan_offboard(rt, username)
+    return _execute(rt, plan, reason, dry_run=dry_run, confirm=confirm, on_step=on_step)
+
+
+def provision(
+    rt: Runtime,
+    kind: str,
+    username: str,
+    desired: Mapping[str, DesiredAccount],
+    reason: str,
+    *,
+    dry_run: bool = False,
+    confirm: Confirm | None = None,
+    on_step: StepCallback | None = None,
+) -> dict[str, Any]:
+    """Make each system hold exactly ``desired`` (joiner, mover, rehire)."""
+    check_username(username)
+    unknown = set(desired) - set(rt.connectors)
+    if unknown:
+        raise InputError(f"desired state names unknown systems: {', '.join(sorted(unknown))}")
+    connectors = {name: rt.connectors[name] for name in desired}
+    states = read_states(connectors, username, rt.config.retry, rt.sleep)
+    plan = plan_provisioning(kind, username, desired, states, rt.connectors)
+    return _execute(rt, plan, reason, dry_run=dry_run, confirm=confirm, on_step=on_step,
+                    desired=_desired_to_json(desired))
+
+
+def _execute(
+    rt: Runtime, plan: Plan, reason: str, *, dry_run: bool, confirm: Confirm | None,
+    on_step: StepCallback | None, desired: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    rows = _rows(plan)
+    common = {"username": plan.username, "reason": reason, "kind": plan.kind}
+    if dry_run:
+        if confirm is not None:
+            confirm(plan)  # shows the plan; a dry run changes nothing either way
+        run_id = rt.store.create_run(plan.kind, plan.username, reason, True, rows, plan.errors, desired)
+        rt.audit.record("run.dry_run", run_id=run_id, steps=len(rows), **common)
+        report = build_report(rt, run_id, plan.kind, plan.username, reason, rows, {}, plan.errors, plan.no_account)
+        rt.store.finish_run(run_id, "planned", report)
+        return report
+    if confirm is not None and not confirm(plan):
+        rt.audit.record("run.cancelled", steps=len(rows), **common)
+        return {"status": "cancelled", "username": plan.username, "kind": plan.kind, "systems": []}
+    run_id = rt.store.create_run(plan.kind, plan.username, reason, False, rows, plan.errors, desired)
+    rt.audit.record("run.started", run_id=run_id, steps=len(rows), plan_errors=plan.errors, **common)
+    return _apply_and_verify(rt, run_id, on_step)
+
+
+def resume(rt: Runtime, run_id: str | None = None, on_step: StepCallback | None = None) -> dict[str, Any]:
+    """Finish a crashed or partial run: pending steps run, done steps never again.
+
+    Systems that could not be planned (unreachable at the time) are read and
+    planned now, so a run started while a system was down completes later.
+    """
+    run = _find_run(rt, run_id)
+    if run["status"] == "complete":
+        raise InputError(f"run {run['id']} is already complete; nothing to resume")
+    if run["dry_run"]:
+        raise InputError(f"run {run['id']} was a dry run; start a new run instead")
+    rt.audit.record("run.resumed", run_id=run["id"], username=run["username"], kind=run["kind"])
+    if run["plan_errors"]:
+        _replan(rt, run)
+    return _apply_and_verify(rt, run["id"], on_step)
+
+
+def _find_run(rt: Runtime, run_id: str | None) -> dict[str, Any]:
+    if run_id is None:
+        run = rt.store.latest_unfinished_run()
+        if run is None:
+            raise InputError("no unfinished run to resume")
+        return run
+    matches = rt.store.find_runs(run_id)
+    if not matches:
+        raise InputError(f"no run with id {run_id!r} (see `iam runs`)")
+    if len(matches) > 1:
+        raise InputError(f"run id prefix {run_id!r} is ambiguous; give more characters")
+    return matches[0]
+
+
+def _replan(rt: Runtime, run: dict[str, Any]) -> None:
+    systems = {name: rt.connectors[name] for name in run["plan_errors"] if name in rt.connectors}
+    states = read_states(systems, run["username"], rt.config.retry, rt.sleep)
+    if run["kind"] == "offboard":
+        plan = plan_termination(run["username"], states, systems)
+    else:
+        desired = {k: v for k, v in _desired_from_json(run["desired"] or {}).items() if k in systems}
+        plan = plan_provisioning(run["kind"], run["username"], desired, states, systems)
+    start = max((s.seq for s in rt.store.run_steps(run["id"])), default=0)
+    rows = _rows(plan)
+    for row in rows:
+        row.seq += start
+    if rows:
+        rt.store.add_steps(run["id"], rows)
+    rt.store.set_run_plan_errors(run["id"], plan.errors)
+
+
+def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) -> dict[str, Any]:
+    run = rt.store.get_run(run_id)
+    assert run is not None
+    applier = Applier(rt.store, rt.audit, rt.connectors, rt.config.retry, rt.sleep, on_step)
+    applied = applier.apply(run_id, run["username"], run["reason"])
+    systems = rt.connectors if run["kind"] == "offboard" else {
+        k: v for k, v in rt.connectors.items() if k in (run["desired"] or {})
+    }
+    after = read_states(systems, run["username"], rt.config.retry, rt.sleep)
+    rows = rt.store.run_steps(run_id)
+    report = build_report(
+        rt, run_id, run["kind"], run["username"], run["reason"], rows, after, run["plan_errors"],
+        desired=_desired_from_json(run["desired"]) if run["desired"] else None, applied=applied,
+    )
+    rt.store.finish_run(run_id, report["status"], report)
+    status = "terminated" if run["kind"] == "offboard" and report["status"] == "complete" else (
+        "terminating" if run["kind"] == "offboard" else "active"
+    )
+    rt.store.upsert_identity(run["username"], status)
+    rt.audit.record("run.verified", run_id=run_id, username=run["username"], kind=run["kind"],
+                    status=report["status"],
+                    remaining={s["system"]: s["remaining"] for s in report["systems"] if s["remaining"]})
+    return report
+
+
+def build_report(
+    rt: Runtime,
+    run_id: str,
+    kind: str,
+    username: str,
+    reason: str,
+    rows: list[StepRow],
+    after: Mapping[str, Any],
+    plan_errors: Mapping[str, str],
+    no_account: list[str] | None = None,
+    desired: Mapping[str, DesiredAccount] | None = None,
+    applied: Mapping[str, SystemApply] | None = None,
+) -> dict[str, Any]:
+    """The evidence of one run: per system, the steps and what is left."""
+    verified = bool(after)
+    systems = []
+    names = sorted(set(rt.connectors) if kind == "offboard" else set(desired or {}) | {r.system for r in rows})
+    for name in names:
+        steps = [
+            {"seq": r.seq, "op": r.op, "target": r.target, "description": r.description,
+             "status": r.status, "outcome": r.outcome, "error": r.error}
+            for r in rows if r.system == name
+        ]
+        entry: dict[str, Any] = {"system": name, "type": rt.system_types.get(name, "custom"),
+                                 "steps": steps, "remaining": [], "error": plan_errors.get(name)}
+        if applied and name in applied and applied[name].stopped_by:
+            entry["error"] = applied[name].stopped_by
+        state = after.get(name)
+        if not verified:
+            entry["result"] = "error" if entry["error"] else (
+                "no_account" if no_account and name in no_account else "planned")
+        elif isinstance(state, ConnectorError):
+            entry["result"], entry["error"] = "unverified", str(state)
+            entry["remaining"] = ["could not read back: access unknown"]
+        elif kind == "offboard":
+            entry["remaining"] = state.remaining_access() if state else []
+            entry["result"] = "no_account" if state is None and not steps else (
+                "complete" if not entry["remaining"] else "partial")
+        else:
+            entry["remaining"] = _provisioning_gaps(state, (desired or {}).get(name))
+            entry["result"] = "complete" if not entry["remaining"] else "partial"
+        if state is not None and not isinstance(state, ConnectorError):
+            entry["account"] = state.to_dict()
+        systems.append(entry)
+    if not verified:
+        status = "planned"
+    elif all(s["result"] in ("complete", "no_account") for s in systems):
+        status = "complete"
+    else:
+        status = "partial"
+    return {
+        "run_id": run_id, "kind": kind, "username": username, "reason": reason, "status": status,
+        "dry_run": not verified, "systems": systems,
+        "evidence": {"store": rt.config.store, "audit_log": rt.config.audit_log, "run_id": run_id},
+    }
+
+
+def _provisioning_gaps(state: AccountState | None, want: DesiredAccount | None) -> list[str]:
+    if want is None:
+        return []
+    if state is None:
+        return ["account does not exist"]
+    gaps = [] if state.enabled else ["account is disabled"]
+    gaps += [f"missing {e}" for e in sorted(want.entitlements - state.entitlements)]
+    gaps += [f"extra {e}" for e in sorted(state.entitlements - want.entitlements)]
+    return gaps
+
+
+def status(rt: Runtime, username: str) -> dict[str, Any]:
+    """What the person holds in every configured system, read live."""
+    check_username(username)
+    states = read_states(rt.connectors, username, rt.config.retry, rt.sleep)
+    systems = []
+    for name in sorted(states):
+        state = states[name]
+        entry: dict[str, Any] = {"system": name, "type": rt.system_types.get(name, "custom")}
+        if isinstance(state, ConnectorError):
+            entry.update(result="error", error=str(state), account=None, access=[])
+        elif state is None:
+            entry.update(result="no_account", error=None, account=None, access=[])
+        else:
+            access = state.remaining_access()
+            entry.update(result="access" if access else "no_access", error=None,
+                         account=state.to_dict(), access=access)
+        systems.append(entry)
+    identity = rt.store.get_identity(username)
+    return {"username": username, "identity_status": identity["status"] if identity else None,
+            "systems": systems}
+
+
+def connectors_check(connectors: Mapping[str, Connector]) -> list[dict[str, Any]]:
+    """Reach and authenticate to every system; never raises."""
+    out = []
+    for name, connector in sorted(connectors.items()):
+        try:
+            out.append({"system": name, "ok": True, "detail": connector.check(),
+                        "capabilities": sorted(type(connector).capabilities())})
+        except Exception as exc:
+            err = exc if isinstance(exc, ConnectorError) else ConnectorError(f"{type(exc).__name__}: {exc}")
+            out.append({"system": name, "ok": False, "detail": str(err), "error_type": type(err).__name__,
+                        "capabilities": sorted(type(connector).capabilities())})
+    return out
+
+
+def _desired_to_json(desired: Mapping[str, DesiredAccount]) -> dict[str, Any]:
+    return {
+        name: {"entitlements": [str(e) for e in sorted(d.entitlements)], "attributes": dict(d.attributes)}
+        for name, d in desired.items()
+    }
+
+
+def _desired_from_json(data: Mapping[str, Any]) -> dict[str, DesiredAccount]:
+    from iam.contract import parse_entitlement
+
+    return {
+        name: DesiredAccount(frozenset(parse_entitlement(e) for e in d["entitlements"]), d.get("attributes", {}))
+        for name, d in data.items()
+    }
+
+
+__all__ = ["Entitlement", "check_username", "offboard", "provision", "resume", "status"]

@@ -1,0 +1,54 @@
+"""Everything one command needs: configuration, store, audit log, connectors.
+
+Built once per command from a `Config`; tests and the demo may hand in
+connectors they built themselves (e.g. over ldap3's in-memory server).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from iam import registry
+from iam.audit import AuditLog
+from iam.config import Config
+from iam.contract import Connector
+from iam.store import Store
+
+
+class Runtime:
+    def __init__(
+        self,
+        config: Config,
+        connectors: Mapping[str, Connector] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        if "://" not in config.store:
+            Path(config.store).parent.mkdir(parents=True, exist_ok=True)
+        self.store = Store(config.store)
+        self.audit = AuditLog(config.audit_log, self.store)
+        self.sleep = sleep
+        self._connectors = dict(connectors) if connectors is not None else None
+        self.system_types = {s.name: s.type for s in config.systems}
+
+    @property
+    def connectors(self) -> dict[str, Connector]:
+        """Connectors for every configured system, created on first use."""
+        if self._connectors is None:
+            self._connectors = {
+                s.name: registry.load_connector_class(s.type)(s.name, s.settings) for s in self.config.systems
+            }
+        return self._connectors
+
+    def close(self) -> None:
+        for connector in (self._connectors or {}).values():
+            connector.close()
+        self.store.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -1,0 +1,155 @@
+"""A throwaway OpenLDAP slapd on a free loopback port, for tests and benchmarks.
+
+mdb with ``dbnosync`` (tests do not need durability), the memberof and
+refint overlays, and ppolicy with lockout, so disabling works as on a real
+directory. No system service is touched: everything lives in a temp dir.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import ldap3
+
+BASE_DN = "dc=example,dc=org"
+ADMIN_DN = f"cn=admin,{BASE_DN}"
+ADMIN_PASSWORD = "slapd-admin-S3cret-for-tests"  # noqa: S105 - a throwaway test server
+MODULE_DIR = "/usr/lib/ldap"
+SCHEMA_DIR = "/etc/ldap/schema"
+
+CONF = """\
+include {schema}/core.schema
+include {schema}/cosine.schema
+include {schema}/inetorgperson.schema
+include {schema}/nis.schema
+pidfile {dir}/slapd.pid
+modulepath {modules}
+moduleload back_mdb
+moduleload memberof
+moduleload refint
+moduleload ppolicy
+sizelimit unlimited
+database mdb
+maxsize 1073741824
+suffix "{base}"
+rootdn "{admin}"
+rootpw {password}
+directory {dir}/data
+dbnosync
+index objectClass eq
+index uid,cn,memberUid eq
+index member,uniqueMember eq
+overlay memberof
+memberof-refint TRUE
+overlay refint
+refint_attributes member uniqueMember
+overlay ppolicy
+ppolicy_default "cn=default,ou=policies,{base}"
+ppolicy_use_lockout
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def slapd_available() -> bool:
+    return shutil.which("slapd") is not None or Path("/usr/sbin/slapd").exists()
+
+
+class Slapd:
+    """Start, stop, pause and resume one slapd; its data survives a restart."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.dir = workdir
+        self.port = port or free_port()
+        self.url = f"ldap://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        (self.dir / "data").mkdir(parents=True, exist_ok=True)
+        (self.dir / "slapd.conf").write_text(CONF.format(
+            schema=SCHEMA_DIR, dir=self.dir, modules=MODULE_DIR, base=BASE_DN, admin=ADMIN_DN,
+            password=ADMIN_PASSWORD,
+        ))
+
+    def start(self, timeout: float = 15.0) -> None:
+        binary = shutil.which("slapd") or "/usr/sbin/slapd"
+        self.proc = subprocess.Popen(
+            [binary, "-h", f"{self.url}/", "-f", str(self.dir / "slapd.conf"), "-d", "0"],
+            stdout=subprocess.DEVNULL, stderr=open(self.dir / "slapd.log", "ab"),  # noqa: SIM115
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"slapd exited: {(self.dir / 'slapd.log').read_text()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("slapd did not start in time")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def pause(self) -> None:
+        assert self.proc
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def admin(self) -> ldap3.Connection:
+        """A separate admin connection, for seeding and for checking from outside."""
+        server = ldap3.Server("127.0.0.1", port=self.port, get_info=ldap3.NONE)
+        return ldap3.Connection(server, ADMIN_DN, ADMIN_PASSWORD, auto_bind=True, receive_timeout=30)
+
+
+def seed_base(conn: ldap3.Connection) -> None:
+    """The suffix and the people, groups and leavers OUs."""
+    conn.add(BASE_DN, ["dcObject", "organization"], {"dc": "example", "o": "Example"})
+    for ou in ("people", "groups", "leavers", "policies"):
+        conn.add(f"ou={ou},{BASE_DN}", ["organizationalUnit"], {"ou": ou})
+    # ppolicy enforces pwdAccountLockedTime only for entries a policy governs
+    conn.add(f"cn=default,ou=policies,{BASE_DN}", ["person", "pwdPolicy"],
+             {"cn": "default", "sn": "policy", "pwdAttribute": "userPassword", "pwdLockout": "TRUE"})
+
+
+def add_person(conn: ldap3.Connection, uid: str, password: str = "Passw0rd-user") -> str:
+    dn = f"uid={ldap3.utils.dn.escape_rdn(uid)},ou=people,{BASE_DN}"
+    ok = conn.add(dn, ["inetOrgPerson", "posixAccount"], {
+        "uid": uid, "cn": uid, "sn": uid, "userPassword": password,
+        "uidNumber": "10000", "gidNumber": "10000", "homeDirectory": f"/home/{uid}",
+    })
+    assert ok, conn.result
+    return dn
+
+
+def add_group(conn: ldap3.Connection, cn: str, kind: str, members: list[str]) -> str:
+    """kind: groupOfNames | groupOfUniqueNames | posixGroup (members: DNs, or uids for posix)."""
+    dn = f"cn={cn},ou=groups,{BASE_DN}"
+    attr = {"groupOfNames": "member", "groupOfUniqueNames": "uniqueMember", "posixGroup": "memberUid"}[kind]
+    attrs: dict[str, object] = {"cn": cn}
+    if members:
+        attrs[attr] = members
+    if kind == "posixGroup":
+        attrs["gidNumber"] = "20000"
+    ok = conn.add(dn, [kind], attrs)
+    assert ok, conn.result
+    return dn
