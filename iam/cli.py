@@ -27,8 +27,14 @@ from iam.store import StepRow
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
-FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-                      show_default=True, help="Output format; json follows schemas/.")
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format; json follows schemas/.",
+)
 
 
 @dataclasses.dataclass
@@ -45,7 +51,9 @@ class Context:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config", metavar="FILE", help="Configuration file (default: $IAM_CONFIG or ./iam.yaml).")
+@click.option(
+    "--config", "config", metavar="FILE", help="Configuration file (default: $IAM_CONFIG or ./iam.yaml)."
+)
 @click.option("--store", metavar="PATH|URL", help="Store location, overriding the configuration.")
 @click.option("--debug", is_flag=True, help="Show full detail (tracebacks) on errors.")
 @click.pass_context
@@ -114,7 +122,9 @@ def _finish(report: dict[str, Any], fmt: str) -> None:
 
 @cli.command()
 @click.argument("username")
-@click.option("--reason", required=True, help="Why (resigned, terminated for cause, ...); goes to the audit log.")
+@click.option(
+    "--reason", required=True, help="Why (resigned, terminated for cause, ...); goes to the audit log."
+)
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
 @FORMAT
@@ -126,8 +136,9 @@ def offboard(obj: Context, username: str, reason: str, dry_run: bool, yes: bool,
     left or could not be verified (the report lists exactly what).
     """
     with obj.runtime() as rt, _progress(fmt == "table") as on_step:
-        report = runs.offboard(rt, username, reason, dry_run=dry_run, confirm=_confirmer(yes, fmt),
-                               on_step=on_step)
+        report = runs.offboard(
+            rt, username, reason, dry_run=dry_run, confirm=_confirmer(yes or dry_run, fmt), on_step=on_step
+        )
     if dry_run and fmt == "table":
         render.console().print("Dry run: nothing was changed.")
         return
@@ -180,8 +191,13 @@ def list_runs(obj: Context, username: str | None, fmt: str) -> None:
     for col in ("id", "kind", "user", "status", "started"):
         table.add_column(col)
     for r in data:
-        table.add_row(r["id"], r["kind"] + (" (dry run)" if r["dry_run"] else ""), r["username"], r["status"],
-                      str(r["created_at"])[:19])
+        table.add_row(
+            r["id"],
+            r["kind"] + (" (dry run)" if r["dry_run"] else ""),
+            r["username"],
+            r["status"],
+            str(r["created_at"])[:19],
+        )
     render.console().print(table)
 
 
@@ -248,14 +264,22 @@ def audit_show(obj: Context, username: str | None, fmt: str) -> None:
         render.emit_json(records)
         return
     for r in records:
-        detail = " ".join(f"{k}={r[k]}" for k in ("system", "op", "target", "outcome", "status", "error")
-                          if r.get(k) is not None)
+        detail = " ".join(
+            f"{k}={r[k]}"
+            for k in ("system", "op", "target", "outcome", "status", "error")
+            if r.get(k) is not None
+        )
         click.echo(f"{r['seq']:>6} {r['at'][:19]} {r['event']:<16} {r.get('username', '')} {detail}")
 
 
 @cli.command()
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("iam-demo"),
-              show_default=True, help="Where the demo's store and audit log are written.")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("iam-demo"),
+    show_default=True,
+    help="Where the demo's store and audit log are written.",
+)
 def demo(workdir: Path) -> None:
     """Joiner, mover and leaver on built-in sample systems: nothing to install."""
     from iam.demo import run_demo
@@ -281,6 +305,8 @@ def main() -> None:
     except Exception as exc:
         if debug:
             traceback.print_exc()
-        click.echo(f"unexpected error: {redact(f'{type(exc).__name__}: {exc}')} (run with --debug for detail)",
-                   err=True)
+        click.echo(
+            f"unexpected error: {redact(f'{type(exc).__name__}: {exc}')} (run with --debug for detail)",
+            err=True,
+        )
         sys.exit(EXIT_ERROR)

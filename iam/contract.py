@@ -92,7 +92,7 @@ class Connector(ABC):
     def check(self) -> str:
         """Connect and authenticate; return a one-line description or raise."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most connectors hold nothing to release
         """Release connections; safe to call twice."""
 
 
@@ -168,7 +168,7 @@ class Deletable(ABC):
         """Remove the account for good (retention step, never termination)."""
 
 
-class Terminable(ABC):
+class Terminable(ABC):  # noqa: B024 - a capability marker with a default plan
     """Complete revocation: the connector names the steps, in its order.
 
     The default order cuts the way in first (password, disable, sessions,
@@ -196,8 +196,7 @@ class Terminable(ABC):
             ]
         if Capability.ENTITLE in caps:
             steps += [
-                StepSpec(Op.REVOKE, str(e), f"remove {e.kind} {e.value}")
-                for e in sorted(state.entitlements)
+                StepSpec(Op.REVOKE, str(e), f"remove {e.kind} {e.value}") for e in sorted(state.entitlements)
             ]
         if Capability.ARCHIVE in caps and self.needs_archive(state):
             steps.append(StepSpec(Op.ARCHIVE, description="move the account to the leavers area"))

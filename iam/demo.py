@@ -52,12 +52,22 @@ def sample_directory(password: str) -> ldap3.Connection:
     for ou in ("people", "groups", "leavers"):
         conn.strategy.add_entry(f"ou={ou},{BASE}", {"ou": ou, "objectClass": ["organizationalUnit"]})
     for uid, given, family, dept in COMPANY:
-        conn.strategy.add_entry(f"uid={uid},ou=people,{BASE}", {
-            "uid": uid, "givenName": given, "sn": family, "cn": f"{given} {family}",
-            "departmentNumber": dept, "objectClass": ["inetOrgPerson"], "userPassword": f"{uid}-pw-1",
-        })
+        conn.strategy.add_entry(
+            f"uid={uid},ou=people,{BASE}",
+            {
+                "uid": uid,
+                "givenName": given,
+                "sn": family,
+                "cn": f"{given} {family}",
+                "departmentNumber": dept,
+                "objectClass": ["inetOrgPerson"],
+                "userPassword": f"{uid}-pw-1",
+            },
+        )
     for cn, (cls, members) in GROUPS.items():
-        attr = {"groupOfNames": "member", "groupOfUniqueNames": "uniqueMember", "posixGroup": "memberUid"}[cls]
+        attr = {"groupOfNames": "member", "groupOfUniqueNames": "uniqueMember", "posixGroup": "memberUid"}[
+            cls
+        ]
         values = members if cls == "posixGroup" else [f"uid={m},ou=people,{BASE}" for m in members]
         conn.strategy.add_entry(f"cn={cn},ou=groups,{BASE}", {"cn": cn, "objectClass": [cls], attr: values})
     conn.bind()
@@ -73,25 +83,59 @@ def run_demo(workdir: Path, out: Console) -> int:
     workdir.mkdir(parents=True)
     password = Secret("demo-admin-" + "pw", "demo")
     directory = sample_directory(password.reveal())
-    settings = {"url": "ldap://demo-directory", "base_dn": BASE, "bind_dn": ADMIN, "bind_password": password,
-                "users_dn": f"ou=people,{BASE}", "groups_dn": f"ou=groups,{BASE}",
-                "leavers_dn": f"ou=leavers,{BASE}"}
+    settings = {
+        "url": "ldap://demo-directory",
+        "base_dn": BASE,
+        "bind_dn": ADMIN,
+        "bind_password": password,
+        "users_dn": f"ou=people,{BASE}",
+        "groups_dn": f"ou=groups,{BASE}",
+        "leavers_dn": f"ou=leavers,{BASE}",
+    }
     connector = LdapConnector("directory", settings, connection_factory=lambda: directory)
-    config = Config(path=None, store=str(workdir / "iam.db"), audit_log=str(workdir / "iam-audit.jsonl"),
-                    systems=(SystemConfig("directory", "ldap", settings),))
+    config = Config(
+        path=None,
+        store=str(workdir / "iam.db"),
+        audit_log=str(workdir / "iam-audit.jsonl"),
+        systems=(SystemConfig("directory", "ldap", settings),),
+    )
     ada = Identity("ada", "Ada", "Lovelace", "ada@example.org", "Engineering", "Engineer")
     failures = 0
     with Runtime(config, connectors={"directory": connector}) as rt:
         chapters = [
-            ("1. Joiner: Ada Lovelace starts in Engineering",
-             lambda: runs.provision(rt, "joiner", "ada", {"directory": DesiredAccount(
-                 frozenset({_group("staff"), _group("engineering"), _group("developers")}), ada.attributes())},
-                 "HR: new hire")),
-            ("2. Mover: Ada moves to Finance (engineering access goes, finance access comes)",
-             lambda: runs.provision(rt, "mover", "ada", {"directory": DesiredAccount(
-                 frozenset({_group("staff"), _group("finance")}), ada.attributes())}, "HR: department change")),
-            ("3. Leaver: Ada leaves; every access is removed and verified",
-             lambda: runs.offboard(rt, "ada", "resigned")),
+            (
+                "1. Joiner: Ada Lovelace starts in Engineering",
+                lambda: runs.provision(
+                    rt,
+                    "joiner",
+                    "ada",
+                    {
+                        "directory": DesiredAccount(
+                            frozenset({_group("staff"), _group("engineering"), _group("developers")}),
+                            ada.attributes(),
+                        )
+                    },
+                    "HR: new hire",
+                ),
+            ),
+            (
+                "2. Mover: Ada moves to Finance (engineering access goes, finance access comes)",
+                lambda: runs.provision(
+                    rt,
+                    "mover",
+                    "ada",
+                    {
+                        "directory": DesiredAccount(
+                            frozenset({_group("staff"), _group("finance")}), ada.attributes()
+                        )
+                    },
+                    "HR: department change",
+                ),
+            ),
+            (
+                "3. Leaver: Ada leaves; every access is removed and verified",
+                lambda: runs.offboard(rt, "ada", "resigned"),
+            ),
         ]
         for title, action in chapters:
             out.rule(title)
@@ -103,8 +147,10 @@ def run_demo(workdir: Path, out: Console) -> int:
         status = runs.status(rt, "ada")
         out.print(render.status_table(status))
         verify = rt.audit.verify()
-        out.print(f"Audit log {config.audit_log}: {verify.records} records, "
-                  f"{'chain intact' if verify.ok else 'TAMPERED'}")
+        out.print(
+            f"Audit log {config.audit_log}: {verify.records} records, "
+            f"{'chain intact' if verify.ok else 'TAMPERED'}"
+        )
         out.print(f"Runs and step journal (SQLite): {config.store}")
         failures += not verify.ok
     return 0 if failures == 0 else 3

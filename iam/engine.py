@@ -130,8 +130,13 @@ class Applier:
     ) -> None:
         spec = StepSpec(row.op, row.target, row.description, row.payload)  # type: ignore[arg-type]
         common = {
-            "run_id": run_id, "username": username, "reason": reason, "system": row.system,
-            "seq": row.seq, "op": row.op, "target": row.target,
+            "run_id": run_id,
+            "username": username,
+            "reason": reason,
+            "system": row.system,
+            "seq": row.seq,
+            "op": row.op,
+            "target": row.target,
         }
         self.store.step_started(run_id, row.seq)
         try:
@@ -148,10 +153,14 @@ class Applier:
             row.status, row.outcome, row.error = "failed", None, str(error)
             self.store.step_finished(run_id, row.seq, "failed", None, row.error)
             self.audit.record("step.failed", error=row.error, error_type=type(error).__name__, **common)
-            if isinstance(error, _STOPS_SYSTEM) or isinstance(error, Unsupported):
+            if isinstance(error, (*_STOPS_SYSTEM, Unsupported)):
                 result.stopped_by = row.error
             return
         row.status, row.outcome, row.error = "done", outcome.outcome.value, None
         self.store.step_finished(run_id, row.seq, "done", row.outcome, None)
-        self.audit.record("access.changed" if outcome.changed else "step.done", outcome=row.outcome,
-                          description=row.description, **common)
+        self.audit.record(
+            "access.changed" if outcome.changed else "step.done",
+            outcome=row.outcome,
+            description=row.description,
+            **common,
+        )

@@ -90,9 +90,7 @@ class AccountState:
             "enabled": self.enabled,
             "entitlements": [str(e) for e in sorted(self.entitlements)],
             "sessions": [s.id for s in self.sessions],
-            "credentials": [
-                {"kind": c.kind, "id": c.id, "active": c.active} for c in self.credentials
-            ],
+            "credentials": [{"kind": c.kind, "id": c.id, "active": c.active} for c in self.credentials],
         }
 
 

@@ -13,8 +13,14 @@ from iam.plan import Plan
 from iam.secrets import redact_value
 
 RESULT_STYLE = {
-    "complete": "green", "no_account": "dim", "no_access": "green", "partial": "red", "error": "red",
-    "unverified": "red", "access": "yellow", "planned": "cyan",
+    "complete": "green",
+    "no_account": "dim",
+    "no_access": "green",
+    "partial": "red",
+    "error": "red",
+    "unverified": "red",
+    "access": "yellow",
+    "planned": "cyan",
 }
 
 

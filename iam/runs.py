@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from iam.contract import Connector
-from iam.engine import Applier, SystemApply, StepCallback, read_states
+from iam.engine import Applier, StepCallback, SystemApply, read_states
 from iam.errors import ConnectorError, InputError
 from iam.model import AccountState, DesiredAccount, Entitlement
 from iam.plan import Plan, plan_provisioning, plan_termination
@@ -20,6 +20,9 @@ from iam.store import StepRow
 
 #: Shown the plan before anything changes; False cancels the run (ignored in a dry run).
 Confirm = Callable[[Plan], bool]
+
+#: How many plan-apply-verify rounds an offboarding may take to converge.
+CONVERGE_ROUNDS = 3
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 
@@ -36,9 +39,16 @@ def check_username(username: str) -> str:
 
 def _rows(plan: Plan) -> list[StepRow]:
     return [
-        StepRow(run_id="", seq=s.seq, system=s.system, op=s.spec.op.value, target=s.spec.target,
-                description=s.spec.description or s.spec.op.value, payload=dict(s.spec.payload),
-                status="pending")
+        StepRow(
+            run_id="",
+            seq=s.seq,
+            system=s.system,
+            op=s.spec.op.value,
+            target=s.spec.target,
+            description=s.spec.description or s.spec.op.value,
+            payload=dict(s.spec.payload),
+            status="pending",
+        )
         for s in plan.steps
     ]
 
@@ -85,13 +95,20 @@ def provision(
     connectors = {name: rt.connectors[name] for name in desired}
     states = read_states(connectors, username, rt.config.retry, rt.sleep)
     plan = plan_provisioning(kind, username, desired, states, rt.connectors)
-    return _execute(rt, plan, reason, dry_run=dry_run, confirm=confirm, on_step=on_step,
-                    desired=_desired_to_json(desired))
+    return _execute(
+        rt, plan, reason, dry_run=dry_run, confirm=confirm, on_step=on_step, desired=_desired_to_json(desired)
+    )
 
 
 def _execute(
-    rt: Runtime, plan: Plan, reason: str, *, dry_run: bool, confirm: Confirm | None,
-    on_step: StepCallback | None, desired: dict[str, Any] | None = None,
+    rt: Runtime,
+    plan: Plan,
+    reason: str,
+    *,
+    dry_run: bool,
+    confirm: Confirm | None,
+    on_step: StepCallback | None,
+    desired: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     rows = _rows(plan)
     common = {"username": plan.username, "reason": reason, "kind": plan.kind}
@@ -100,7 +117,9 @@ def _execute(
             confirm(plan)  # shows the plan; a dry run changes nothing either way
         run_id = rt.store.create_run(plan.kind, plan.username, reason, True, rows, plan.errors, desired)
         rt.audit.record("run.dry_run", run_id=run_id, steps=len(rows), **common)
-        report = build_report(rt, run_id, plan.kind, plan.username, reason, rows, {}, plan.errors, plan.no_account)
+        report = build_report(
+            rt, run_id, plan.kind, plan.username, reason, rows, {}, plan.errors, plan.no_account
+        )
         rt.store.finish_run(run_id, "planned", report)
         return report
     if confirm is not None and not confirm(plan):
@@ -150,38 +169,98 @@ def _replan(rt: Runtime, run: dict[str, Any]) -> None:
     else:
         desired = {k: v for k, v in _desired_from_json(run["desired"] or {}).items() if k in systems}
         plan = plan_provisioning(run["kind"], run["username"], desired, states, systems)
-    start = max((s.seq for s in rt.store.run_steps(run["id"])), default=0)
+    _append_steps(rt, run["id"], plan)
+    rt.store.set_run_plan_errors(run["id"], plan.errors)
+
+
+def _append_steps(rt: Runtime, run_id: str, plan: Plan) -> int:
+    """Journal a follow-up plan's steps after the run's existing ones."""
+    start = max((s.seq for s in rt.store.run_steps(run_id)), default=0)
     rows = _rows(plan)
     for row in rows:
         row.seq += start
     if rows:
-        rt.store.add_steps(run["id"], rows)
-    rt.store.set_run_plan_errors(run["id"], plan.errors)
+        rt.store.add_steps(run_id, rows)
+    return len(rows)
 
 
 def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) -> dict[str, Any]:
     run = rt.store.get_run(run_id)
     assert run is not None
     applier = Applier(rt.store, rt.audit, rt.connectors, rt.config.retry, rt.sleep, on_step)
-    applied = applier.apply(run_id, run["username"], run["reason"])
-    systems = rt.connectors if run["kind"] == "offboard" else {
-        k: v for k, v in rt.connectors.items() if k in (run["desired"] or {})
-    }
-    after = read_states(systems, run["username"], rt.config.retry, rt.sleep)
+    systems = (
+        rt.connectors
+        if run["kind"] == "offboard"
+        else {k: v for k, v in rt.connectors.items() if k in (run["desired"] or {})}
+    )
+    for round_ in range(1, CONVERGE_ROUNDS + 1):
+        applied = applier.apply(run_id, run["username"], run["reason"])
+        after = read_states(systems, run["username"], rt.config.retry, rt.sleep)
+        if (
+            run["kind"] != "offboard"
+            or round_ == CONVERGE_ROUNDS
+            or not _replan_leftovers(rt, run, after, applied)
+        ):
+            break
     rows = rt.store.run_steps(run_id)
     report = build_report(
-        rt, run_id, run["kind"], run["username"], run["reason"], rows, after, run["plan_errors"],
-        desired=_desired_from_json(run["desired"]) if run["desired"] else None, applied=applied,
+        rt,
+        run_id,
+        run["kind"],
+        run["username"],
+        run["reason"],
+        rows,
+        after,
+        run["plan_errors"],
+        desired=_desired_from_json(run["desired"]) if run["desired"] else None,
+        applied=applied,
     )
     rt.store.finish_run(run_id, report["status"], report)
-    status = "terminated" if run["kind"] == "offboard" and report["status"] == "complete" else (
-        "terminating" if run["kind"] == "offboard" else "active"
+    status = (
+        "terminated"
+        if run["kind"] == "offboard" and report["status"] == "complete"
+        else ("terminating" if run["kind"] == "offboard" else "active")
     )
     rt.store.upsert_identity(run["username"], status)
-    rt.audit.record("run.verified", run_id=run_id, username=run["username"], kind=run["kind"],
-                    status=report["status"],
-                    remaining={s["system"]: s["remaining"] for s in report["systems"] if s["remaining"]})
+    rt.audit.record(
+        "run.verified",
+        run_id=run_id,
+        username=run["username"],
+        kind=run["kind"],
+        status=report["status"],
+        remaining={s["system"]: s["remaining"] for s in report["systems"] if s["remaining"]},
+    )
     return report
+
+
+def _replan_leftovers(
+    rt: Runtime, run: dict[str, Any], after: Mapping[str, Any], applied: Mapping[str, SystemApply]
+) -> bool:
+    """Plan another round for systems whose steps all ran yet still grant access.
+
+    A directory can put access back behind our back (an overlay re-adding a
+    renamed member, a lock cleared by a password change); reading back and
+    planning again from what is really there converges instead of giving up.
+    """
+    leftovers = {
+        name: state
+        for name, state in after.items()
+        if isinstance(state, AccountState)
+        and state.remaining_access()
+        and not (name in applied and applied[name].stopped_by)
+    }
+    plan = plan_termination(run["username"], leftovers, {n: rt.connectors[n] for n in leftovers})
+    if not plan.steps:
+        return False
+    count = _append_steps(rt, run["id"], plan)
+    rt.audit.record(
+        "run.replanned",
+        run_id=run["id"],
+        username=run["username"],
+        steps=count,
+        remaining={n: s.remaining_access() for n, s in leftovers.items()},
+    )
+    return True
 
 
 def build_report(
@@ -200,28 +279,49 @@ def build_report(
     """The evidence of one run: per system, the steps and what is left."""
     verified = bool(after)
     systems = []
-    names = sorted(set(rt.connectors) if kind == "offboard" else set(desired or {}) | {r.system for r in rows})
+    names = sorted(
+        set(rt.connectors) if kind == "offboard" else set(desired or {}) | {r.system for r in rows}
+    )
     for name in names:
         steps = [
-            {"seq": r.seq, "op": r.op, "target": r.target, "description": r.description,
-             "status": r.status, "outcome": r.outcome, "error": r.error}
-            for r in rows if r.system == name
+            {
+                "seq": r.seq,
+                "op": r.op,
+                "target": r.target,
+                "description": r.description,
+                "status": r.status,
+                "outcome": r.outcome,
+                "error": r.error,
+            }
+            for r in rows
+            if r.system == name
         ]
-        entry: dict[str, Any] = {"system": name, "type": rt.system_types.get(name, "custom"),
-                                 "steps": steps, "remaining": [], "error": plan_errors.get(name)}
+        entry: dict[str, Any] = {
+            "system": name,
+            "type": rt.system_types.get(name, "custom"),
+            "steps": steps,
+            "remaining": [],
+            "error": plan_errors.get(name),
+        }
         if applied and name in applied and applied[name].stopped_by:
             entry["error"] = applied[name].stopped_by
         state = after.get(name)
         if not verified:
-            entry["result"] = "error" if entry["error"] else (
-                "no_account" if no_account and name in no_account else "planned")
+            entry["result"] = (
+                "error"
+                if entry["error"]
+                else ("no_account" if no_account and name in no_account else "planned")
+            )
         elif isinstance(state, ConnectorError):
             entry["result"], entry["error"] = "unverified", str(state)
             entry["remaining"] = ["could not read back: access unknown"]
         elif kind == "offboard":
             entry["remaining"] = state.remaining_access() if state else []
-            entry["result"] = "no_account" if state is None and not steps else (
-                "complete" if not entry["remaining"] else "partial")
+            entry["result"] = (
+                "no_account"
+                if state is None and not steps
+                else ("complete" if not entry["remaining"] else "partial")
+            )
         else:
             entry["remaining"] = _provisioning_gaps(state, (desired or {}).get(name))
             entry["result"] = "complete" if not entry["remaining"] else "partial"
@@ -235,8 +335,13 @@ def build_report(
     else:
         status = "partial"
     return {
-        "run_id": run_id, "kind": kind, "username": username, "reason": reason, "status": status,
-        "dry_run": not verified, "systems": systems,
+        "run_id": run_id,
+        "kind": kind,
+        "username": username,
+        "reason": reason,
+        "status": status,
+        "dry_run": not verified,
+        "systems": systems,
         "evidence": {"store": rt.config.store, "audit_log": rt.config.audit_log, "run_id": run_id},
     }
 
@@ -266,12 +371,16 @@ def status(rt: Runtime, username: str) -> dict[str, Any]:
             entry.update(result="no_account", error=None, account=None, access=[])
         else:
             access = state.remaining_access()
-            entry.update(result="access" if access else "no_access", error=None,
-                         account=state.to_dict(), access=access)
+            entry.update(
+                result="access" if access else "no_access", error=None, account=state.to_dict(), access=access
+            )
         systems.append(entry)
     identity = rt.store.get_identity(username)
-    return {"username": username, "identity_status": identity["status"] if identity else None,
-            "systems": systems}
+    return {
+        "username": username,
+        "identity_status": identity["status"] if identity else None,
+        "systems": systems,
+    }
 
 
 def connectors_check(connectors: Mapping[str, Connector]) -> list[dict[str, Any]]:
@@ -279,12 +388,25 @@ def connectors_check(connectors: Mapping[str, Connector]) -> list[dict[str, Any]
     out = []
     for name, connector in sorted(connectors.items()):
         try:
-            out.append({"system": name, "ok": True, "detail": connector.check(),
-                        "capabilities": sorted(type(connector).capabilities())})
+            out.append(
+                {
+                    "system": name,
+                    "ok": True,
+                    "detail": connector.check(),
+                    "capabilities": sorted(type(connector).capabilities()),
+                }
+            )
         except Exception as exc:
             err = exc if isinstance(exc, ConnectorError) else ConnectorError(f"{type(exc).__name__}: {exc}")
-            out.append({"system": name, "ok": False, "detail": str(err), "error_type": type(err).__name__,
-                        "capabilities": sorted(type(connector).capabilities())})
+            out.append(
+                {
+                    "system": name,
+                    "ok": False,
+                    "detail": str(err),
+                    "error_type": type(err).__name__,
+                    "capabilities": sorted(type(connector).capabilities()),
+                }
+            )
     return out
 
 
@@ -299,7 +421,9 @@ def _desired_from_json(data: Mapping[str, Any]) -> dict[str, DesiredAccount]:
     from iam.contract import parse_entitlement
 
     return {
-        name: DesiredAccount(frozenset(parse_entitlement(e) for e in d["entitlements"]), d.get("attributes", {}))
+        name: DesiredAccount(
+            frozenset(parse_entitlement(e) for e in d["entitlements"]), d.get("attributes", {})
+        )
         for name, d in data.items()
     }
 

@@ -128,38 +128,70 @@ class Store:
     # runs ---------------------------------------------------------------
 
     def create_run(
-        self, kind: str, username: str, reason: str, dry_run: bool, plan_steps: list[StepRow],
-        plan_errors: dict[str, str], desired: dict[str, Any] | None = None,
+        self,
+        kind: str,
+        username: str,
+        reason: str,
+        dry_run: bool,
+        plan_steps: list[StepRow],
+        plan_errors: dict[str, str],
+        desired: dict[str, Any] | None = None,
     ) -> str:
         """Record a run and all its planned steps as ``pending`` in one transaction."""
         run_id = str(uuid.uuid4())
         with self._lock, self.engine.begin() as db:
-            db.execute(runs.insert().values(
-                id=run_id, kind=kind, username=username, reason=reason,
-                status="planned" if dry_run else "running", dry_run=dry_run,
-                plan_errors=redact_value(plan_errors), desired=desired, created_at=now(),
-            ))
+            db.execute(
+                runs.insert().values(
+                    id=run_id,
+                    kind=kind,
+                    username=username,
+                    reason=reason,
+                    status="planned" if dry_run else "running",
+                    dry_run=dry_run,
+                    plan_errors=redact_value(plan_errors),
+                    desired=desired,
+                    created_at=now(),
+                )
+            )
             if plan_steps:
-                db.execute(steps.insert(), [
-                    {
-                        "run_id": run_id, "seq": s.seq, "system": s.system, "op": s.op,
-                        "target": s.target, "description": s.description,
-                        "payload": redact_value(s.payload), "status": "pending", "attempts": 0,
-                    }
-                    for s in plan_steps
-                ])
+                db.execute(
+                    steps.insert(),
+                    [
+                        {
+                            "run_id": run_id,
+                            "seq": s.seq,
+                            "system": s.system,
+                            "op": s.op,
+                            "target": s.target,
+                            "description": s.description,
+                            "payload": redact_value(s.payload),
+                            "status": "pending",
+                            "attempts": 0,
+                        }
+                        for s in plan_steps
+                    ],
+                )
         return run_id
 
     def add_steps(self, run_id: str, new_steps: list[StepRow]) -> None:
         with self._lock, self.engine.begin() as db:
-            db.execute(steps.insert(), [
-                {
-                    "run_id": run_id, "seq": s.seq, "system": s.system, "op": s.op, "target": s.target,
-                    "description": s.description, "payload": redact_value(s.payload),
-                    "status": "pending", "attempts": 0,
-                }
-                for s in new_steps
-            ])
+            db.execute(
+                steps.insert(),
+                [
+                    {
+                        "run_id": run_id,
+                        "seq": s.seq,
+                        "system": s.system,
+                        "op": s.op,
+                        "target": s.target,
+                        "description": s.description,
+                        "payload": redact_value(s.payload),
+                        "status": "pending",
+                        "attempts": 0,
+                    }
+                    for s in new_steps
+                ],
+            )
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as db:
@@ -173,11 +205,15 @@ class Store:
 
     def latest_unfinished_run(self) -> dict[str, Any] | None:
         with self.engine.connect() as db:
-            row = db.execute(
-                sa.select(runs)
-                .where(runs.c.status.in_(("running", "partial", "failed")), runs.c.dry_run.is_(False))
-                .order_by(runs.c.created_at.desc())
-            ).mappings().first()
+            row = (
+                db.execute(
+                    sa.select(runs)
+                    .where(runs.c.status.in_(("running", "partial", "failed")), runs.c.dry_run.is_(False))
+                    .order_by(runs.c.created_at.desc())
+                )
+                .mappings()
+                .first()
+            )
             return dict(row) if row else None
 
     def list_runs(self, username: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -194,7 +230,8 @@ class Store:
     def finish_run(self, run_id: str, status: str, report: dict[str, Any]) -> None:
         with self._lock, self.engine.begin() as db:
             db.execute(
-                runs.update().where(runs.c.id == run_id)
+                runs.update()
+                .where(runs.c.id == run_id)
                 .values(status=status, report=json.loads(json.dumps(redact_value(report))), finished_at=now())
             )
 
@@ -205,9 +242,17 @@ class Store:
             rows = db.execute(sa.select(steps).where(steps.c.run_id == run_id).order_by(steps.c.seq))
             return [
                 StepRow(
-                    run_id=r["run_id"], seq=r["seq"], system=r["system"], op=r["op"], target=r["target"],
-                    description=r["description"], payload=r["payload"] or {}, status=r["status"],
-                    outcome=r["outcome"], error=r["error"], attempts=r["attempts"],
+                    run_id=r["run_id"],
+                    seq=r["seq"],
+                    system=r["system"],
+                    op=r["op"],
+                    target=r["target"],
+                    description=r["description"],
+                    payload=r["payload"] or {},
+                    status=r["status"],
+                    outcome=r["outcome"],
+                    error=r["error"],
+                    attempts=r["attempts"],
                 )
                 for r in rows.mappings()
             ]
@@ -216,15 +261,19 @@ class Store:
         """Journal *before* the step runs."""
         with self._lock, self.engine.begin() as db:
             db.execute(
-                steps.update().where(steps.c.run_id == run_id, steps.c.seq == seq)
+                steps.update()
+                .where(steps.c.run_id == run_id, steps.c.seq == seq)
                 .values(status="running", started_at=now(), attempts=steps.c.attempts + 1)
             )
 
-    def step_finished(self, run_id: str, seq: int, status: str, outcome: str | None, error: str | None) -> None:
+    def step_finished(
+        self, run_id: str, seq: int, status: str, outcome: str | None, error: str | None
+    ) -> None:
         """Journal *after* the step ran."""
         with self._lock, self.engine.begin() as db:
             db.execute(
-                steps.update().where(steps.c.run_id == run_id, steps.c.seq == seq)
+                steps.update()
+                .where(steps.c.run_id == run_id, steps.c.seq == seq)
                 .values(status=status, outcome=outcome, error=error, finished_at=now())
             )
 
@@ -246,7 +295,9 @@ class Store:
 
     def get_identity(self, username: str) -> dict[str, Any] | None:
         with self.engine.connect() as db:
-            row = db.execute(sa.select(identities).where(identities.c.username == username)).mappings().first()
+            row = (
+                db.execute(sa.select(identities).where(identities.c.username == username)).mappings().first()
+            )
             return dict(row) if row else None
 
     # audit anchor -------------------------------------------------------
@@ -258,7 +309,9 @@ class Store:
 
     def set_audit_head(self, log: str, seq: int, digest: str) -> None:
         with self.engine.begin() as db:
-            updated = db.execute(audit_head.update().where(audit_head.c.log == log).values(seq=seq, hash=digest))
+            updated = db.execute(
+                audit_head.update().where(audit_head.c.log == log).values(seq=seq, hash=digest)
+            )
             if not updated.rowcount:
                 db.execute(audit_head.insert().values(log=log, seq=seq, hash=digest))
 

@@ -33,8 +33,12 @@ PPOLICY_LOCKED = "000001010000Z"  # "locked by an administrator", never expires
 LOCKED_PASSWORD_PREFIX = "{CRYPT}!"  # crypt() never yields "!": no password matches
 AD_ACCOUNTDISABLE = 0x2
 
-_MEMBER_ATTRS = {"groupofnames": "member", "groupofuniquenames": "uniquemember", "posixgroup": "memberuid",
-                 "group": "member"}
+_MEMBER_ATTRS = {
+    "groupofnames": "member",
+    "groupofuniquenames": "uniquemember",
+    "posixgroup": "memberuid",
+    "group": "member",
+}
 
 
 class LdapConnector(
@@ -78,7 +82,10 @@ class LdapConnector(
                     "value": {"type": "string"},
                 },
             },
-            "empty_group_member": {"type": "string", "description": "placeholder when a group would be empty"},
+            "empty_group_member": {
+                "type": "string",
+                "description": "placeholder when a group would be empty",
+            },
             "page_size": {"type": "integer", "minimum": 1, "maximum": 5000, "default": 500},
             "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 10},
         },
@@ -112,7 +119,9 @@ class LdapConnector(
 
     def check(self) -> str:
         self.session.search(self.base_dn, "(objectClass=*)", ["objectClass"], scope=ldap3.BASE, what="check")
-        return f"bound to {self.session.url} as {self.session.bind_dn or 'anonymous'}; {self.base_dn} readable"
+        return (
+            f"bound to {self.session.url} as {self.session.bind_dn or 'anonymous'}; {self.base_dn} readable"
+        )
 
     def close(self) -> None:
         self.session.close()
@@ -126,13 +135,17 @@ class LdapConnector(
     def _user_attributes(self) -> list[str]:
         attrs = [self.user_attr, "cn", "mail", "userPassword"]
         method = self.disable_cfg["method"]
-        attrs.append({"ppolicy": "pwdAccountLockedTime", "ad": "userAccountControl"}.get(
-            method, self.disable_cfg.get("attribute", "")))
+        attrs.append(
+            {"ppolicy": "pwdAccountLockedTime", "ad": "userAccountControl"}.get(
+                method, self.disable_cfg.get("attribute", "")
+            )
+        )
         return [a for a in attrs if a]
 
     def _find_user(self, username: str) -> dict[str, Any] | None:
-        found = self.session.search(self.base_dn, self._user_filter(username), self._user_attributes(),
-                                    what=f"look up {username}")
+        found = self.session.search(
+            self.base_dn, self._user_filter(username), self._user_attributes(), what=f"look up {username}"
+        )
         if len(found) > 1:
             dns = ", ".join(e["dn"] for e in found)
             raise errors.AmbiguousAccount(f"{len(found)} entries have {self.user_attr}={username}: {dns}")
@@ -159,12 +172,15 @@ class LdapConnector(
             flt = f"(&(objectClass=group)(member={edn}))"
         else:
             uid = escape_filter_chars(username)
-            flt = (f"(|(&(objectClass=groupOfNames)(member={edn}))"
-                   f"(&(objectClass=groupOfUniqueNames)(uniqueMember={edn}))"
-                   f"(&(objectClass=posixGroup)(memberUid={uid})))")
+            flt = (
+                f"(|(&(objectClass=groupOfNames)(member={edn}))"
+                f"(&(objectClass=groupOfUniqueNames)(uniqueMember={edn}))"
+                f"(&(objectClass=posixGroup)(memberUid={uid})))"
+            )
         groups = []
-        for entry in self.session.search(self.groups_dn, flt, ["objectClass"], page_size=self.page_size,
-                                         what=f"find groups of {username}"):
+        for entry in self.session.search(
+            self.groups_dn, flt, ["objectClass"], page_size=self.page_size, what=f"find groups of {username}"
+        ):
             attr = _membership_attr(entry)
             with self._cache_lock:
                 self._group_attr[entry["dn"].lower()] = attr
@@ -188,8 +204,13 @@ class LdapConnector(
         return None if entry is None else self._state(username, entry)
 
     def iter_accounts(self) -> Iterator[AccountState]:
-        entries = self.session.search(self.base_dn, self._user_filter(), self._user_attributes(),
-                                      page_size=self.page_size, what="list accounts")
+        entries = self.session.search(
+            self.base_dn,
+            self._user_filter(),
+            self._user_attributes(),
+            page_size=self.page_size,
+            what="list accounts",
+        )
         for entry in entries:
             username = _first(entry["attrs"], self.user_attr.lower())
             if username:
@@ -224,8 +245,12 @@ class LdapConnector(
             "cn": display,
             "sn": attributes.get("family_name") or username,
         }
-        for key, ldap_name in (("given_name", "givenName"), ("email", "mail"), ("title", "title"),
-                               ("department", "departmentNumber")):
+        for key, ldap_name in (
+            ("given_name", "givenName"),
+            ("email", "mail"),
+            ("title", "title"),
+            ("department", "departmentNumber"),
+        ):
             if attributes.get(key):
                 attrs[ldap_name] = attributes[key]
         self.session.add(dn, [self.user_class], attrs, f"create {dn}")
@@ -238,8 +263,9 @@ class LdapConnector(
             attr = self._group_attr.get(group_dn.lower())
         if attr:
             return attr
-        found = self.session.search(group_dn, "(objectClass=*)", ["objectClass"], scope=ldap3.BASE,
-                                    what=f"read group {group_dn}")
+        found = self.session.search(
+            group_dn, "(objectClass=*)", ["objectClass"], scope=ldap3.BASE, what=f"read group {group_dn}"
+        )
         if not found:
             raise errors.InvalidAttribute(f"group {group_dn} does not exist")
         attr = _membership_attr(found[0])
@@ -256,8 +282,11 @@ class LdapConnector(
         if dn is None:
             return Result(Outcome.ABSENT, "no account")
         attr = self._group_membership(group)
-        code = self.session.modify(group, {attr: [(ldap3.MODIFY_ADD, [self._member_value(attr, username, dn)])]},
-                                   f"add {username} to {group}")
+        code = self.session.modify(
+            group,
+            {attr: [(ldap3.MODIFY_ADD, [self._member_value(attr, username, dn)])]},
+            f"add {username} to {group}",
+        )
         if code == NO_SUCH_OBJECT:
             raise errors.InvalidAttribute(f"group {group} does not exist")
         return Result(Outcome.UNCHANGED if code == VALUE_EXISTS else Outcome.UPDATED, group)
@@ -269,11 +298,15 @@ class LdapConnector(
             return Result(Outcome.ABSENT, "no account")
         attr = self._group_membership(group)
         value = self._member_value(attr, username, dn)
-        code = self.session.modify(group, {attr: [(ldap3.MODIFY_DELETE, [value])]},
-                                   f"remove {username} from {group}")
+        code = self.session.modify(
+            group, {attr: [(ldap3.MODIFY_DELETE, [value])]}, f"remove {username} from {group}"
+        )
         if code == OBJECT_CLASS_VIOLATION:  # the last member of a group that must have one
-            code = self.session.modify(group, {attr: [(ldap3.MODIFY_REPLACE, [self.placeholder])]},
-                                       f"remove last member {username} from {group}")
+            code = self.session.modify(
+                group,
+                {attr: [(ldap3.MODIFY_REPLACE, [self.placeholder])]},
+                f"remove last member {username} from {group}",
+            )
         if code in (NO_SUCH_ATTRIBUTE, NO_SUCH_OBJECT):
             return Result(Outcome.UNCHANGED, group)
         return Result(Outcome.UPDATED, group)
@@ -300,8 +333,11 @@ class LdapConnector(
             attr, change = "userAccountControl", [(ldap3.MODIFY_REPLACE, [str(uac)])]
         else:
             attr = self.disable_cfg["attribute"]
-            change = [(ldap3.MODIFY_DELETE, [])] if enabled else [
-                (ldap3.MODIFY_REPLACE, [self.disable_cfg["value"]])]
+            change = (
+                [(ldap3.MODIFY_DELETE, [])]
+                if enabled
+                else [(ldap3.MODIFY_REPLACE, [self.disable_cfg["value"]])]
+            )
         self.session.modify(entry["dn"], {attr: change}, f"{'enable' if enabled else 'disable'} {username}")
         return Result(Outcome.UPDATED)
 

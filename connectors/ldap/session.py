@@ -7,6 +7,7 @@ never contended. A broken connection is dropped and rebuilt on next use.
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -87,7 +88,8 @@ class LdapSession:
             conn.unbind()
             if code == INVALID_CREDENTIALS:
                 raise errors.AuthenticationFailed(
-                    f"bind as {self.bind_dn} to {self.url} rejected: invalid credentials (check bind_password)"
+                    f"bind as {self.bind_dn} to {self.url} rejected: invalid credentials "
+                    "(check bind_password)"
                 )
             raise map_result(conn.result, f"bind as {self.bind_dn}")
         return conn
@@ -126,18 +128,22 @@ class LdapSession:
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # the socket is already gone
                 conn.unbind()
-            except Exception:  # the socket is already gone; nothing to release
-                pass
 
     def close(self) -> None:
         with self._lock:
             self._drop()
 
     def search(
-        self, base: str, search_filter: str, attributes: list[str], *, scope: str = ldap3.SUBTREE,
-        page_size: int = 0, what: str = "search",
+        self,
+        base: str,
+        search_filter: str,
+        attributes: list[str],
+        *,
+        scope: str = ldap3.SUBTREE,
+        page_size: int = 0,
+        what: str = "search",
     ) -> list[dict[str, Any]]:
         """Entries as ``{"dn": ..., "attrs": {lowercased name: [str, ...]}}``, all pages."""
         out: list[dict[str, Any]] = []
@@ -164,8 +170,9 @@ class LdapSession:
         """Run one modify; returns the LDAP result code for codes callers decide on."""
         with self.connection(what) as conn:
             conn.modify(dn, changes)
-            return _code(conn.result, what, {NO_SUCH_ATTRIBUTE, VALUE_EXISTS, NO_SUCH_OBJECT,
-                                             OBJECT_CLASS_VIOLATION})
+            return _code(
+                conn.result, what, {NO_SUCH_ATTRIBUTE, VALUE_EXISTS, NO_SUCH_OBJECT, OBJECT_CLASS_VIOLATION}
+            )
 
     def add(self, dn: str, object_class: list[str], attributes: dict[str, Any], what: str) -> int:
         with self.connection(what) as conn:
@@ -219,5 +226,7 @@ def _entry(raw: dict[str, Any]) -> dict[str, Any]:
     for name, values in (raw.get("attributes") or {}).items():
         if not isinstance(values, list):
             values = [values]
-        attrs[name.lower()] = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
+        attrs[name.lower()] = [
+            v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values
+        ]
     return {"dn": raw["dn"], "attrs": attrs}

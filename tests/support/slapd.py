@@ -19,7 +19,7 @@ import ldap3
 
 BASE_DN = "dc=example,dc=org"
 ADMIN_DN = f"cn=admin,{BASE_DN}"
-ADMIN_PASSWORD = "slapd-admin-S3cret-for-tests"  # noqa: S105 - a throwaway test server
+ADMIN_PASSWORD = "slapd-admin-S3cret-for-tests"
 MODULE_DIR = "/usr/lib/ldap"
 SCHEMA_DIR = "/etc/ldap/schema"
 
@@ -74,16 +74,23 @@ class Slapd:
         self.url = f"ldap://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
-        (self.dir / "slapd.conf").write_text(CONF.format(
-            schema=SCHEMA_DIR, dir=self.dir, modules=MODULE_DIR, base=BASE_DN, admin=ADMIN_DN,
-            password=ADMIN_PASSWORD,
-        ))
+        (self.dir / "slapd.conf").write_text(
+            CONF.format(
+                schema=SCHEMA_DIR,
+                dir=self.dir,
+                modules=MODULE_DIR,
+                base=BASE_DN,
+                admin=ADMIN_DN,
+                password=ADMIN_PASSWORD,
+            )
+        )
 
     def start(self, timeout: float = 15.0) -> None:
         binary = shutil.which("slapd") or "/usr/sbin/slapd"
         self.proc = subprocess.Popen(
             [binary, "-h", f"{self.url}/", "-f", str(self.dir / "slapd.conf"), "-d", "0"],
-            stdout=subprocess.DEVNULL, stderr=open(self.dir / "slapd.log", "ab"),  # noqa: SIM115
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / "slapd.log", "ab"),  # noqa: SIM115
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -127,16 +134,28 @@ def seed_base(conn: ldap3.Connection) -> None:
     for ou in ("people", "groups", "leavers", "policies"):
         conn.add(f"ou={ou},{BASE_DN}", ["organizationalUnit"], {"ou": ou})
     # ppolicy enforces pwdAccountLockedTime only for entries a policy governs
-    conn.add(f"cn=default,ou=policies,{BASE_DN}", ["person", "pwdPolicy"],
-             {"cn": "default", "sn": "policy", "pwdAttribute": "userPassword", "pwdLockout": "TRUE"})
+    conn.add(
+        f"cn=default,ou=policies,{BASE_DN}",
+        ["person", "pwdPolicy"],
+        {"cn": "default", "sn": "policy", "pwdAttribute": "userPassword", "pwdLockout": "TRUE"},
+    )
 
 
 def add_person(conn: ldap3.Connection, uid: str, password: str = "Passw0rd-user") -> str:
     dn = f"uid={ldap3.utils.dn.escape_rdn(uid)},ou=people,{BASE_DN}"
-    ok = conn.add(dn, ["inetOrgPerson", "posixAccount"], {
-        "uid": uid, "cn": uid, "sn": uid, "userPassword": password,
-        "uidNumber": "10000", "gidNumber": "10000", "homeDirectory": f"/home/{uid}",
-    })
+    ok = conn.add(
+        dn,
+        ["inetOrgPerson", "posixAccount"],
+        {
+            "uid": uid,
+            "cn": uid,
+            "sn": uid,
+            "userPassword": password,
+            "uidNumber": "10000",
+            "gidNumber": "10000",
+            "homeDirectory": f"/home/{uid}",
+        },
+    )
     assert ok, conn.result
     return dn
 

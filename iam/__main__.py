@@ -1,0 +1,3 @@
+from iam.cli import main
+
+main()
