@@ -94,9 +94,11 @@ class Applier:
         self.sleep = sleep
         self.on_step = on_step
 
-    def apply(self, run_id: str, username: str, reason: str) -> dict[str, SystemApply]:
-        """Run every step not yet done; return what happened per system."""
-        rows = self.store.run_steps(run_id)
+    def apply(
+        self, run_id: str, username: str, reason: str, retry_failed: bool = True
+    ) -> dict[str, SystemApply]:
+        """Run every step not yet done (failed ones too, if asked); return what happened per system."""
+        rows = [r for r in self.store.run_steps(run_id) if retry_failed or r.status != "failed"]
         by_system: dict[str, list[StepRow]] = {}
         for row in rows:
             by_system.setdefault(row.system, []).append(row)

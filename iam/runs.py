@@ -194,7 +194,8 @@ def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) ->
         else {k: v for k, v in rt.connectors.items() if k in (run["desired"] or {})}
     )
     for round_ in range(1, CONVERGE_ROUNDS + 1):
-        applied = applier.apply(run_id, run["username"], run["reason"])
+        # a later round only runs its own new steps; failed ones wait for `iam resume`
+        applied = applier.apply(run_id, run["username"], run["reason"], retry_failed=round_ == 1)
         after = read_states(systems, run["username"], rt.config.retry, rt.sleep)
         if (
             run["kind"] != "offboard"

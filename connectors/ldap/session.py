@@ -104,14 +104,15 @@ class LdapSession:
                 yield self._conn
             except errors.IamError:
                 raise
-            except lx.LDAPSocketOpenError as exc:
+            except (lx.LDAPSocketOpenError, lx.LDAPStartTLSError) as exc:
                 self._drop()
-                text = str(exc).lower()
-                if "certificate" in text or "ssl" in text:
+                if "certificate" in str(exc).lower():
                     raise errors.PermanentError(
                         f"TLS to {self.url} failed: the server certificate is not trusted "
                         "(set ca_file, or tls_verify: false to turn checking off by name)"
                     ) from None
+                if isinstance(exc, lx.LDAPStartTLSError):
+                    raise errors.PermanentError(f"StartTLS to {self.url} failed ({what})") from None
                 raise errors.Unreachable(f"cannot connect to {self.url} ({what})") from None
             except (lx.LDAPResponseTimeoutError, lx.LDAPSocketReceiveError) as exc:
                 self._drop()
@@ -119,9 +120,6 @@ class LdapSession:
             except lx.LDAPCommunicationError as exc:
                 self._drop()
                 raise errors.Unreachable(f"connection to {self.url} lost ({what})") from exc
-            except lx.LDAPStartTLSError as exc:
-                self._drop()
-                raise errors.PermanentError(f"StartTLS to {self.url} failed ({what})") from exc
             except lx.LDAPException as exc:
                 raise errors.PermanentError(f"{what}: {type(exc).__name__}: {exc}") from exc
 

@@ -68,22 +68,56 @@ def slapd_available() -> bool:
 class Slapd:
     """Start, stop, pause and resume one slapd; its data survives a restart."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, tls: bool = False) -> None:
         self.dir = workdir
         self.port = port or free_port()
         self.url = f"ldap://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
-        (self.dir / "slapd.conf").write_text(
-            CONF.format(
-                schema=SCHEMA_DIR,
-                dir=self.dir,
-                modules=MODULE_DIR,
-                base=BASE_DN,
-                admin=ADMIN_DN,
-                password=ADMIN_PASSWORD,
-            )
+        conf = CONF.format(
+            schema=SCHEMA_DIR,
+            dir=self.dir,
+            modules=MODULE_DIR,
+            base=BASE_DN,
+            admin=ADMIN_DN,
+            password=ADMIN_PASSWORD,
         )
+        self.ca_file: Path | None = None
+        if tls:
+            self.ca_file = self._make_certificate()
+            tls_conf = (
+                f"TLSCertificateFile {self.dir}/server.crt\nTLSCertificateKeyFile {self.dir}/server.key\n"
+            )
+            conf = conf.replace("pidfile", tls_conf + "pidfile", 1)
+        (self.dir / "slapd.conf").write_text(conf)
+
+    def _make_certificate(self) -> Path:
+        """A self-signed certificate for 127.0.0.1; returns it as the CA file to trust."""
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                str(self.dir / "server.key"),
+                "-out",
+                str(self.dir / "server.crt"),
+                "-days",
+                "2",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return self.dir / "server.crt"
 
     def start(self, timeout: float = 15.0) -> None:
         binary = shutil.which("slapd") or "/usr/sbin/slapd"

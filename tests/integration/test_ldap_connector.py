@@ -1,0 +1,152 @@
+"""The LDAP connector against a real slapd: conformance, group kinds, escaping, errors."""
+
+from __future__ import annotations
+
+import ldap3
+import pytest
+
+from connectors.ldap import LdapConnector
+from iam import errors
+from iam.model import Entitlement, Outcome
+from iam.secrets import Secret
+from tests.conftest import Directory
+from tests.support.conformance import ConnectorConformance
+from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, BASE_DN, Slapd, add_person, free_port, seed_base
+
+
+def make(directory: Directory, **overrides: object) -> LdapConnector:
+    settings = {**directory.settings, "bind_password": Secret(ADMIN_PASSWORD, "test"), **overrides}
+    return LdapConnector("directory", settings)
+
+
+@pytest.fixture
+def connector(directory: Directory):
+    conn = make(directory)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def holder() -> str:
+    return "alice"
+
+
+@pytest.fixture
+def spare(directory: Directory) -> Entitlement:
+    return Entitlement("group", directory.groups["bob-only"])
+
+
+@pytest.fixture
+def unreachable(directory: Directory) -> LdapConnector:
+    return make(directory, url=f"ldap://127.0.0.1:{free_port()}", timeout=1)
+
+
+class TestLdapConformance(ConnectorConformance):
+    pass
+
+
+def test_every_kind_of_group_is_found_by_search(connector: LdapConnector, directory: Directory) -> None:
+    state = connector.read_account("alice")
+    assert {e.value for e in state.entitlements} == {
+        directory.groups[g] for g in ("eng", "solo", "ops", "unix")
+    }
+
+
+def test_removing_the_last_member_keeps_the_group_valid(
+    connector: LdapConnector, directory: Directory
+) -> None:
+    solo = Entitlement("group", directory.groups["solo"])
+    assert connector.revoke("alice", solo).outcome == Outcome.UPDATED
+    conn = directory.slapd.admin()
+    conn.search(directory.groups["solo"], "(objectClass=*)", ldap3.BASE, attributes=["member"])
+    assert conn.entries[0].member.values == ["cn=empty-group-placeholder"]
+
+
+def test_filter_metacharacters_in_a_username_match_nothing(connector: LdapConnector) -> None:
+    for probe in ("a*)(uid=*", "*", "alice)(|(uid=*", "\\2a"):
+        assert connector.read_account(probe) is None
+
+
+def test_dn_metacharacters_are_escaped_on_create(connector: LdapConnector) -> None:
+    result = connector.create_account("o'neil,x=y+z", {"display_name": "O'Neil"})
+    assert result.outcome == Outcome.CREATED
+    assert result.detail.startswith("uid=o'neil\\,x\\=y\\+z,ou=people")
+    assert connector.read_account("o'neil,x=y+z") is not None
+
+
+def test_two_entries_for_one_person_are_ambiguous(connector: LdapConnector, directory: Directory) -> None:
+    conn = directory.slapd.admin()
+    conn.add(f"uid=alice,ou=leavers,{BASE_DN}", ["inetOrgPerson"], {"uid": "alice", "cn": "a", "sn": "a"})
+    with pytest.raises(errors.AmbiguousAccount, match="2 entries"):
+        connector.read_account("alice")
+
+
+def test_wrong_password_is_an_authentication_error_without_the_password(directory: Directory) -> None:
+    conn = make(directory, bind_password=Secret("not-the-Right-one", "test"))
+    with pytest.raises(errors.AuthenticationFailed) as err:
+        conn.check()
+    assert "not-the-Right-one" not in str(err.value)
+
+
+@pytest.fixture
+def tls_slapd(tmp_path):
+    server = Slapd(tmp_path / "tls-slapd", tls=True)
+    server.start()
+    seed_base(server.admin())
+    yield server
+    server.stop()
+
+
+def tls_connector(server: Slapd, **overrides: object) -> LdapConnector:
+    settings = {
+        "url": server.url,
+        "base_dn": BASE_DN,
+        "bind_dn": ADMIN_DN,
+        "bind_password": Secret(ADMIN_PASSWORD, "test"),
+        "timeout": 5,
+        **overrides,
+    }
+    return LdapConnector("directory", settings)
+
+
+def test_starttls_checks_the_certificate_by_default(tls_slapd: Slapd) -> None:
+    with pytest.raises(errors.PermanentError, match="not trusted"):
+        tls_connector(tls_slapd).check()
+
+
+def test_starttls_with_the_right_ca_connects(tls_slapd: Slapd) -> None:
+    assert "bound to" in tls_connector(tls_slapd, ca_file=str(tls_slapd.ca_file)).check()
+
+
+def test_turning_verification_off_by_name_connects(tls_slapd: Slapd) -> None:
+    assert "bound to" in tls_connector(tls_slapd, tls_verify=False).check()
+
+
+def test_without_tls_on_the_server_starttls_fails_clearly(directory: Directory) -> None:
+    with pytest.raises(errors.PermanentError, match="StartTLS"):
+        make(directory, start_tls=True).check()
+
+
+def test_server_restart_is_survived_by_reconnecting(connector: LdapConnector, directory: Directory) -> None:
+    assert connector.read_account("alice") is not None
+    directory.slapd.stop()
+    with pytest.raises(errors.TransientError):
+        connector.read_account("alice")
+    directory.slapd.start()
+    assert connector.read_account("alice") is not None
+
+
+def test_paged_bulk_read_sees_more_than_one_page(directory: Directory) -> None:
+    conn = directory.slapd.admin()
+    for i in range(25):
+        add_person(conn, f"user{i:02d}")
+    connector = make(directory, page_size=7)
+    names = {s.username for s in connector.iter_accounts()}
+    assert {f"user{i:02d}" for i in range(25)} <= names
+
+
+def test_rehire_enable_unlocks(connector: LdapConnector) -> None:
+    assert connector.disable("bob").outcome == Outcome.UPDATED
+    assert not connector.read_account("bob").enabled
+    assert connector.enable("bob").outcome == Outcome.UPDATED
+    assert connector.read_account("bob").enabled

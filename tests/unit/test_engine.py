@@ -1,0 +1,176 @@
+"""The engine against the in-memory connector: journal, retries, isolation, convergence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from iam import runs
+from iam.config import Config, RetryPolicy, SystemConfig
+from iam.errors import AuthenticationFailed, ConnectTimeout, InputError, InvalidAttribute, RateLimited
+from iam.model import AccountState, Entitlement, Result
+from iam.runtime import Runtime
+from tests.support.memory import MemAccount, MemoryConnector
+
+ENG = Entitlement("group", "eng")
+OPS = Entitlement("group", "ops")
+
+
+class Clock:
+    """Collects the sleeps the engine asks for, without sleeping."""
+
+    def __init__(self) -> None:
+        self.slept: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+def runtime(tmp_path: Path, *conns: MemoryConnector, attempts: int = 3) -> tuple[Runtime, Clock]:
+    clock = Clock()
+    config = Config(
+        path=None,
+        store=str(tmp_path / "iam.db"),
+        audit_log=str(tmp_path / "audit.jsonl"),
+        retry=RetryPolicy(attempts=attempts, initial_wait=1, max_wait=8),
+        systems=tuple(SystemConfig(c.name, "memory", {}) for c in conns),
+    )
+    return Runtime(config, connectors={c.name: c for c in conns}, sleep=clock), clock
+
+
+def leaver(conn: MemoryConnector) -> MemoryConnector:
+    conn.accounts["ann"] = MemAccount(entitlements={ENG, OPS}, sessions=["s1"], credentials={"t1": True})
+    return conn
+
+
+def test_offboard_is_complete_and_journaled_before_and_after(tmp_path: Path) -> None:
+    conn = leaver(MemoryConnector("a"))
+    rt, _ = runtime(tmp_path, conn)
+    seen: list[str] = []
+    report = runs.offboard(rt, "ann", "left", on_step=lambda system, row: seen.append(row.status))
+    assert report["status"] == "complete"
+    assert seen and set(seen) == {"done"}
+    rows = rt.store.run_steps(report["run_id"])
+    assert all(r.status == "done" and r.attempts == 1 for r in rows)
+    assert conn.read_account("ann").remaining_access() == []
+    assert rt.store.get_identity("ann")["status"] == "terminated"
+
+
+def test_transient_failures_are_retried_with_backoff(tmp_path: Path) -> None:
+    conn = leaver(MemoryConnector("a"))
+    conn.fail["disable"] = [ConnectTimeout("slow"), ConnectTimeout("slow")]
+    rt, clock = runtime(tmp_path, conn)
+    report = runs.offboard(rt, "ann", "left")
+    assert report["status"] == "complete"
+    assert clock.slept == [1, 2]
+    retries = [r for r in rt.audit.records() if r["event"] == "step.retry"]
+    assert [r["attempt"] for r in retries] == [1, 2]
+
+
+def test_rate_limit_waits_as_long_as_the_system_asks(tmp_path: Path) -> None:
+    conn = leaver(MemoryConnector("a"))
+    conn.fail["disable"] = [RateLimited("slow down", retry_after=6)]
+    rt, clock = runtime(tmp_path, conn)
+    runs.offboard(rt, "ann", "left")
+    assert clock.slept == [6]
+
+
+def test_permanent_failure_is_not_retried_and_reported_partial(tmp_path: Path) -> None:
+    conn = leaver(MemoryConnector("a"))
+    conn.fail["revoke"] = [InvalidAttribute("schema says no")]
+    rt, clock = runtime(tmp_path, conn)
+    report = runs.offboard(rt, "ann", "left")
+    failed = [s for s in report["systems"][0]["steps"] if s["status"] == "failed"]
+    assert len(failed) == 1 and "schema says no" in failed[0]["error"]
+    assert clock.slept == []
+    # the step after the failed one still ran; a re-plan round then finished the job
+    assert conn.read_account("ann").remaining_access() == []
+    assert report["status"] == "complete"
+
+
+def test_one_failing_system_never_stops_the_others(tmp_path: Path) -> None:
+    bad, good = leaver(MemoryConnector("bad")), leaver(MemoryConnector("good"))
+    bad.fail["lock_password"] = [AuthenticationFailed("bind rejected")]
+    rt, _ = runtime(tmp_path, bad, good)
+    report = runs.offboard(rt, "ann", "left")
+    by = {s["system"]: s for s in report["systems"]}
+    assert report["status"] == "partial"
+    assert by["good"]["result"] == "complete"
+    assert by["bad"]["result"] == "partial" and "bind rejected" in by["bad"]["error"]
+    assert "account is enabled" in by["bad"]["remaining"]
+    pending = [s for s in by["bad"]["steps"] if s["status"] == "pending"]
+    assert pending, "steps after an authentication failure wait for resume"
+
+
+def test_resume_after_partial_runs_only_what_is_left(tmp_path: Path) -> None:
+    conn = leaver(MemoryConnector("a"))
+    conn.fail["lock_password"] = [AuthenticationFailed("bind rejected")]
+    rt, _ = runtime(tmp_path, conn)
+    first = runs.offboard(rt, "ann", "left")
+    assert first["status"] == "partial"
+    calls_before = len(conn.calls)
+    report = runs.resume(rt)
+    assert report["status"] == "complete"
+    redone = [op for op, _ in conn.calls[calls_before:] if op != "read"]
+    assert redone == [
+        "lock_password",
+        "disable",
+        "end_sessions",
+        "revoke_credential",
+        "revoke",
+        "revoke",
+        "archive",
+    ]
+    with pytest.raises(InputError, match="already complete"):
+        runs.resume(rt, report["run_id"])
+
+
+def test_entitlement_put_back_behind_our_back_is_revoked_in_another_round(tmp_path: Path) -> None:
+    class Sticky(MemoryConnector):
+        def revoke(self, username: str, entitlement: Entitlement) -> Result:
+            result = super().revoke(username, entitlement)
+            if entitlement == OPS and not getattr(self, "came_back", False):
+                self.came_back = True
+                self.accounts[username].entitlements.add(OPS)
+            return result
+
+    conn = leaver(Sticky("a"))
+    rt, _ = runtime(tmp_path, conn)
+    report = runs.offboard(rt, "ann", "left")
+    assert report["status"] == "complete"
+    revokes = [s["target"] for s in report["systems"][0]["steps"] if s["op"] == "revoke"]
+    assert revokes.count("group:ops") == 2
+    assert any(r["event"] == "run.replanned" for r in rt.audit.records())
+
+
+def test_dry_run_changes_nothing(tmp_path: Path) -> None:
+    conn = leaver(MemoryConnector("a"))
+    rt, _ = runtime(tmp_path, conn)
+    before = conn.read_account("ann")
+    report = runs.offboard(rt, "ann", "left", dry_run=True)
+    assert report["status"] == "planned" and report["systems"][0]["steps"]
+    assert conn.read_account("ann") == before
+    assert [op for op, _ in conn.calls if op != "read"] == []
+
+
+def test_cancelled_confirmation_changes_nothing(tmp_path: Path) -> None:
+    conn = leaver(MemoryConnector("a"))
+    rt, _ = runtime(tmp_path, conn)
+    report = runs.offboard(rt, "ann", "left", confirm=lambda plan: False)
+    assert report["status"] == "cancelled"
+    assert conn.read_account("ann").enabled
+
+
+@pytest.mark.parametrize("bad", ["", "a b", "x\nkill all", "$(id)", "a*)(uid=*", "é" * 3, "x" * 200])
+def test_bad_usernames_are_refused_before_anything_is_read(tmp_path: Path, bad: str) -> None:
+    conn = leaver(MemoryConnector("a"))
+    rt, _ = runtime(tmp_path, conn)
+    with pytest.raises(InputError, match="invalid username"):
+        runs.offboard(rt, bad, "left")
+    assert conn.calls == []
+
+
+def test_state_read_is_a_real_account_state(tmp_path: Path) -> None:
+    conn = leaver(MemoryConnector("a"))
+    assert isinstance(conn.read_account("ann"), AccountState)

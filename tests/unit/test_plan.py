@@ -1,0 +1,94 @@
+from iam.contract import Op
+from iam.errors import Unreachable
+from iam.model import AccountState, Credential, DesiredAccount, Entitlement, Session
+from iam.plan import plan_provisioning, plan_termination
+from tests.support.memory import MemoryConnector
+
+ENG = Entitlement("group", "eng")
+FIN = Entitlement("group", "fin")
+STAFF = Entitlement("group", "staff")
+
+
+def state(**kw) -> AccountState:
+    base = dict(system="m", username="ann", ref="ann", enabled=True, password_usable=True)
+    base.update(kw)
+    return AccountState(**base)
+
+
+def test_termination_cuts_the_way_in_before_stripping_entitlements() -> None:
+    conn = MemoryConnector("m")
+    s = state(
+        entitlements=frozenset({ENG, FIN}),
+        sessions=(Session("s1"),),
+        credentials=(Credential("token", "t1"), Credential("token", "t0", active=False)),
+    )
+
+    plan = plan_termination("ann", {"m": s}, {"m": conn})
+
+    ops = [(p.spec.op, p.spec.target) for p in plan.steps]
+    assert ops == [
+        (Op.LOCK_PASSWORD, None),
+        (Op.DISABLE, None),
+        (Op.END_SESSIONS, None),
+        (Op.REVOKE_CREDENTIAL, "t1"),
+        (Op.REVOKE, "group:eng"),
+        (Op.REVOKE, "group:fin"),
+        (Op.ARCHIVE, None),
+    ]
+    assert [p.seq for p in plan.steps] == list(range(1, 8))
+
+
+def test_terminated_account_plans_nothing() -> None:
+    conn = MemoryConnector("m")
+    done = state(enabled=False, password_usable=False, ref="archived/ann")
+    assert plan_termination("ann", {"m": done}, {"m": conn}).steps == []
+
+
+def test_unreadable_and_absent_systems_are_reported_not_planned() -> None:
+    conns = {"a": MemoryConnector("a"), "b": MemoryConnector("b")}
+    plan = plan_termination("ann", {"a": Unreachable("down", system="a"), "b": None}, conns)
+    assert plan.steps == []
+    assert plan.errors == {"a": "a: down"}
+    assert plan.no_account == ["b"]
+
+
+def test_joiner_creates_then_grants_exactly_the_desired_entitlements() -> None:
+    conn = MemoryConnector("m")
+    desired = {"m": DesiredAccount(frozenset({ENG, STAFF}))}
+    plan = plan_provisioning("joiner", "ann", desired, {"m": None}, {"m": conn})
+    assert [(p.spec.op, p.spec.target) for p in plan.steps] == [
+        (Op.CREATE, "ann"),
+        (Op.GRANT, "group:eng"),
+        (Op.GRANT, "group:staff"),
+    ]
+
+
+def test_mover_gains_new_access_before_losing_old_in_one_plan() -> None:
+    conn = MemoryConnector("m")
+    desired = {"m": DesiredAccount(frozenset({FIN, STAFF}))}
+    current = state(entitlements=frozenset({ENG, STAFF}))
+    plan = plan_provisioning("mover", "ann", desired, {"m": current}, {"m": conn})
+    assert [(p.spec.op, p.spec.target) for p in plan.steps] == [
+        (Op.GRANT, "group:fin"),
+        (Op.REVOKE, "group:eng"),
+    ]
+
+
+def test_rehire_enables_and_gets_only_the_new_entitlements() -> None:
+    conn = MemoryConnector("m")
+    desired = {"m": DesiredAccount(frozenset({FIN}))}
+    old = state(enabled=False, entitlements=frozenset({ENG}))
+    plan = plan_provisioning("rehire", "ann", desired, {"m": old}, {"m": conn})
+    assert [p.spec.op for p in plan.steps] == [Op.ENABLE, Op.GRANT, Op.REVOKE]
+
+
+def test_a_system_that_cannot_create_is_an_error_not_a_guess() -> None:
+    class ReadOnly(MemoryConnector):
+        pass
+
+    ReadOnly.capabilities = classmethod(lambda cls: frozenset({"read"}))  # type: ignore[assignment]
+    plan = plan_provisioning(
+        "joiner", "ann", {"m": DesiredAccount(frozenset({ENG}))}, {"m": None}, {"m": ReadOnly("m")}
+    )
+    assert plan.steps == []
+    assert "cannot create" in plan.errors["m"]
