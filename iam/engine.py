@@ -69,8 +69,8 @@ def read_states(
         except Exception as exc:
             return _as_connector_error(exc, name)
 
-    if not connectors:
-        return {}
+    if len(connectors) <= 1:  # nothing to overlap: skip the thread start-up
+        return {name: read(name) for name in connectors}
     with ThreadPoolExecutor(max_workers=min(8, len(connectors))) as pool:
         return dict(zip(connectors, pool.map(read, connectors), strict=True))
 
@@ -102,8 +102,11 @@ class Applier:
         by_system: dict[str, list[StepRow]] = {}
         for row in rows:
             by_system.setdefault(row.system, []).append(row)
-        if not by_system:
-            return {}
+        if len(by_system) <= 1:
+            return {
+                system: self._apply_system(run_id, username, reason, system, system_rows)
+                for system, system_rows in by_system.items()
+            }
         with ThreadPoolExecutor(max_workers=min(8, len(by_system))) as pool:
             futures = {
                 system: pool.submit(self._apply_system, run_id, username, reason, system, system_rows)
