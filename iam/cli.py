@@ -8,16 +8,18 @@ verified); 4 findings exist (reviews).
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from iam import registry, render, runs
+from iam import lifecycle, registry, render, runs
 from iam.config import config_path, load_config
 from iam.errors import InputError, UserError
 from iam.plan import Plan
@@ -199,6 +201,155 @@ def list_runs(obj: Context, username: str | None, fmt: str) -> None:
             str(r["created_at"])[:19],
         )
     render.console().print(table)
+
+
+def _now(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"--now: not an ISO date-time: {value!r}") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+NOW = click.option(
+    "--now",
+    "now_text",
+    metavar="ISO-TIME",
+    help="Act as if it were this time (to check schedules); default: now.",
+)
+
+
+def _lifecycle_exit(report: lifecycle.LifecycleReport, fmt: str, title: str) -> None:
+    if fmt == "json":
+        render.emit_json(report.to_dict())
+    else:
+        out = render.console()
+        out.print(render.events_table(report.to_dict(), title))
+        for problem in report.rejected:
+            out.print(f"[red]rejected[/red] {problem}")
+        if report.blocked:
+            out.print(f"[red]blocked:[/red] {report.blocked}")
+    if report.partial:
+        sys.exit(EXIT_PARTIAL)
+    if report.rejected or report.blocked or any(e["status"] == "rejected" for e in report.events):
+        sys.exit(EXIT_USAGE)
+
+
+@cli.group()
+def hr() -> None:
+    """HR's feed: the source of truth for who works here."""
+
+
+@hr.command("sync")
+@click.argument("feed", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show the derived events and their plans; change nothing.")
+@click.option(
+    "--max-terminations",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Allow up to N terminations in this sync (overrides the blast-radius limit).",
+)
+@NOW
+@FORMAT
+@click.pass_obj
+def hr_sync(
+    obj: Context, feed: Path, dry_run: bool, max_terminations: int | None, now_text: str | None, fmt: str
+) -> None:
+    """Apply HR's full export (CSV or JSON): joiners, movers, leavers, rehires.
+
+    Bad rows are reported (exit 2) and the rest is still applied; a sync that
+    would terminate more people than the configured limit changes nothing.
+    """
+    with obj.runtime() as rt:
+        report = lifecycle.hr_sync(
+            rt, feed, _now(now_text), dry_run=dry_run, max_terminations=max_terminations
+        )
+    _lifecycle_exit(report, fmt, f"HR sync {feed.name}" + (" (dry run)" if dry_run else ""))
+
+
+@cli.group()
+def event() -> None:
+    """Explicit joiner / mover / leaver / rehire events."""
+
+
+@event.command("submit")
+@click.argument("events_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Check and plan; change nothing.")
+@NOW
+@FORMAT
+@click.pass_obj
+def event_submit(obj: Context, events_file: Path, dry_run: bool, now_text: str | None, fmt: str) -> None:
+    """Submit EVENTS_FILE (JSON, schemas/events.schema.json)."""
+    try:
+        data = json.loads(events_file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{events_file}: cannot read: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{events_file}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    with obj.runtime() as rt:
+        report = lifecycle.submit(rt, data, f"file:{events_file.name}", _now(now_text), dry_run=dry_run)
+    _lifecycle_exit(report, fmt, f"Events {events_file.name}")
+
+
+@event.command("list")
+@click.option(
+    "--status", type=click.Choice(["pending", "applied", "partial", "failed", "rejected", "cancelled"])
+)
+@FORMAT
+@click.pass_obj
+def event_list(obj: Context, status: str | None, fmt: str) -> None:
+    """Stored events, e.g. the future-dated ones still waiting (--status pending)."""
+    with obj.runtime() as rt:
+        rows = rt.store.list_events(status)
+    data = [
+        {k: r[k] for k in ("id", "type", "username", "effective_at", "status", "run_id", "source")}
+        for r in rows
+    ]
+    if fmt == "json":
+        render.emit_json(data)
+    else:
+        render.console().print(render.events_table({"events": data}, "Events"))
+
+
+@cli.command("run-due")
+@NOW
+@FORMAT
+@click.pass_obj
+def run_due(obj: Context, now_text: str | None, fmt: str) -> None:
+    """Apply stored events whose effective time has come (run from cron or a timer)."""
+    with obj.runtime() as rt:
+        report = lifecycle.run_due(rt, _now(now_text))
+    _lifecycle_exit(report, fmt, "Due events")
+
+
+@cli.command()
+@click.argument("username")
+@NOW
+@FORMAT
+@click.pass_obj
+def plan(obj: Context, username: str, now_text: str | None, fmt: str) -> None:
+    """What USERNAME should have (policy) against what they have, system by system."""
+    with obj.runtime() as rt:
+        data = lifecycle.plan_person(rt, username, _now(now_text))
+    if fmt == "json":
+        render.emit_json(data)
+    else:
+        render.console().print(render.person_plan_table(data))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8480, show_default=True, type=click.IntRange(0, 65535))
+@click.pass_obj
+def serve(obj: Context, host: str, port: int) -> None:
+    """Accept signed HR events over HTTP (POST /events) until stopped (Ctrl-C, SIGTERM)."""
+    from iam.server import serve as run_server
+
+    with obj.runtime() as rt:
+        run_server(rt, host, port, ready=lambda server: click.echo(f"listening on {server.url}", err=True))
+    click.echo("stopped", err=True)
 
 
 @cli.group()

@@ -11,14 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import jsonschema
 import yaml
 
 import schemas
 from iam import registry
+from iam.documents import child_node, read_yaml, validate_document
 from iam.errors import ConfigError
-from iam.secrets import SECRET_SCHEMA, is_secret_ref, resolve
+from iam.secrets import SECRET_SCHEMA, Secret, is_secret_ref, resolve
 
 DEFAULT_PATH = "iam.yaml"
 
@@ -46,6 +47,14 @@ class Config:
     max_terminations: int = 20
     max_termination_share: float = 0.05
     systems: tuple[SystemConfig, ...] = ()
+    policy: str | None = None
+    timezone: str = "UTC"
+    hmac_secret: Secret | None = None
+    max_skew_seconds: int = 300
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 def config_path(explicit: str | None) -> Path:
@@ -56,22 +65,12 @@ def config_path(explicit: str | None) -> Path:
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     """Read, validate and resolve one configuration file."""
     environ = os.environ if environ is None else environ
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists():
         raise ConfigError(
             f"{path}: configuration file not found (give --config FILE, set IAM_CONFIG, "
             "or run `iam demo` to try iam without one)"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        )
+    data, node = read_yaml(path)
     return parse_config(data, path=path, node=node, environ=environ)
 
 
@@ -85,7 +84,7 @@ def parse_config(
     """Validate an already-parsed configuration document."""
     environ = os.environ if environ is None else environ
     label = str(path) if path else "<config>"
-    _validate(data, schemas.load("config"), label, node, ())
+    validate_document(data, schemas.load("config"), label, node, ())
     systems = []
     for name, block in data["systems"].items():
         if not block.get("enabled", True):
@@ -93,9 +92,25 @@ def parse_config(
         cls = registry.load_connector_class(block["type"])
         settings = {k: v for k, v in block.items() if k not in ("type", "enabled")}
         schema = dict(cls.settings_schema)
-        _validate(settings, schema, label, _child(node, ("systems", name)), ("systems", name))
+        validate_document(settings, schema, label, child_node(node, ("systems", name)), ("systems", name))
         settings = _resolve_secrets(settings, schema, environ, label, name)
         systems.append(SystemConfig(name, block["type"], settings))
+    timezone = data.get("timezone", "UTC")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{label}: timezone: unknown time zone {timezone!r} (e.g. UTC, Europe/Paris)"
+        ) from None
+    http = data.get("http", {})
+    hmac_secret = None
+    if http:
+        try:
+            hmac_secret = resolve(http["hmac_secret"], environ)
+        except KeyError as exc:
+            raise ConfigError(f"{label}: http.hmac_secret: {exc.args[0]}") from None
+        except OSError as exc:
+            raise ConfigError(f"{label}: http.hmac_secret: cannot read secret file: {exc.strerror}") from None
     retry = data.get("retry", {})
     safety = data.get("safety", {})
     base = path.parent if path else Path()
@@ -107,6 +122,10 @@ def parse_config(
         max_terminations=safety.get("max_terminations", 20),
         max_termination_share=safety.get("max_termination_share", 0.05),
         systems=tuple(systems),
+        policy=_relative(data["policy"], base) if "policy" in data else None,
+        timezone=timezone,
+        hmac_secret=hmac_secret,
+        max_skew_seconds=http.get("max_skew_seconds", 300),
     )
 
 
@@ -115,48 +134,6 @@ def _relative(value: str, base: Path) -> str:
     if "://" in value or Path(value).is_absolute():
         return value
     return str(base / value)
-
-
-def _validate(data: Any, schema: Mapping[str, Any], label: str, node: Any, prefix: tuple) -> None:
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if not errors:
-        return
-    err = jsonschema.exceptions.best_match(errors)
-    where = tuple(err.absolute_path)
-    mark = _mark(node, where)
-    key = ".".join(str(p) for p in prefix + where) or "(top level)"
-    line = f":{mark.line + 1}" if mark else ""
-    raise ConfigError(f"{label}{line}: {key}: {_explain(err)}")
-
-
-def _explain(err: jsonschema.ValidationError) -> str:
-    if err.validator == "additionalProperties":
-        allowed = sorted(err.schema.get("properties", {}))
-        return f"{err.message}; allowed keys: {', '.join(allowed)}"
-    if err.schema == SECRET_SCHEMA:
-        return "a secret must be {env: VARIABLE}, {file: PATH} or a string"
-    return err.message
-
-
-def _child(node: Any, path: tuple) -> Any:
-    for part in path:
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == str(part)), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            return None
-    return node
-
-
-def _mark(node: Any, path: tuple) -> Any:
-    while path:
-        found = _child(node, path)
-        if found is not None:
-            return found.start_mark
-        path = path[:-1]
-    return node.start_mark if node is not None else None
 
 
 def _resolve_secrets(

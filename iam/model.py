@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -96,10 +97,20 @@ class AccountState:
 
 @dataclass(frozen=True)
 class DesiredAccount:
-    """What policy says one person should hold in one system."""
+    """What policy says one person should hold in one system.
+
+    ``account`` False means the person should hold nothing there: an existing
+    account keeps existing (history) but loses every entitlement, and none
+    is created.
+    """
 
     entitlements: frozenset[Entitlement] = frozenset()
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    account: bool = True
+
+
+#: The HR attributes whose change makes a person a mover.
+MOVER_FIELDS = ("department", "title", "manager", "site", "kind")
 
 
 @dataclass(frozen=True)
@@ -114,12 +125,23 @@ class Identity:
     title: str = ""
     kind: str = "employee"
     status: str = "active"
+    hr_id: str = ""
+    manager: str = ""
+    site: str = ""
+    owner: str = ""
+    start_date: date | None = None
+    end_date: date | None = None
 
     @property
     def display_name(self) -> str:
         return " ".join(p for p in (self.given_name, self.family_name) if p) or self.username
 
+    @property
+    def third_party(self) -> bool:
+        return self.kind in ("contractor", "vendor")
+
     def attributes(self) -> dict[str, str]:
+        """What connectors may copy onto an account they create."""
         return {
             "given_name": self.given_name,
             "family_name": self.family_name,
@@ -127,4 +149,24 @@ class Identity:
             "email": self.email,
             "department": self.department,
             "title": self.title,
+            "end_date": self.end_date.isoformat() if self.end_date else "",
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("start_date", "end_date"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Identity:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known and v is not None}
+        for key in ("start_date", "end_date"):
+            if isinstance(values.get(key), str):
+                values[key] = date.fromisoformat(values[key]) if values[key] else None
+        return cls(**values)
+
+    def changed_fields(self, other: Identity) -> list[str]:
+        """The mover-relevant attributes that differ from ``other``."""
+        return [f for f in MOVER_FIELDS if getattr(self, f) != getattr(other, f)]

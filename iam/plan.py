@@ -103,12 +103,14 @@ def plan_provisioning(
             continue
         steps: list[StepSpec] = []
         held = frozenset() if state is None else state.entitlements
+        if state is None and not want.account:
+            continue
         if state is None:
             if Capability.CREATE not in caps:
                 errors[system] = "no account, and this connector cannot create one"
                 continue
             steps.append(StepSpec(Op.CREATE, username, "create the account", dict(want.attributes)))
-        elif not state.enabled and Capability.DISABLE in caps:
+        elif want.account and not state.enabled and Capability.DISABLE in caps:
             steps.append(StepSpec(Op.ENABLE, description="enable the account"))
         for ent in sorted(want.entitlements - held):
             steps.append(StepSpec(Op.GRANT, str(ent), f"grant {ent.kind} {ent.value}"))

@@ -93,3 +93,43 @@ def steps_table(report: dict[str, Any]) -> Table:
             outcome = st["outcome"] or f"[red]{st['status']}: {st['error'] or ''}[/red]"
             table.add_row(str(st["seq"]), s["system"], st["description"], outcome)
     return table
+
+
+def events_table(report: dict[str, Any], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("event", "person", "effective", "status", "run / error"):
+        table.add_column(col)
+    for e in report["events"]:
+        style = {
+            "applied": "green",
+            "partial": "red",
+            "failed": "red",
+            "rejected": "red",
+            "blocked": "red",
+        }.get(e["status"], "")
+        status = f"[{style}]{e['status']}[/{style}]" if style else e["status"]
+        table.add_row(
+            e["type"],
+            e["username"],
+            str(e["effective_at"])[:16],
+            status,
+            e.get("error") or (e.get("run_id") or "-"),
+        )
+    return table
+
+
+def person_plan_table(data: dict[str, Any]) -> Table:
+    title = f"{data['username']} ({data['status']}): roles {', '.join(data['roles']) or 'none'}"
+    table = Table(title=title, title_justify="left")
+    for col in ("system", "account", "missing", "extra"):
+        table.add_column(col)
+    for s in data["systems"]:
+        account = (
+            ("should have, has" if s["has_account"] else "[red]should have, missing[/red]")
+            if s["should_have_account"]
+            else ("[yellow]has, should not[/yellow]" if s["has_account"] else "-")
+        )
+        table.add_row(
+            s["system"], account, "\n".join(s["missing"]) or "-", "\n".join(s["extra"]) or (s["error"] or "-")
+        )
+    return table

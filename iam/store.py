@@ -26,6 +26,7 @@ identities = sa.Table(
     "identities",
     metadata,
     sa.Column("username", sa.String(128), primary_key=True),
+    sa.Column("hr_id", sa.String(128), unique=True),
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("attributes", sa.JSON, nullable=False, default=dict),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -65,6 +66,30 @@ steps = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True)),
 )
 
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("username", sa.String(128), nullable=False, index=True),
+    sa.Column("identity", sa.JSON, nullable=False),
+    sa.Column("effective_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, default=""),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("run_id", sa.String(36)),
+    sa.Column("error", sa.Text),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("applied_at", sa.DateTime(timezone=True)),
+)
+
+seen_requests = sa.Table(
+    "seen_requests",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 audit_head = sa.Table(
     "audit_head",
     metadata,
@@ -101,6 +126,19 @@ class StepRow:
     outcome: str | None = None
     error: str | None = None
     attempts: int = 0
+
+
+def _upsert_identity(db: Any, username: str, status: str, attributes: dict[str, Any] | None) -> None:
+    exists = db.execute(sa.select(identities.c.username).where(identities.c.username == username)).first()
+    values: dict[str, Any] = {"status": status, "updated_at": now()}
+    if attributes is not None:
+        values["attributes"] = attributes
+        values["hr_id"] = attributes.get("hr_id") or None
+    if exists:
+        db.execute(identities.update().where(identities.c.username == username).values(**values))
+    else:
+        values.setdefault("attributes", {})
+        db.execute(identities.insert().values(username=username, **values))
 
 
 def store_url(location: str) -> str:
@@ -281,17 +319,65 @@ class Store:
 
     def upsert_identity(self, username: str, status: str, attributes: dict[str, Any] | None = None) -> None:
         with self._lock, self.engine.begin() as db:
-            exists = db.execute(
-                sa.select(identities.c.username).where(identities.c.username == username)
-            ).first()
-            values: dict[str, Any] = {"status": status, "updated_at": now()}
-            if attributes is not None:
-                values["attributes"] = attributes
-            if exists:
-                db.execute(identities.update().where(identities.c.username == username).values(**values))
-            else:
-                values.setdefault("attributes", {})
-                db.execute(identities.insert().values(username=username, **values))
+            _upsert_identity(db, username, status, attributes)
+
+    def identities(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as db:
+            return [
+                dict(r) for r in db.execute(sa.select(identities).order_by(identities.c.username)).mappings()
+            ]
+
+    # events -------------------------------------------------------------
+
+    def record_event(self, event: dict[str, Any], identity_status: str | None) -> None:
+        """Store an event and, with it, the identity it changes: all or nothing."""
+        with self._lock, self.engine.begin() as db:
+            db.execute(events.insert().values(**event, received_at=now()))
+            if identity_status is not None:
+                _upsert_identity(db, event["username"], identity_status, event["identity"])
+
+    def finish_event(self, event_id: str, status: str, run_id: str | None, error: str | None) -> None:
+        with self._lock, self.engine.begin() as db:
+            db.execute(
+                events.update()
+                .where(events.c.id == event_id)
+                .values(status=status, run_id=run_id, error=error, applied_at=now())
+            )
+
+    def due_events(self, at: datetime) -> list[dict[str, Any]]:
+        with self.engine.connect() as db:
+            rows = db.execute(
+                sa.select(events)
+                .where(events.c.status == "pending", events.c.effective_at <= at)
+                .order_by(events.c.effective_at, events.c.received_at)
+            )
+            return [dict(r) for r in rows.mappings()]
+
+    def list_events(self, status: str | None = None) -> list[dict[str, Any]]:
+        query = sa.select(events).order_by(events.c.effective_at)
+        if status:
+            query = query.where(events.c.status == status)
+        with self.engine.connect() as db:
+            return [dict(r) for r in db.execute(query).mappings()]
+
+    def cancel_pending(self, username: str, types: tuple[str, ...]) -> int:
+        """Drop pending events a newer fact makes moot (a rehire cancels a future leave)."""
+        with self._lock, self.engine.begin() as db:
+            result = db.execute(
+                events.update()
+                .where(events.c.username == username, events.c.status == "pending", events.c.type.in_(types))
+                .values(status="cancelled", applied_at=now())
+            )
+            return int(result.rowcount or 0)
+
+    def first_sighting(self, digest: str, window_start: datetime) -> bool:
+        """Remember a signed request; False if it was seen before (a replay)."""
+        with self._lock, self.engine.begin() as db:
+            db.execute(seen_requests.delete().where(seen_requests.c.seen_at < window_start))
+            if db.execute(sa.select(seen_requests.c.digest).where(seen_requests.c.digest == digest)).first():
+                return False
+            db.execute(seen_requests.insert().values(digest=digest, seen_at=now()))
+            return True
 
     def get_identity(self, username: str) -> dict[str, Any] | None:
         with self.engine.connect() as db:

@@ -18,7 +18,8 @@ def load(name: str) -> dict[str, Any]:
 
 
 @cache
-def _registry() -> Registry:
+def registry() -> Registry:
+    """Every schema here, so one can $ref another by file name."""
     resources = []
     for entry in files(__name__).iterdir():
         if entry.name.endswith(".schema.json"):
@@ -29,4 +30,4 @@ def _registry() -> Registry:
 
 def validate(instance: Any, name: str) -> None:
     """Raise `jsonschema.ValidationError` unless ``instance`` follows schema ``name``."""
-    jsonschema.Draft202012Validator(load(name), registry=_registry()).validate(instance)
+    jsonschema.Draft202012Validator(load(name), registry=registry()).validate(instance)

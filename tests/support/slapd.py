@@ -206,3 +206,11 @@ def add_group(conn: ldap3.Connection, cn: str, kind: str, members: list[str]) ->
     ok = conn.add(dn, [kind], attrs)
     assert ok, conn.result
     return dn
+
+
+def add_policy_groups(conn: ldap3.Connection, group_dns: list[str]) -> None:
+    """Create each group a policy names, as groupOfNames with a placeholder member."""
+    for dn in group_dns:
+        cn = dn.split(",", 1)[0].split("=", 1)[1]
+        ok = conn.add(dn, ["groupOfNames"], {"cn": cn, "member": ["cn=empty-group-placeholder"]})
+        assert ok or conn.result["result"] == 68, conn.result

@@ -1,0 +1,271 @@
+"""HR's facts in: the feed (full export) and explicit events, checked row by row.
+
+A bad row is reported with its row number and field and left out; the rest
+of the feed is still processed. `derive_events` compares the feed with the
+identities iam knows and names joiners, movers, leavers and rehires.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+import schemas
+from iam.errors import InputError
+from iam.model import Identity
+
+EVENT_TYPES = ("joiner", "mover", "leaver", "rehire")
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One rejected row or event: where, which field, what is wrong."""
+
+    source: str
+    row: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: row {self.row}: {self.field}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    username: str
+    effective_at: datetime
+    person: Identity | None = None
+    reason: str = ""
+    source: str = "cli"
+    immediate: bool = False
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def to_row(self, status: str) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "username": self.username,
+            "identity": self.person.to_dict() if self.person else {"username": self.username},
+            "effective_at": self.effective_at,
+            "source": self.source,
+            "reason": self.reason,
+            "status": status,
+        }
+
+
+def end_of_day(day: date, tz: tzinfo = UTC) -> datetime:
+    """The moment a last working day ends: midnight after it, in the site's zone."""
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+
+
+def start_of_day(day: date, tz: tzinfo = UTC) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=tz)
+
+
+def _schema_errors(instance: Any, schema_name: str, source: str, row: int) -> list[RowError]:
+    validator = jsonschema.Draft202012Validator(
+        schemas.load(schema_name), registry=schemas.registry(), format_checker=jsonschema.FormatChecker()
+    )
+    out = []
+    for err in sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path)):
+        where = ".".join(str(p) for p in err.absolute_path)
+        if err.validator == "required":
+            where = f"{where}.{err.message.split(chr(39))[1]}".lstrip(".")
+        out.append(RowError(source, row, where or "(row)", err.message))
+    return out
+
+
+def _clean(record: Mapping[str, Any]) -> dict[str, Any]:
+    """CSV gives empty strings for missing values; drop them so the schema sees them as absent."""
+    return {
+        k.strip(): (v.strip() if isinstance(v, str) else v)
+        for k, v in record.items()
+        if k and v not in ("", None)
+    }
+
+
+def read_feed(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], str]:
+    """Raw records with their row numbers (CSV: line number; JSON: 1-based index)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the HR feed: {exc.strerror}") from None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+        if not isinstance(data, list):
+            raise InputError(f"{path}: the JSON feed must be a list of people")
+        return [(i, _clean(r) if isinstance(r, dict) else r) for i, r in enumerate(data, start=1)], str(path)
+    reader = csv.DictReader(text.splitlines())
+    if not reader.fieldnames or "hr_id" not in reader.fieldnames:
+        raise InputError(
+            f"{path}: not an HR feed: the first line must name the columns (hr_id, username, ...)"
+        )
+    return [(reader.line_num, _clean(r)) for r in reader], str(path)
+
+
+def validate_people(
+    records: Iterable[tuple[int, Any]], source: str, known: Mapping[str, Identity]
+) -> tuple[list[Identity], list[RowError]]:
+    """Schema, uniqueness and reference checks; returns the good people and the errors."""
+    good: dict[str, tuple[int, Identity]] = {}
+    errors: list[RowError] = []
+    usernames: dict[str, str] = {}
+    for row, record in records:
+        problems = _schema_errors(record, "person", source, row)
+        if problems:
+            errors += problems
+            continue
+        person = Identity.from_dict(record)
+        if person.hr_id in good:
+            errors.append(
+                RowError(
+                    source,
+                    row,
+                    "hr_id",
+                    f"{person.hr_id} appears twice (first on row {good[person.hr_id][0]})",
+                )
+            )
+            continue
+        if usernames.get(person.username, person.hr_id) != person.hr_id:
+            errors.append(RowError(source, row, "username", f"{person.username} is used by another person"))
+            continue
+        usernames[person.username] = person.hr_id
+        good[person.hr_id] = (row, person)
+    everyone = {p.username: p for _, p in good.values()} | {k.username: k for k in known.values()}
+    people: list[Identity] = []
+    for row, person in good.values():
+        error = _reference_error(person, everyone, known)
+        if error:
+            errors.append(RowError(source, row, *error))
+        else:
+            people.append(person)
+    return people, errors
+
+
+def _reference_error(
+    person: Identity, everyone: Mapping[str, Identity], known: Mapping[str, Identity]
+) -> tuple[str, str] | None:
+    if person.manager and person.manager not in everyone:
+        return "manager", f"unknown manager {person.manager!r}"
+    if person.third_party:
+        owner = everyone.get(person.owner)
+        if owner is None:
+            return "owner", f"unknown owner {person.owner!r}"
+        if owner.kind != "employee" or owner.status != "active":
+            return "owner", f"owner {person.owner!r} must be an active employee"
+    before = known.get(person.hr_id)
+    if before and before.username != person.username:
+        return "username", f"changed from {before.username!r}; renaming accounts is not supported"
+    return None
+
+
+def derive_events(
+    feed: list[Identity],
+    known: Mapping[str, Identity],
+    pending_leaves: Mapping[str, datetime],
+    now: datetime,
+    tz: tzinfo = UTC,
+    source: str = "hr-feed",
+    complete: bool = True,
+) -> list[Event]:
+    """What HR's full export means for each person, compared with what iam knows.
+
+    ``known`` maps hr_id to the stored identity; ``pending_leaves`` maps
+    username to an already scheduled leave. A person missing from a
+    ``complete`` feed has left.
+    """
+    events: list[Event] = []
+    for person in feed:
+        before = known.get(person.hr_id)
+        ends = end_of_day(person.end_date, tz) if person.end_date else None
+        gone = person.status == "terminated" or (ends is not None and ends <= now)
+        if gone:
+            if before and before.status in ("active", "pending"):
+                events.append(Event("leaver", person.username, now, person, "HR: terminated", source))
+            continue
+        starts = start_of_day(person.start_date, tz) if person.start_date else now
+        when = max(starts, now)
+        if before is None:
+            events.append(Event("joiner", person.username, when, person, "HR: new hire", source))
+        elif before.status == "terminated":
+            events.append(Event("rehire", person.username, when, person, "HR: rehire", source))
+        elif before.status == "pending":
+            if _facts(before) != _facts(person):  # a future joiner whose details changed before day one
+                events.append(
+                    Event("joiner", person.username, when, person, "HR: new hire (updated)", source)
+                )
+        elif before.changed_fields(person):
+            changed = ", ".join(before.changed_fields(person))
+            events.append(Event("mover", person.username, now, person, f"HR: {changed} changed", source))
+        if ends is not None and pending_leaves.get(person.username) != ends:
+            events.append(Event("leaver", person.username, ends, person, "HR: end date", source))
+    if complete:
+        present = {p.hr_id for p in feed}
+        for hr_id, before in known.items():
+            if hr_id not in present and before.status in ("active", "pending"):
+                events.append(
+                    Event("leaver", before.username, now, before, "HR: no longer in the feed", source)
+                )
+    return events
+
+
+def _facts(identity: Identity) -> dict[str, Any]:
+    data = identity.to_dict()
+    data.pop("status")
+    return data
+
+
+def parse_events(
+    data: Any, source: str, known_usernames: Mapping[str, Identity], now: datetime
+) -> tuple[list[Event], list[RowError]]:
+    """Explicit events (file or HTTP body), each checked on its own."""
+    if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+        return [], [RowError(source, 0, "events", 'the document must be {"events": [...]}')]
+    events: list[Event] = []
+    errors: list[RowError] = []
+    for row, raw in enumerate(data["events"], start=1):
+        problems = _schema_errors({"events": [raw]}, "events", source, row)
+        if problems:
+            errors += [
+                RowError(source, row, p.field.removeprefix("events.0.").removeprefix("events.0"), p.message)
+                for p in problems
+            ]
+            continue
+        person = Identity.from_dict(raw["person"]) if raw.get("person") else None
+        username = person.username if person else raw["username"]
+        if raw["type"] in ("mover", "leaver") and username not in known_usernames:
+            errors.append(RowError(source, row, "username", f"unknown person {username!r}"))
+            continue
+        if raw["type"] == "joiner" and username in known_usernames:
+            errors.append(
+                RowError(source, row, "username", f"{username!r} is already known; use mover or rehire")
+            )
+            continue
+        when = now
+        if raw.get("effective_at"):
+            when = datetime.fromisoformat(raw["effective_at"])
+            if when.tzinfo is None:
+                errors.append(
+                    RowError(source, row, "effective_at", "needs a time zone (e.g. 2026-12-31T18:00Z)")
+                )
+                continue
+        if person is None:
+            person = known_usernames[username]
+        events.append(
+            Event(
+                raw["type"], username, when, person, raw.get("reason", ""), source, bool(raw.get("immediate"))
+            )
+        )
+    return events, errors

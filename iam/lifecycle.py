@@ -1,0 +1,283 @@
+"""Joiner / mover / leaver / rehire: HR's facts turned into verified runs.
+
+Each event is checked against the policy first (separation of duty), then
+stored together with the identity it changes in one transaction, then run.
+A future-dated event waits in the store until `run_due` finds it due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from iam import runs
+from iam.errors import InputError, UserError
+from iam.hr import Event, RowError, derive_events, parse_events, read_feed, validate_people
+from iam.model import Identity
+from iam.policy import Policy, PolicyViolation, load_policy
+from iam.runtime import Runtime
+
+#: Event status once handled: applied (verified complete), partial, rejected, failed.
+Outcome = dict[str, Any]
+
+
+@dataclass
+class LifecycleReport:
+    """What a sync, a submission or a run-due pass did, event by event."""
+
+    events: list[Outcome] = field(default_factory=list)
+    rejected: list[RowError] = field(default_factory=list)
+    blocked: str | None = None
+
+    @property
+    def partial(self) -> bool:
+        return any(e["status"] in ("partial", "failed") for e in self.events)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "rejected": [
+                {"source": r.source, "row": r.row, "field": r.field, "message": r.message}
+                for r in self.rejected
+            ],
+            "blocked": self.blocked,
+        }
+
+
+def policy_of(rt: Runtime) -> Policy:
+    if not rt.config.policy:
+        raise InputError("no policy is configured: add `policy: policy.yaml` to the configuration")
+    return load_policy(Path(rt.config.policy))
+
+
+def known_identities(rt: Runtime) -> dict[str, Identity]:
+    """Stored identities by hr_id (people iam has seen from HR)."""
+    out = {}
+    for row in rt.store.identities():
+        attrs = dict(row["attributes"] or {})
+        if attrs.get("hr_id"):
+            attrs["status"] = row["status"]
+            out[attrs["hr_id"]] = Identity.from_dict(attrs)
+    return out
+
+
+def _by_username(rt: Runtime) -> dict[str, Identity]:
+    return {i.username: i for i in known_identities(rt).values()}
+
+
+def process(
+    rt: Runtime,
+    policy: Policy,
+    events: Iterable[Event],
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    on_event: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Store each event; run the ones already due; return one outcome per event."""
+    outcomes = []
+    for event in events:
+        outcome = _process_one(rt, policy, event, now, dry_run)
+        outcomes.append(outcome)
+        if on_event:
+            on_event(outcome)
+    return outcomes
+
+
+def _outcome(
+    event: Event, status: str, run: dict[str, Any] | None = None, error: str | None = None
+) -> Outcome:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "username": event.username,
+        "effective_at": event.effective_at.isoformat(),
+        "status": status,
+        "run_id": run.get("run_id") if run else None,
+        "error": error,
+        "run": run,
+    }
+
+
+def _process_one(rt: Runtime, policy: Policy, event: Event, now: datetime, dry_run: bool) -> Outcome:
+    due = event.immediate or event.effective_at <= now
+    try:
+        desired = _desired(rt, policy, event, now) if event.type != "leaver" else None
+    except PolicyViolation as exc:
+        rt.audit.record(
+            "event.rejected", event_id=event.id, username=event.username, type=event.type, error=str(exc)
+        )
+        return _outcome(event, "rejected", error=str(exc))
+    if dry_run:
+        run = _run(rt, event, desired, dry_run=True) if due else None
+        return _outcome(event, "would apply" if due else "would wait", run)
+    identity_status = _identity_status(event, due)
+    if event.type == "rehire":
+        rt.store.cancel_pending(event.username, ("leaver",))
+    if event.type == "leaver" and not due:
+        rt.store.cancel_pending(event.username, ("leaver",))  # a new last day replaces the old one
+    rt.store.record_event(event.to_row("pending"), identity_status)
+    rt.audit.record(
+        "event.received",
+        event_id=event.id,
+        username=event.username,
+        type=event.type,
+        effective_at=event.effective_at.isoformat(),
+        source=event.source,
+        due=due,
+    )
+    if not due:
+        return _outcome(event, "scheduled")
+    return _apply(rt, event, desired)
+
+
+def _identity_status(event: Event, due: bool) -> str | None:
+    if event.type == "leaver":
+        return "terminated" if due else None
+    return "active" if due else ("pending" if event.type == "joiner" else None)
+
+
+def _desired(rt: Runtime, policy: Policy, event: Event, now: datetime) -> dict[str, Any]:
+    person = event.person
+    assert person is not None
+    active = Identity.from_dict({**person.to_dict(), "status": "active"})
+    return policy.desired(active, now.astimezone(rt.config.tz).date(), rt.connectors)
+
+
+def _run(rt: Runtime, event: Event, desired: dict[str, Any] | None, dry_run: bool = False) -> dict[str, Any]:
+    reason = f"{event.type} {event.id}: {event.reason or event.source}"
+    if event.type == "leaver":
+        return runs.offboard(rt, event.username, reason, dry_run=dry_run)
+    assert desired is not None
+    return runs.provision(rt, event.type, event.username, desired, reason, dry_run=dry_run)
+
+
+def _apply(rt: Runtime, event: Event, desired: dict[str, Any] | None) -> Outcome:
+    try:
+        run = _run(rt, event, desired)
+    except UserError as exc:
+        rt.store.finish_event(event.id, "failed", None, str(exc))
+        return _outcome(event, "failed", error=str(exc))
+    status = "applied" if run["status"] == "complete" else "partial"
+    rt.store.finish_event(event.id, status, run["run_id"], None)
+    if event.type != "leaver":
+        rt.store.upsert_identity(event.username, "active")
+    return _outcome(event, status, run)
+
+
+def hr_sync(
+    rt: Runtime, feed: Path, now: datetime, *, dry_run: bool = False, max_terminations: int | None = None
+) -> LifecycleReport:
+    """HR's full export is the truth: derive every joiner, mover and leaver from it."""
+    policy = policy_of(rt)
+    records, source = read_feed(feed)
+    known = known_identities(rt)
+    people, rejected = validate_people(records, source, known)
+    rejected_ids = {str(r[1].get("hr_id")) for r in records if isinstance(r[1], dict)} - {
+        p.hr_id for p in people
+    }
+    # a person whose row was rejected is not a leaver: keep them as they are
+    kept = {h: k for h, k in known.items() if h not in rejected_ids}
+    pending = {
+        e["username"]: e["effective_at"] for e in rt.store.list_events("pending") if e["type"] == "leaver"
+    }
+    pending = {u: (t if t.tzinfo else t.replace(tzinfo=now.tzinfo)) for u, t in pending.items()}
+    events = derive_events(people, kept, pending, now, rt.config.tz, source=f"hr-feed:{feed.name}")
+    report = LifecycleReport(rejected=rejected)
+    report.blocked = _blast_radius(rt, events, known, now, max_terminations)
+    if report.blocked:
+        rt.audit.record("sync.blocked", source=source, reason=report.blocked)
+        report.events = [_outcome(e, "blocked") for e in events]
+        return report
+    report.events = process(rt, policy, events, now, dry_run=dry_run)
+    rt.audit.record("sync.done", source=source, events=len(events), rejected=len(rejected), dry_run=dry_run)
+    return report
+
+
+def _blast_radius(
+    rt: Runtime, events: list[Event], known: dict[str, Identity], now: datetime, override: int | None
+) -> str | None:
+    """Refuse a sync that would terminate too many people at once (a bad export)."""
+    leaving = {e.username for e in events if e.type == "leaver" and e.effective_at <= now}
+    active = sum(1 for k in known.values() if k.status == "active")
+    if override is not None:
+        limit = override
+    else:
+        limit = min(rt.config.max_terminations, max(1, int(active * rt.config.max_termination_share)))
+    if len(leaving) > limit:
+        return (
+            f"this sync would terminate {len(leaving)} of {active} people, more than the limit of {limit}; "
+            "nothing was changed. Check the export, or rerun with --max-terminations N"
+        )
+    return None
+
+
+def submit(rt: Runtime, data: Any, source: str, now: datetime, *, dry_run: bool = False) -> LifecycleReport:
+    """Explicit events from a file or the HTTP endpoint."""
+    policy = policy_of(rt)
+    events, rejected = parse_events(data, source, _by_username(rt), now)
+    report = LifecycleReport(rejected=rejected)
+    report.events = process(rt, policy, events, now, dry_run=dry_run)
+    return report
+
+
+def run_due(rt: Runtime, now: datetime) -> LifecycleReport:
+    """Apply every stored event whose time has come (cron, systemd timer)."""
+    policy = policy_of(rt)
+    report = LifecycleReport()
+    for row in rt.store.due_events(now):
+        person = Identity.from_dict(row["identity"]) if row["identity"].get("hr_id") else None
+        effective = (
+            row["effective_at"]
+            if row["effective_at"].tzinfo
+            else row["effective_at"].replace(tzinfo=now.tzinfo)
+        )
+        event = Event(
+            row["type"], row["username"], effective, person, row["reason"], row["source"], id=row["id"]
+        )
+        try:
+            desired = _desired(rt, policy, event, now) if event.type != "leaver" else None
+        except PolicyViolation as exc:
+            rt.store.finish_event(event.id, "rejected", None, str(exc))
+            report.events.append(_outcome(event, "rejected", error=str(exc)))
+            continue
+        rt.store.upsert_identity(
+            event.username,
+            "terminated" if event.type == "leaver" else "active",
+            person.to_dict() if person else None,
+        )
+        rt.audit.record("event.due", event_id=event.id, username=event.username, type=event.type)
+        report.events.append(_apply(rt, event, desired))
+    return report
+
+
+def plan_person(rt: Runtime, username: str, now: datetime) -> dict[str, Any]:
+    """What the person should hold (policy) against what they hold (systems)."""
+    runs.check_username(username)
+    identity = _by_username(rt).get(username)
+    if identity is None:
+        raise InputError(f"unknown person {username!r}: iam has no HR record for them")
+    policy = policy_of(rt)
+    today = now.astimezone(rt.config.tz).date()
+    roles = sorted(policy.roles_of(identity, today))
+    desired = policy.desired(identity, today, rt.connectors) if identity.status == "active" else {}
+    status = runs.status(rt, username)
+    systems = []
+    for entry in status["systems"]:
+        want = desired.get(entry["system"])
+        held = set((entry["account"] or {}).get("entitlements", []))
+        should = {str(e) for e in want.entitlements} if want else set()
+        systems.append(
+            {
+                "system": entry["system"],
+                "should_have_account": bool(want and want.account),
+                "has_account": entry["account"] is not None,
+                "missing": sorted(should - held),
+                "extra": sorted(held - should),
+                "error": entry["error"],
+            }
+        )
+    return {"username": username, "status": identity.status, "roles": roles, "systems": systems}

@@ -1,0 +1,161 @@
+"""Least-privilege policy: roles, birthright rules, time-bound grants, SoD.
+
+Desired state is exactly what a person's roles and unexpired grants name,
+per system. Pure functions: a `Policy` and an `Identity` in, data out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import schemas
+from iam.contract import parse_entitlement
+from iam.documents import read_yaml, validate_document
+from iam.errors import ConfigError, UserError
+from iam.model import DesiredAccount, Entitlement, Identity
+
+
+class PolicyViolation(UserError):
+    """A plan would break a separation-of-duty rule; nothing is changed."""
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    entitlements: Mapping[str, frozenset[Entitlement]]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Birthright:
+    role: str
+    when: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def applies_to(self, identity: Identity) -> bool:
+        return all(getattr(identity, attr) in values for attr, values in self.when.items())
+
+
+@dataclass(frozen=True)
+class Grant:
+    username: str
+    role: str
+    expires: date
+    requester: str
+    reason: str = ""
+
+    def active(self, today: date) -> bool:
+        return today <= self.expires
+
+
+@dataclass(frozen=True)
+class SodRule:
+    name: str
+    roles: frozenset[str]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Policy:
+    roles: Mapping[str, Role]
+    birthright: tuple[Birthright, ...] = ()
+    grants: tuple[Grant, ...] = ()
+    sod: tuple[SodRule, ...] = ()
+
+    @property
+    def systems(self) -> set[str]:
+        return {system for role in self.roles.values() for system in role.entitlements}
+
+    def roles_of(self, identity: Identity, today: date) -> set[str]:
+        """Birthright roles plus unexpired grants; none for someone not active."""
+        if identity.status != "active":
+            return set()
+        roles = {b.role for b in self.birthright if b.applies_to(identity)}
+        roles |= {g.role for g in self.grants if g.username == identity.username and g.active(today)}
+        return roles
+
+    def violations(self, roles: Iterable[str]) -> list[SodRule]:
+        held = set(roles)
+        return [rule for rule in self.sod if rule.roles <= held]
+
+    def desired(self, identity: Identity, today: date, systems: Iterable[str]) -> dict[str, DesiredAccount]:
+        """What each configured system should hold for this person.
+
+        Raises `PolicyViolation` naming the rule when the roles conflict.
+        """
+        roles = self.roles_of(identity, today)
+        broken = self.violations(roles)
+        if broken:
+            names = ", ".join(f"{r.name} ({' + '.join(sorted(r.roles))})" for r in broken)
+            raise PolicyViolation(f"{identity.username}: separation of duty forbids holding {names}")
+        out: dict[str, DesiredAccount] = {}
+        for system in systems:
+            named = [
+                self.roles[r].entitlements[system]
+                for r in sorted(roles)
+                if system in self.roles[r].entitlements
+            ]
+            ents = frozenset().union(*named) if named else frozenset()
+            out[system] = DesiredAccount(ents, identity.attributes(), account=bool(named))
+        return out
+
+
+def parse_policy(data: object, label: str = "<policy>", node: object = None) -> Policy:
+    validate_document(data, schemas.load("policy"), label, node)
+    assert isinstance(data, dict)
+    roles = {
+        name: Role(
+            name,
+            {
+                system: frozenset(parse_entitlement(e) for e in ents)
+                for system, ents in body["entitlements"].items()
+            },
+            body.get("description", ""),
+        )
+        for name, body in data["roles"].items()
+    }
+
+    def known(role: str, where: str) -> str:
+        if role not in roles:
+            raise ConfigError(f"{label}: {where}: unknown role {role!r}; roles: {', '.join(sorted(roles))}")
+        return role
+
+    birthright = tuple(
+        Birthright(known(b["role"], f"birthright[{i}]"), {k: tuple(v) for k, v in b.get("when", {}).items()})
+        for i, b in enumerate(data.get("birthright", []))
+    )
+    grants = []
+    for i, g in enumerate(data.get("grants", [])):
+        try:
+            expires = date.fromisoformat(str(g["expires"]))
+        except ValueError:
+            raise ConfigError(
+                f"{label}: grants[{i}].expires: not a date (YYYY-MM-DD): {g['expires']!r}"
+            ) from None
+        grants.append(
+            Grant(
+                g["username"], known(g["role"], f"grants[{i}]"), expires, g["requester"], g.get("reason", "")
+            )
+        )
+    sod = tuple(
+        SodRule(
+            r["name"],
+            frozenset(known(x, f"separation_of_duty[{i}]") for x in r["roles"]),
+            r.get("description", ""),
+        )
+        for i, r in enumerate(data.get("separation_of_duty", []))
+    )
+    return Policy(roles, birthright, tuple(grants), sod)
+
+
+def load_policy(path: Path) -> Policy:
+    if not path.exists():
+        raise ConfigError(f"{path}: policy file not found (set `policy:` in the configuration)")
+    data, node = read_yaml(path)
+    # YAML turns unquoted dates into date objects; the schema wants strings
+    for grant in (data or {}).get("grants", []) if isinstance(data, dict) else []:
+        if isinstance(grant, dict) and isinstance(grant.get("expires"), date):
+            grant["expires"] = grant["expires"].isoformat()
+    return parse_policy(data, str(path), node)
