@@ -10,15 +10,16 @@ tests use a real slapd).
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import ldap3
+import yaml
 from rich.console import Console
 
 from connectors.ldap import LdapConnector
-from iam import runs
+from iam import lifecycle, runs
 from iam.config import Config, SystemConfig
-from iam.model import DesiredAccount, Entitlement, Identity
 from iam.runtime import Runtime
 from iam.secrets import Secret
 
@@ -40,8 +41,40 @@ GROUPS = {  # cn: (objectClass, members)
 }
 
 
-def _group(cn: str) -> Entitlement:
-    return Entitlement("group", f"cn={cn},ou=groups,{BASE}")
+DEMO_POLICY = {
+    "roles": {
+        "staff": {"entitlements": {"directory": [f"group:cn=staff,ou=groups,{BASE}"]}},
+        "engineering": {
+            "entitlements": {
+                "directory": [
+                    f"group:cn=engineering,ou=groups,{BASE}",
+                    f"group:cn=developers,ou=groups,{BASE}",
+                ]
+            }
+        },
+        "finance": {"entitlements": {"directory": [f"group:cn=finance,ou=groups,{BASE}"]}},
+        "payroll-approver": {"entitlements": {"directory": [f"group:cn=payroll-approvers,ou=groups,{BASE}"]}},
+    },
+    "birthright": [
+        {"role": "staff", "when": {"kind": ["employee"]}},
+        {"role": "engineering", "when": {"department": ["Engineering"]}},
+        {"role": "finance", "when": {"department": ["Finance"]}},
+        {"role": "payroll-approver", "when": {"title": ["Finance Manager"]}},
+    ],
+}
+ADA = {
+    "hr_id": "E2001",
+    "username": "ada",
+    "given_name": "Ada",
+    "family_name": "Lovelace",
+    "email": "ada@example.org",
+    "department": "Engineering",
+    "title": "Engineer",
+    "manager": "grace",
+    "kind": "employee",
+    "status": "active",
+    "site": "HQ",
+}
 
 
 def sample_directory(password: str) -> ldap3.Connection:
@@ -81,6 +114,7 @@ def run_demo(workdir: Path, out: Console) -> int:
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
+    (workdir / "policy.yaml").write_text(yaml.safe_dump(DEMO_POLICY, sort_keys=False))
     password = Secret("demo-admin-" + "pw", "demo")
     directory = sample_directory(password.reveal())
     settings = {
@@ -98,59 +132,48 @@ def run_demo(workdir: Path, out: Console) -> int:
         store=str(workdir / "iam.db"),
         audit_log=str(workdir / "iam-audit.jsonl"),
         systems=(SystemConfig("directory", "ldap", settings),),
+        policy=str(workdir / "policy.yaml"),
     )
-    ada = Identity("ada", "Ada", "Lovelace", "ada@example.org", "Engineering", "Engineer")
+    chapters = [
+        (
+            "1. Joiner: HR hires Ada Lovelace into Engineering",
+            {"type": "joiner", "person": ADA, "reason": "new hire"},
+        ),
+        (
+            "2. Mover: Ada moves to Finance (engineering access goes, finance access comes, in one run)",
+            {"type": "mover", "person": {**ADA, "department": "Finance", "title": "Accountant"}},
+        ),
+        (
+            "3. Leaver: Ada leaves; every access is removed and read back",
+            {"type": "leaver", "username": "ada", "immediate": True, "reason": "resigned"},
+        ),
+    ]
     failures = 0
     with Runtime(config, connectors={"directory": connector}) as rt:
-        chapters = [
-            (
-                "1. Joiner: Ada Lovelace starts in Engineering",
-                lambda: runs.provision(
-                    rt,
-                    "joiner",
-                    "ada",
-                    {
-                        "directory": DesiredAccount(
-                            frozenset({_group("staff"), _group("engineering"), _group("developers")}),
-                            ada.attributes(),
-                        )
-                    },
-                    "HR: new hire",
-                ),
-            ),
-            (
-                "2. Mover: Ada moves to Finance (engineering access goes, finance access comes)",
-                lambda: runs.provision(
-                    rt,
-                    "mover",
-                    "ada",
-                    {
-                        "directory": DesiredAccount(
-                            frozenset({_group("staff"), _group("finance")}), ada.attributes()
-                        )
-                    },
-                    "HR: department change",
-                ),
-            ),
-            (
-                "3. Leaver: Ada leaves; every access is removed and verified",
-                lambda: runs.offboard(rt, "ada", "resigned"),
-            ),
-        ]
-        for title, action in chapters:
+        for title, event in chapters:
             out.rule(title)
-            report = action()
-            out.print(render.steps_table(report))
-            out.print(render.report_table(report))
-            failures += report["status"] != "complete"
+            report = lifecycle.submit(rt, {"events": [event]}, "demo", datetime.now(UTC))
+            outcome = report.events[0]
+            run = outcome["run"]
+            out.print(f"roles from policy: {', '.join(_roles(rt, outcome)) or 'none (leaver)'}")
+            out.print(render.steps_table(run))
+            out.print(render.report_table(run))
+            failures += run["status"] != "complete"
         out.rule("4. Evidence")
-        status = runs.status(rt, "ada")
-        out.print(render.status_table(status))
+        out.print(render.status_table(runs.status(rt, "ada")))
         verify = rt.audit.verify()
         out.print(
             f"Audit log {config.audit_log}: {verify.records} records, "
             f"{'chain intact' if verify.ok else 'TAMPERED'}"
         )
         out.print(f"Runs and step journal (SQLite): {config.store}")
+        out.print(f"Policy used: {config.policy}")
         failures += not verify.ok
     return 0 if failures == 0 else 3
+
+
+def _roles(rt: Runtime, outcome: dict[str, object]) -> list[str]:
+    if outcome["type"] == "leaver":
+        return []
+    identity = lifecycle.known_identities(rt)["E2001"]
+    return sorted(lifecycle.policy_of(rt).roles_of(identity, datetime.now(UTC).date()))

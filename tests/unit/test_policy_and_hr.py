@@ -1,0 +1,123 @@
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from iam.errors import ConfigError
+from iam.hr import derive_events, end_of_day, parse_events, validate_people
+from iam.model import Entitlement, Identity
+from iam.policy import PolicyViolation, parse_policy
+
+POLICY = {
+    "roles": {
+        "staff": {"entitlements": {"dir": ["group:staff"]}},
+        "eng": {"entitlements": {"dir": ["group:eng"], "vpn": ["vpn:access"]}},
+        "clerk": {"entitlements": {"dir": ["group:pay-entry"]}},
+        "approver": {"entitlements": {"dir": ["group:pay-approve"]}},
+    },
+    "birthright": [
+        {"role": "staff"},
+        {"role": "eng", "when": {"department": ["Engineering"]}},
+        {"role": "clerk", "when": {"title": ["Clerk"]}},
+    ],
+    "grants": [{"username": "ann", "role": "approver", "expires": "2026-12-31", "requester": "boss"}],
+    "separation_of_duty": [{"name": "pay", "roles": ["clerk", "approver"]}],
+}
+NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
+
+
+def ann(**kw) -> Identity:
+    base = dict(username="ann", hr_id="1", given_name="Ann", family_name="A", department="Engineering")
+    base.update(kw)
+    return Identity(**base)
+
+
+def test_desired_state_is_exactly_what_roles_name() -> None:
+    policy = parse_policy(POLICY)
+    desired = policy.desired(ann(), date(2026, 11, 22), ["dir", "vpn", "badge"])
+    assert desired["dir"].entitlements == {Entitlement("group", "staff"), Entitlement("group", "eng"),
+                                           Entitlement("group", "pay-approve")}
+    assert desired["vpn"].entitlements == {Entitlement("vpn", "access")}
+    assert not desired["badge"].account and not desired["badge"].entitlements
+
+
+def test_expired_grant_no_longer_counts() -> None:
+    policy = parse_policy(POLICY)
+    roles = policy.roles_of(ann(), date(2027, 1, 1))
+    assert "approver" not in roles
+
+
+def test_separation_of_duty_is_refused_by_name() -> None:
+    policy = parse_policy(POLICY)
+    with pytest.raises(PolicyViolation, match="pay"):
+        policy.desired(ann(title="Clerk"), date(2026, 11, 22), ["dir"])
+
+
+def test_terminated_people_have_no_roles() -> None:
+    assert parse_policy(POLICY).roles_of(ann(status="terminated"), date(2026, 11, 22)) == set()
+
+
+def test_policy_naming_an_unknown_role_is_a_config_error() -> None:
+    bad = dict(POLICY, birthright=[{"role": "ghost"}])
+    with pytest.raises(ConfigError, match="unknown role 'ghost'"):
+        parse_policy(bad)
+
+
+def test_last_day_ends_at_midnight_in_the_sites_zone() -> None:
+    paris = ZoneInfo("Europe/Paris")
+    assert end_of_day(date(2026, 12, 31), paris) == datetime(2027, 1, 1, tzinfo=paris)
+
+
+def test_derive_joiner_mover_leaver_and_nothing_twice() -> None:
+    known = {"1": ann(), "2": ann(username="bob", hr_id="2")}
+    feed = [ann(department="Finance"), ann(username="cy", hr_id="3")]
+    events = derive_events(feed, known, {}, NOW)
+    assert sorted((e.type, e.username) for e in events) == [("joiner", "cy"), ("leaver", "bob"), ("mover", "ann")]
+    settled = {"1": ann(department="Finance"), "3": ann(username="cy", hr_id="3")}
+    assert derive_events(feed, settled, {}, NOW) == []
+
+
+def test_future_end_date_schedules_one_leave() -> None:
+    person = ann(kind="contractor", owner="boss", end_date=date(2026, 12, 31))
+    events = derive_events([person], {"1": person}, {}, NOW)
+    assert [(e.type, e.effective_at) for e in events] == [("leaver", datetime(2027, 1, 1, tzinfo=UTC))]
+    assert derive_events([person], {"1": person}, {"ann": events[0].effective_at}, NOW) == []
+
+
+def test_rehire_of_a_terminated_person() -> None:
+    events = derive_events([ann()], {"1": ann(status="terminated")}, {}, NOW)
+    assert [e.type for e in events] == ["rehire"]
+
+
+def test_future_start_waits() -> None:
+    events = derive_events([ann(start_date=date(2027, 1, 4))], {}, {}, NOW)
+    assert events[0].type == "joiner" and events[0].effective_at == datetime(2027, 1, 4, tzinfo=UTC)
+
+
+def test_people_validation_reports_each_problem_with_row_and_field() -> None:
+    rows = [
+        (2, {"hr_id": "1", "username": "ann", "given_name": "A", "family_name": "B", "kind": "employee",
+             "status": "active"}),
+        (3, {"hr_id": "1", "username": "dup", "given_name": "A", "family_name": "B", "kind": "employee",
+             "status": "active"}),
+        (4, {"hr_id": "2", "username": "vic", "given_name": "V", "family_name": "B", "kind": "vendor",
+             "status": "active", "owner": "ann"}),
+        (5, {"hr_id": "3", "username": "tom", "given_name": "T", "family_name": "B", "kind": "employee",
+             "status": "active", "manager": "ghost"}),
+    ]
+    people, errors = validate_people(rows, "feed.csv", {})
+    assert [p.username for p in people] == ["ann"]
+    assert [(e.row, e.field) for e in errors] == [(3, "hr_id"), (4, "end_date"), (5, "manager")]
+    assert str(errors[0]).startswith("feed.csv: row 3: hr_id:")
+
+
+def test_events_for_unknown_people_and_naive_times_are_rejected() -> None:
+    data = {"events": [
+        {"type": "leaver", "username": "ghost"},
+        {"type": "leaver", "username": "ann", "effective_at": "2026-12-31T18:00:00"},
+        {"type": "leaver", "username": "ann", "effective_at": "2026-12-31T18:00:00Z", "immediate": True},
+        {"type": "sideways"},
+    ]}
+    events, errors = parse_events(data, "x.json", {"ann": ann()}, NOW)
+    assert [(e.row, e.field) for e in errors] == [(1, "username"), (2, "effective_at"), (4, "type")]
+    assert len(events) == 1 and events[0].immediate
