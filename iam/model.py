@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -72,6 +72,10 @@ class AccountState:
     credentials: tuple[Credential, ...] = ()
     password_usable: bool | None = None
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    #: When the account last logged in, where the system records it (dormancy reviews).
+    last_login: datetime | None = None
+    #: When the account was created, where the system records it.
+    created: datetime | None = None
 
     def remaining_access(self) -> list[str]:
         """Every way this account can still get in; empty means none."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import ldap3
@@ -86,6 +87,10 @@ class LdapConnector(
                 "type": "string",
                 "description": "placeholder when a group would be empty",
             },
+            "last_login_attribute": {
+                "type": "string",
+                "description": "default: authTimestamp (OpenLDAP lastbind overlay), lastLogonTimestamp (AD)",
+            },
             "page_size": {"type": "integer", "minimum": 1, "maximum": 5000, "default": 500},
             "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 10},
         },
@@ -110,6 +115,9 @@ class LdapConnector(
         self.disable_cfg = s.get("disable") or {"method": "ad" if self.flavor == "ad" else "ppolicy"}
         self.placeholder = s.get("empty_group_member", "cn=empty-group-placeholder")
         self.page_size = s.get("page_size", 500)
+        self.last_login_attr = s.get(
+            "last_login_attribute", "lastLogonTimestamp" if self.flavor == "ad" else "authTimestamp"
+        )
         self.session = LdapSession(name, s, connection_factory)
         self._group_attr: dict[str, str] = {}
         self._dns: dict[str, str] = {}
@@ -133,7 +141,14 @@ class LdapConnector(
         return f"(&(objectClass={escape_filter_chars(self.user_class)})({self.user_attr}={value}))"
 
     def _user_attributes(self) -> list[str]:
-        attrs = [self.user_attr, "cn", "mail", "userPassword"]
+        attrs = [
+            self.user_attr,
+            "cn",
+            "mail",
+            "userPassword",
+            self.last_login_attr,
+            "whenCreated" if self.flavor == "ad" else "createTimestamp",
+        ]
         method = self.disable_cfg["method"]
         attrs.append(
             {"ppolicy": "pwdAccountLockedTime", "ad": "userAccountControl"}.get(
@@ -187,16 +202,20 @@ class LdapConnector(
             groups.append((entry["dn"], attr))
         return groups
 
-    def _state(self, username: str, entry: dict[str, Any]) -> AccountState:
-        groups = self._groups_of(entry["dn"], username)
+    def _state(self, username: str, entry: dict[str, Any], groups: list[str] | None = None) -> AccountState:
+        if groups is None:
+            groups = [dn for dn, _ in self._groups_of(entry["dn"], username)]
+        attrs = entry["attrs"]
         return AccountState(
             system=self.name,
             username=username,
             ref=entry["dn"],
-            enabled=self._enabled(entry["attrs"]),
-            entitlements=frozenset(Entitlement("group", dn) for dn, _ in groups),
-            password_usable=self._password_usable(entry["attrs"]),
-            attributes={"cn": _first(entry["attrs"], "cn"), "mail": _first(entry["attrs"], "mail")},
+            enabled=self._enabled(attrs),
+            entitlements=frozenset(Entitlement("group", dn) for dn in groups),
+            password_usable=self._password_usable(attrs),
+            attributes={"cn": _first(attrs, "cn"), "mail": _first(attrs, "mail")},
+            last_login=_timestamp(_first(attrs, self.last_login_attr)),
+            created=_timestamp(_first(attrs, "createtimestamp") or _first(attrs, "whencreated")),
         )
 
     def read_account(self, username: str) -> AccountState | None:
@@ -204,6 +223,26 @@ class LdapConnector(
         return None if entry is None else self._state(username, entry)
 
     def iter_accounts(self) -> Iterator[AccountState]:
+        """Every account with its groups, in two paged passes (groups, then users), never one query each."""
+        members: dict[str, list[str]] = {}
+        group_filter = (
+            "(objectClass=group)"
+            if self.flavor == "ad"
+            else ("(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))")
+        )
+        for group in self.session.search(
+            self.groups_dn,
+            group_filter,
+            ["objectClass", "member", "uniqueMember", "memberUid"],
+            page_size=self.page_size,
+            what="list groups",
+        ):
+            attr = _membership_attr(group)
+            with self._cache_lock:
+                self._group_attr[group["dn"].lower()] = attr
+            for value in group["attrs"].get(attr, []):
+                key = f"uid:{value}" if attr == "memberuid" else _norm(value)
+                members.setdefault(key, []).append(group["dn"])
         entries = self.session.search(
             self.base_dn,
             self._user_filter(),
@@ -214,7 +253,8 @@ class LdapConnector(
         for entry in entries:
             username = _first(entry["attrs"], self.user_attr.lower())
             if username:
-                yield self._state(username, entry)
+                groups = members.get(_norm(entry["dn"]), []) + members.get(f"uid:{username}", [])
+                yield self._state(username, entry, groups)
 
     def _enabled(self, attrs: Mapping[str, list[str]]) -> bool:
         method = self.disable_cfg["method"]
@@ -406,3 +446,24 @@ def _under(dn: str, parent: str) -> bool:
 def _first(attrs: Mapping[str, list[str]], name: str) -> str | None:
     values = attrs.get(name.lower())
     return values[0] if values else None
+
+
+def _norm(dn: str) -> str:
+    """A DN in a form two spellings of the same DN share (case, spaces after commas)."""
+    return ",".join(part.strip() for part in dn.lower().split(","))
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    """LDAP GeneralizedTime (OpenLDAP) or Windows FILETIME (AD) as an aware datetime."""
+    if not value:
+        return None
+    if value.isdigit():  # AD: 100-ns intervals since 1601
+        return (
+            datetime(1601, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(value) // 10)
+            if int(value)
+            else None
+        )
+    try:
+        return datetime.strptime(value[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None

@@ -150,3 +150,20 @@ def test_rehire_enable_unlocks(connector: LdapConnector) -> None:
     assert not connector.read_account("bob").enabled
     assert connector.enable("bob").outcome == Outcome.UPDATED
     assert connector.read_account("bob").enabled
+
+
+def test_bulk_read_agrees_with_single_reads(connector: LdapConnector) -> None:
+    bulk = {s.username: s for s in connector.iter_accounts()}
+    assert set(bulk) >= {"alice", "bob"}
+    for name, state in bulk.items():
+        assert state == connector.read_account(name)
+
+
+def test_last_login_is_read_from_the_directory(connector: LdapConnector, directory: Directory) -> None:
+    assert connector.read_account("bob").last_login is None
+    assert ldap3.Connection(
+        ldap3.Server("127.0.0.1", port=directory.slapd.port), directory.bob, "bob-Passw0rd"
+    ).bind()
+    state = connector.read_account("bob")
+    assert state.last_login is not None and state.created is not None
+    assert state.last_login >= state.created

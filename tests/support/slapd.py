@@ -34,6 +34,7 @@ moduleload back_mdb
 moduleload memberof
 moduleload refint
 moduleload ppolicy
+moduleload lastbind
 sizelimit unlimited
 database mdb
 maxsize 1073741824
@@ -52,6 +53,8 @@ refint_attributes member uniqueMember
 overlay ppolicy
 ppolicy_default "cn=default,ou=policies,{base}"
 ppolicy_use_lockout
+overlay lastbind
+lastbind-precision 0
 """
 
 
