@@ -352,6 +352,221 @@ def serve(obj: Context, host: str, port: int) -> None:
     click.echo("stopped", err=True)
 
 
+EXIT_FINDINGS = 4
+
+
+@cli.group()
+def review() -> None:
+    """Access reviews: sweeps, their differences, certification by managers."""
+
+
+def _write_or_print(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)
+
+
+@review.command("sweep")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv", "html"]),
+    default="table",
+    show_default=True,
+    help="table on the terminal; json (schemas/review-sweep.schema.json), csv, html.",
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file.")
+@click.option("--remediate", is_flag=True, help="Turn findings into a plan and show it (apply with --yes).")
+@click.option("--yes", "-y", is_flag=True, help="With --remediate: apply the plan.")
+@click.option(
+    "--max-terminations",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="With --remediate: allow up to N terminations.",
+)
+@NOW
+@click.pass_obj
+def review_sweep(
+    obj: Context,
+    fmt: str,
+    out: Path | None,
+    remediate: bool,
+    yes: bool,
+    max_terminations: int | None,
+    now_text: str | None,
+) -> None:
+    """Read every system in bulk and report what should not exist.
+
+    Exits 0 when clean and 4 when findings exist, so a scheduler can alert.
+    """
+    from iam import reports, sweep
+
+    with obj.runtime() as rt:
+        result = sweep.sweep(rt, _now(now_text))
+        if fmt == "json":
+            _write_or_print(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n", out)
+        elif fmt == "csv":
+            _write_or_print(reports.findings_csv(result["findings"]), out)
+        elif fmt == "html":
+            _write_or_print(reports.sweep_html(result), out)
+        else:
+            render.console().print(render.findings_table(result))
+        if remediate:
+            plans = sweep.remediation_plans(rt, result["findings"])
+            render.console(err=True).print(render.remediation_table(plans))
+            if yes:
+                done = sweep.remediate(rt, result, max_terminations)
+                partial = [r for r in done if r["status"] != "complete"]
+                click.echo(f"remediated: {len(done)} run(s), {len(partial)} partial", err=True)
+                if partial:
+                    sys.exit(EXIT_PARTIAL)
+                return
+            click.echo("Nothing was changed; add --yes to apply this plan.", err=True)
+    if result["findings"] or result["summary"]["errors"]:
+        sys.exit(EXIT_FINDINGS)
+
+
+@review.command("diff")
+@click.argument("sweep_id", required=False)
+@FORMAT
+@click.pass_obj
+def review_diff(obj: Context, sweep_id: str | None, fmt: str) -> None:
+    """What changed since the previous sweep: new and resolved findings."""
+    from iam import sweep
+
+    with obj.runtime() as rt:
+        data = sweep.diff(rt, sweep_id)
+    if fmt == "json":
+        render.emit_json(data)
+        return
+    out = render.console()
+    out.print(
+        f"sweep {data['current']} against {data['previous'] or '(none)'}: "
+        f"{len(data['new'])} new, {len(data['resolved'])} resolved, {data['unchanged']} unchanged"
+    )
+    for label, items in (("new", data["new"]), ("resolved", data["resolved"])):
+        for f in items:
+            out.print(
+                f"  {label:<8} {f['type']:<20} {f['system'] or '-':<12} {f['account']} "
+                f"{f['entitlement'] or ''}"
+            )
+
+
+@review.command("schedule")
+@click.option("--cron", "cron", metavar="EXPR", help="Crontab expression, e.g. '0 6 * * *' (daily at 06:00).")
+@click.option("--every", "every", type=click.IntRange(min=1), metavar="MINUTES", help="Or: every N minutes.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reviews"),
+    show_default=True,
+    help="Where each sweep's HTML and JSON reports are written.",
+)
+@click.option("--run-now", is_flag=True, help="Also sweep once at start.")
+@click.option("--max-runs", type=click.IntRange(min=1), help="Stop after this many sweeps.")
+@click.pass_obj
+def review_schedule(
+    obj: Context, cron: str | None, every: int | None, out_dir: Path, run_now: bool, max_runs: int | None
+) -> None:
+    """Run sweeps on a schedule (for sites without cron or systemd timers)."""
+    from iam.schedule import run_schedule
+
+    if bool(cron) == bool(every):
+        raise InputError("give exactly one of --cron EXPR or --every MINUTES")
+    with obj.runtime() as rt:
+        count = run_schedule(
+            rt,
+            out_dir,
+            cron=cron,
+            every_minutes=every,
+            run_now=run_now,
+            max_runs=max_runs,
+            log=lambda text: click.echo(text, err=True),
+        )
+    click.echo(f"stopped after {count} sweep(s)", err=True)
+
+
+@review.command("certify")
+@click.option("--manager", metavar="USERNAME", help="Export a certification of this manager's people.")
+@click.option("--due", metavar="YYYY-MM-DD", help="Decision deadline (default: in 14 days).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Where the CSV and HTML are written.",
+)
+@click.option(
+    "--import",
+    "import_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Import a returned decisions CSV instead.",
+)
+@click.option(
+    "--decided-by", metavar="NAME", help="With --import: who decided (recorded with each decision)."
+)
+@NOW
+@FORMAT
+@click.pass_obj
+def review_certify(
+    obj: Context,
+    manager: str | None,
+    due: str | None,
+    out_dir: Path,
+    import_file: Path | None,
+    decided_by: str | None,
+    now_text: str | None,
+    fmt: str,
+) -> None:
+    """Export what a manager's people hold, or import the decisions (revoke / keep).
+
+    Import exits 3 if a revocation ended partial, 2 for invalid lines, 4 while
+    items are still undecided after the due date.
+    """
+    from iam import certify
+
+    if bool(manager) == bool(import_file):
+        raise InputError("give either --manager USERNAME (export) or --import FILE (decisions)")
+    with obj.runtime() as rt:
+        if manager:
+            try:
+                due_date = datetime.fromisoformat(due).date() if due else None
+            except ValueError:
+                raise InputError(f"--due: not a date (YYYY-MM-DD): {due!r}") from None
+            data = certify.export(rt, manager, _now(now_text), due_date, out_dir)
+            if fmt == "json":
+                render.emit_json(data)
+            else:
+                click.echo(
+                    f"campaign {data['id']}: {len(data['items'])} item(s) for {manager}, due {data['due']}"
+                )
+                for path in data.get("files", []):
+                    click.echo(f"  {path}")
+            return
+        assert import_file is not None
+        data = certify.import_decisions(rt, import_file, decided_by or "", _now(now_text))
+    if fmt == "json":
+        render.emit_json(data)
+    else:
+        click.echo(
+            f"campaign {data['campaign']} ({data['manager']}): {data['decided']} decided, "
+            f"{len(data['revoked'])} revocation run(s), {len(data['undecided'])} undecided"
+            + (" — OVERDUE" if data["overdue"] else "")
+        )
+        for line in data["rejected"]:
+            click.echo(f"rejected {line}", err=True)
+    if any(r["status"] != "complete" for r in data["revoked"]):
+        sys.exit(EXIT_PARTIAL)
+    if data["rejected"]:
+        sys.exit(EXIT_USAGE)
+    if data["overdue"]:
+        sys.exit(EXIT_FINDINGS)
+
+
 @cli.group()
 def connectors() -> None:
     """Connected systems."""

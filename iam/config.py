@@ -51,6 +51,7 @@ class Config:
     timezone: str = "UTC"
     hmac_secret: Secret | None = None
     max_skew_seconds: int = 300
+    dormant_days: int = 90
 
     @property
     def tz(self) -> ZoneInfo:
@@ -126,6 +127,7 @@ def parse_config(
         timezone=timezone,
         hmac_secret=hmac_secret,
         max_skew_seconds=http.get("max_skew_seconds", 300),
+        dormant_days=data.get("review", {}).get("dormant_days", 90),
     )
 
 

@@ -49,7 +49,7 @@ class Plan:
         return not self.steps and not self.errors
 
 
-def _number(kind: str, username: str, per_system: Mapping[str, list[StepSpec]]) -> Plan:
+def number_steps(kind: str, username: str, per_system: Mapping[str, list[StepSpec]]) -> Plan:
     plan = Plan(kind, username)
     seq = 0
     for system in sorted(per_system):
@@ -76,7 +76,7 @@ def plan_termination(
             errors[system] = "this connector cannot terminate accounts"
         else:
             per_system[system] = connector.termination_steps(state)
-    plan = _number("offboard", username, per_system)
+    plan = number_steps("offboard", username, per_system)
     plan.errors, plan.no_account = errors, sorted(absent)
     return plan
 
@@ -122,6 +122,6 @@ def plan_provisioning(
             continue
         if steps:
             per_system[system] = steps
-    plan = _number(kind, username, per_system)
+    plan = number_steps(kind, username, per_system)
     plan.errors = errors
     return plan

@@ -80,13 +80,16 @@ class Policy:
         held = set(roles)
         return [rule for rule in self.sod if rule.roles <= held]
 
-    def desired(self, identity: Identity, today: date, systems: Iterable[str]) -> dict[str, DesiredAccount]:
+    def desired(
+        self, identity: Identity, today: date, systems: Iterable[str], check_sod: bool = True
+    ) -> dict[str, DesiredAccount]:
         """What each configured system should hold for this person.
 
-        Raises `PolicyViolation` naming the rule when the roles conflict.
+        Raises `PolicyViolation` naming the rule when the roles conflict
+        (unless ``check_sod`` is off, as a review does to report it instead).
         """
         roles = self.roles_of(identity, today)
-        broken = self.violations(roles)
+        broken = self.violations(roles) if check_sod else []
         if broken:
             names = ", ".join(f"{r.name} ({' + '.join(sorted(r.roles))})" for r in broken)
             raise PolicyViolation(f"{identity.username}: separation of duty forbids holding {names}")
@@ -159,3 +162,13 @@ def load_policy(path: Path) -> Policy:
         if isinstance(grant, dict) and isinstance(grant.get("expires"), date):
             grant["expires"] = grant["expires"].isoformat()
     return parse_policy(data, str(path), node)
+
+
+def held_roles(policy: Policy, held: Mapping[str, frozenset[Entitlement]]) -> set[str]:
+    """Roles whose every entitlement the person actually holds (for SoD reviews)."""
+    out = set()
+    for role in policy.roles.values():
+        named = [(system, ents) for system, ents in role.entitlements.items() if ents]
+        if named and all(ents <= held.get(system, frozenset()) for system, ents in named):
+            out.add(role.name)
+    return out

@@ -133,3 +133,33 @@ def person_plan_table(data: dict[str, Any]) -> Table:
             s["system"], account, "\n".join(s["missing"]) or "-", "\n".join(s["extra"]) or (s["error"] or "-")
         )
     return table
+
+
+def findings_table(result: dict[str, Any]) -> Table:
+    summary = result["summary"]
+    title = (
+        f"Access review {result['at'][:19]}: {summary['total']} finding(s), "
+        f"{summary['identities']} identities"
+    )
+    table = Table(title=title, title_justify="left")
+    for col in ("finding", "system", "account", "entitlement", "why", "action"):
+        table.add_column(col)
+    for f in result["findings"]:
+        table.add_row(
+            f["type"], f["system"] or "-", f["account"], f["entitlement"] or "-", f["why"], f["action"]
+        )
+    for name, error in summary["errors"].items():
+        table.add_row("[red]unread[/red]", name, "-", "-", error, "fix and sweep again")
+    return table
+
+
+def remediation_table(plans: list[tuple[str, str, Any]]) -> Table:
+    table = Table(title="Remediation plan", title_justify="left")
+    for col in ("person", "action"):
+        table.add_column(col)
+    for kind, username, plan in plans:
+        if kind == "offboard":
+            table.add_row(username, "terminate on every system")
+        else:
+            table.add_row(username, "\n".join(step.line() for step in plan.steps))
+    return table

@@ -100,6 +100,12 @@ def provision(
     )
 
 
+def execute_plan(rt: Runtime, plan: Plan, reason: str, on_step: StepCallback | None = None) -> dict[str, Any]:
+    """Journal, apply and verify a plan built elsewhere (e.g. a review's remediation)."""
+    check_username(plan.username)
+    return _execute(rt, plan, reason, dry_run=False, confirm=None, on_step=on_step)
+
+
 def _execute(
     rt: Runtime,
     plan: Plan,
@@ -188,10 +194,11 @@ def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) ->
     run = rt.store.get_run(run_id)
     assert run is not None
     applier = Applier(rt.store, rt.audit, rt.connectors, rt.config.retry, rt.sleep, on_step)
+    touched = set(run["desired"] or {}) | {r.system for r in rt.store.run_steps(run_id)}
     systems = (
         rt.connectors
         if run["kind"] == "offboard"
-        else {k: v for k, v in rt.connectors.items() if k in (run["desired"] or {})}
+        else {k: v for k, v in rt.connectors.items() if k in touched}
     )
     for round_ in range(1, CONVERGE_ROUNDS + 1):
         # a later round only runs its own new steps; failed ones wait for `iam resume`

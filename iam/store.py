@@ -90,6 +90,27 @@ seen_requests = sa.Table(
     sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+sweeps = sa.Table(
+    "sweeps",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("summary", sa.JSON, nullable=False),
+    sa.Column("findings", sa.JSON, nullable=False),
+)
+
+certifications = sa.Table(
+    "certifications",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("manager", sa.String(128), nullable=False),
+    sa.Column("due", sa.Date, nullable=False),
+    sa.Column("items", sa.JSON, nullable=False),
+    sa.Column("decisions", sa.JSON, nullable=False, default=dict),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 audit_head = sa.Table(
     "audit_head",
     metadata,
@@ -385,6 +406,45 @@ class Store:
                 db.execute(sa.select(identities).where(identities.c.username == username)).mappings().first()
             )
             return dict(row) if row else None
+
+    # reviews ------------------------------------------------------------
+
+    def save_sweep(
+        self, sweep_id: str, at: datetime, summary: dict[str, Any], findings: list[dict[str, Any]]
+    ) -> None:
+        with self._lock, self.engine.begin() as db:
+            db.execute(
+                sweeps.insert().values(
+                    id=sweep_id, at=at, stored_at=now(), summary=summary, findings=findings
+                )
+            )
+
+    def sweeps(self, limit: int = 2) -> list[dict[str, Any]]:
+        """The latest sweeps, newest first (by sweep time, then by when stored)."""
+        query = sa.select(sweeps).order_by(sweeps.c.at.desc(), sweeps.c.stored_at.desc()).limit(limit)
+        with self.engine.connect() as db:
+            return [dict(r) for r in db.execute(query).mappings()]
+
+    def save_certification(self, cert_id: str, manager: str, due: Any, items: list[dict[str, Any]]) -> None:
+        with self._lock, self.engine.begin() as db:
+            db.execute(
+                certifications.insert().values(
+                    id=cert_id, manager=manager, due=due, items=items, decisions={}, created_at=now()
+                )
+            )
+
+    def get_certification(self, cert_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as db:
+            row = (
+                db.execute(sa.select(certifications).where(certifications.c.id == cert_id)).mappings().first()
+            )
+            return dict(row) if row else None
+
+    def set_certification_decisions(self, cert_id: str, decisions: dict[str, Any]) -> None:
+        with self._lock, self.engine.begin() as db:
+            db.execute(
+                certifications.update().where(certifications.c.id == cert_id).values(decisions=decisions)
+            )
 
     # audit anchor -------------------------------------------------------
 

@@ -2,129 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from iam.policy import load_policy
 from tests.conftest import Directory, run_iam
-from tests.support.slapd import BASE_DN, add_policy_groups
-
-EXAMPLES = Path(__file__).parents[2] / "examples/company"
-FIELDS = [
-    "hr_id",
-    "username",
-    "given_name",
-    "family_name",
-    "email",
-    "department",
-    "title",
-    "manager",
-    "kind",
-    "status",
-    "start_date",
-    "end_date",
-    "site",
-    "owner",
-]
-NOW = "2026-11-22T10:00:00+00:00"
-
-
-def person(
-    hr_id: str, username: str, department: str, title: str = "Engineer", **extra: str
-) -> dict[str, str]:
-    row = {
-        "hr_id": hr_id,
-        "username": username,
-        "given_name": username.title(),
-        "family_name": "Test",
-        "email": f"{username}@example.org",
-        "department": department,
-        "title": title,
-        "kind": "employee",
-        "status": "active",
-        "start_date": "2020-01-01",
-        "site": "HQ",
-    }
-    row.update(extra)
-    return row
-
-
-BASE_FEED = [
-    person("E1", "ann", "Engineering", "Engineering Manager"),
-    person("E2", "bea", "Finance", "Payroll Clerk", manager="ann"),
-    person("E3", "cal", "Sales", manager="ann"),
-    person("E4", "dan", "Engineering", "Contractor", kind="contractor", owner="ann", end_date="2026-12-31"),
-]
-
-
-@pytest.fixture
-def company(tmp_path: Path, directory: Directory, config_file: Path) -> Path:
-    """The test directory holding the sample policy's groups, and a config with that policy."""
-    policy_path = tmp_path / "policy.yaml"
-    shutil.copy(EXAMPLES / "policy.yaml", policy_path)
-    groups = sorted(
-        {
-            e.value
-            for r in load_policy(policy_path).roles.values()
-            for ents in r.entitlements.values()
-            for e in ents
-        }
-    )
-    conn = directory.slapd.admin()
-    add_policy_groups(conn, groups)
-    conn.unbind()
-    data = yaml.safe_load(config_file.read_text())
-    data["policy"] = "policy.yaml"
-    data["timezone"] = "UTC"
-    config_file.write_text(yaml.safe_dump(data))
-    return config_file
-
-
-def write_feed(path: Path, rows: list[dict[str, str]]) -> Path:
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-def groups_of(directory: Directory, uid: str) -> set[str]:
-    conn = directory.slapd.admin()
-    conn.search(BASE_DN, f"(uid={uid})", attributes=["pwdAccountLockedTime"])
-    if not conn.entries:
-        return set()
-    dn = conn.entries[0].entry_dn
-    conn.search(
-        f"ou=groups,{BASE_DN}", f"(|(member={dn})(uniqueMember={dn})(memberUid={uid}))", attributes=["cn"]
-    )
-    names = {e.cn.value for e in conn.entries}
-    conn.unbind()
-    return names
-
-
-def locked(directory: Directory, uid: str) -> bool:
-    conn = directory.slapd.admin()
-    conn.search(BASE_DN, f"(uid={uid})", attributes=["pwdAccountLockedTime"])
-    value = bool(conn.entries and conn.entries[0].pwdAccountLockedTime.values)
-    conn.unbind()
-    return value
-
-
-def sync(config: Path, feed: Path, *extra: str, now: str = NOW):
-    result = run_iam(
-        "--config", str(config), "hr", "sync", str(feed), "--now", now, "--format", "json", *extra
-    )
-    return result, (json.loads(result.stdout) if result.stdout.strip() else None)
-
-
-def changes(config: Path) -> int:
-    text = (config.parent / "state/audit.jsonl").read_text()
-    return sum(1 for line in text.splitlines() if '"event":"access.changed"' in line)
+from tests.support.company import BASE_FEED, NOW, changes, groups_of, locked, person, sync, write_feed
+from tests.support.slapd import BASE_DN
 
 
 def test_joiners_get_exactly_their_roles_and_a_second_sync_changes_nothing(

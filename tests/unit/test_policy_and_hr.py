@@ -35,8 +35,11 @@ def ann(**kw) -> Identity:
 def test_desired_state_is_exactly_what_roles_name() -> None:
     policy = parse_policy(POLICY)
     desired = policy.desired(ann(), date(2026, 11, 22), ["dir", "vpn", "badge"])
-    assert desired["dir"].entitlements == {Entitlement("group", "staff"), Entitlement("group", "eng"),
-                                           Entitlement("group", "pay-approve")}
+    assert desired["dir"].entitlements == {
+        Entitlement("group", "staff"),
+        Entitlement("group", "eng"),
+        Entitlement("group", "pay-approve"),
+    }
     assert desired["vpn"].entitlements == {Entitlement("vpn", "access")}
     assert not desired["badge"].account and not desired["badge"].entitlements
 
@@ -72,7 +75,11 @@ def test_derive_joiner_mover_leaver_and_nothing_twice() -> None:
     known = {"1": ann(), "2": ann(username="bob", hr_id="2")}
     feed = [ann(department="Finance"), ann(username="cy", hr_id="3")]
     events = derive_events(feed, known, {}, NOW)
-    assert sorted((e.type, e.username) for e in events) == [("joiner", "cy"), ("leaver", "bob"), ("mover", "ann")]
+    assert sorted((e.type, e.username) for e in events) == [
+        ("joiner", "cy"),
+        ("leaver", "bob"),
+        ("mover", "ann"),
+    ]
     settled = {"1": ann(department="Finance"), "3": ann(username="cy", hr_id="3")}
     assert derive_events(feed, settled, {}, NOW) == []
 
@@ -96,14 +103,52 @@ def test_future_start_waits() -> None:
 
 def test_people_validation_reports_each_problem_with_row_and_field() -> None:
     rows = [
-        (2, {"hr_id": "1", "username": "ann", "given_name": "A", "family_name": "B", "kind": "employee",
-             "status": "active"}),
-        (3, {"hr_id": "1", "username": "dup", "given_name": "A", "family_name": "B", "kind": "employee",
-             "status": "active"}),
-        (4, {"hr_id": "2", "username": "vic", "given_name": "V", "family_name": "B", "kind": "vendor",
-             "status": "active", "owner": "ann"}),
-        (5, {"hr_id": "3", "username": "tom", "given_name": "T", "family_name": "B", "kind": "employee",
-             "status": "active", "manager": "ghost"}),
+        (
+            2,
+            {
+                "hr_id": "1",
+                "username": "ann",
+                "given_name": "A",
+                "family_name": "B",
+                "kind": "employee",
+                "status": "active",
+            },
+        ),
+        (
+            3,
+            {
+                "hr_id": "1",
+                "username": "dup",
+                "given_name": "A",
+                "family_name": "B",
+                "kind": "employee",
+                "status": "active",
+            },
+        ),
+        (
+            4,
+            {
+                "hr_id": "2",
+                "username": "vic",
+                "given_name": "V",
+                "family_name": "B",
+                "kind": "vendor",
+                "status": "active",
+                "owner": "ann",
+            },
+        ),
+        (
+            5,
+            {
+                "hr_id": "3",
+                "username": "tom",
+                "given_name": "T",
+                "family_name": "B",
+                "kind": "employee",
+                "status": "active",
+                "manager": "ghost",
+            },
+        ),
     ]
     people, errors = validate_people(rows, "feed.csv", {})
     assert [p.username for p in people] == ["ann"]
@@ -112,12 +157,14 @@ def test_people_validation_reports_each_problem_with_row_and_field() -> None:
 
 
 def test_events_for_unknown_people_and_naive_times_are_rejected() -> None:
-    data = {"events": [
-        {"type": "leaver", "username": "ghost"},
-        {"type": "leaver", "username": "ann", "effective_at": "2026-12-31T18:00:00"},
-        {"type": "leaver", "username": "ann", "effective_at": "2026-12-31T18:00:00Z", "immediate": True},
-        {"type": "sideways"},
-    ]}
+    data = {
+        "events": [
+            {"type": "leaver", "username": "ghost"},
+            {"type": "leaver", "username": "ann", "effective_at": "2026-12-31T18:00:00"},
+            {"type": "leaver", "username": "ann", "effective_at": "2026-12-31T18:00:00Z", "immediate": True},
+            {"type": "sideways"},
+        ]
+    }
     events, errors = parse_events(data, "x.json", {"ann": ann()}, NOW)
     assert [(e.row, e.field) for e in errors] == [(1, "username"), (2, "effective_at"), (4, "type")]
     assert len(events) == 1 and events[0].immediate

@@ -1,0 +1,158 @@
+"""Manager certification: export what each person holds, import the decisions.
+
+Export writes a CSV (the decisions file) and an HTML page per manager. On
+import, "revoke" lines are revoked (one run per person, the reason naming
+the campaign and who decided), "keep" lines are recorded, and lines nobody
+decided on are reported, as overdue once the due date has passed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from iam import runs
+from iam.contract import Op, StepSpec
+from iam.errors import InputError
+from iam.hr import RowError
+from iam.plan import number_steps
+from iam.reports import certification_html
+from iam.runtime import Runtime
+from iam.sweep import identities_for_review
+
+CSV_COLUMNS = ("campaign", "item", "username", "name", "system", "entitlement", "decision", "comment")
+DECISIONS = ("keep", "revoke")
+
+
+def export(
+    rt: Runtime, manager: str, now: datetime, due: date | None = None, out_dir: Path | None = None
+) -> dict[str, Any]:
+    """Start a campaign for ``manager``'s people; write its CSV and HTML to ``out_dir``."""
+    people, _ = identities_for_review(rt)
+    if manager not in people:
+        raise InputError(f"unknown manager {manager!r}")
+    reports = [p for p in people.values() if p.manager == manager and p.status == "active"]
+    if not reports:
+        raise InputError(f"{manager!r} manages nobody who is active")
+    items = []
+    for person in sorted(reports, key=lambda p: p.username):
+        for system in runs.status(rt, person.username)["systems"]:
+            for ent in (system["account"] or {}).get("entitlements", []):
+                items.append(
+                    {
+                        "item": f"{person.username}|{system['system']}|{ent}",
+                        "username": person.username,
+                        "name": person.display_name,
+                        "system": system["system"],
+                        "entitlement": ent,
+                    }
+                )
+    campaign = {
+        "id": str(uuid.uuid4()),
+        "manager": manager,
+        "due": due or (now.date() + timedelta(days=14)),
+        "items": items,
+    }
+    rt.store.save_certification(campaign["id"], manager, campaign["due"], items)
+    rt.audit.record(
+        "certification.started",
+        campaign=campaign["id"],
+        manager=manager,
+        items=len(items),
+        due=campaign["due"].isoformat(),
+    )
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stem = f"certification-{manager}-{campaign['id'][:8]}"
+        (out_dir / f"{stem}.csv").write_text(decisions_template(campaign), encoding="utf-8")
+        (out_dir / f"{stem}.html").write_text(certification_html(campaign), encoding="utf-8")
+        campaign["files"] = [str(out_dir / f"{stem}.csv"), str(out_dir / f"{stem}.html")]
+    return campaign
+
+
+def decisions_template(campaign: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for item in campaign["items"]:
+        writer.writerow({"campaign": campaign["id"], **item, "decision": "", "comment": ""})
+    return out.getvalue()
+
+
+def import_decisions(rt: Runtime, path: Path, decided_by: str, now: datetime) -> dict[str, Any]:
+    """Apply a returned decisions file; returns revocations, records and what is undecided."""
+    if not decided_by.strip():
+        raise InputError("--decided-by is required: every decision records who made it")
+    try:
+        rows = list(csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines()))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    campaign_ids = {r.get("campaign", "") for r in rows}
+    if len(campaign_ids) != 1:
+        raise InputError(f"{path}: expected the rows of exactly one campaign, found {len(campaign_ids)}")
+    campaign = rt.store.get_certification(campaign_ids.pop())
+    if campaign is None:
+        raise InputError(f"{path}: unknown campaign; export it with `iam review certify --manager M`")
+    items = {i["item"]: i for i in campaign["items"]}
+    decisions = dict(campaign["decisions"] or {})
+    errors: list[RowError] = []
+    revoke: dict[str, list[dict[str, Any]]] = {}
+    for line, row in enumerate(rows, start=2):
+        decision = (row.get("decision") or "").strip().lower()
+        item = items.get(row.get("item", ""))
+        if item is None:
+            errors.append(RowError(str(path), line, "item", "not part of this campaign"))
+            continue
+        if decision and decision not in DECISIONS:
+            errors.append(RowError(str(path), line, "decision", f"{decision!r}: write keep or revoke"))
+            continue
+        if not decision or item["item"] in decisions:
+            continue
+        decisions[item["item"]] = {
+            "decision": decision,
+            "by": decided_by,
+            "at": now.isoformat(),
+            "comment": row.get("comment", ""),
+        }
+        rt.audit.record(
+            "certification.decision",
+            campaign=campaign["id"],
+            item=item["item"],
+            username=item["username"],
+            decision=decision,
+            decided_by=decided_by,
+        )
+        if decision == "revoke":
+            revoke.setdefault(item["username"], []).append(item)
+    rt.store.set_certification_decisions(campaign["id"], decisions)
+    reports = [
+        _revoke(rt, campaign["id"], decided_by, username, chosen) for username, chosen in revoke.items()
+    ]
+    undecided = [i for key, i in items.items() if key not in decisions]
+    overdue = now.date() > campaign["due"]
+    return {
+        "campaign": campaign["id"],
+        "manager": campaign["manager"],
+        "due": campaign["due"].isoformat(),
+        "revoked": reports,
+        "decided": len(decisions),
+        "undecided": undecided,
+        "overdue": overdue and bool(undecided),
+        "rejected": [str(e) for e in errors],
+    }
+
+
+def _revoke(
+    rt: Runtime, campaign: str, decided_by: str, username: str, items: list[dict[str, Any]]
+) -> dict[str, Any]:
+    steps: dict[str, list[StepSpec]] = {}
+    for item in sorted(items, key=lambda i: (i["system"], i["entitlement"])):
+        steps.setdefault(item["system"], []).append(
+            StepSpec(Op.REVOKE, item["entitlement"], f"revoke {item['entitlement']} (certification)")
+        )
+    plan = number_steps("certification", username, steps)
+    return runs.execute_plan(rt, plan, f"certification {campaign}: revoke decided by {decided_by}")

@@ -1,0 +1,135 @@
+"""Review reports people want to read: CSV, and one self-contained HTML file.
+
+The HTML report has no external assets: inline CSS and an inline SVG bar
+chart of findings by type, then the detailed list. Every value is escaped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from html import escape
+from typing import Any
+
+COLUMNS = ("type", "system", "account", "entitlement", "why", "since", "action")
+LABELS = {
+    "orphan": "Orphan account",
+    "leaver_with_access": "Leaver with access",
+    "excess": "Excess entitlement",
+    "missing": "Missing entitlement",
+    "dormant": "Dormant account",
+    "expired": "Expired",
+    "sod_conflict": "Separation-of-duty conflict",
+    "unowned_third_party": "Third party without owner",
+}
+
+
+def findings_csv(findings: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: ("" if f.get(k) is None else f[k]) for k in COLUMNS} for f in findings)
+    return out.getvalue()
+
+
+def _bar_chart(counts: dict[str, int]) -> str:
+    if not counts:
+        return "<p>No findings.</p>"
+    top = max(counts.values())
+    rows = []
+    for i, (name, count) in enumerate(sorted(counts.items(), key=lambda kv: -kv[1])):
+        width = max(2, int(360 * count / top))
+        y = i * 28
+        rows.append(
+            f'<text x="0" y="{y + 17}" class="l">{escape(LABELS.get(name, name))}</text>'
+            f'<rect x="230" y="{y + 4}" width="{width}" height="18" rx="3"></rect>'
+            f'<text x="{236 + width}" y="{y + 17}" class="n">{count}</text>'
+        )
+    height = 28 * len(counts)
+    return (
+        f'<svg role="img" aria-label="findings by type" width="660" height="{height}" '
+        f'viewBox="0 0 660 {height}">{"".join(rows)}</svg>'
+    )
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape('' if v is None else str(v))}</td>" for v in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+STYLE = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1d2430;max-width:1200px}
+h1{font-size:1.5rem;margin:0 0 .2rem}h2{font-size:1.1rem;margin-top:2rem}
+.meta{color:#5b6573}.cards{display:flex;gap:1rem;flex-wrap:wrap;margin:1rem 0}
+.card{border:1px solid #d9dee5;border-radius:8px;padding:.6rem 1rem;min-width:9rem}
+.card b{display:block;font-size:1.4rem}.ok{color:#1a7f37}.bad{color:#b42318}
+table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #e6e9ee;padding:.35rem .5rem;
+text-align:left;vertical-align:top}th{background:#f5f7fa}svg rect{fill:#3b6fd8}svg .l{font-size:12px}
+svg .n{font-size:12px;font-weight:600}
+"""
+
+
+CLEAN = '<p class="ok">Nothing found: every account matches HR and the policy.</p>'
+
+
+def sweep_html(result: dict[str, Any]) -> str:
+    summary = result["summary"]
+    findings = result["findings"]
+    total = summary["total"]
+    cards = [
+        f'<div class="card"><b class="{"ok" if not total else "bad"}">{total}</b>findings</div>',
+        f'<div class="card"><b>{summary["identities"]}</b>identities</div>',
+    ]
+    cards += [
+        f'<div class="card"><b>{count}</b>accounts in {escape(name)}</div>'
+        for name, count in sorted(summary["accounts"].items())
+    ]
+    errors = "".join(
+        f'<p class="bad">Could not read {escape(n)}: {escape(e)}</p>' for n, e in summary["errors"].items()
+    )
+    by_system = _table(["system", "findings"], sorted([k, v] for k, v in summary["by_system"].items()))
+    details = _table(
+        ["finding", "system", "account", "entitlement", "why", "since", "suggested action"],
+        [
+            [
+                LABELS.get(f["type"], f["type"]),
+                f["system"] or "-",
+                f["account"],
+                f["entitlement"] or "-",
+                f["why"],
+                f["since"] or "-",
+                f["action"],
+            ]
+            for f in findings
+        ],
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Access review {escape(result["at"][:10])}</title>
+<style>{STYLE}</style></head><body>
+<h1>Access review</h1><p class="meta">Sweep {escape(result["id"])} · {escape(result["at"])}</p>
+<div class="cards">{"".join(cards)}</div>{errors}
+<h2>Findings by type</h2>{_bar_chart(summary["by_type"])}
+<h2>Findings by system</h2>{by_system}
+<h2>All findings</h2>{details if findings else CLEAN}
+</body></html>
+"""
+
+
+def certification_html(campaign: dict[str, Any]) -> str:
+    rows = [[i["username"], i["name"], i["system"], i["entitlement"], ""] for i in campaign["items"]]
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Access certification for {escape(campaign["manager"])}</title>
+<style>{STYLE}</style></head><body>
+<h1>Access certification</h1>
+<p class="meta">Manager {escape(campaign["manager"])} · campaign {escape(campaign["id"])} · decide by
+{escape(str(campaign["due"]))}</p>
+<p>For each line, write <b>keep</b> or <b>revoke</b> in the <code>decision</code> column of the CSV file
+and return it; lines without a decision by the due date are reported.</p>
+{_table(["person", "name", "system", "entitlement", "decision"], rows)}
+</body></html>
+"""

@@ -1,0 +1,232 @@
+"""Access review findings: what should not exist, computed from data.
+
+Pure: identities, the policy and the accounts read in bulk go in; a list of
+`Finding` comes out. Each finding says what, where, why, since when and the
+suggested action, and has a stable ``key`` so two sweeps can be compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from iam.model import AccountState, Identity
+from iam.policy import Policy, held_roles
+
+FINDING_TYPES = (
+    "orphan",
+    "leaver_with_access",
+    "excess",
+    "missing",
+    "dormant",
+    "expired",
+    "sod_conflict",
+    "unowned_third_party",
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    type: str
+    system: str | None
+    account: str
+    entitlement: str | None
+    why: str
+    since: str | None
+    action: str
+
+    @property
+    def key(self) -> str:
+        return "|".join([self.type, self.system or "", self.account, self.entitlement or ""])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "key": self.key}
+
+
+def _iso(moment: datetime | date | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def find(
+    identities: Mapping[str, Identity],
+    policy: Policy,
+    accounts: Mapping[str, list[AccountState]],
+    today: date,
+    now: datetime,
+    dormant_days: int = 90,
+    left_at: Mapping[str, datetime] | None = None,
+) -> list[Finding]:
+    """Every finding across the systems that were read."""
+    left_at = left_at or {}
+    findings: list[Finding] = []
+    held: dict[str, dict[str, frozenset]] = {}
+    for system, states in accounts.items():
+        by_user = {s.username: s for s in states}
+        for state in states:
+            person = identities.get(state.username)
+            held.setdefault(state.username, {})[system] = state.entitlements
+            findings += _account_findings(system, state, person, policy, today, now, dormant_days, left_at)
+        findings += [
+            Finding(
+                "missing",
+                system,
+                person.username,
+                None,
+                "the policy gives an account here; there is none",
+                None,
+                "create",
+            )
+            for person in identities.values()
+            if person.status == "active" and state_missing(person, system, by_user, policy, today)
+        ]
+    for person in identities.values():
+        findings += _identity_findings(person, identities, policy, held.get(person.username, {}), today)
+    return sorted(findings, key=lambda f: (f.type, f.system or "", f.account, f.entitlement or ""))
+
+
+def state_missing(
+    person: Identity, system: str, by_user: Mapping[str, AccountState], policy: Policy, today: date
+) -> bool:
+    want = policy.desired(person, today, [system], check_sod=False)[system]
+    return want.account and person.username not in by_user
+
+
+def _account_findings(
+    system: str,
+    state: AccountState,
+    person: Identity | None,
+    policy: Policy,
+    today: date,
+    now: datetime,
+    dormant_days: int,
+    left_at: Mapping[str, datetime],
+) -> list[Finding]:
+    access = state.remaining_access()
+    if person is None:
+        if not access:
+            return []
+        return [
+            Finding(
+                "orphan",
+                system,
+                state.username,
+                None,
+                f"no identity in HR for this account; {'; '.join(access)}",
+                _iso(state.created),
+                "disable",
+            )
+        ]
+    if person.status == "terminated":
+        if not access:
+            return []
+        return [
+            Finding(
+                "leaver_with_access",
+                system,
+                state.username,
+                None,
+                "; ".join(access),
+                _iso(left_at.get(person.username)),
+                "terminate",
+            )
+        ]
+    if person.status != "active":
+        return []
+    out: list[Finding] = []
+    want = policy.desired(person, today, [system], check_sod=False)[system]
+    expired_roles = {g.role for g in policy.grants if g.username == person.username and not g.active(today)}
+    expired_ents = {e for r in expired_roles for e in policy.roles[r].entitlements.get(system, frozenset())}
+    for ent in sorted(state.entitlements - want.entitlements):
+        if ent in expired_ents:
+            grant = next(
+                g for g in policy.grants if g.username == person.username and g.role in expired_roles
+            )
+            out.append(
+                Finding(
+                    "expired",
+                    system,
+                    state.username,
+                    str(ent),
+                    f"time-bound grant of role {grant.role} expired",
+                    grant.expires.isoformat(),
+                    "revoke",
+                )
+            )
+        else:
+            out.append(
+                Finding(
+                    "excess",
+                    system,
+                    state.username,
+                    str(ent),
+                    "no role or unexpired grant of this person names it",
+                    None,
+                    "revoke",
+                )
+            )
+    for ent in sorted(want.entitlements - state.entitlements):
+        out.append(
+            Finding(
+                "missing", system, state.username, str(ent), "the policy names it; not held", None, "grant"
+            )
+        )
+    seen = state.last_login or state.created
+    if state.enabled and seen and now - seen > timedelta(days=dormant_days):
+        what = "last login" if state.last_login else "created and never logged in"
+        out.append(
+            Finding(
+                "dormant",
+                system,
+                state.username,
+                None,
+                f"{what} {(now - seen).days} days ago",
+                _iso(seen),
+                "disable",
+            )
+        )
+    return out
+
+
+def _identity_findings(
+    person: Identity,
+    identities: Mapping[str, Identity],
+    policy: Policy,
+    held: Mapping[str, frozenset],
+    today: date,
+) -> list[Finding]:
+    out: list[Finding] = []
+    if person.status != "active":
+        return out
+    if person.third_party and person.end_date and person.end_date < today:
+        out.append(
+            Finding(
+                "expired",
+                None,
+                person.username,
+                None,
+                f"{person.kind} past their end date",
+                person.end_date.isoformat(),
+                "terminate",
+            )
+        )
+    if person.third_party:
+        owner = identities.get(person.owner) if person.owner else None
+        if owner is None or owner.status != "active":
+            why = "no owner" if not person.owner else f"owner {person.owner} is not an active employee"
+            out.append(Finding("unowned_third_party", None, person.username, None, why, None, "review"))
+    roles = held_roles(policy, held)
+    for rule in policy.violations(roles):
+        out.append(
+            Finding(
+                "sod_conflict",
+                None,
+                person.username,
+                None,
+                f"holds {' + '.join(sorted(rule.roles))}, forbidden together by {rule.name}",
+                None,
+                "review",
+            )
+        )
+    return out

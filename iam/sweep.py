@@ -1,0 +1,179 @@
+"""`iam review sweep`: read every system in bulk, find what should not exist.
+
+One paged pass per system (in parallel across systems), compared with the
+identities and the policy; the sweep is stored so the next one can say what
+is new and what was resolved. Remediation turns findings into runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from iam import lifecycle, review, runs
+from iam.contract import Capability, Op, Readable, StepSpec
+from iam.errors import InputError
+from iam.model import AccountState, Identity
+from iam.plan import Plan, number_steps
+from iam.retry import call_with_retry
+from iam.runtime import Runtime
+
+
+def identities_for_review(rt: Runtime) -> tuple[dict[str, Identity], dict[str, datetime]]:
+    """Every person iam knows (from HR or from an offboarding), and when leavers left."""
+    people: dict[str, Identity] = {}
+    left: dict[str, datetime] = {}
+    for row in rt.store.identities():
+        attrs = {**(row["attributes"] or {}), "username": row["username"], "status": row["status"]}
+        people[row["username"]] = Identity.from_dict(attrs)
+        if row["status"] in ("terminated", "terminating"):
+            people[row["username"]] = Identity.from_dict({**attrs, "status": "terminated"})
+            left[row["username"]] = row["updated_at"]
+    return people, left
+
+
+def read_all(
+    rt: Runtime, on_system: Callable[[str, int], None] | None = None
+) -> tuple[dict[str, list[AccountState]], dict[str, str]]:
+    """Every account of every system: one bulk, paged read each, systems in parallel."""
+
+    def read(name: str) -> list[AccountState] | str:
+        connector = rt.connectors[name]
+        assert isinstance(connector, Readable)
+        try:
+            accounts = call_with_retry(lambda: list(connector.iter_accounts()), rt.config.retry, rt.sleep)
+        except Exception as exc:
+            return str(exc)
+        if on_system:
+            on_system(name, len(accounts))
+        return accounts
+
+    names = sorted(rt.connectors)
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
+        results = dict(zip(names, pool.map(read, names), strict=True))
+    accounts = {n: r for n, r in results.items() if isinstance(r, list)}
+    errors = {n: r for n, r in results.items() if isinstance(r, str)}
+    return accounts, errors
+
+
+def sweep(rt: Runtime, now: datetime, on_system: Callable[[str, int], None] | None = None) -> dict[str, Any]:
+    """Run one sweep, store it and return it (``findings`` are dicts with stable keys)."""
+    policy = lifecycle.policy_of(rt)
+    people, left = identities_for_review(rt)
+    accounts, errors = read_all(rt, on_system)
+    today = now.astimezone(rt.config.tz).date()
+    found = review.find(people, policy, accounts, today, now, rt.config.dormant_days, left)
+    findings = [f.to_dict() for f in found]
+    by_type = Counter(f["type"] for f in findings)
+    by_system = Counter(f["system"] or "(identity)" for f in findings)
+    summary = {
+        "identities": len(people),
+        "accounts": {n: len(a) for n, a in accounts.items()},
+        "errors": errors,
+        "by_type": dict(by_type),
+        "by_system": dict(by_system),
+        "total": len(findings),
+    }
+    sweep_id = str(uuid.uuid4())
+    rt.store.save_sweep(sweep_id, now, summary, findings)
+    rt.audit.record(
+        "review.sweep", sweep_id=sweep_id, findings=len(findings), by_type=dict(by_type), errors=errors
+    )
+    return {"id": sweep_id, "at": now.isoformat(), "summary": summary, "findings": findings}
+
+
+def diff(rt: Runtime, sweep_id: str | None = None) -> dict[str, Any]:
+    """New and resolved findings between a sweep (default: the latest) and the one before it."""
+    history = rt.store.sweeps(limit=10_000)
+    if not history:
+        raise InputError("no sweep yet: run `iam review sweep` first")
+    index = 0
+    if sweep_id:
+        matches = [i for i, row in enumerate(history) if row["id"].startswith(sweep_id)]
+        if len(matches) != 1:
+            raise InputError(f"no single sweep with id {sweep_id!r}")
+        index = matches[0]
+    current = history[index]
+    previous = history[index + 1] if index + 1 < len(history) else None
+    now_keys = {f["key"]: f for f in current["findings"]}
+    then_keys = {f["key"]: f for f in previous["findings"]} if previous else {}
+    return {
+        "current": current["id"],
+        "previous": previous["id"] if previous else None,
+        "new": [f for k, f in now_keys.items() if k not in then_keys],
+        "resolved": [f for k, f in then_keys.items() if k not in now_keys],
+        "unchanged": len(set(now_keys) & set(then_keys)),
+    }
+
+
+#: Findings a sweep can fix by itself; the others (SoD conflicts, unowned third
+#: parties) need a person's decision and are only reported.
+REMEDIATED = ("orphan", "leaver_with_access", "excess", "expired", "missing", "dormant")
+
+
+def _terminates(finding: dict[str, Any]) -> bool:
+    """Orphans and leavers lose everything; so does a third party past their end date."""
+    kind = finding["type"]
+    return kind in ("orphan", "leaver_with_access") or (kind == "expired" and finding["system"] is None)
+
+
+def _remedy(finding: dict[str, Any], caps: frozenset[Capability]) -> StepSpec | None:
+    kind, ent = finding["type"], finding["entitlement"]
+    if kind in ("excess", "expired") and ent and Capability.ENTITLE in caps:
+        return StepSpec(Op.REVOKE, ent, f"revoke {ent} ({kind})")
+    if kind == "missing" and ent and Capability.ENTITLE in caps:
+        return StepSpec(Op.GRANT, ent, f"grant {ent} (the policy names it)")
+    if kind == "dormant" and Capability.DISABLE in caps:
+        return StepSpec(Op.DISABLE, description="disable the dormant account")
+    return None
+
+
+def remediation_plans(rt: Runtime, findings: list[dict[str, Any]]) -> list[tuple[str, str, Plan | None]]:
+    """(kind, username, plan) per person; an offboard has no plan here (it plans itself)."""
+    out: list[tuple[str, str, Plan | None]] = []
+    per_user: dict[str, list[dict[str, Any]]] = {}
+    for f in findings:
+        if f["type"] in REMEDIATED:
+            per_user.setdefault(f["account"], []).append(f)
+    for username, items in sorted(per_user.items()):
+        if any(_terminates(f) for f in items):
+            out.append(("offboard", username, None))
+            continue
+        steps: dict[str, list[StepSpec]] = {}
+        for f in items:
+            if f["system"] not in rt.connectors:
+                continue
+            step = _remedy(f, type(rt.connectors[f["system"]]).capabilities())
+            if step is not None:
+                steps.setdefault(f["system"], []).append(step)
+        if steps:
+            out.append(("remediate", username, number_steps("remediate", username, steps)))
+    return out
+
+
+def remediate(
+    rt: Runtime, sweep_result: dict[str, Any], max_terminations: int | None = None
+) -> list[dict[str, Any]]:
+    """Apply the remediation of a sweep; every run's reason names the sweep."""
+    plans = remediation_plans(rt, sweep_result["findings"])
+    terminations = sum(1 for kind, _, _ in plans if kind == "offboard")
+    limit = rt.config.max_terminations if max_terminations is None else max_terminations
+    if terminations > limit:
+        raise InputError(
+            f"remediation would terminate {terminations} people, more than the limit of {limit}; "
+            "nothing was changed (use --max-terminations N)"
+        )
+    reason = f"review sweep {sweep_result['id']}"
+    reports = []
+    for kind, username, plan in plans:
+        if kind == "offboard":
+            reports.append(runs.offboard(rt, username, reason))
+        else:
+            assert plan is not None
+            reports.append(runs.execute_plan(rt, plan, reason))
+    rt.audit.record("review.remediated", sweep_id=sweep_result["id"], runs=[r["run_id"] for r in reports])
+    return reports
