@@ -35,8 +35,13 @@ def person_dn(i: int) -> str:
     return f"uid=p{i:06d},ou=people,{BASE_DN}"
 
 
+def department_of(i: int) -> int:
+    return i % GROUP_COUNT
+
+
 def groups_of(i: int) -> list[int]:
-    return [(i * 7 + k * 61) % GROUP_COUNT for k in range(GROUPS_EACH)]
+    """A person's groups follow from their department (so a policy can name them)."""
+    return [(department_of(i) + k * 61) % GROUP_COUNT for k in range(GROUPS_EACH)]
 
 
 def seed(slapd: Slapd, people: int) -> float:
