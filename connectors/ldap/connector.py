@@ -17,12 +17,14 @@ from typing import Any, ClassVar
 
 import ldap3
 from ldap3.utils.conv import escape_filter_chars
-from ldap3.utils.dn import escape_rdn, safe_dn
+from ldap3.utils.dn import escape_rdn, safe_dn, to_dn
 
 from connectors.ldap.session import (
+    ALREADY_EXISTS,
     NO_SUCH_ATTRIBUTE,
     NO_SUCH_OBJECT,
     OBJECT_CLASS_VIOLATION,
+    UNWILLING_TO_PERFORM,
     VALUE_EXISTS,
     LdapSession,
 )
@@ -138,7 +140,9 @@ class LdapConnector(
 
     def _user_filter(self, username: str | None = None) -> str:
         value = "*" if username is None else escape_filter_chars(username)
-        return f"(&(objectClass={escape_filter_chars(self.user_class)})({self.user_attr}={value}))"
+        # In AD computer accounts are users too (computer derives from user): people only.
+        category = "(objectCategory=person)" if self.flavor == "ad" else ""
+        return f"(&(objectClass={escape_filter_chars(self.user_class)}){category}({self.user_attr}={value}))"
 
     def _user_attributes(self) -> list[str]:
         attrs = [
@@ -278,13 +282,17 @@ class LdapConnector(
     def create_account(self, username: str, attributes: Mapping[str, Any]) -> Result:
         if self._dn(username):
             return Result(Outcome.UNCHANGED, "account exists")
-        dn = f"{self.user_attr}={escape_rdn(username)},{self.users_dn}"
+        # AD names every user by cn (an sAMAccountName RDN is a naming violation) and shows displayName.
+        rdn_attr = "cn" if self.flavor == "ad" else self.user_attr
+        dn = f"{rdn_attr}={escape_rdn(username)},{self.users_dn}"
         display = attributes.get("display_name") or username
         attrs: dict[str, Any] = {
             self.user_attr: username,
-            "cn": display,
+            "cn": username if self.flavor == "ad" else display,
             "sn": attributes.get("family_name") or username,
         }
+        if self.flavor == "ad":
+            attrs["displayName"] = display
         for key, ldap_name in (
             ("given_name", "givenName"),
             ("email", "mail"),
@@ -326,10 +334,11 @@ class LdapConnector(
             group,
             {attr: [(ldap3.MODIFY_ADD, [self._member_value(attr, username, dn)])]},
             f"add {username} to {group}",
+            accept=frozenset({ALREADY_EXISTS}),  # AD's answer for a member already there
         )
         if code == NO_SUCH_OBJECT:
             raise errors.InvalidAttribute(f"group {group} does not exist")
-        return Result(Outcome.UNCHANGED if code == VALUE_EXISTS else Outcome.UPDATED, group)
+        return Result(Outcome.UNCHANGED if code in (VALUE_EXISTS, ALREADY_EXISTS) else Outcome.UPDATED, group)
 
     def revoke(self, username: str, entitlement: Entitlement) -> Result:
         group = _group_dn(entitlement)
@@ -338,9 +347,16 @@ class LdapConnector(
             return Result(Outcome.ABSENT, "no account")
         attr = self._group_membership(group)
         value = self._member_value(attr, username, dn)
+        what = f"remove {username} from {group}"
         code = self.session.modify(
-            group, {attr: [(ldap3.MODIFY_DELETE, [value])]}, f"remove {username} from {group}"
+            group, {attr: [(ldap3.MODIFY_DELETE, [value])]}, what, accept=frozenset({UNWILLING_TO_PERFORM})
         )
+        if code == UNWILLING_TO_PERFORM:
+            # AD's answer for a member that is not there (Samba: one removed before), but
+            # also for real refusals: only reading the group tells them apart.
+            if self._holds(group, attr, value):
+                raise errors.Unsupported(f"{what}: the directory is unwilling to perform it (LDAP 53)")
+            code = NO_SUCH_ATTRIBUTE
         if code == OBJECT_CLASS_VIOLATION:  # the last member of a group that must have one
             code = self.session.modify(
                 group,
@@ -350,6 +366,11 @@ class LdapConnector(
         if code in (NO_SUCH_ATTRIBUTE, NO_SUCH_OBJECT):
             return Result(Outcome.UNCHANGED, group)
         return Result(Outcome.UPDATED, group)
+
+    def _holds(self, group: str, attr: str, value: str) -> bool:
+        flt = f"({attr}={escape_filter_chars(value)})"
+        found = self.session.search(group, flt, ["objectClass"], scope=ldap3.BASE, what=f"read {group}")
+        return bool(found)
 
     def disable(self, username: str) -> Result:
         return self._set_enabled(username, False)
@@ -406,7 +427,7 @@ class LdapConnector(
             return Result(Outcome.ABSENT, "no account")
         if _under(dn, self.leavers_dn):
             return Result(Outcome.UNCHANGED)
-        rdn = dn.split(",", 1)[0]
+        rdn = to_dn(dn)[0]  # AD names such as "CN=Doe\, Jane" hold escaped commas
         self.session.move(dn, rdn, self.leavers_dn, f"move {username} to {self.leavers_dn}")
         with self._cache_lock:
             self._dns[username] = f"{rdn},{self.leavers_dn}"

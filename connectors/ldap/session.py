@@ -28,6 +28,7 @@ VALUE_EXISTS = 20
 NO_SUCH_OBJECT = 32
 INVALID_CREDENTIALS = 49
 INSUFFICIENT_ACCESS = 50
+UNWILLING_TO_PERFORM = 53
 OBJECT_CLASS_VIOLATION = 65
 ALREADY_EXISTS = 68
 _TRANSIENT_CODES = {3, 11, 51, 52}  # timeLimit, adminLimit, busy, unavailable
@@ -106,6 +107,12 @@ class LdapSession:
                 raise
             except (lx.LDAPSocketOpenError, lx.LDAPStartTLSError) as exc:
                 self._drop()
+                if "doesn't match any name" in str(exc):  # ldap3's check of the certificate's names
+                    raise errors.PermanentError(
+                        f"TLS to {self.url} failed: the server certificate is not issued to "
+                        f"{urlparse(self.url).hostname} (use a host name the certificate names, "
+                        "such as the domain controller's full DNS name)"
+                    ) from None
                 if "certificate" in str(exc).lower():
                     raise errors.PermanentError(
                         f"TLS to {self.url} failed: the server certificate is not trusted "
@@ -164,12 +171,19 @@ class LdapSession:
                     break
         return out
 
-    def modify(self, dn: str, changes: dict[str, Any], what: str) -> int:
-        """Run one modify; returns the LDAP result code for codes callers decide on."""
+    def modify(
+        self, dn: str, changes: dict[str, Any], what: str, accept: frozenset[int] = frozenset()
+    ) -> int:
+        """Run one modify; returns the LDAP result code for codes callers decide on.
+
+        ``accept`` names further codes the caller handles instead of an error.
+        """
         with self.connection(what) as conn:
             conn.modify(dn, changes)
             return _code(
-                conn.result, what, {NO_SUCH_ATTRIBUTE, VALUE_EXISTS, NO_SUCH_OBJECT, OBJECT_CLASS_VIOLATION}
+                conn.result,
+                what,
+                {NO_SUCH_ATTRIBUTE, VALUE_EXISTS, NO_SUCH_OBJECT, OBJECT_CLASS_VIOLATION} | accept,
             )
 
     def add(self, dn: str, object_class: list[str], attributes: dict[str, Any], what: str) -> int:
@@ -214,7 +228,7 @@ def map_result(result: dict[str, Any], what: str) -> errors.ConnectorError:
         return errors.AlreadyExists(text)
     if code in _INVALID_CODES:
         return errors.InvalidAttribute(text)
-    if code == 53:
+    if code == UNWILLING_TO_PERFORM:
         return errors.Unsupported(text)
     return errors.PermanentError(text)
 

@@ -129,8 +129,8 @@ class Samba:
             "--server-role=dc",
             "--dns-backend=NONE",
             "--use-rfc2307",
-            # argv is the only non-interactive way in; the password is random per run
-            # and is kept out of every message below.
+            # samba-tool takes it on argv or from a terminal only; it is random per run
+            # and kept out of every message below.
             f"--adminpass={self.admin_password}",
             "--option=interfaces = 127.0.0.1",
             "--option=bind interfaces only = yes",
@@ -173,7 +173,7 @@ class Samba:
             try:
                 conn = self.admin(timeout=2)
             except LDAPException as exc:
-                last = f"{type(exc).__name__}: {exc}"
+                last = f"{type(exc).__name__}: {exc}".replace(self.admin_password, "***")
                 time.sleep(0.1)
                 continue
             conn.unbind()
