@@ -63,6 +63,9 @@ class Policy:
     birthright: tuple[Birthright, ...] = ()
     grants: tuple[Grant, ...] = ()
     sod: tuple[SodRule, ...] = ()
+    # memo of birthright roles by the attributes rules read: a sweep asks for
+    # thousands of people who share a department, title, kind and site
+    _memo: dict[tuple[str, ...], frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def systems(self) -> set[str]:
@@ -72,9 +75,13 @@ class Policy:
         """Birthright roles plus unexpired grants; none for someone not active."""
         if identity.status != "active":
             return set()
-        roles = {b.role for b in self.birthright if b.applies_to(identity)}
-        roles |= {g.role for g in self.grants if g.username == identity.username and g.active(today)}
-        return roles
+        key = (identity.department, identity.title, identity.kind, identity.site)
+        born = self._memo.get(key)
+        if born is None:
+            born = self._memo[key] = frozenset(b.role for b in self.birthright if b.applies_to(identity))
+        return set(born) | {
+            g.role for g in self.grants if g.username == identity.username and g.active(today)
+        }
 
     def violations(self, roles: Iterable[str]) -> list[SodRule]:
         held = set(roles)
@@ -165,10 +172,13 @@ def load_policy(path: Path) -> Policy:
 
 
 def held_roles(policy: Policy, held: Mapping[str, frozenset[Entitlement]]) -> set[str]:
-    """Roles whose every entitlement the person actually holds (for SoD reviews)."""
+    """Roles whose every entitlement the person actually holds (for SoD reviews).
+
+    Only roles that matter to a separation-of-duty rule are checked.
+    """
     out = set()
-    for role in policy.roles.values():
-        named = [(system, ents) for system, ents in role.entitlements.items() if ents]
+    for name in {r for rule in policy.sod for r in rule.roles}:
+        named = [(system, ents) for system, ents in policy.roles[name].entitlements.items() if ents]
         if named and all(ents <= held.get(system, frozenset()) for system, ents in named):
-            out.add(role.name)
+            out.add(name)
     return out

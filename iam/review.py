@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from iam.model import AccountState, Identity
+from iam.model import AccountState, DesiredAccount, Identity
 from iam.policy import Policy, held_roles
 
 FINDING_TYPES = (
@@ -62,41 +62,36 @@ def find(
     left_at = left_at or {}
     findings: list[Finding] = []
     held: dict[str, dict[str, frozenset]] = {}
+    wanted = {
+        person.username: policy.desired(person, today, accounts, check_sod=False)
+        for person in identities.values()
+        if person.status == "active"
+    }
+    no_account = "the policy gives an account here; there is none"
     for system, states in accounts.items():
         by_user = {s.username: s for s in states}
         for state in states:
             person = identities.get(state.username)
             held.setdefault(state.username, {})[system] = state.entitlements
-            findings += _account_findings(system, state, person, policy, today, now, dormant_days, left_at)
-        findings += [
-            Finding(
-                "missing",
-                system,
-                person.username,
-                None,
-                "the policy gives an account here; there is none",
-                None,
-                "create",
+            want = wanted[state.username][system] if state.username in wanted else None
+            findings += _account_findings(
+                system, state, person, want, policy, today, now, dormant_days, left_at
             )
-            for person in identities.values()
-            if person.status == "active" and state_missing(person, system, by_user, policy, today)
+        findings += [
+            Finding("missing", system, username, None, no_account, None, "create")
+            for username, want in wanted.items()
+            if want[system].account and username not in by_user
         ]
     for person in identities.values():
         findings += _identity_findings(person, identities, policy, held.get(person.username, {}), today)
     return sorted(findings, key=lambda f: (f.type, f.system or "", f.account, f.entitlement or ""))
 
 
-def state_missing(
-    person: Identity, system: str, by_user: Mapping[str, AccountState], policy: Policy, today: date
-) -> bool:
-    want = policy.desired(person, today, [system], check_sod=False)[system]
-    return want.account and person.username not in by_user
-
-
 def _account_findings(
     system: str,
     state: AccountState,
     person: Identity | None,
+    want: DesiredAccount | None,
     policy: Policy,
     today: date,
     now: datetime,
@@ -132,10 +127,9 @@ def _account_findings(
                 "terminate",
             )
         ]
-    if person.status != "active":
+    if person.status != "active" or want is None:
         return []
     out: list[Finding] = []
-    want = policy.desired(person, today, [system], check_sod=False)[system]
     expired_roles = {g.role for g in policy.grants if g.username == person.username and not g.active(today)}
     expired_ents = {e for r in expired_roles for e in policy.roles[r].entitlements.get(system, frozenset())}
     for ent in sorted(state.entitlements - want.entitlements):
