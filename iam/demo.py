@@ -1,7 +1,8 @@
 """`iam demo`: joiner → mover → leaver on a built-in sample company.
 
 Nothing to install: the directory is ldap3's in-memory server (MOCK_SYNC)
-loaded with a small company. The demo runs the same engine, store, audit log
+loaded with a small company; SSO is the Keycloak Admin API emulator when the
+source checkout is at hand (see `iam.demo_systems`). The demo runs the same engine, store, audit log
 and LDAP connector as a real deployment; only the directory is simulated
 (MOCK_SYNC has no ppolicy or overlays, so it is a demo, never proof: the
 tests use a real slapd).
@@ -10,8 +11,10 @@ tests use a real slapd).
 from __future__ import annotations
 
 import shutil
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import ldap3
 import yaml
@@ -20,6 +23,7 @@ from rich.console import Console
 from connectors.ldap import LdapConnector
 from iam import lifecycle, runs
 from iam.config import Config, SystemConfig
+from iam.demo_systems import DemoSystems, log_in, start_sso
 from iam.runtime import Runtime
 from iam.secrets import Secret
 
@@ -41,19 +45,26 @@ GROUPS = {  # cn: (objectClass, members)
 }
 
 
+def _group(cn: str) -> str:
+    return f"group:cn={cn},ou=groups,{BASE}"
+
+
 DEMO_POLICY = {
     "roles": {
-        "staff": {"entitlements": {"directory": [f"group:cn=staff,ou=groups,{BASE}"]}},
-        "engineering": {
+        "staff": {
             "entitlements": {
-                "directory": [
-                    f"group:cn=engineering,ou=groups,{BASE}",
-                    f"group:cn=developers,ou=groups,{BASE}",
-                ]
+                "directory": [_group("staff")],
+                "sso": ["realm-role:employee", "realm-role:default-roles-example"],
             }
         },
-        "finance": {"entitlements": {"directory": [f"group:cn=finance,ou=groups,{BASE}"]}},
-        "payroll-approver": {"entitlements": {"directory": [f"group:cn=payroll-approvers,ou=groups,{BASE}"]}},
+        "engineering": {
+            "entitlements": {
+                "directory": [_group("engineering"), _group("developers")],
+                "sso": ["group:/engineering"],
+            }
+        },
+        "finance": {"entitlements": {"directory": [_group("finance")], "sso": ["group:/finance"]}},
+        "payroll-approver": {"entitlements": {"directory": [_group("payroll-approvers")]}},
     },
     "birthright": [
         {"role": "staff", "when": {"kind": ["employee"]}},
@@ -126,14 +137,38 @@ def run_demo(workdir: Path, out: Console) -> int:
         "groups_dn": f"ou=groups,{BASE}",
         "leavers_dn": f"ou=leavers,{BASE}",
     }
-    connector = LdapConnector("directory", settings, connection_factory=lambda: directory)
-    config = Config(
-        path=None,
-        store=str(workdir / "iam.db"),
-        audit_log=str(workdir / "iam-audit.jsonl"),
-        systems=(SystemConfig("directory", "ldap", settings),),
-        policy=str(workdir / "policy.yaml"),
-    )
+    with ExitStack() as stack:
+        systems = DemoSystems(
+            {"directory": LdapConnector("directory", settings, lambda: directory)},
+            {"directory": "ldap"},
+            ["directory: ldap3's in-memory server, a sample company"],
+        )
+        start_sso(stack, systems)
+        for note in systems.notes:
+            out.print(f"[dim]{note}[/dim]")
+        config = Config(
+            path=None,
+            store=str(workdir / "iam.db"),
+            audit_log=str(workdir / "iam-audit.jsonl"),
+            systems=tuple(SystemConfig(n, t, {}) for n, t in systems.types.items()),
+            policy=str(workdir / "policy.yaml"),
+        )
+        with Runtime(config, connectors=systems.connectors) as rt:
+            failures = _tell(rt, systems, out, render)
+            out.rule("4. Evidence")
+            out.print(render.status_table(runs.status(rt, "ada")))
+            verify = rt.audit.verify()
+            out.print(
+                f"Audit log {config.audit_log}: {verify.records} records, "
+                f"{'chain intact' if verify.ok else 'TAMPERED'}"
+            )
+            out.print(f"Runs and step journal (SQLite): {config.store}")
+            out.print(f"Policy used: {config.policy}")
+            failures += not verify.ok
+    return 0 if failures == 0 else 3
+
+
+def _tell(rt: Runtime, systems: DemoSystems, out: Console, render: Any) -> int:
     chapters = [
         (
             "1. Joiner: HR hires Ada Lovelace into Engineering",
@@ -149,27 +184,21 @@ def run_demo(workdir: Path, out: Console) -> int:
         ),
     ]
     failures = 0
-    with Runtime(config, connectors={"directory": connector}) as rt:
-        for title, event in chapters:
-            out.rule(title)
-            report = lifecycle.submit(rt, {"events": [event]}, "demo", datetime.now(UTC))
-            outcome = report.events[0]
-            run = outcome["run"]
-            out.print(f"roles from policy: {', '.join(_roles(rt, outcome)) or 'none (leaver)'}")
-            out.print(render.steps_table(run))
-            out.print(render.report_table(run))
-            failures += run["status"] != "complete"
-        out.rule("4. Evidence")
-        out.print(render.status_table(runs.status(rt, "ada")))
-        verify = rt.audit.verify()
-        out.print(
-            f"Audit log {config.audit_log}: {verify.records} records, "
-            f"{'chain intact' if verify.ok else 'TAMPERED'}"
-        )
-        out.print(f"Runs and step journal (SQLite): {config.store}")
-        out.print(f"Policy used: {config.policy}")
-        failures += not verify.ok
-    return 0 if failures == 0 else 3
+    for title, event in chapters:
+        out.rule(title)
+        if event["type"] == "leaver":
+            note = log_in(systems, "ada")
+            if note:
+                out.print(note)
+                out.print(render.status_table(runs.status(rt, "ada")))
+        report = lifecycle.submit(rt, {"events": [event]}, "demo", datetime.now(UTC))
+        outcome = report.events[0]
+        run = outcome["run"]
+        out.print(f"roles from policy: {', '.join(_roles(rt, outcome)) or 'none (leaver)'}")
+        out.print(render.steps_table(run))
+        out.print(render.report_table(run))
+        failures += run["status"] != "complete"
+    return failures
 
 
 def _roles(rt: Runtime, outcome: dict[str, object]) -> list[str]:
