@@ -1,0 +1,96 @@
+"""`iam offboard` across a real slapd and the Keycloak emulator, through the CLI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import Directory, iam_env, run_iam
+from tests.emulators.keycloak.seed import REALM, SWEEPER, SWEEPER_SECRET, seed, settings
+from tests.emulators.keycloak.server import KeycloakEmulator
+from tests.support.slapd import add_person
+
+
+@pytest.fixture
+def kc() -> Iterator[KeycloakEmulator]:
+    with KeycloakEmulator() as emulator:
+        seed(emulator)
+        yield emulator
+
+
+@pytest.fixture
+def both(config_file: Path, kc: KeycloakEmulator) -> Path:
+    data = yaml.safe_load(config_file.read_text())
+    sso = {k: v for k, v in settings(kc).items()}
+    data["systems"]["sso"] = {"type": "keycloak", **sso, "client_secret": {"env": "IAM_TEST_KC_SECRET"}}
+    config_file.write_text(yaml.safe_dump(data))
+    return config_file
+
+
+ENV = {"IAM_TEST_KC_SECRET": SWEEPER_SECRET}
+
+
+def offboard(config: Path, user: str):
+    result = run_iam(
+        "--config",
+        str(config),
+        "offboard",
+        user,
+        "--reason",
+        "left",
+        "--yes",
+        "--format",
+        "json",
+        env=iam_env(ENV),
+    )
+    return result, json.loads(result.stdout) if result.stdout.strip() else None
+
+
+def test_leaver_loses_directory_and_sso_access_with_sessions(
+    both: Path, kc: KeycloakEmulator, directory: Directory
+) -> None:
+    login = kc.login(REALM, "alice", "app", offline=True, consent=["profile"])
+    result, report = offboard(both, "alice")
+    assert result.returncode == 0, result.stderr + result.stdout
+    by = {s["system"]: s for s in report["systems"]}
+    assert by["directory"]["result"] == "complete" and by["sso"]["result"] == "complete"
+    user = kc.user(REALM, "alice")
+    assert not user.enabled
+    live = set(kc.realm(REALM).sessions)
+    assert login.session_id not in live and login.offline_session_id not in live
+    assert not user.consents and not user.groups
+    status = run_iam("--config", str(both), "status", "alice", "--format", "json", env=iam_env(ENV))
+    assert {s["system"]: s["result"] for s in json.loads(status.stdout)["systems"]} == {
+        "directory": "no_access",
+        "sso": "no_access",
+    }
+
+
+def test_a_person_missing_from_sso_is_still_offboarded_from_the_directory(
+    both: Path, directory: Directory
+) -> None:
+    conn = directory.slapd.admin()
+    add_person(conn, "carol")
+    conn.unbind()
+    result, report = offboard(both, "carol")
+    assert result.returncode == 0, result.stderr
+    by = {s["system"]: s["result"] for s in report["systems"]}
+    assert by == {"directory": "complete", "sso": "no_account"}
+
+
+def test_missing_admin_role_is_a_clear_partial_and_names_the_role(
+    both: Path, kc: KeycloakEmulator, directory: Directory
+) -> None:
+    kc.set_admin_roles(REALM, f"service-account-{SWEEPER}", ["view-users", "view-realm", "view-clients"])
+    result, report = offboard(both, "alice")
+    assert result.returncode == 3
+    sso = next(s for s in report["systems"] if s["system"] == "sso")
+    assert "manage-users" in sso["error"]
+    assert sso["remaining"] and kc.user(REALM, "alice").enabled
+    directory_result = next(s for s in report["systems"] if s["system"] == "directory")
+    assert directory_result["result"] == "complete"
+    assert SWEEPER_SECRET not in result.stdout + result.stderr
