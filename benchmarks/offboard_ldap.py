@@ -78,8 +78,9 @@ def floor(slapd: Slapd, leavers: range) -> float:
     return elapsed
 
 
-def engine(slapd: Slapd, leavers: range, workdir: Path) -> tuple[float, int]:
-    settings = {
+def ldap_settings(slapd: Slapd) -> dict[str, object]:
+    """The LDAP connector's settings for the benchmark's slapd."""
+    return {
         "url": slapd.url,
         "start_tls": False,
         "base_dn": BASE_DN,
@@ -88,6 +89,10 @@ def engine(slapd: Slapd, leavers: range, workdir: Path) -> tuple[float, int]:
         "groups_dn": f"ou=groups,{BASE_DN}",
         "page_size": 500,
     }
+
+
+def engine(slapd: Slapd, leavers: range, workdir: Path) -> tuple[float, int]:
+    settings = ldap_settings(slapd)
     config = Config(
         path=None,
         store=str(workdir / "iam.db"),

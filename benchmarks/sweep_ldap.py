@@ -22,14 +22,13 @@ import ldap3
 import sqlalchemy as sa
 import yaml
 
-from benchmarks.offboard_ldap import GROUP_COUNT, GROUPS_EACH, department_of, seed
+from benchmarks.offboard_ldap import GROUP_COUNT, GROUPS_EACH, department_of, ldap_settings, seed
 from connectors.ldap import LdapConnector
 from iam import store as store_module
 from iam import sweep
 from iam.config import Config, SystemConfig
 from iam.runtime import Runtime
-from iam.secrets import Secret
-from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, BASE_DN, Slapd, add_person
+from tests.support.slapd import BASE_DN, Slapd, add_person
 
 ORPHANS = 100
 
@@ -106,15 +105,7 @@ def main() -> None:
                 add_person(conn, f"orphan{i:03d}")
             conn.unbind()
             print(f"seeded {args.people} people + {ORPHANS} orphans: {seeded:.1f}s")
-            settings = {
-                "url": slapd.url,
-                "start_tls": False,
-                "base_dn": BASE_DN,
-                "bind_dn": ADMIN_DN,
-                "bind_password": Secret(ADMIN_PASSWORD, "bench"),
-                "groups_dn": f"ou=groups,{BASE_DN}",
-                "page_size": 500,
-            }
+            settings = ldap_settings(slapd)
             config = Config(
                 path=None,
                 store=str(work / "iam.db"),

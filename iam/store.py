@@ -162,6 +162,24 @@ def _upsert_identity(db: Any, username: str, status: str, attributes: dict[str, 
         db.execute(identities.insert().values(username=username, **values))
 
 
+def _pending(run_id: str, rows: list[StepRow]) -> list[dict[str, Any]]:
+    """Journal rows for planned steps, none run yet (payloads scrubbed of secrets)."""
+    return [
+        {
+            "run_id": run_id,
+            "seq": s.seq,
+            "system": s.system,
+            "op": s.op,
+            "target": s.target,
+            "description": s.description,
+            "payload": redact_value(s.payload),
+            "status": "pending",
+            "attempts": 0,
+        }
+        for s in rows
+    ]
+
+
 def store_url(location: str) -> str:
     """A file path becomes a SQLite URL; a URL is used as given."""
     return location if "://" in location else f"sqlite:///{location}"
@@ -213,44 +231,12 @@ class Store:
                 )
             )
             if plan_steps:
-                db.execute(
-                    steps.insert(),
-                    [
-                        {
-                            "run_id": run_id,
-                            "seq": s.seq,
-                            "system": s.system,
-                            "op": s.op,
-                            "target": s.target,
-                            "description": s.description,
-                            "payload": redact_value(s.payload),
-                            "status": "pending",
-                            "attempts": 0,
-                        }
-                        for s in plan_steps
-                    ],
-                )
+                db.execute(steps.insert(), _pending(run_id, plan_steps))
         return run_id
 
     def add_steps(self, run_id: str, new_steps: list[StepRow]) -> None:
         with self._lock, self.engine.begin() as db:
-            db.execute(
-                steps.insert(),
-                [
-                    {
-                        "run_id": run_id,
-                        "seq": s.seq,
-                        "system": s.system,
-                        "op": s.op,
-                        "target": s.target,
-                        "description": s.description,
-                        "payload": redact_value(s.payload),
-                        "status": "pending",
-                        "attempts": 0,
-                    }
-                    for s in new_steps
-                ],
-            )
+            db.execute(steps.insert(), _pending(run_id, new_steps))
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as db:

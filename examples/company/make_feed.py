@@ -10,6 +10,8 @@ import random
 import sys
 from pathlib import Path
 
+import schemas
+
 GIVEN = [
     "Ada",
     "Alan",
@@ -66,22 +68,7 @@ DEPARTMENTS = {
     "People": ["HR Partner", "Recruiter"],
     "Research": ["Researcher"],
 }
-FIELDS = [
-    "hr_id",
-    "username",
-    "given_name",
-    "family_name",
-    "email",
-    "department",
-    "title",
-    "manager",
-    "kind",
-    "status",
-    "start_date",
-    "end_date",
-    "site",
-    "owner",
-]
+FIELDS = list(schemas.load("person")["properties"])  # the HR feed columns, in order
 
 
 def company(count: int, seed: int = 7) -> list[dict[str, str]]:

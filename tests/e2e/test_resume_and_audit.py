@@ -48,6 +48,29 @@ def wait_for_done_steps(config_file: Path, count: int, proc: subprocess.Popen[st
     raise AssertionError("the run never got going")
 
 
+def start_offboarding_many_groups(
+    directory: Directory, config_file: Path, *extra: str
+) -> subprocess.Popen[str]:
+    """alice in many groups, her offboarding started in another process and under way."""
+    give_many_groups(directory)
+    command = [
+        sys.executable,
+        "-m",
+        "iam",
+        "--config",
+        str(config_file),
+        "offboard",
+        "alice",
+        "--reason",
+        "left",
+        "--yes",
+        *extra,
+    ]
+    proc = subprocess.Popen(command, env=iam_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_done_steps(config_file, 5, proc)
+    return proc
+
+
 def groups_of_alice(directory: Directory) -> int:
     conn = directory.slapd.admin()
     conn.search(
@@ -69,26 +92,7 @@ def changes_per_step(config_file: Path) -> Counter[int]:
 def test_killed_run_is_finished_by_resume_without_doing_anything_twice(
     directory: Directory, config_file: Path
 ) -> None:
-    give_many_groups(directory)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "iam",
-            "--config",
-            str(config_file),
-            "offboard",
-            "alice",
-            "--reason",
-            "left",
-            "--yes",
-        ],
-        env=iam_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    wait_for_done_steps(config_file, 5, proc)
+    proc = start_offboarding_many_groups(directory, config_file)
     directory.slapd.pause()  # freeze the server so the run is caught mid-way
     proc.kill()
     proc.wait()
@@ -111,28 +115,7 @@ def test_killed_run_is_finished_by_resume_without_doing_anything_twice(
 def test_server_gone_mid_run_leaves_partial_then_resume_completes(
     directory: Directory, config_file: Path
 ) -> None:
-    give_many_groups(directory)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "iam",
-            "--config",
-            str(config_file),
-            "offboard",
-            "alice",
-            "--reason",
-            "left",
-            "--yes",
-            "--format",
-            "json",
-        ],
-        env=iam_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    wait_for_done_steps(config_file, 5, proc)
+    proc = start_offboarding_many_groups(directory, config_file, "--format", "json")
     directory.slapd.pause()
     out, err = proc.communicate(timeout=120)
     directory.slapd.resume()

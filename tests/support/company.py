@@ -6,26 +6,12 @@ import csv
 import json
 from pathlib import Path
 
+import schemas
 from tests.conftest import Directory, run_iam
 from tests.support.slapd import BASE_DN
 
 EXAMPLES = Path(__file__).parents[2] / "examples/company"
-FIELDS = [
-    "hr_id",
-    "username",
-    "given_name",
-    "family_name",
-    "email",
-    "department",
-    "title",
-    "manager",
-    "kind",
-    "status",
-    "start_date",
-    "end_date",
-    "site",
-    "owner",
-]
+FIELDS = list(schemas.load("person")["properties"])  # the feed's columns, in order
 NOW = "2026-11-22T10:00:00+00:00"
 
 
