@@ -12,7 +12,13 @@ EXAMPLES = [*sorted(ROOT.glob("*.yaml")), ROOT / "company/iam.yaml"]
 def test_example_configurations_are_valid(path: Path) -> None:
     env = {
         name: "example-secret"
-        for name in ("IAM_LDAP_PASSWORD", "IAM_AD_PASSWORD", "KEYCLOAK_SECRET", "IAM_HMAC_SECRET", "IAM_KEYCLOAK_SECRET")
+        for name in (
+            "IAM_LDAP_PASSWORD",
+            "IAM_AD_PASSWORD",
+            "KEYCLOAK_SECRET",
+            "IAM_HMAC_SECRET",
+            "IAM_KEYCLOAK_SECRET",
+        )
     }
     config = load_config(path, environ=env)
     assert config.systems
