@@ -94,3 +94,23 @@ def test_missing_admin_role_is_a_clear_partial_and_names_the_role(
     directory_result = next(s for s in report["systems"] if s["system"] == "directory")
     assert directory_result["result"] == "complete"
     assert SWEEPER_SECRET not in result.stdout + result.stderr
+
+
+def test_a_sweep_finds_a_leaver_still_holding_sso_access(
+    both: Path, kc: KeycloakEmulator, directory: Directory
+) -> None:
+    data = yaml.safe_load(both.read_text())
+    data["policy"] = str(both.parent / "policy.yaml")
+    (both.parent / "policy.yaml").write_text(yaml.safe_dump({"roles": {"none": {"entitlements": {}}}}))
+    both.write_text(yaml.safe_dump(data))
+    result = run_iam("--config", str(both), "offboard", "bob", "--reason", "left", "--yes", env=iam_env(ENV))
+    assert result.returncode == 0, result.stderr
+    kc.user(REALM, "bob").enabled = True  # someone re-enabled bob in Keycloak behind our back
+    kc.login(REALM, "bob", "app")
+
+    sweep = run_iam("--config", str(both), "review", "sweep", "--format", "json", env=iam_env(ENV))
+
+    assert sweep.returncode == 4, sweep.stderr
+    findings = {(f["type"], f["system"], f["account"]) for f in json.loads(sweep.stdout)["findings"]}
+    assert ("leaver_with_access", "sso", "bob") in findings
+    assert ("leaver_with_access", "directory", "bob") not in findings
