@@ -1,0 +1,358 @@
+"""OpenVPN 2.x with an easy-rsa 3 PKI: certificates are the accounts.
+
+A person holds ``vpn:access`` while a certificate with their CN is valid:
+not expired, and not listed in the CRL the server actually reads
+(``crl_path``). Live tunnels come from the management interface
+(``status 3``). Termination revokes every such certificate and installs the
+new CRL *before* killing the tunnels: a tunnel killed while its certificate
+still verifies simply reconnects, one killed after the CRL is in place is
+refused (``certificate revoked``) — OpenVPN re-reads the CRL on every
+connection, no restart needed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from connectors.vpn import settings as vpn_settings
+from connectors.vpn.boundary import translate
+from connectors.vpn.files import replace_file
+from connectors.vpn.management import Address, ManagementClient, describe
+from connectors.vpn.names import InvalidUsername, check_username
+from connectors.vpn.pki import CertRecord, CrlInfo, EasyRsa, normalize_serial
+from connectors.vpn.profile import ProfileSettings, write_profile
+from connectors.vpn.status import ClientRow, parse_status3
+from iam import contract, errors
+from iam.contract import Op, StepSpec
+from iam.model import AccountState, Credential, Entitlement, Outcome, Result, Session
+
+VPN_ACCESS = Entitlement("vpn", "access")
+
+
+class OpenVpnConnector(
+    contract.Connector,
+    contract.Readable,
+    contract.Creatable,
+    contract.Entitling,
+    contract.SessionRevocable,
+    contract.CredentialRevocable,
+    contract.Terminable,
+):
+    """An OpenVPN server: easy-rsa for certificates, the management interface for tunnels."""
+
+    settings_schema: ClassVar[Mapping[str, Any]] = vpn_settings.OPENVPN_SCHEMA
+
+    def __init__(
+        self,
+        name: str,
+        settings: Mapping[str, Any],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        s = vpn_settings.validated(name, settings, self.settings_schema)
+        super().__init__(name, s)
+        self.clock = clock
+        self.pki = EasyRsa(
+            Path(s["pki_dir"]),
+            easyrsa=s.get("easyrsa", "/usr/share/easy-rsa/easyrsa"),
+            openssl=s.get("openssl", "openssl"),
+            timeout=s.get("command_timeout", 120),
+            ca_passphrase=s.get("ca_passphrase"),
+            algo=s.get("key_algo"),
+            cert_days=s.get("cert_days"),
+        )
+        self.crl_path = Path(s["crl_path"])
+        where = s["management"]
+        self.address: Address = (
+            where if isinstance(where, str) else (vpn_settings.loopback(name, where["host"]), where["port"])
+        )
+        self.password = s.get("management_password")
+        self.timeout = float(s.get("timeout", 10))
+        self.server_names = frozenset(s.get("server_names", ["server"]))
+        self.profile: ProfileSettings | None = None
+        if "profile_dir" in s:
+            self.profile = ProfileSettings(
+                Path(s["profile_dir"]),
+                s["remote"],
+                s.get("port", 1194),
+                s.get("proto", "udp"),
+                s.get("dev", "tun"),
+                Path(s["ca"]) if "ca" in s else None,
+                tuple(s.get("profile_extra", ())),
+            )
+        self._lock = threading.Lock()
+
+    # plumbing -----------------------------------------------------------------
+
+    def _person(self, username: str) -> str:
+        """The CN for ``username``; never the server's own certificate (offboarding it would stop the VPN)."""
+        cn = check_username(username, self.name)
+        if cn in self.server_names:
+            raise InvalidUsername(
+                f"{cn!r} names a server certificate (server_names), not a person; nothing was changed",
+                system=self.name,
+            )
+        return cn
+
+    def _boundary(self, what: str) -> Any:
+        return translate(what, self.name)
+
+    def _management(self) -> ManagementClient:
+        return ManagementClient(self.address, password=self.password, timeout=self.timeout)
+
+    def _clients(self, mgmt: ManagementClient) -> list[ClientRow]:
+        reply = mgmt.command("status 3", multiline=True)
+        if not reply.ok:
+            raise errors.PermanentError(f"status 3 refused by OpenVPN: {reply.message}", system=self.name)
+        return [row for row in parse_status3(reply.lines) if row.live]
+
+    def _works(self, record: CertRecord, crl: CrlInfo, now: datetime) -> bool:
+        """Whether the server would accept this certificate today."""
+        if record.expired(now):
+            return False
+        return record.serial not in crl.serials
+
+    def _state(self, cn: str, records: list[CertRecord], crl: CrlInfo, live: list[ClientRow]) -> AccountState:
+        now = self.clock()
+        credentials = tuple(
+            Credential(
+                "certificate",
+                r.serial,
+                active=self._works(r, crl, now),
+                detail=f"{'revoked' if r.status == 'R' else 'expired' if r.expired(now) else 'valid'}"
+                f" until {r.expires:%Y-%m-%d}",
+            )
+            for r in records
+        )
+        valid = any(c.active for c in credentials)
+        return AccountState(
+            system=self.name,
+            username=cn,
+            ref=f"CN={cn}",
+            enabled=valid,
+            entitlements=frozenset({VPN_ACCESS}) if valid else frozenset(),
+            sessions=tuple(
+                Session(
+                    f"client-id {row.client_id}",
+                    f"from {row.real_address} as {row.virtual_address or row.virtual_ipv6}"
+                    f" since {row.connected_since}",
+                )
+                for row in live
+                if row.common_name == cn
+            ),
+            credentials=credentials,
+            attributes={"crl_next_update": crl.next_update.isoformat() if crl.next_update else None},
+        )
+
+    def _read(self, cn: str) -> tuple[list[CertRecord], CrlInfo]:
+        records = [r for r in self.pki.records() if r.cn == cn]
+        return records, self.pki.crl_info(self.crl_path)
+
+    # base ---------------------------------------------------------------------
+
+    def check(self) -> str:
+        with self._boundary("check"):
+            records = self.pki.records()
+            crl = self.pki.crl_info(self.crl_path)
+            with self._management() as mgmt:
+                version = mgmt.command("version", multiline=True)
+        first = version.lines[0] if version.lines else "OpenVPN"
+        valid = sum(1 for r in records if r.cn not in self.server_names and self._works(r, crl, self.clock()))
+        until = f"valid until {crl.next_update:%Y-%m-%d}" if crl.next_update else "not installed"
+        return (
+            f"{first} at {describe(self.address)}; PKI {self.pki.pki_dir}: "
+            f"{valid} valid client certificate(s); CRL {until}"
+        )
+
+    # reading ------------------------------------------------------------------
+
+    def read_account(self, username: str) -> AccountState | None:
+        cn = self._person(username)
+        with self._boundary(f"read {cn}"):
+            records, crl = self._read(cn)
+            with self._management() as mgmt:
+                live = self._clients(mgmt)
+        if not records and not any(row.common_name == cn for row in live):
+            return None
+        return self._state(cn, records, crl, live)
+
+    def iter_accounts(self) -> Iterator[AccountState]:
+        """Every CN in the index (servers excepted) and every CN with a tunnel, from one read of each."""
+        with self._boundary("list accounts"):
+            records = self.pki.records()
+            crl = self.pki.crl_info(self.crl_path)
+            with self._management() as mgmt:
+                live = self._clients(mgmt)
+        by_cn: dict[str, list[CertRecord]] = {}
+        for record in records:
+            if record.cn and record.cn not in self.server_names:
+                by_cn.setdefault(record.cn, []).append(record)
+        for row in live:
+            if row.common_name not in self.server_names:
+                by_cn.setdefault(row.common_name, [])
+        for cn in sorted(by_cn):
+            yield self._state(cn, by_cn[cn], crl, live)
+
+    # changing -----------------------------------------------------------------
+
+    def create_account(self, username: str, attributes: Mapping[str, Any]) -> Result:
+        """Nothing to create: an OpenVPN account is its certificate, issued by granting vpn:access."""
+        self._person(username)
+        return Result(
+            Outcome.UNCHANGED, "an OpenVPN account is its certificate: granting vpn:access issues it"
+        )
+
+    def grant(self, username: str, entitlement: Entitlement) -> Result:
+        """Issue a client certificate (CN = username) and write its 0600 profile."""
+        cn = self._person(username)
+        _only_vpn_access(entitlement)
+        with self._lock, self._boundary(f"grant vpn:access to {cn}"), self.pki.locked():
+            records, crl = self._read(cn)
+            now = self.clock()
+            held = [r for r in records if r.status == "V" and self._works(r, crl, now)]
+            if held:
+                return self._ensure_profile(cn, held[-1].serial)
+            self.pki.issue_client(cn)
+            serial = self.pki.cert_serial(self.pki.cert_path(cn))
+            detail = f"certificate {serial} issued to {cn}"
+            if self.profile is not None:
+                detail += f"; profile {self._write_profile(cn)}"
+        return Result(Outcome.UPDATED, detail)
+
+    def _write_profile(self, cn: str) -> Path:
+        assert self.profile is not None
+        ca = self.profile.ca or self.pki.ca_path
+        return write_profile(cn, self.profile, ca, self.pki.cert_path(cn), self.pki.key_path(cn))
+
+    def _ensure_profile(self, cn: str, serial: str) -> Result:
+        """A valid certificate is enough, unless its profile went missing (a grant cut short): rewrite it."""
+        if self.profile is None or (self.profile.directory / f"{cn}.ovpn").exists():
+            return Result(Outcome.UNCHANGED, f"certificate {serial} is valid")
+        if self.pki.cert_serial(self.pki.cert_path(cn)) != serial or not self.pki.key_path(cn).exists():
+            return Result(Outcome.UNCHANGED, f"certificate {serial} is valid; its key is not in the PKI")
+        return Result(
+            Outcome.UPDATED, f"certificate {serial} is valid; profile {self._write_profile(cn)} rewritten"
+        )
+
+    def revoke(self, username: str, entitlement: Entitlement) -> Result:
+        """Revoke every working certificate, install the CRL, then cut the tunnels.
+
+        Taking VPN access away also kills live tunnels: OpenVPN checks the
+        CRL only when a connection (re)negotiates, so a mover would otherwise
+        keep the tunnel for up to an hour.
+        """
+        cn = self._person(username)
+        _only_vpn_access(entitlement)
+        with self._lock, self._boundary(f"revoke vpn:access of {cn}"):
+            with self.pki.locked():
+                records, crl = self._read(cn)
+                now = self.clock()
+                working = [r for r in records if self._works(r, crl, now)]
+                if working:
+                    self._revoke_and_install(cn, working)
+            killed = self._kill(cn)
+        if not records and not killed:
+            return Result(Outcome.ABSENT, f"no certificate for {cn}")
+        if not working and not killed:
+            return Result(Outcome.UNCHANGED, "no valid certificate and no live tunnel")
+        serials = ", ".join(r.serial for r in working) or "none"
+        return Result(Outcome.UPDATED, f"revoked {serials}; CRL installed; {killed} tunnel(s) killed")
+
+    def revoke_credential(self, username: str, credential_id: str) -> Result:
+        """Revoke one certificate by serial and install the new CRL (tunnels are a later step)."""
+        cn = self._person(username)
+        serial = normalize_serial(credential_id)
+        if serial is None:
+            raise errors.InvalidAttribute(
+                f"{credential_id!r} is not a certificate serial (hexadecimal)", system=self.name
+            )
+        with self._lock, self._boundary(f"revoke certificate {serial} of {cn}"), self.pki.locked():
+            records, crl = self._read(cn)
+            record = next((r for r in records if r.serial == serial), None)
+            if record is None:
+                return Result(Outcome.ABSENT, f"{cn} holds no certificate {serial}")
+            if not self._works(record, crl, self.clock()):
+                return Result(Outcome.UNCHANGED, f"certificate {serial} is already refused by the server")
+            self._revoke_and_install(cn, [record])
+        return Result(Outcome.UPDATED, f"certificate {serial} revoked; CRL installed at {self.crl_path}")
+
+    def end_sessions(self, username: str) -> Result:
+        cn = self._person(username)
+        with self._lock, self._boundary(f"end the tunnels of {cn}"):
+            killed = self._kill(cn)
+            has_certificate = killed or any(r.cn == cn for r in self.pki.records())
+        if killed:
+            return Result(Outcome.UPDATED, f"{killed} tunnel(s) killed")
+        return Result(Outcome.UNCHANGED if has_certificate else Outcome.ABSENT, "no live tunnel")
+
+    def termination_steps(self, state: AccountState) -> list[StepSpec]:
+        """Certificates and CRL first, tunnels last: a tunnel killed earlier would come straight back."""
+        steps = [
+            StepSpec(Op.REVOKE_CREDENTIAL, c.id, f"revoke certificate {c.id} and install the new CRL")
+            for c in state.credentials
+            if c.active
+        ]
+        if state.sessions:
+            steps.append(
+                StepSpec(
+                    Op.END_SESSIONS, description=f"kill {len(state.sessions)} live tunnel(s) (CRL in place)"
+                )
+            )
+        return steps
+
+    # helpers ------------------------------------------------------------------
+
+    def _revoke_and_install(self, cn: str, records: list[CertRecord]) -> None:
+        """Revoke in easy-rsa (unless the index already says so), regenerate, install, read back."""
+        for record in records:
+            if record.status != "R":
+                self.pki.revoke(cn, record.serial)
+        crl = self.pki.gen_crl()
+        if self.crl_path.resolve() != (self.pki.pki_dir / "crl.pem").resolve():
+            replace_file(self.crl_path, crl)
+        else:
+            self.crl_path.chmod(0o644)  # easy-rsa writes it 0600: the server may run as nobody
+        listed = self.pki.crl_info(self.crl_path).serials
+        missing = [r.serial for r in records if r.serial not in listed]
+        if missing:
+            raise errors.PermanentError(
+                f"the CRL installed at {self.crl_path} does not list {', '.join(missing)}", system=self.name
+            )
+
+    def _kill(self, cn: str) -> int:
+        """Kill every live tunnel of ``cn``; return how many were up. Read back until they are gone."""
+        with self._management() as mgmt:
+            live = [row for row in self._clients(mgmt) if row.common_name == cn]
+            if not live:
+                return 0
+            reply = mgmt.command(f"kill {cn}")
+            if not reply.ok and "not found" not in reply.message:
+                raise errors.PermanentError(
+                    f"kill {cn} refused by OpenVPN: {reply.message}", system=self.name
+                )
+            killed = {row.client_id for row in live}
+            self._wait_gone(mgmt, cn, killed)
+        return len(live)
+
+    def _wait_gone(self, mgmt: ManagementClient, cn: str, client_ids: set[str]) -> None:
+        """Poll ``status 3`` (bounded by ``timeout``) until the killed instances have no address."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            still = [r for r in self._clients(mgmt) if r.common_name == cn and r.client_id in client_ids]
+            if not still:
+                return
+            if time.monotonic() > deadline:
+                raise errors.TransientError(
+                    f"{len(still)} tunnel(s) of {cn} still listed {self.timeout:g}s after kill",
+                    system=self.name,
+                )
+            time.sleep(0.1)
+
+
+def _only_vpn_access(entitlement: Entitlement) -> None:
+    if entitlement != VPN_ACCESS:
+        raise errors.Unsupported(f"OpenVPN grants only {VPN_ACCESS}, not {entitlement}")

@@ -1,0 +1,242 @@
+"""The easy-rsa 3 PKI: who holds which certificate; issuing, revoking, the CRL.
+
+``pki/index.txt`` (the ``openssl ca`` database) is the record of every
+certificate: status V/R/E, expiry, revocation date, serial, subject. What
+the *server* enforces is the CRL file its ``crl-verify`` reads, so the
+revocation state that counts is read back from that file with
+``openssl crl`` (checked against the CA), not from the index alone.
+
+Commands run through `connectors.vpn.commands` (argument lists, never a
+shell, bounded in time) and fail with its exceptions or `PkiLocked`; the
+connector's boundary translates them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from connectors.vpn.commands import CommandFailed, output_tail, run
+from iam.secrets import Secret
+
+_PASSIN_VAR = "IAM_EASYRSA_PASSIN"
+_HEX = re.compile(r"[0-9A-Fa-f]{1,64}")
+
+
+class PkiLocked(Exception):
+    """Another process holds the PKI lock for too long."""
+
+
+@dataclass(frozen=True)
+class CertRecord:
+    """One line of ``index.txt``."""
+
+    status: str
+    expires: datetime
+    revoked_at: datetime | None
+    serial: str
+    subject: str
+
+    @property
+    def cn(self) -> str | None:
+        found = re.findall(r"/CN=([^/]*)", self.subject)
+        return found[-1] if found else None
+
+    def expired(self, now: datetime) -> bool:
+        return self.status == "E" or self.expires <= now
+
+
+@dataclass(frozen=True)
+class CrlInfo:
+    """What an installed CRL says: revoked serials and when it must be renewed."""
+
+    serials: frozenset[str]
+    next_update: datetime | None
+
+
+def normalize_serial(text: str) -> str | None:
+    """A serial as upper-case hex without leading zeros, or None if not hex."""
+    text = text.strip().replace(":", "")
+    if not _HEX.fullmatch(text):
+        return None
+    return text.upper().lstrip("0") or "0"
+
+
+def parse_asn1_time(value: str) -> datetime:
+    """``YYMMDDHHMMSSZ`` (UTCTime) or ``YYYYMMDDHHMMSSZ`` (GeneralizedTime)."""
+    value = value.strip().rstrip("Z")
+    if len(value) == 12:
+        year = int(value[:2])
+        value = f"{1900 + year if year >= 50 else 2000 + year}{value[2:]}"
+    return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+
+
+def parse_index(text: str) -> list[CertRecord]:
+    """Every certificate of an ``index.txt``; malformed lines are skipped."""
+    records = []
+    for line in text.splitlines():
+        fields = line.split("\t")
+        if len(fields) < 6 or fields[0] not in ("V", "R", "E"):
+            continue
+        serial = normalize_serial(fields[3])
+        if serial is None:
+            continue
+        try:
+            expires = parse_asn1_time(fields[1])
+            revoked = parse_asn1_time(fields[2].split(",")[0]) if fields[2] else None
+        except ValueError:
+            continue
+        records.append(CertRecord(fields[0], expires, revoked, serial, fields[5]))
+    return records
+
+
+def parse_crl_text(text: str) -> CrlInfo:
+    """Serials and next update from ``openssl crl -noout -text``."""
+    serials = {
+        s
+        for s in (normalize_serial(m) for m in re.findall(r"Serial Number:\s*([0-9A-Fa-f:]+)", text))
+        if s is not None
+    }
+    found = re.search(r"Next Update:\s*(.+)", text)
+    next_update = None
+    if found:
+        try:
+            next_update = datetime.strptime(found.group(1).strip(), "%b %d %H:%M:%S %Y %Z").replace(
+                tzinfo=UTC
+            )
+        except ValueError:
+            next_update = None
+    return CrlInfo(frozenset(serials), next_update)
+
+
+class EasyRsa:
+    """One easy-rsa 3 PKI directory and the tools that change it."""
+
+    def __init__(
+        self,
+        pki_dir: Path,
+        *,
+        easyrsa: str = "/usr/share/easy-rsa/easyrsa",
+        openssl: str = "openssl",
+        timeout: float = 120.0,
+        ca_passphrase: Secret | None = None,
+        algo: str | None = None,
+        cert_days: int | None = None,
+    ) -> None:
+        self.pki_dir = pki_dir
+        self.easyrsa = easyrsa
+        self.openssl = openssl
+        self.timeout = timeout
+        self._passphrase = ca_passphrase
+        self._algo = algo
+        self._cert_days = cert_days
+
+    @property
+    def ca_path(self) -> Path:
+        return self.pki_dir / "ca.crt"
+
+    def cert_path(self, cn: str) -> Path:
+        return self.pki_dir / "issued" / f"{cn}.crt"
+
+    def key_path(self, cn: str) -> Path:
+        return self.pki_dir / "private" / f"{cn}.key"
+
+    # reading ------------------------------------------------------------------
+
+    def records(self) -> list[CertRecord]:
+        return parse_index((self.pki_dir / "index.txt").read_text(encoding="utf-8", errors="replace"))
+
+    def cert_serial(self, path: Path) -> str | None:
+        """The serial of a certificate file, or None if there is no such file."""
+        if not path.exists():
+            return None
+        out = self._run(
+            [self.openssl, "x509", "-in", str(path), "-noout", "-serial"], f"read serial of {path}"
+        )
+        return normalize_serial(out.stdout.strip().partition("=")[2])
+
+    def crl_info(self, path: Path) -> CrlInfo:
+        """Read an installed CRL; it must verify against this PKI's CA."""
+        if not path.exists():
+            return CrlInfo(frozenset(), None)
+        out = self._run(
+            [self.openssl, "crl", "-in", str(path), "-noout", "-text", "-CAfile", str(self.ca_path)],
+            f"read the CRL {path}",
+        )
+        if "verify OK" not in out.stderr:
+            raise CommandFailed(f"verify the CRL {path} against {self.ca_path}", 0, output_tail(out.stderr))
+        return parse_crl_text(out.stdout)
+
+    # changing -----------------------------------------------------------------
+
+    def issue_client(self, cn: str) -> None:
+        """``build-client-full <cn> nopass``: key, request and signed certificate."""
+        self._easyrsa(["build-client-full", cn, "nopass"], f"issue a client certificate for {cn}")
+
+    def revoke(self, cn: str, serial: str) -> None:
+        """Revoke the certificate ``serial`` of ``cn``, current or renewed (easy-rsa revokes by name)."""
+        if self.cert_serial(self.cert_path(cn)) == serial:
+            self._easyrsa(["revoke", cn], f"revoke certificate {serial} of {cn}")
+            return
+        renewed = self.pki_dir / "renewed" / "issued" / f"{cn}.crt"
+        if self.cert_serial(renewed) == serial:
+            self._easyrsa(["revoke-renewed", cn], f"revoke renewed certificate {serial} of {cn}")
+            return
+        raise CommandFailed(
+            f"revoke certificate {serial} of {cn}",
+            0,
+            f"its file is neither {self.cert_path(cn)} nor {renewed}; easy-rsa can only revoke by file "
+            f"(revoke it by hand with `openssl ca -revoke {self.pki_dir}/certs_by_serial/{serial}.pem`)",
+        )
+
+    def gen_crl(self) -> bytes:
+        """Regenerate ``pki/crl.pem`` from the index and return it."""
+        self._easyrsa(["gen-crl"], "generate the CRL")
+        return (self.pki_dir / "crl.pem").read_bytes()
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the PKI's lock file: easy-rsa's index and serial files are not safe to share."""
+        fd = os.open(self.pki_dir / ".iam.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + self.timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise PkiLocked(
+                            f"the PKI {self.pki_dir} stayed locked for {self.timeout:g}s"
+                        ) from None
+                    time.sleep(0.05)
+            yield
+        finally:
+            os.close(fd)
+
+    # running ------------------------------------------------------------------
+
+    def _easyrsa(self, args: list[str], what: str) -> subprocess.CompletedProcess[str]:
+        env = {"EASYRSA_PKI": str(self.pki_dir), "EASYRSA_BATCH": "1"}
+        if self._algo:
+            env["EASYRSA_ALGO"] = self._algo
+        if self._cert_days:
+            env["EASYRSA_CERT_EXPIRE"] = str(self._cert_days)
+        if self._passphrase is not None:
+            # The passphrase reaches openssl through the environment, never the command line.
+            env["EASYRSA_PASSIN"] = f"env:{_PASSIN_VAR}"
+            env[_PASSIN_VAR] = self._passphrase.reveal()
+        return self._run([self.easyrsa, *args], what, env)
+
+    def _run(
+        self, args: list[str], what: str, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return run(args, what, timeout=self.timeout, env=extra_env)

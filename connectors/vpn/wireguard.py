@@ -1,0 +1,302 @@
+"""WireGuard: a person's peers (public keys) are their credentials.
+
+There is no CA and no session to kill: a peer is either configured or not,
+and removing it with ``wg set <iface> peer <key> remove`` cuts its traffic
+at once. The peer also leaves the saved configuration file, or the next
+restart would bring it back. Peers are tied to people by a comment in their
+block (`connectors.vpn.wgconf`) or by a ``peers_file`` mapping
+(``username: [public keys]``), which iam reads but does not edit.
+
+A live session is a peer whose last handshake is recent (``live_seconds``):
+WireGuard rekeys every two minutes, so an older handshake means no tunnel.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+from connectors.vpn import commands, wgconf
+from connectors.vpn import settings as vpn_settings
+from connectors.vpn.boundary import translate
+from connectors.vpn.files import replace_file
+from connectors.vpn.names import check_username
+from iam import contract, errors
+from iam.contract import Op, StepSpec
+from iam.model import AccountState, Credential, Entitlement, Outcome, Result, Session
+
+VPN_ACCESS = Entitlement("vpn", "access")
+
+
+class WireGuardConnector(
+    contract.Connector,
+    contract.Readable,
+    contract.Creatable,
+    contract.Entitling,
+    contract.CredentialRevocable,
+    contract.Terminable,
+):
+    """One WireGuard interface and its saved configuration."""
+
+    settings_schema: ClassVar[Mapping[str, Any]] = vpn_settings.WIREGUARD_SCHEMA
+
+    def __init__(
+        self,
+        name: str,
+        settings: Mapping[str, Any],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        s = vpn_settings.validated(name, settings, self.settings_schema)
+        super().__init__(name, s)
+        self.clock = clock
+        self.interface = s["interface"]
+        self.config_path = Path(s["config_path"])
+        self.comment_key = s.get("comment_key", "user")
+        self.peers_file = Path(s["peers_file"]) if "peers_file" in s else None
+        self.live_seconds = s.get("live_seconds", 180)
+        self.timeout = float(s.get("timeout", 10))
+        prefix = ["ip", "netns", "exec", s["netns"]] if "netns" in s else []
+        self._wg_cmd = [*prefix, s.get("wg", "wg")]
+        self._lock = threading.Lock()
+
+    # plumbing -----------------------------------------------------------------
+
+    def _wg(self, *args: str, what: str, stdin: str | None = None) -> str:
+        return commands.run([*self._wg_cmd, *args], what, timeout=self.timeout, stdin=stdin).stdout
+
+    def _table(self, field: str) -> dict[str, str]:
+        """``wg show <iface> <field>`` as {public key: value}; never asks for the private key."""
+        out = self._wg("show", self.interface, field, what=f"read {field} of {self.interface}")
+        table = {}
+        for line in out.splitlines():
+            key, _, value = line.partition("\t")
+            if key:
+                table[key] = value.strip()
+        return table
+
+    def _config(self) -> str:
+        return self.config_path.read_text(encoding="utf-8") if self.config_path.exists() else ""
+
+    def _mapping(self) -> dict[str, set[str]]:
+        """{username: keys} from the config comments and the peers file."""
+        keys: dict[str, set[str]] = {}
+        text = self._config()
+        for peer in wgconf.parse_peers(text, self.comment_key):
+            if peer.username:
+                keys.setdefault(peer.username, set()).add(peer.public_key)
+        for user, key in wgconf.removed_peers(text, self.comment_key):
+            keys.setdefault(user, set()).add(key)
+        if self.peers_file is not None:
+            try:
+                data = yaml.safe_load(self.peers_file.read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError:
+                data = None
+            if not isinstance(data, dict):
+                raise errors.PermanentError(
+                    f"{self.peers_file}: expected a YAML/JSON mapping of username to public keys",
+                    system=self.name,
+                )
+            for user, values in data.items():
+                listed = [values] if isinstance(values, str) else list(values or [])
+                # only well-formed keys: a value from this file ends up in a wg command line
+                keys.setdefault(str(user), set()).update(
+                    str(v) for v in listed if wgconf.KEY.fullmatch(str(v))
+                )
+        return keys
+
+    def _state(
+        self,
+        user: str,
+        keys: set[str],
+        saved: set[str],
+        handshakes: dict[str, str],
+        endpoints: dict[str, str],
+    ) -> AccountState:
+        now = self.clock().timestamp()
+        credentials = tuple(
+            Credential(
+                "wireguard-key",
+                key,
+                active=key in handshakes or key in saved,
+                detail=", ".join(w for w, on in (("live", key in handshakes), ("saved", key in saved)) if on)
+                or "removed",
+            )
+            for key in sorted(keys)
+        )
+        sessions = tuple(
+            Session(
+                key, f"from {endpoints.get(key, '?')}, last handshake {int(now - int(handshakes[key]))}s ago"
+            )
+            for key in sorted(keys)
+            if key in handshakes
+            and handshakes[key].isdigit()
+            and int(handshakes[key]) > 0  # 0: never
+            and now - int(handshakes[key]) < self.live_seconds
+        )
+        valid = any(c.active for c in credentials)
+        return AccountState(
+            system=self.name,
+            username=user,
+            ref=f"{self.interface}:{user}",
+            enabled=valid,
+            entitlements=frozenset({VPN_ACCESS}) if valid else frozenset(),
+            sessions=sessions,
+            credentials=credentials,
+        )
+
+    def _snapshot(self) -> tuple[dict[str, set[str]], set[str], dict[str, str], dict[str, str]]:
+        mapping = self._mapping()
+        saved = {p.public_key for p in wgconf.parse_peers(self._config(), self.comment_key)}
+        return mapping, saved, self._table("latest-handshakes"), self._table("endpoints")
+
+    # base and reading ---------------------------------------------------------
+
+    def check(self) -> str:
+        with translate("check", self.name):
+            _, saved, live, _ = self._snapshot()
+        return (
+            f"WireGuard {self.interface}: {len(live)} live peer(s), {len(saved)} saved in {self.config_path}"
+        )
+
+    def read_account(self, username: str) -> AccountState | None:
+        user = check_username(username, self.name)
+        with translate(f"read {user}", self.name):
+            mapping, saved, live, endpoints = self._snapshot()
+        keys = mapping.get(user)
+        return self._state(user, keys, saved, live, endpoints) if keys else None
+
+    def iter_accounts(self) -> Iterator[AccountState]:
+        with translate("list accounts", self.name):
+            mapping, saved, live, endpoints = self._snapshot()
+        for user in sorted(mapping):
+            yield self._state(user, mapping[user], saved, live, endpoints)
+
+    # changing -----------------------------------------------------------------
+
+    def create_account(self, username: str, attributes: Mapping[str, Any]) -> Result:
+        """Nothing to create: a WireGuard account is its peer, added by granting vpn:access."""
+        check_username(username, self.name)
+        return Result(Outcome.UNCHANGED, "a WireGuard account is its peer: granting vpn:access adds it")
+
+    def grant(self, username: str, entitlement: Entitlement) -> Result:
+        """Add a peer with a new key pair and the next free address; write the client's 0600 config."""
+        user = check_username(username, self.name)
+        _only_vpn_access(entitlement)
+        s = self.settings
+        if "profile_dir" not in s:
+            raise errors.Unsupported(
+                "granting WireGuard access needs profile_dir, address_pool and endpoint settings",
+                system=self.name,
+            )
+        with self._lock, translate(f"grant vpn:access to {user}", self.name):
+            mapping, saved, live, _ = self._snapshot()
+            if any(k in saved or k in live for k in mapping.get(user, ())):
+                return Result(Outcome.UNCHANGED, "a peer is configured")
+            address = self._free_address(s["address_pool"])
+            private = self._wg("genkey", what="generate a key").strip()
+            public = self._wg("pubkey", what="derive a public key", stdin=private + "\n").strip()
+            server_key = self._wg("show", self.interface, "public-key", what="read the server key").strip()
+            profile = Path(s["profile_dir"])
+            profile.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path = profile / f"{user}.conf"
+            client = [
+                "[Interface]",
+                f"PrivateKey = {private}",
+                f"Address = {address}",
+                *s.get("profile_extra", ()),
+                "",
+                "[Peer]",
+                f"PublicKey = {server_key}",
+                f"Endpoint = {s['endpoint']}",
+                f"AllowedIPs = {ipaddress.ip_network(s['address_pool'], strict=False)}",
+                "PersistentKeepalive = 25",
+            ]
+            replace_file(path, ("\n".join(client) + "\n").encode(), mode=0o600)
+            self._wg(
+                "set", self.interface, "peer", public, "allowed-ips", address, what=f"add the peer of {user}"
+            )
+            text = wgconf.add_peer(self._config(), user, public, address, self.comment_key)
+            replace_file(self.config_path, text.encode(), mode=None)
+        return Result(Outcome.UPDATED, f"peer {public} at {address} added; client config {path}")
+
+    def revoke(self, username: str, entitlement: Entitlement) -> Result:
+        """Remove every peer of the person, live and saved."""
+        user = check_username(username, self.name)
+        _only_vpn_access(entitlement)
+        with self._lock, translate(f"revoke vpn:access of {user}", self.name):
+            keys = self._mapping().get(user)
+            if not keys:
+                return Result(Outcome.ABSENT, f"no peer for {user}")
+            removed = self._remove(user, keys)
+        return Result(Outcome.UPDATED if removed else Outcome.UNCHANGED, f"{removed} peer(s) removed")
+
+    def revoke_credential(self, username: str, credential_id: str) -> Result:
+        """Remove one peer from the interface and from the saved configuration."""
+        user = check_username(username, self.name)
+        if not wgconf.KEY.fullmatch(credential_id):
+            raise errors.InvalidAttribute(
+                f"{credential_id!r} is not a WireGuard public key", system=self.name
+            )
+        with self._lock, translate(f"remove peer {credential_id} of {user}", self.name):
+            if credential_id not in self._mapping().get(user, set()):
+                return Result(Outcome.ABSENT, f"{user} has no peer {credential_id}")
+            removed = self._remove(user, {credential_id})
+        return Result(Outcome.UPDATED if removed else Outcome.UNCHANGED, f"peer {credential_id} removed")
+
+    def termination_steps(self, state: AccountState) -> list[StepSpec]:
+        """One removal per peer; the tunnel dies with it, so there is no session step."""
+        return [
+            StepSpec(Op.REVOKE_CREDENTIAL, c.id, f"remove peer {c.id} (live and saved)")
+            for c in state.credentials
+            if c.active
+        ]
+
+    # helpers ------------------------------------------------------------------
+
+    def _remove(self, user: str, keys: set[str]) -> int:
+        """Remove ``keys`` live and from the file, then read both back; return how many places changed."""
+        live = set(self._table("latest-handshakes"))
+        changed = 0
+        for key in sorted(keys & live):
+            self._wg("set", self.interface, "peer", key, "remove", what=f"remove peer {key}")
+            changed += 1
+        when = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+        text, dropped = wgconf.remove_peers(self._config(), keys, self.comment_key, (user, when))
+        if dropped:
+            replace_file(self.config_path, text.encode(), mode=None)
+            changed += dropped
+        left_live = keys & set(self._table("latest-handshakes"))
+        left_saved = keys & {p.public_key for p in wgconf.parse_peers(self._config(), self.comment_key)}
+        if left_live or left_saved:
+            raise errors.PermanentError(
+                f"peers still present after removal: {', '.join(sorted(left_live | left_saved))}",
+                system=self.name,
+            )
+        return changed
+
+    def _free_address(self, pool: str) -> str:
+        network = ipaddress.ip_network(pool, strict=False)
+        text = self._config()
+        used = {
+            ipaddress.ip_interface(value).ip
+            for value in [ip for p in wgconf.parse_peers(text, self.comment_key) for ip in p.allowed_ips]
+            + wgconf.interface_addresses(text)
+            + [ip for v in self._table("allowed-ips").values() for ip in v.split() if "/" in ip]
+        }
+        hosts = iter(network.hosts())
+        next(hosts, None)  # the first address is the server's
+        for host in hosts:
+            if host not in used:
+                return f"{host}/{network.max_prefixlen}"
+        raise errors.PermanentError(f"no free address left in {pool}", system=self.name)
+
+
+def _only_vpn_access(entitlement: Entitlement) -> None:
+    if entitlement != VPN_ACCESS:
+        raise errors.Unsupported(f"WireGuard grants only {VPN_ACCESS}, not {entitlement}")

@@ -1,0 +1,232 @@
+"""A throwaway OpenVPN 2.6 server and clients, inside one network namespace.
+
+The PKI is built with easy-rsa in batch mode with EC keys (fast); the
+server listens on the namespace's loopback with a tun device, reads its CRL
+with ``crl-verify`` and serves the management interface on a unix socket
+protected by a password file. Clients run in the same namespace with their
+own tun devices. Everything is stopped and removed by `OpenVpnLab.close`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from connectors.vpn.management import ManagementClient
+from connectors.vpn.status import ClientRow, parse_status3
+from iam.secrets import Secret
+from tests.integration.vpn_fixtures import Cleanup, Netns, Proc, wait_for
+
+EASYRSA = "/usr/share/easy-rsa/easyrsa"
+MANAGEMENT_PASSWORD = "mgmt-S3cret-for-tests"
+PORT = 1194
+SUBNET = "10.77.0.0"
+
+SERVER_CONF = """\
+mode server
+tls-server
+dev tun
+proto udp4
+local 127.0.0.1
+port {port}
+topology subnet
+server {subnet} 255.255.255.0
+ca {pki}/ca.crt
+cert {pki}/issued/server.crt
+key {pki}/private/server.key
+dh none
+crl-verify {crl}
+management {socket} unix {pwfile}
+keepalive 1 3
+verb 3
+"""
+
+CLIENT_EXTRA = ["connect-retry 1 1", "ifconfig-noexec", "route-noexec"]
+
+
+def easyrsa(pki: Path, *args: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EASYRSA")}
+    env.update(EASYRSA_BATCH="1", EASYRSA_ALGO="ec", EASYRSA_PKI=str(pki))
+    subprocess.run([EASYRSA, *args], env=env, check=True, capture_output=True, timeout=60)
+
+
+@dataclass
+class OpenVpnLab:
+    """Paths and processes of one test's OpenVPN world."""
+
+    root: Path
+    netns: Netns
+    cleanup: Cleanup
+    server: Proc | None = None
+    clients: dict[str, Proc] = field(default_factory=dict)
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def crl(self) -> Path:
+        return self.root / "crl.pem"
+
+    @property
+    def socket(self) -> str:
+        return str(self.root / "mgmt.sock")
+
+    @property
+    def profiles(self) -> Path:
+        return self.root / "profiles"
+
+    def settings(self, **overrides: object) -> dict[str, object]:
+        """OpenVPN connector settings for this lab."""
+        base: dict[str, object] = {
+            "easyrsa": EASYRSA,
+            "pki_dir": str(self.pki),
+            "crl_path": str(self.crl),
+            "management": self.socket,
+            "management_password": Secret(MANAGEMENT_PASSWORD, "test"),
+            "key_algo": "ec",
+            "profile_dir": str(self.profiles),
+            "remote": "127.0.0.1",
+            "port": PORT,
+            "proto": "udp4",
+            "profile_extra": CLIENT_EXTRA,
+            "timeout": 5,
+            "command_timeout": 60,
+        }
+        base.update(overrides)
+        return base
+
+    # building -----------------------------------------------------------------
+
+    def build_pki(self, *users: str) -> None:
+        easyrsa(self.pki, "init-pki")
+        easyrsa(self.pki, "build-ca", "nopass")
+        easyrsa(self.pki, "build-server-full", "server", "nopass")
+        for user in users:
+            easyrsa(self.pki, "build-client-full", user, "nopass")
+        easyrsa(self.pki, "gen-crl")
+        shutil.copyfile(self.pki / "crl.pem", self.crl)
+        self.crl.chmod(0o644)
+
+    def start_server(self) -> None:
+        pwfile = self.root / "mgmt.pw"
+        pwfile.write_text(MANAGEMENT_PASSWORD + "\n")
+        pwfile.chmod(0o600)
+        conf = self.root / "server.conf"
+        conf.write_text(
+            SERVER_CONF.format(
+                port=PORT, subnet=SUBNET, pki=self.pki, crl=self.crl, socket=self.socket, pwfile=pwfile
+            )
+        )
+        args = ["ip", "netns", "exec", self.netns.name, "openvpn", "--config", str(conf)]
+        self.server = Proc(args, self.root / "server.log")
+        self.cleanup.add(self.server.stop)
+        wait_for(self._management_ready, 15, "the OpenVPN management interface")
+
+    def _management_ready(self) -> bool:
+        assert self.server is not None
+        if not self.server.running:
+            raise AssertionError(f"OpenVPN exited:\n{self.server.text()[-2000:]}")
+        if not os.path.exists(self.socket):
+            return False
+        try:
+            self.status()
+        except Exception:
+            return False
+        return True
+
+    def client_config(self, user: str) -> Path:
+        """A client config with copies of the user's files, as a laptop holds them.
+
+        (Revoking moves the PKI's own files away, so the client must not point at them.)
+        """
+        home = self.root / "clients" / user
+        home.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.pki / "ca.crt", home / "ca.crt")
+        shutil.copyfile(self.pki / "issued" / f"{user}.crt", home / "user.crt")
+        shutil.copyfile(self.pki / "private" / f"{user}.key", home / "user.key")
+        path = home / "client.conf"
+        path.write_text(
+            "\n".join(
+                [
+                    "client",
+                    "dev tun",
+                    "proto udp4",
+                    f"remote 127.0.0.1 {PORT}",
+                    "nobind",
+                    "remote-cert-tls server",
+                    f"ca {home}/ca.crt",
+                    f"cert {home}/user.crt",
+                    f"key {home}/user.key",
+                    "verb 3",
+                    *CLIENT_EXTRA,
+                ]
+            )
+            + "\n"
+        )
+        return path
+
+    def start_client(self, user: str, config: Path | None = None) -> Proc:
+        config = config or self.client_config(user)
+        proc = Proc(
+            ["ip", "netns", "exec", self.netns.name, "openvpn", "--config", str(config)],
+            self.root / f"client-{user}.log",
+        )
+        self.clients[user] = proc
+        self.cleanup.add(proc.stop)
+        return proc
+
+    # observing ----------------------------------------------------------------
+
+    def status(self) -> list[ClientRow]:
+        """Every CLIENT_LIST row, read through our management client (as an operator would)."""
+        with ManagementClient(self.socket, password=Secret(MANAGEMENT_PASSWORD, "test"), timeout=5) as mgmt:
+            reply = mgmt.command("status 3", multiline=True)
+        assert reply.ok, reply.message
+        return parse_status3(reply.lines)
+
+    def live(self, user: str) -> ClientRow | None:
+        return next((r for r in self.status() if r.common_name == user and r.live), None)
+
+    def wait_connected(self, *users: str, timeout: float = 20) -> dict[str, ClientRow]:
+        def all_up() -> dict[str, ClientRow] | None:
+            rows = {u: self.live(u) for u in users}
+            return rows if all(rows.values()) else None  # type: ignore[return-value]
+
+        return wait_for(all_up, timeout, f"{', '.join(users)} to connect")
+
+    def server_log(self) -> str:
+        assert self.server is not None
+        return self.server.text()
+
+
+def revoked_serials(crl: Path) -> set[str]:
+    """Serials listed by ``openssl crl``, read independently of the connector."""
+    args = ["openssl", "crl", "-in", str(crl), "-noout", "-text"]
+    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=30).stdout
+    return {
+        line.split(":", 1)[1].strip().upper().lstrip("0")
+        for line in out.splitlines()
+        if line.strip().startswith("Serial Number:")
+    }
+
+
+def open_lab(*users: str) -> OpenVpnLab:
+    """A PKI with ``users``, a running server, nothing connected; close with ``lab.cleanup.run()``."""
+    cleanup = Cleanup()
+    root = Path(tempfile.mkdtemp(prefix="iamvpn-"))  # short: unix socket paths are limited to 108 bytes
+    cleanup.add(lambda: shutil.rmtree(root, ignore_errors=True))
+    netns = Netns()
+    cleanup.add(netns.delete)
+    lab = OpenVpnLab(root, netns, cleanup)
+    try:
+        lab.build_pki(*users)
+        lab.start_server()
+    except BaseException:
+        cleanup.run()
+        raise
+    return lab

@@ -1,0 +1,173 @@
+"""Pure pieces of the VPN connectors: names, the PKI index, CRL text, status rows, settings, files."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from connectors.vpn.commands import output_tail
+from connectors.vpn.files import replace_file
+from connectors.vpn.names import InvalidUsername, check_username
+from connectors.vpn.pki import normalize_serial, parse_asn1_time, parse_crl_text, parse_index
+from connectors.vpn.profile import ProfileSettings, write_profile
+from connectors.vpn.settings import OPENVPN_SCHEMA, loopback, validated
+from connectors.vpn.status import parse_status3
+from iam import errors
+from iam.secrets import Secret
+
+INDEX = (
+    "V\t290224212533Z\t\tF1E0DEBE0A7FBE0C6683D2C434E79E58\tunknown\t/CN=server\n"
+    "R\t290224212533Z\t261122212856Z,keyCompromise\t04F8AABE\tunknown\t/CN=alice\n"
+    "V\t20600101000000Z\t\t00AB\tunknown\t/C=FR/O=Example/CN=bob\n"
+    "E\t200101000000Z\t\tCD\tunknown\t/CN=carol\n"
+    "garbage line\n"
+    "V\tnot-a-date\t\tEF\tunknown\t/CN=dave\n"
+)
+
+CRL_TEXT = """Certificate Revocation List (CRL):
+        Version 2 (0x1)
+        Last Update: Nov 22 21:28:56 2026 GMT
+        Next Update: May 21 21:28:56 2027 GMT
+Revoked Certificates:
+    Serial Number: 04F8AABE
+        Revocation Date: Nov 22 21:28:56 2026 GMT
+    Serial Number: 0A:1B
+        Revocation Date: Nov 22 21:28:56 2026 GMT
+    Signature Algorithm: ecdsa-with-SHA256
+"""
+
+
+@pytest.mark.parametrize("name", ["alice", "a", "j.doe", "j_doe-2", "ada@example.org", "A" * 64])
+def test_plain_usernames_pass(name: str) -> None:
+    assert check_username(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "alice\nkill all",
+        "alice\n",
+        "$(id)",
+        "`id`",
+        "a b",
+        "'a'",
+        '"a"',
+        "a/b",
+        "..",
+        "-a",
+        ".a",
+        "a;b",
+        "",
+        "é",
+        "A" * 65,
+        "a\tb",
+        "a\\b",
+        "a\0b",
+    ],
+)
+def test_names_that_could_inject_are_refused(name: str) -> None:
+    with pytest.raises(InvalidUsername) as caught:
+        check_username(name, "vpn")
+    assert isinstance(caught.value, errors.InputError) and isinstance(caught.value, errors.PermanentError)
+    assert str(caught.value).startswith("vpn: invalid VPN username")
+
+
+def test_index_lines_become_records() -> None:
+    records = {r.cn: r for r in parse_index(INDEX)}
+    assert set(records) == {"server", "alice", "bob", "carol"}
+    assert records["alice"].status == "R" and records["alice"].serial == "4F8AABE"
+    assert records["alice"].revoked_at == datetime(2026, 11, 22, 21, 28, 56, tzinfo=UTC)
+    assert records["bob"].serial == "AB" and records["bob"].expires.year == 2060
+    now = datetime(2027, 1, 1, tzinfo=UTC)
+    assert records["carol"].expired(now) and not records["bob"].expired(now)
+    assert records["server"].expired(datetime(2030, 1, 1, tzinfo=UTC))
+
+
+def test_asn1_times_of_both_centuries() -> None:
+    assert parse_asn1_time("500101000000Z").year == 1950
+    assert parse_asn1_time("491231235959Z").year == 2049
+
+
+def test_serials_compare_without_zeros_case_or_colons() -> None:
+    assert normalize_serial("00ab:CD") == normalize_serial("ABcd") == "ABCD"
+    assert normalize_serial("000") == "0"
+    assert normalize_serial("xyz") is None and normalize_serial("") is None
+
+
+def test_crl_text_gives_serials_and_next_update() -> None:
+    info = parse_crl_text(CRL_TEXT)
+    assert info.serials == {"4F8AABE", "A1B"}
+    assert info.next_update == datetime(2027, 5, 21, 21, 28, 56, tzinfo=UTC)
+    empty = parse_crl_text("Certificate Revocation List (CRL):\nNo Revoked Certificates.\n")
+    assert empty.serials == frozenset() and empty.next_update is None
+
+
+def test_status_rows_without_a_header_use_the_26_columns() -> None:
+    rows = parse_status3(["CLIENT_LIST\talice\t1.2.3.4:5\t10.8.0.2\t\t1\t2\tsince\t0\tUNDEF\t9\t9", "END"])
+    assert rows[0].common_name == "alice" and rows[0].client_id == "9" and rows[0].live
+
+
+def test_status_columns_are_found_by_header_name() -> None:
+    rows = parse_status3(
+        ["HEADER\tCLIENT_LIST\tClient ID\tCommon Name\tVirtual Address", "CLIENT_LIST\t5\tbob\t", "END"]
+    )
+    assert (rows[0].common_name, rows[0].client_id, rows[0].live) == ("bob", "5", False)
+
+
+def test_command_output_loses_pem_blocks_keys_and_secrets() -> None:
+    secret = Secret("ca-passphrase-xyz")
+    text = (
+        "Using SSL: openssl\n-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMG\n-----END PRIVATE KEY-----\n"
+        f"wrong passphrase {secret.reveal()}\nkey yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk= refused\n"
+    )
+    tail = output_tail(text)
+    assert "MIGHAgEAMBMG" not in tail and "ca-passphrase-xyz" not in tail and "yAnz5TF" not in tail
+    assert "wrong passphrase ***" in tail and "<key> refused" in tail
+
+
+def test_settings_are_checked_and_secrets_wrapped() -> None:
+    good = {"pki_dir": "/p", "crl_path": "/c", "management": "/s", "management_password": "pw-1234"}
+    out = validated("vpn", good, OPENVPN_SCHEMA)
+    assert isinstance(out["management_password"], Secret)
+    with pytest.raises(errors.ConfigError, match=r"systems\.vpn") as caught:
+        validated("vpn", {**good, "profile_dir": "/x"}, OPENVPN_SCHEMA)  # remote is missing
+    assert "pw-1234" not in str(caught.value)
+    with pytest.raises(errors.ConfigError, match=r"systems\.vpn\.profile_extra\.0"):
+        validated("vpn", {**good, "profile_extra": ["verb 3\nup /bin/sh"]}, OPENVPN_SCHEMA)
+
+
+def test_management_over_tcp_must_stay_on_loopback() -> None:
+    assert loopback("vpn", "127.0.0.1") == "127.0.0.1" and loopback("vpn", "::1") == "::1"
+    with pytest.raises(errors.ConfigError, match="not a loopback address"):
+        loopback("vpn", "10.0.0.1")
+
+
+def test_profiles_are_private_from_the_first_byte(tmp_path: Path) -> None:
+    pem = "-----BEGIN {0}-----\nQUJD\n-----END {0}-----\n"
+    (tmp_path / "ca.crt").write_text(pem.format("CERTIFICATE"))
+    (tmp_path / "a.crt").write_text("Certificate:\n  text dump\n" + pem.format("CERTIFICATE"))
+    (tmp_path / "a.key").write_text(pem.format("PRIVATE KEY"))
+    settings = ProfileSettings(tmp_path / "out", "vpn.example.org", 1194, extra=("cipher AES-256-GCM",))
+    path = write_profile("alice", settings, tmp_path / "ca.crt", tmp_path / "a.crt", tmp_path / "a.key")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    text = path.read_text()
+    assert "remote vpn.example.org 1194" in text and "cipher AES-256-GCM" in text
+    assert "<key>\n-----BEGIN PRIVATE KEY-----" in text and "text dump" not in text
+
+
+def test_replacing_a_file_keeps_its_mode_and_leaves_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "crl.pem"
+    target.write_text("old")
+    target.chmod(0o640)
+    inode = target.stat().st_ino
+    replace_file(target, b"new")
+    assert target.read_text() == "new" and stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert target.stat().st_ino != inode  # renamed over, never rewritten in place
+    fresh = tmp_path / "fresh.pem"
+    replace_file(fresh, b"x")
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
+    assert sorted(os.listdir(tmp_path)) == ["crl.pem", "fresh.pem"]
