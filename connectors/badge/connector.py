@@ -1,0 +1,293 @@
+"""The badge connector: iam's contract over any PACS driver.
+
+Termination here is physical: every badge that can open a door is set to the
+terminated status with its deactivation moved to now, and every access level
+assignment the cardholder holds on any badge is removed, found by reading.
+Rules that hold whatever the vendor:
+
+- people are matched by one configured key field, never by name; two
+  cardholders with that key stop the system (`AmbiguousAccount`);
+- a badge is deactivated, never deleted: deletion loses its door history;
+- a Lost or Stolen mark is evidence and is never overwritten (such a badge
+  opens nothing already; its access levels are still removed);
+- a badge counts as active while its status is the active one, even past its
+  deactivation date: editing one date would bring it back;
+- time comes from the injected ``now``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from connectors.badge.model import Assignment, Badge, BadgeDriver, Cardholder, NewBadge, NewCardholder
+from connectors.badge.settings import BadgePolicy
+from iam import contract, errors
+from iam.model import AccountState, Credential, Entitlement, Outcome, Result
+
+ACCESS_LEVEL = "access-level"
+BADGE = "badge"
+_NO_ACCOUNT = Result(Outcome.ABSENT, "no cardholder")
+
+
+class BadgeConnector(
+    contract.Connector,
+    contract.Readable,
+    contract.Creatable,
+    contract.Entitling,
+    contract.Disableable,
+    contract.CredentialRevocable,
+    contract.Terminable,
+):
+    """One PACS site through one driver; vendor subclasses build the driver and declare settings."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: Mapping[str, Any],
+        driver: BadgeDriver,
+        policy: BadgePolicy,
+        now: Callable[[], datetime],
+    ) -> None:
+        super().__init__(name, settings)
+        self.driver = driver
+        self.policy = policy
+        self.now = now
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def check(self) -> str:
+        site = self.driver.site()
+        known = {s.casefold() for s in self.driver.status_names()}
+        for status in (self.policy.active_status, self.policy.terminated_status):
+            if status.casefold() not in known:
+                raise errors.InvalidAttribute(
+                    f"badge status {status!r} does not exist at {site.url}; "
+                    "set active_status / terminated_status to names the site defines",
+                    system=self.name,
+                )
+        return (
+            f"{site.product} {site.version} at {site.url}: people matched by {self.policy.match_key}, "
+            f"leavers' badges set to {self.policy.terminated_status!r}"
+        )
+
+    # matching and reading -----------------------------------------------------------------------
+
+    def _cardholder(self, username: str) -> Cardholder | None:
+        """The one cardholder whose key field is ``username``; two are never guessed between."""
+        if not username.strip():
+            return None
+        key = self.policy.match_key
+        found = self.driver.find_cardholders(key, username)
+        exact = [c for c in found if c.value(key).strip().casefold() == username.strip().casefold()]
+        if len(exact) > 1:
+            ids = ", ".join(sorted(c.id for c in exact))
+            raise errors.AmbiguousAccount(
+                f"{len(exact)} cardholders (ids {ids}) have {key} = {username!r}; "
+                "nothing was changed: merge or correct them in the PACS",
+                system=self.name,
+            )
+        return exact[0] if exact else None
+
+    def _is_active(self, badge: Badge) -> bool:
+        return badge.status.casefold() == self.policy.active_status.casefold()
+
+    def _is_lost(self, badge: Badge) -> bool:
+        return badge.status.casefold() in {s.casefold() for s in self.policy.lost_statuses}
+
+    def _credential(self, badge: Badge) -> Credential:
+        detail = f"card {badge.number}, status {badge.status}"
+        if badge.deactivate is not None:
+            detail += f", deactivates {badge.deactivate.isoformat()}"
+        return Credential(BADGE, badge.key, active=self._is_active(badge), detail=detail)
+
+    def _state(
+        self, username: str, holder: Cardholder, badges: list[Badge], assignments: list[Assignment]
+    ) -> AccountState:
+        credentials = tuple(self._credential(b) for b in sorted(badges, key=lambda b: b.key))
+        return AccountState(
+            system=self.name,
+            username=username,
+            ref=f"cardholder {holder.id}",
+            enabled=any(c.active for c in credentials),
+            entitlements=frozenset(Entitlement(ACCESS_LEVEL, a.level.name) for a in assignments),
+            credentials=credentials,
+            attributes={
+                "cardholder_id": holder.id,
+                "display_name": holder.display_name,
+                self.policy.match_key: holder.value(self.policy.match_key),
+            },
+        )
+
+    def read_account(self, username: str) -> AccountState | None:
+        holder = self._cardholder(username)
+        if holder is None:
+            return None
+        badges = self.driver.badges_of(holder)
+        assignments = [a for b in badges for a in self.driver.assignments_of(b)]
+        return self._state(username, holder, badges, assignments)
+
+    def iter_accounts(self) -> Iterator[AccountState]:
+        """Three paged scans joined here, not one query per cardholder."""
+        badges: dict[str, list[Badge]] = {}
+        for badge in self.driver.iter_badges():
+            badges.setdefault(badge.cardholder_id, []).append(badge)
+        held: dict[str, list[Assignment]] = {}
+        for assignment in self.driver.iter_assignments():
+            held.setdefault(assignment.badge_key, []).append(assignment)
+        for holder in self.driver.iter_cardholders():
+            own = badges.get(holder.id, [])
+            key = holder.value(self.policy.match_key) or f"cardholder:{holder.id}"
+            yield self._state(key, holder, own, [a for b in own for a in held.get(b.key, [])])
+
+    # creating -----------------------------------------------------------------------------------
+
+    def create_account(self, username: str, attributes: Mapping[str, Any]) -> Result:
+        """The cardholder, and a badge when ``badge_id`` is given; ``end_date`` becomes its deactivation.
+
+        Cards are usually enrolled at the badging office; iam issues one only
+        when the caller knows the card number.
+        """
+        if self._cardholder(username) is not None:
+            return Result(Outcome.UNCHANGED, "cardholder exists")
+        number = str(attributes.get("badge_id") or "")
+        if number and not self.policy.badge_type:
+            raise errors.InvalidAttribute(f"set badge_type to issue badge {number}", system=self.name)
+        holder = self.driver.create_cardholder(
+            NewCardholder(
+                key_field=self.policy.match_key,
+                key_value=username,
+                first_name=str(attributes.get("given_name") or ""),
+                last_name=str(attributes.get("family_name") or username),
+                email=str(attributes.get("email") or ""),
+            )
+        )
+        if not number:
+            return Result(Outcome.CREATED, f"cardholder {holder.id}, no badge yet")
+        end = self._end_of(attributes.get("end_date"))
+        badge = self.driver.create_badge(
+            holder,
+            NewBadge(number, self.policy.badge_type or "", self.policy.active_status, self.now(), end),
+        )
+        until = f" until {end.isoformat()}" if end else ""
+        return Result(Outcome.CREATED, f"cardholder {holder.id}, badge {badge.key}{until}")
+
+    def _end_of(self, end_date: Any) -> datetime | None:
+        """The last day works through midnight at the site: deactivate at the start of the next."""
+        if not end_date:
+            return None
+        day = end_date if isinstance(end_date, date) else date.fromisoformat(str(end_date))
+        return datetime.combine(day + timedelta(days=1), time.min, tzinfo=self.policy.timezone)
+
+    # entitlements -------------------------------------------------------------------------------
+
+    def _level_name(self, entitlement: Entitlement) -> str:
+        if entitlement.kind != ACCESS_LEVEL:
+            raise errors.InvalidAttribute(
+                f"a badge system holds {ACCESS_LEVEL} entitlements, not {entitlement.kind}", system=self.name
+            )
+        return entitlement.value
+
+    def grant(self, username: str, entitlement: Entitlement) -> Result:
+        """The level on every active badge of the person (a second card works the same doors)."""
+        name = self._level_name(entitlement)
+        holder = self._cardholder(username)
+        if holder is None:
+            return _NO_ACCOUNT
+        level = self.driver.access_level(name)
+        if level is None:
+            raise errors.InvalidAttribute(f"no access level named {name!r} at this site", system=self.name)
+        active = [b for b in self.driver.badges_of(holder) if self._is_active(b)]
+        if not active:
+            raise errors.StateConflict(
+                f"cardholder {holder.id} has no active badge to carry access level "
+                f"{name!r}; issue a badge first",
+                system=self.name,
+            )
+        missing = [b for b in active if level.id not in {a.level.id for a in self.driver.assignments_of(b)}]
+        for badge in missing:
+            self.driver.assign(badge, level)
+        if not missing:
+            return Result(Outcome.UNCHANGED, f"held on {len(active)} badge(s)")
+        return Result(Outcome.UPDATED, f"assigned to badge(s) {', '.join(b.key for b in missing)}")
+
+    def revoke(self, username: str, entitlement: Entitlement) -> Result:
+        """The level off every badge of the person, whatever the badge's status."""
+        name = self._level_name(entitlement).casefold()
+        holder = self._cardholder(username)
+        if holder is None:
+            return _NO_ACCOUNT
+        removed: list[str] = []
+        for badge in self.driver.badges_of(holder):
+            for assignment in self.driver.assignments_of(badge):
+                if assignment.level.name.casefold() == name:
+                    self.driver.unassign(badge, assignment.level)
+                    removed.append(badge.key)
+        if not removed:
+            return Result(Outcome.UNCHANGED, "not held")
+        return Result(Outcome.UPDATED, f"removed from badge(s) {', '.join(removed)}")
+
+    # badges ---------------------------------------------------------------------------------------
+
+    def _deactivate(self, badge: Badge) -> Result:
+        if self._is_lost(badge):
+            return Result(Outcome.UNCHANGED, f"badge {badge.key} is marked {badge.status}: mark kept")
+        if not self._is_active(badge):
+            return Result(Outcome.UNCHANGED, f"badge {badge.key} is already {badge.status}")
+        now = self.now()
+        until = now if badge.deactivate is None else min(badge.deactivate, now)  # never extend it
+        self.driver.set_badge(badge, self.policy.terminated_status, until)
+        return Result(Outcome.UPDATED, f"badge {badge.key} set to {self.policy.terminated_status}")
+
+    def revoke_credential(self, username: str, credential_id: str) -> Result:
+        holder = self._cardholder(username)
+        if holder is None:
+            return _NO_ACCOUNT
+        badge = next((b for b in self.driver.badges_of(holder) if b.key == credential_id), None)
+        if badge is None:
+            return Result(Outcome.ABSENT, f"cardholder {holder.id} has no badge {credential_id}")
+        return self._deactivate(badge)
+
+    def disable(self, username: str) -> Result:
+        holder = self._cardholder(username)
+        if holder is None:
+            return _NO_ACCOUNT
+        results = [self._deactivate(b) for b in self.driver.badges_of(holder) if self._is_active(b)]
+        if not results:
+            return Result(Outcome.UNCHANGED, "no active badge")
+        return Result(Outcome.UPDATED, "; ".join(r.detail for r in results))
+
+    def enable(self, username: str) -> Result:
+        """`unchanged` while a badge is active; otherwise refused: a badge is reissued, never revived."""
+        holder = self._cardholder(username)
+        if holder is None:
+            return _NO_ACCOUNT
+        if any(self._is_active(b) for b in self.driver.badges_of(holder)):
+            return Result(Outcome.UNCHANGED, "has an active badge")
+        raise errors.Unsupported(
+            f"iam does not reactivate badges (a returned card may have been reissued or "
+            f"destroyed); issue cardholder {holder.id} a new badge at the badging office",
+            system=self.name,
+        )
+
+    # termination ----------------------------------------------------------------------------------
+
+    def termination_steps(self, state: AccountState) -> list[contract.StepSpec]:
+        """Each active badge, then each access level found by reading.
+
+        Not the default plan: its `disable` would deactivate every badge at
+        once and leave the per-badge steps with nothing to do; one step per
+        badge journals which card was stopped, and resumes card by card.
+        """
+        steps = [
+            contract.StepSpec(contract.Op.REVOKE_CREDENTIAL, c.id, f"deactivate badge {c.id} ({c.detail})")
+            for c in state.credentials
+            if c.active
+        ]
+        steps += [
+            contract.StepSpec(contract.Op.REVOKE, str(e), f"remove access level {e.value}")
+            for e in sorted(state.entitlements)
+        ]
+        return steps

@@ -1,0 +1,257 @@
+"""OpenAccess over httpx: the session token, and the one place errors become iam's.
+
+Every call carries ``Application-Id`` and, except the unauthenticated ones,
+``Session-Token`` from ``POST /authentication``. Tokens expire (idle timeout,
+server restart), so a session refused mid-run is normal: the call logs in
+again once and is repeated once. That is the only repetition here; every
+other failure leaves as an `iam.errors` type for the engine's retry policy.
+The password is revealed only into the login body, the token is registered
+as a secret, and messages are built from names, statuses and error codes.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from iam import errors
+from iam.secrets import Secret, redact, register
+
+API_VERSION = "1.0"
+AUTHENTICATION = "/authentication"
+
+
+class Refused(Exception):
+    """An OpenAccess error answer, kept until the boundary translates it."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: str | None = None) -> None:
+        super().__init__(f"{status} {code}")
+        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
+
+
+def _reveal(value: str | Secret) -> str:
+    return value.reveal() if isinstance(value, Secret) else value
+
+
+class OpenAccessSession:
+    """One logged-in OpenAccess client per connector; one call at a time."""
+
+    def __init__(
+        self,
+        system: str,
+        settings: Mapping[str, Any],
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.system = system
+        self.url = settings["url"].rstrip("/")
+        self.username: str = settings["username"]
+        self._password: Secret = settings["password"]
+        self._application_id: str | Secret = settings["application_id"]
+        self.directory_id: str | None = settings.get("directory_id")
+        self.timeout: float = settings.get("timeout", 10)
+        verify: bool | str = settings.get("ca_file") or True
+        if settings.get("verify_tls", True) is False:
+            verify = False
+        self._verify = verify
+        self._transport = transport
+        self._client: httpx.Client | None = None
+        self._token: str | None = None
+        self._lock = threading.RLock()
+
+    # the boundary ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def boundary(self, what: str, *, login: bool = False) -> Iterator[None]:
+        """httpx's errors and OpenAccess's refusals, as iam's, named for ``what``."""
+        try:
+            yield
+        except httpx.TimeoutException:
+            raise self._error(
+                errors.ConnectTimeout, f"{what}: {self.url} did not answer in {self.timeout}s"
+            ) from None
+        except httpx.ConnectError as exc:
+            if _is_tls(exc):
+                raise self._error(
+                    errors.PermanentError,
+                    f"{what}: TLS to {self.url} failed ({_tls_reason(exc)}); set ca_file to trust the "
+                    "server's certificate, or verify_tls: false to turn checking off by name",
+                ) from None
+            raise self._error(errors.Unreachable, f"{what}: cannot connect to {self.url}") from None
+        except httpx.TransportError as exc:
+            broke = type(exc).__name__
+            raise self._error(
+                errors.Unreachable, f"{what}: the connection to {self.url} failed ({broke})"
+            ) from None
+        except Refused as exc:
+            raise self._translate(exc, what, login) from None
+
+    def _error(self, kind: type[errors.ConnectorError], message: str) -> errors.ConnectorError:
+        return kind(message, system=self.system)
+
+    def _translate(self, exc: Refused, what: str, login: bool) -> errors.ConnectorError:
+        said = f"HTTP {exc.status}" + (f" {exc.code}" if exc.code else "")
+        if exc.message:
+            said += f": {redact(exc.message)}"
+        if exc.status == 429:
+            message = f"{what}: OpenAccess asked to slow down ({said})"
+            return errors.RateLimited(message, retry_after=_seconds(exc), system=self.system)
+        if exc.status >= 500:
+            return self._error(errors.TransientError, f"{what}: OpenAccess failed ({said})")
+        if login and exc.status in (400, 401, 403):
+            return self._error(
+                errors.AuthenticationFailed,
+                f"{what}: OpenAccess refused the login of user {self.username} or the application id "
+                f"({said}); check the configured password and application_id",
+            )
+        if exc.status == 401:
+            return self._error(
+                errors.AuthenticationFailed, f"{what}: OpenAccess refused a fresh session token ({said})"
+            )
+        if exc.status == 403:
+            return self._error(
+                errors.PermissionDenied,
+                f"{what}: forbidden ({said}); OnGuard user {self.username} needs the permission for this",
+            )
+        if exc.status == 404:
+            return self._error(errors.NoSuchObject, f"{what}: not found ({said})")
+        if exc.status == 409:
+            return self._error(errors.AlreadyExists, f"{what}: already exists ({said})")
+        if exc.status in (400, 422):
+            return self._error(errors.InvalidAttribute, f"{what}: OpenAccess rejected the request ({said})")
+        return self._error(
+            errors.PermanentError, f"{what}: OpenAccess answered {said}; check url ({self.url})"
+        )
+
+    # calls ----------------------------------------------------------------------------------------
+
+    def call(
+        self,
+        what: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        authenticated: bool = True,
+    ) -> dict[str, Any]:
+        """One API call's JSON answer; logs in first if needed, and once more if the session lapsed."""
+        with self._lock, self.boundary(what):
+            if not authenticated:
+                return _checked(self._send(method, path, params, body, token=None))
+            fresh = self._token is None
+            response = self._send(method, path, params, body, token=self._login() if fresh else self._token)
+            if not fresh and _session_refused(response):
+                response = self._send(method, path, params, body, token=self._login())
+            return _checked(response)
+
+    def _login(self) -> str:
+        self._token = None
+        body: dict[str, str] = {"user_name": self.username, "password": self._password.reveal()}
+        if self.directory_id:
+            body["directory_id"] = self.directory_id
+        with self.boundary(f"log in as {self.username}", login=True):
+            answer = _checked(self._send("POST", AUTHENTICATION, None, body, token=None))
+        token = answer.get("session_token")
+        if not isinstance(token, str) or not token:
+            raise self._error(errors.PermanentError, "OpenAccess answered a login without a session token")
+        register(token)
+        self._token = token
+        return token
+
+    def _send(
+        self, method: str, path: str, params: Mapping[str, Any] | None, body: Any, token: str | None
+    ) -> httpx.Response:
+        headers = {"Application-Id": _reveal(self._application_id), "Accept": "application/json"}
+        if token:
+            headers["Session-Token"] = token
+        query = {"version": API_VERSION, **(params or {})}
+        return self._http().request(method, path, params=query, json=body, headers=headers)
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(
+                base_url=self.url,
+                verify=self._verify,
+                timeout=self.timeout,
+                transport=self._transport,
+                follow_redirects=False,
+            )
+        return self._client
+
+    def close(self) -> None:
+        """Log out (best effort: the token expires anyway) and drop the connection; reusable after."""
+        with self._lock:
+            if self._token is not None and self._client is not None:
+                try:
+                    with self.boundary("log out"):
+                        _checked(self._send("DELETE", AUTHENTICATION, None, None, token=self._token))
+                except errors.ConnectorError:
+                    pass
+            self._token = None
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+def _session_refused(response: httpx.Response) -> bool:
+    """401, or an answer whose error code speaks of the session (servers differ in the status)."""
+    if response.status_code == 401:
+        return True
+    return response.status_code >= 400 and "session" in _error(response)[0].lower()
+
+
+def _checked(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code >= 300:  # redirects are not followed: a wrong url must say so
+        code, message = _error(response)
+        raise Refused(response.status_code, code, message, response.headers.get("Retry-After"))
+    if not response.content:
+        return {}
+    try:
+        data = response.json()
+    except ValueError:
+        raise Refused(502, "", "the answer is not JSON") from None
+    if not isinstance(data, dict):
+        raise Refused(502, "", "the answer is not a JSON object")
+    return data
+
+
+def _error(response: httpx.Response) -> tuple[str, str]:
+    """OpenAccess's ``{"error": {"code", "message"}}``, or nothing usable."""
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        return "", ""
+    if not isinstance(error, dict):
+        return "", ""
+    return str(error.get("code") or ""), str(error.get("message") or "")[:200]
+
+
+def _seconds(exc: Refused) -> float | None:
+    try:
+        return float(exc.retry_after) if exc.retry_after is not None else None
+    except ValueError:
+        return None
+
+
+def _tls_reason(exc: BaseException) -> str:
+    """``certificate verify failed``, ``wrong version number`` (plain HTTP on the port), ..."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return str(getattr(seen, "reason", None) or type(seen).__name__).lower().replace("_", " ")
+        seen = seen.__cause__ or seen.__context__
+    return "handshake failed"
+
+
+def _is_tls(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -1,0 +1,243 @@
+"""Joiners, movers and contractors on the badge system, planned by iam's own planner.
+
+The plan comes from `iam.plan.plan_provisioning` (grants before revokes) and
+is run step by step through `iam.contract.perform`, as the engine does; the
+door reader then says which doors a card opens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from connectors.badge import LenelBadgeConnector
+from iam import contract, errors, registry
+from iam.config import parse_config
+from iam.model import DesiredAccount, Entitlement, Outcome
+from iam.plan import plan_provisioning
+from iam.secrets import Secret
+from tests.emulators.lenel import APPLICATION_ID, FakeClock, LenelEmulator
+from tests.emulators.lenel.seed import PASSWORD, USER, Site, seed, settings
+
+SYSTEM = "badges"
+
+
+def levels(*names: str) -> frozenset[Entitlement]:
+    return frozenset(Entitlement("access-level", n) for n in names)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2025, 3, 3, 15, 0, tzinfo=UTC))  # 10:00 at the site (UTC-5)
+
+
+@pytest.fixture
+def pacs(clock: FakeClock) -> Iterator[LenelEmulator]:
+    with LenelEmulator(clock) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def site(pacs: LenelEmulator) -> Site:
+    return seed(pacs)
+
+
+@pytest.fixture
+def connector(pacs: LenelEmulator, site: Site, clock: FakeClock) -> Iterator[LenelBadgeConnector]:
+    c = LenelBadgeConnector(
+        SYSTEM, settings(pacs, badge_type="Contractor", timezone="Etc/GMT+5", page_size=2), now=clock
+    )
+    yield c
+    c.close()
+
+
+def provision(
+    c: LenelBadgeConnector, username: str, want: frozenset[Entitlement], kind: str = "mover"
+) -> list[str]:
+    """Plan with iam's planner, perform each step; the step lines, for the reader of a failure."""
+    desired = {SYSTEM: DesiredAccount(want, {"family_name": "Person"})}
+    plan = plan_provisioning(kind, username, desired, {SYSTEM: c.read_account(username)}, {SYSTEM: c})
+    assert plan.errors == {}
+    for step in plan.steps:
+        assert contract.perform(c, username, step.spec).changed, step.line()
+    return [s.line() for s in plan.steps]
+
+
+def test_a_joiner_gets_exactly_the_named_levels(connector: LenelBadgeConnector, pacs: LenelEmulator) -> None:
+    person = pacs.add_cardholder("New", "Nora", SSNO="E2001")
+    badge = pacs.add_badge(person, 6001)  # enrolled at the badging office, no levels yet
+    provision(connector, "E2001", levels("Lobby", "Lab"), kind="joiner")
+    state = connector.read_account("E2001")
+    assert state is not None and state.entitlements == levels("Lobby", "Lab")
+    assert pacs.levels_of(badge) == {"Lobby", "Lab"}
+    assert [pacs.swipe(6001, d) for d in ("lobby", "lab", "server-room", "finance")] == [
+        "granted",
+        "granted",
+        "denied",
+        "denied",
+    ]
+    assert provision(connector, "E2001", levels("Lobby", "Lab")) == []  # nothing left to do
+
+
+def test_a_mover_loses_levels_no_longer_named(
+    connector: LenelBadgeConnector, pacs: LenelEmulator, site: Site
+) -> None:
+    pacs.assign(site.jane_badge, "Server Room")
+    lines = provision(connector, "E1001", levels("Lobby", "Finance"))
+    assert lines == [
+        "badges: grant access-level Finance",
+        "badges: revoke access-level Lab",
+        "badges: revoke access-level Server Room",
+    ]
+    assert pacs.levels_of(site.jane_badge) == {"Lobby", "Finance"}
+    assert pacs.swipe(5001, "lab") == "denied" and pacs.swipe(5001, "finance") == "granted"
+
+
+def test_grants_reach_every_active_badge_and_no_inactive_one(
+    connector: LenelBadgeConnector, pacs: LenelEmulator, site: Site
+) -> None:
+    spare = pacs.add_badge(site.jane, 5601)
+    lost = pacs.add_badge(site.jane, 5602, "Lost")
+    assert connector.grant("E1001", Entitlement("access-level", "Finance")).outcome == Outcome.UPDATED
+    assert "Finance" in pacs.levels_of(site.jane_badge) and "Finance" in pacs.levels_of(spare)
+    assert pacs.levels_of(lost) == set()
+    assert connector.grant("E1001", Entitlement("access-level", "Finance")).outcome == Outcome.UNCHANGED
+
+
+def test_what_cannot_be_granted_says_why(connector: LenelBadgeConnector, pacs: LenelEmulator) -> None:
+    pacs.add_cardholder("Cardless", SSNO="E2002")
+    with pytest.raises(errors.StateConflict, match="no active badge"):
+        connector.grant("E2002", Entitlement("access-level", "Lobby"))
+    with pytest.raises(errors.InvalidAttribute, match="no access level named 'Roof'"):
+        connector.grant("E1001", Entitlement("access-level", "Roof"))
+    with pytest.raises(errors.InvalidAttribute, match="not group"):
+        connector.grant("E1001", Entitlement("group", "Lobby"))
+
+
+def test_a_new_joiner_gets_a_cardholder_and_waits_for_a_badge(
+    connector: LenelBadgeConnector, pacs: LenelEmulator
+) -> None:
+    desired = {SYSTEM: DesiredAccount(levels("Lobby"), {"given_name": "Ada", "family_name": "Lovelace"})}
+    plan = plan_provisioning("joiner", "E2003", desired, {SYSTEM: None}, {SYSTEM: connector})
+    create, grant = (s.spec for s in plan.steps)
+    assert contract.perform(connector, "E2003", create).outcome == Outcome.CREATED
+    with pytest.raises(errors.StateConflict, match="issue a badge first"):
+        contract.perform(connector, "E2003", grant)
+    state = connector.read_account("E2003")
+    assert state is not None and state.attributes["display_name"] == "Ada Lovelace" and not state.enabled
+    assert contract.perform(connector, "E2003", create).outcome == Outcome.UNCHANGED
+
+
+def test_a_contractor_badge_stops_at_midnight_after_the_end_date(
+    connector: LenelBadgeConnector, pacs: LenelEmulator, clock: FakeClock
+) -> None:
+    attributes = {"given_name": "Cy", "family_name": "Temp", "end_date": "2025-03-10", "badge_id": 7003}
+    assert connector.create_account("C3003", attributes).outcome == Outcome.CREATED
+    connector.grant("C3003", Entitlement("access-level", "Lobby"))
+    state = connector.read_account("C3003")
+    assert state is not None
+    (badge,) = state.credentials
+    assert badge.active and "2025-03-11T00:00:00-05:00" in badge.detail
+    assert pacs.swipe(7003, "lobby") == "granted"
+    clock.advance(days=7, hours=13, minutes=59)  # 2025-03-10 23:59 at the site
+    assert pacs.swipe(7003, "lobby") == "granted"
+    clock.advance(minutes=1)
+    assert pacs.swipe(7003, "lobby") == "denied"
+    assert pacs.badge(int(badge.id))["TYPE"] == pacs.store.named("Lnl_BadgeType", "Contractor")["ID"]
+
+
+def test_issuing_a_badge_needs_a_badge_type(pacs: LenelEmulator, site: Site, clock: FakeClock) -> None:
+    c = LenelBadgeConnector(SYSTEM, settings(pacs), now=clock)
+    with pytest.raises(errors.InvalidAttribute, match="badge_type"):
+        c.create_account("C3004", {"badge_id": 7004})
+    assert c.read_account("C3004") is None  # refused before anything was written
+    c.close()
+
+
+def test_a_bulk_read_joins_every_page(
+    connector: LenelBadgeConnector, pacs: LenelEmulator, site: Site
+) -> None:
+    for n in range(3):
+        holder = pacs.add_cardholder(f"Bulk{n}", SSNO=f"E90{n}")
+        pacs.assign(pacs.add_badge(holder, 8000 + n), "Lobby")
+    pacs.add_cardholder("Nokey")
+    accounts = {a.username: a for a in connector.iter_accounts()}
+    assert set(accounts) >= {"E1001", "E1002", "E900", "E901", "E902"}
+    assert accounts["E1001"].entitlements == levels("Lobby", "Lab")
+    assert accounts["E902"].enabled and accounts["E902"].entitlements == levels("Lobby")
+    assert any(u.startswith("cardholder:") and not a.enabled for u, a in accounts.items())
+    pages = [e for e in pacs.exchanges if e.query.get("type_name") == "Lnl_Cardholder"]
+    assert {e.query["page_size"] for e in pages} == {"2"} and len(pages) == 3
+
+
+def test_check_names_the_site_and_a_missing_status(pacs: LenelEmulator, site: Site, clock: FakeClock) -> None:
+    ok = LenelBadgeConnector(SYSTEM, settings(pacs), now=clock)
+    assert "OnGuard 7.5" in ok.check() and "SSNO" in ok.check()
+    wrong = LenelBadgeConnector(SYSTEM, settings(pacs, terminated_status="Fired"), now=clock)
+    with pytest.raises(errors.InvalidAttribute, match="'Fired' does not exist"):
+        wrong.check()
+
+
+def test_the_entry_point_loads_the_lenel_connector() -> None:
+    cls = registry.load_connector_class("lenel")
+    assert cls is LenelBadgeConnector
+    assert {c.value for c in cls.capabilities()} >= {"read", "entitle", "revoke_credentials", "terminate"}
+
+
+def test_a_configuration_file_resolves_the_secrets(pacs: LenelEmulator, site: Site) -> None:
+    block = {
+        "type": "lenel",
+        "url": pacs.url,
+        "application_id": {"env": "LENEL_APP"},
+        "username": USER,
+        "password": {"env": "LENEL_PASSWORD"},
+    }
+    config = parse_config(
+        {"systems": {SYSTEM: block}}, environ={"LENEL_APP": APPLICATION_ID, "LENEL_PASSWORD": PASSWORD}
+    )
+    (system,) = config.systems
+    assert isinstance(system.settings["password"], Secret) and PASSWORD not in repr(system.settings)
+    c = LenelBadgeConnector(system.name, system.settings)
+    assert c.read_account("E1001") is not None
+    c.close()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "complaint"),
+    [
+        ({"verify_tls": "no"}, "verify_tls"),
+        ({"page_size": 500}, "page_size"),
+        ({"url": "https://admin:pw@pacs.example.com"}, "url"),
+        ({"match_key": 'SSNO" or 1'}, "match_key"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"unknown": 1}, "unknown"),
+    ],
+)
+def test_bad_settings_are_refused_by_name(overrides: dict[str, object], complaint: str) -> None:
+    base = {
+        "url": "https://pacs.example.com",
+        "application_id": "a",
+        "username": "u",
+        "password": "p-Secret-1",
+    }
+    with pytest.raises(errors.ConfigError, match=complaint) as caught:
+        LenelBadgeConnector(SYSTEM, {**base, **overrides})
+    assert "p-Secret-1" not in str(caught.value)
+
+
+def test_tls_is_verified_unless_turned_off_by_name(pacs: LenelEmulator) -> None:
+    assert LenelBadgeConnector(SYSTEM, settings(pacs)).driver.session._verify is True  # type: ignore[attr-defined]
+    off = LenelBadgeConnector(SYSTEM, settings(pacs, verify_tls=False))
+    assert off.driver.session._verify is False  # type: ignore[attr-defined]
+
+
+def test_time_comes_from_the_injected_clock(
+    connector: LenelBadgeConnector, pacs: LenelEmulator, site: Site
+) -> None:
+    moment = datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)
+    c = LenelBadgeConnector(SYSTEM, settings(pacs), now=lambda: moment)
+    c.revoke_credential("E1001", str(site.jane_badge))
+    assert pacs.badge(site.jane_badge)["DEACTIVATE"] == moment - timedelta(0)
+    c.close()
