@@ -23,7 +23,7 @@ from rich.console import Console
 from connectors.ldap import LdapConnector
 from iam import lifecycle, runs
 from iam.config import Config, SystemConfig
-from iam.demo_systems import DemoSystems, log_in, start_sso
+from iam.demo_systems import DemoSystems, log_in, start_pacs, start_sso, swipe
 from iam.runtime import Runtime
 from iam.secrets import Secret
 
@@ -55,6 +55,7 @@ DEMO_POLICY = {
             "entitlements": {
                 "directory": [_group("staff")],
                 "sso": ["realm-role:employee", "realm-role:default-roles-example"],
+                "badges": ["access-level:HQ Main Entrance"],
             }
         },
         "engineering": {
@@ -63,7 +64,13 @@ DEMO_POLICY = {
                 "sso": ["group:/engineering"],
             }
         },
-        "finance": {"entitlements": {"directory": [_group("finance")], "sso": ["group:/finance"]}},
+        "finance": {
+            "entitlements": {
+                "directory": [_group("finance")],
+                "sso": ["group:/finance"],
+                "badges": ["access-level:Finance Floor"],
+            }
+        },
         "payroll-approver": {"entitlements": {"directory": [_group("payroll-approvers")]}},
     },
     "birthright": [
@@ -144,6 +151,7 @@ def run_demo(workdir: Path, out: Console) -> int:
             ["directory: ldap3's in-memory server, a sample company"],
         )
         start_sso(stack, systems)
+        start_pacs(stack, systems)
         for note in systems.notes:
             out.print(f"[dim]{note}[/dim]")
         config = Config(
@@ -187,10 +195,10 @@ def _tell(rt: Runtime, systems: DemoSystems, out: Console, render: Any) -> int:
     for title, event in chapters:
         out.rule(title)
         if event["type"] == "leaver":
-            note = log_in(systems, "ada")
-            if note:
-                out.print(note)
-                out.print(render.status_table(runs.status(rt, "ada")))
+            for note in (log_in(systems, "ada"), swipe(systems)):
+                if note:
+                    out.print(note)
+            out.print(render.status_table(runs.status(rt, "ada")))
         report = lifecycle.submit(rt, {"events": [event]}, "demo", datetime.now(UTC))
         outcome = report.events[0]
         run = outcome["run"]
@@ -198,6 +206,10 @@ def _tell(rt: Runtime, systems: DemoSystems, out: Console, render: Any) -> int:
         out.print(render.steps_table(run))
         out.print(render.report_table(run))
         failures += run["status"] != "complete"
+        door = swipe(systems)
+        if door and event["type"] == "leaver":
+            out.print(f"after offboarding, {door}")
+            failures += "DENIED" not in door
     return failures
 
 

@@ -28,13 +28,15 @@ class DemoSystems:
     types: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     sso: Any = None  # the Keycloak emulator, to log Ada in
+    pacs: Any = None  # the badge system emulator, to swipe Ada's card
 
 
 def _emulators_importable() -> bool:
-    if (CHECKOUT / "tests" / "emulators" / "keycloak").is_dir() and str(CHECKOUT) not in sys.path:
+    if (CHECKOUT / "tests" / "emulators").is_dir() and str(CHECKOUT) not in sys.path:
         sys.path.append(str(CHECKOUT))
     try:
-        import tests.emulators.keycloak.server  # noqa: F401
+        import tests.emulators.keycloak.server
+        import tests.emulators.lenel.server  # noqa: F401
     except ImportError:
         return False
     return True
@@ -82,3 +84,44 @@ def log_in(systems: DemoSystems, username: str) -> str | None:
         return None
     login = systems.sso.login(REALM, username, "mail", offline=True, consent=["email"])
     return f"{username} logged in to mail via SSO: session {login.session_id[:8]}…, offline token held"
+
+
+CARD = 7001
+DOOR = "hq-main-entrance"
+PACS_PASSWORD = "demo-pacs-" + "password"
+
+
+def start_pacs(stack: ExitStack, systems: DemoSystems) -> None:
+    """A Lenel OnGuard site in the emulator: one entrance, Ada's badge issued at the badging office."""
+    if not _emulators_importable():
+        systems.notes.append("badges: the OpenAccess emulator (tests/emulators) is not installed; skipped")
+        return
+    from datetime import UTC, datetime
+
+    from connectors.badge import LenelBadgeConnector
+    from tests.emulators.lenel.server import APPLICATION_ID, LenelEmulator
+
+    pacs = stack.enter_context(LenelEmulator(clock=lambda: datetime.now(UTC)))
+    pacs.add_user("svc-iam", PACS_PASSWORD)
+    pacs.add_access_level("HQ Main Entrance", [DOOR])
+    pacs.add_access_level("Finance Floor", ["finance-floor"])
+    person = pacs.add_cardholder("Lovelace", "Ada", SSNO="ada")
+    pacs.add_badge(person, CARD)
+    settings = {
+        "url": pacs.url,
+        "application_id": APPLICATION_ID,
+        "username": "svc-iam",
+        "password": Secret(PACS_PASSWORD, "demo"),
+        "timeout": 5,
+    }
+    systems.connectors["badges"] = LenelBadgeConnector("badges", settings)
+    systems.types["badges"] = "lenel"
+    systems.pacs = pacs
+    systems.notes.append(f"badges: Lenel OpenAccess emulator at {pacs.url}, with a door reader at {DOOR}")
+
+
+def swipe(systems: DemoSystems) -> str | None:
+    """Ada presents her card at the main entrance."""
+    if systems.pacs is None:
+        return None
+    return f"card {CARD} at {DOOR}: {systems.pacs.swipe(CARD, DOOR).upper()}"
