@@ -14,10 +14,8 @@ from datetime import UTC, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import jsonschema
-
 from iam.errors import ConfigError
-from iam.secrets import REDACTED, Secret
+from iam.settings import validate_settings
 
 #: A vendor field name: letters, digits, underscores (it is written into filters).
 FIELD_NAME = "^[A-Za-z][A-Za-z0-9_]*$"
@@ -79,24 +77,14 @@ def validated(
     settings: Mapping[str, Any],
     schema: Mapping[str, Any],
     *,
-    secret_keys: Iterable[str],
     name_fields: Iterable[str],
 ) -> dict[str, Any]:
-    """The settings with plain-string secrets wrapped in `Secret`; `ConfigError` if invalid.
+    """The settings with plain-string secrets (those typed `SECRET_SCHEMA`) wrapped; `ConfigError` if invalid.
 
     ``name_fields`` are the vendor's person-name fields, refused as ``match_key``
     in any case (JSON Schema's ``enum`` cannot say "case-insensitively").
     """
-    out = dict(settings)
-    for key in secret_keys:
-        if isinstance(out.get(key), str):
-            out[key] = Secret(out[key], "inline")
-    shown = {k: REDACTED if isinstance(v, Secret) else v for k, v in out.items()}
-    problems = list(jsonschema.Draft202012Validator(schema).iter_errors(shown))
-    if problems:
-        err = jsonschema.exceptions.best_match(problems)
-        where = ".".join(str(p) for p in err.absolute_path)
-        raise ConfigError(f"systems.{system}{'.' + where if where else ''}: {err.message}")
+    out = validate_settings(system, settings, schema)
     key = str(out.get("match_key", ""))
     if key.upper() in {n.upper() for n in name_fields}:
         raise ConfigError(

@@ -12,8 +12,8 @@ from typing import Any
 
 import jsonschema
 
-from iam.errors import ConfigError
-from iam.secrets import REDACTED, SECRET_SCHEMA, Secret
+from iam.secrets import SECRET_SCHEMA
+from iam.settings import validate_settings
 
 SECRET_KEYS = ("client_secret", "password")
 
@@ -61,15 +61,8 @@ _CREDENTIALS_HINT = (
 
 def validated(system: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     """The settings with plain-string secrets wrapped in `Secret`; `ConfigError` if invalid."""
-    out = dict(settings)
-    for key in SECRET_KEYS:
-        if isinstance(out.get(key), str):
-            out[key] = Secret(out[key], "inline")
-    shown = {k: REDACTED if isinstance(v, Secret) else v for k, v in out.items()}
-    problems = list(jsonschema.Draft202012Validator(SETTINGS_SCHEMA).iter_errors(shown))
-    if problems:
-        err = jsonschema.exceptions.best_match(problems)
-        where = ".".join(str(p) for p in err.absolute_path)
-        text = _CREDENTIALS_HINT if err.validator == "oneOf" and not where else err.message
-        raise ConfigError(f"systems.{system}{'.' + where if where else ''}: {text}")
-    return out
+
+    def explain(err: jsonschema.ValidationError, where: str) -> str:
+        return _CREDENTIALS_HINT if err.validator == "oneOf" and not where else err.message
+
+    return validate_settings(system, settings, SETTINGS_SCHEMA, explain)

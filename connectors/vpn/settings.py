@@ -12,10 +12,9 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-import jsonschema
-
 from iam.errors import ConfigError
-from iam.secrets import REDACTED, SECRET_SCHEMA, Secret
+from iam.secrets import SECRET_SCHEMA
+from iam.settings import validate_settings
 
 _LINE = {"type": "string", "pattern": "^[^\\r\\n\\x00]*$"}
 _PATH = {"type": "string", "minLength": 1, "pattern": "^[^\\r\\n\\x00]*$"}
@@ -109,18 +108,7 @@ WIREGUARD_SCHEMA: dict[str, Any] = {
 
 def validated(system: str, settings: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
     """The settings with plain-string secrets wrapped in `Secret`; `ConfigError` if invalid."""
-    secret_keys = [k for k, v in schema.get("properties", {}).items() if v == SECRET_SCHEMA]
-    out = dict(settings)
-    for key in secret_keys:
-        if isinstance(out.get(key), str):
-            out[key] = Secret(out[key], "inline")
-    shown = {k: REDACTED if isinstance(v, Secret) else v for k, v in out.items()}
-    problems = list(jsonschema.Draft202012Validator(schema).iter_errors(shown))
-    if problems:
-        err = jsonschema.exceptions.best_match(problems)
-        where = ".".join(str(p) for p in err.absolute_path)
-        raise ConfigError(f"systems.{system}{'.' + where if where else ''}: {err.message}")
-    return out
+    return validate_settings(system, settings, schema)
 
 
 def loopback(system: str, host: str) -> str:

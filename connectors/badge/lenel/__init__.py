@@ -66,7 +66,6 @@ class LenelBadgeConnector(BadgeConnector):
             name,
             settings,
             SETTINGS_SCHEMA,
-            secret_keys=("password", "application_id"),
             name_fields=NAME_FIELDS,
         )
         policy = BadgePolicy.from_settings(s, default_match_key="SSNO")
