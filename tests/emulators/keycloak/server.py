@@ -15,13 +15,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.emulators.keycloak.admin import ROUTES, Call, Exchange, HttpError, Route
 from tests.emulators.keycloak.state import REALM_MANAGEMENT, Client, Consent, Group, Realm, Role, Store, User
 from tests.emulators.keycloak.tokens import OAuthError, admin_subject, allowed, token
+from tests.emulators.loopback import LoopbackHttp
 
 TOKEN_PATH = re.compile(r"^/realms/(?P<realm>[^/]+)/protocol/openid-connect/token$")
 ADMIN_PREFIX = "/admin/realms"
@@ -54,8 +55,7 @@ class KeycloakEmulator:
         self.lock = threading.RLock()
         self.exchanges: list[Exchange] = []
         self._faults: list[tuple[int, float | None]] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackHttp()
         master = self.add_realm("master", access_token_lifespan=60)
         master.roles["admin"] = Role("admin", master.id)
         self.add_client("master", "admin-cli")
@@ -64,31 +64,15 @@ class KeycloakEmulator:
     # lifecycle ------------------------------------------------------------------------------------
 
     def start(self) -> KeycloakEmulator:
-        emulator = self
-
-        class Handler(_Handler):
-            pass
-
-        Handler.emulator = emulator
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
+        self._http.start(type("Handler", (_Handler,), {"emulator": self}))
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._http.stop()
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "start() the emulator first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._http.base_url
 
     def __enter__(self) -> KeycloakEmulator:
         return self.start()

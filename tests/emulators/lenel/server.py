@@ -13,7 +13,7 @@ import json
 import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -39,6 +39,7 @@ from tests.emulators.lenel.state import (
     decide,
     site_offset,
 )
+from tests.emulators.loopback import LoopbackHttp
 
 APPLICATION_ID = "IAM-TEST-APP-7f31"
 _BAD_JSON = object()
@@ -68,8 +69,7 @@ class LenelEmulator:
         )
         self._faults: list[int | None] = []  # a status to answer, or None: hang until released
         self._released = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackHttp()
         for name in statuses:
             self._add("Lnl_BadgeStatus", NAME=name)
         for name in ("Employee", "Contractor"):
@@ -78,27 +78,16 @@ class LenelEmulator:
     # lifecycle ------------------------------------------------------------------------------------
 
     def start(self) -> LenelEmulator:
-        handler = type("Handler", (_Handler,), {"emulator": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
+        self._http.start(type("Handler", (_Handler,), {"emulator": self}))
         return self
 
     def stop(self) -> None:
         self._released.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._http.stop()
 
     @property
     def root(self) -> str:
-        assert self._server is not None, "start() the emulator first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._http.base_url
 
     @property
     def url(self) -> str:
