@@ -16,6 +16,20 @@ from tests.support.company import BASE_FEED, NOW, groups_of, person, sync, write
 from tests.support.slapd import BASE_DN, add_person
 
 SWEEP_NOW = "2026-12-05T10:00:00+00:00"
+# eve's contract ends before SWEEP_NOW; vic's owner cal is the one who leaves
+THIRD_PARTIES = [
+    person(
+        "E5",
+        "eve",
+        "Support",
+        "Contractor",
+        kind="contractor",
+        owner="ann",
+        end_date="2026-11-30",
+        manager="ann",
+    ),
+    person("E6", "vic", "Sales", "Vendor", kind="vendor", owner="cal", end_date="2027-06-30"),
+]
 
 
 def admin_modify(directory: Directory, dn: str, changes: dict) -> None:
@@ -62,17 +76,7 @@ def synced(company: Path, tmp_path: Path, directory: Directory) -> Path:
     company.write_text(yaml.safe_dump(data))
     rows = [
         *BASE_FEED,
-        person(
-            "E5",
-            "eve",
-            "Support",
-            "Contractor",
-            kind="contractor",
-            owner="ann",
-            end_date="2026-11-30",
-            manager="ann",
-        ),
-        person("E6", "vic", "Sales", "Vendor", kind="vendor", owner="cal", end_date="2027-06-30"),
+        *THIRD_PARTIES,
     ]
     result, _ = sync(company, write_feed(tmp_path / "feed.csv", rows))
     assert result.returncode == 0, result.stderr + result.stdout
@@ -96,17 +100,7 @@ def test_every_kind_of_finding_is_found_exactly_once(
         BASE_FEED[0],
         BASE_FEED[1],
         BASE_FEED[3],
-        person(
-            "E5",
-            "eve",
-            "Support",
-            "Contractor",
-            kind="contractor",
-            owner="ann",
-            end_date="2026-11-30",
-            manager="ann",
-        ),
-        person("E6", "vic", "Sales", "Vendor", kind="vendor", owner="cal", end_date="2027-06-30"),
+        *THIRD_PARTIES,
     ]
     assert sync(synced, write_feed(tmp_path / "v2.csv", feed), "--max-terminations", "1")[0].returncode == 0
     add_member(directory, "sales", f"uid=cal,ou=leavers,{BASE_DN}")  # leaver with access
