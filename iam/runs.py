@@ -10,10 +10,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from iam.contract import Connector
+from iam.contract import Connector, parse_entitlement
 from iam.engine import Applier, StepCallback, SystemApply, read_states
 from iam.errors import ConnectorError, InputError
-from iam.model import AccountState, DesiredAccount, Entitlement
+from iam.model import AccountState, DesiredAccount
 from iam.plan import Plan, plan_provisioning, plan_termination
 from iam.runtime import Runtime
 from iam.store import StepRow
@@ -426,14 +426,9 @@ def _desired_to_json(desired: Mapping[str, DesiredAccount]) -> dict[str, Any]:
 
 
 def _desired_from_json(data: Mapping[str, Any]) -> dict[str, DesiredAccount]:
-    from iam.contract import parse_entitlement
-
     return {
         name: DesiredAccount(
             frozenset(parse_entitlement(e) for e in d["entitlements"]), d.get("attributes", {})
         )
         for name, d in data.items()
     }
-
-
-__all__ = ["Entitlement", "check_username", "offboard", "provision", "resume", "status"]

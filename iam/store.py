@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -446,7 +445,3 @@ class Store:
             )
             if not updated.rowcount:
                 db.execute(audit_head.insert().values(log=log, seq=seq, hash=digest))
-
-    def iter_run_ids(self) -> Iterator[str]:
-        with self.engine.connect() as db:
-            yield from (r.id for r in db.execute(sa.select(runs.c.id)))
