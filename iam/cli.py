@@ -231,6 +231,8 @@ def _lifecycle_exit(report: lifecycle.LifecycleReport, fmt: str, title: str) -> 
             out.print(f"[red]rejected[/red] {problem}")
         if report.blocked:
             out.print(f"[red]blocked:[/red] {report.blocked}")
+        for m in report.maintenance:
+            out.print(f"upkeep {m['system']}: {m['outcome']}: {m['detail']}")
     if report.partial:
         sys.exit(EXIT_PARTIAL)
     if report.rejected or report.blocked or any(e["status"] == "rejected" for e in report.events):

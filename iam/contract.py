@@ -31,6 +31,7 @@ class Capability(StrEnum):
     ARCHIVE = "archive"
     TERMINATE = "terminate"
     DELETE = "delete"
+    MAINTAIN = "maintain"
 
 
 class Op(StrEnum):
@@ -79,6 +80,11 @@ class Connector(ABC):
     #: JSON Schema of the system's settings (``type`` is checked by the core).
     settings_schema: ClassVar[Mapping[str, Any]] = {"type": "object"}
 
+    #: True where an account exists only while it holds an entitlement (a VPN
+    #: certificate, a WireGuard peer): the planner never plans `create`, and
+    #: granting the entitlement brings the account into being.
+    implicit_accounts: ClassVar[bool] = False
+
     def __init__(self, name: str, settings: Mapping[str, Any]) -> None:
         self.name = name
         self.settings = settings
@@ -116,6 +122,14 @@ class Updatable(ABC):
     @abstractmethod
     def update_account(self, username: str, delta: AttributeDelta) -> Result:
         """Apply one atomic attribute delta."""
+
+    def attribute_delta(self, state: AccountState, attributes: Mapping[str, Any]) -> AttributeDelta | None:
+        """What must change so the account follows HR's ``attributes``; None when it already does.
+
+        The planner asks on every provisioning run, so a changed HR fact (a
+        contractor's end date) reaches systems that keep a copy of it.
+        """
+        return None
 
 
 class Entitling(ABC):
@@ -160,6 +174,12 @@ class Archivable(ABC):
     @abstractmethod
     def archive(self, username: str) -> Result:
         """Move the account where leavers are kept (e.g. a leavers OU)."""
+
+
+class Maintainable(ABC):
+    @abstractmethod
+    def maintain(self) -> Result:
+        """Keep the system's own machinery working (renew a CRL before it expires); `iam run-due` calls it."""
 
 
 class Deletable(ABC):
@@ -219,6 +239,7 @@ _MIXINS: dict[type, Capability] = {
     Archivable: Capability.ARCHIVE,
     Terminable: Capability.TERMINATE,
     Deletable: Capability.DELETE,
+    Maintainable: Capability.MAINTAIN,
 }
 
 #: The capability each step operation needs.

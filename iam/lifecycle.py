@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from iam import runs
-from iam.errors import InputError, UserError
+from iam.contract import Maintainable
+from iam.errors import ConnectorError, InputError, UserError
 from iam.hr import Event, RowError, derive_events, parse_events, read_feed, validate_people
 from iam.model import Identity
 from iam.policy import Policy, PolicyViolation, load_policy
@@ -31,10 +32,14 @@ class LifecycleReport:
     events: list[Outcome] = field(default_factory=list)
     rejected: list[RowError] = field(default_factory=list)
     blocked: str | None = None
+    #: What `run-due` did to keep systems working (e.g. a renewed CRL), system by system.
+    maintenance: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def partial(self) -> bool:
-        return any(e["status"] in ("partial", "failed") for e in self.events)
+        return any(e["status"] in ("partial", "failed") for e in self.events) or any(
+            m["outcome"] == "failed" for m in self.maintenance
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +49,7 @@ class LifecycleReport:
                 for r in self.rejected
             ],
             "blocked": self.blocked,
+            "maintenance": self.maintenance,
         }
 
 
@@ -251,7 +257,25 @@ def run_due(rt: Runtime, now: datetime) -> LifecycleReport:
         )
         rt.audit.record("event.due", event_id=event.id, username=event.username, type=event.type)
         report.events.append(_apply(rt, event, desired))
+    report.maintenance = maintain(rt)
     return report
+
+
+def maintain(rt: Runtime) -> list[dict[str, str]]:
+    """Let every system that needs upkeep do it (a CRL renewed before it expires), each on its own."""
+    done: list[dict[str, str]] = []
+    for system, connector in sorted(rt.connectors.items()):
+        if not isinstance(connector, Maintainable):
+            continue
+        try:
+            result = connector.maintain()
+        except ConnectorError as exc:
+            entry = {"system": system, "outcome": "failed", "detail": str(exc)}
+        else:
+            entry = {"system": system, "outcome": str(result.outcome), "detail": result.detail}
+        rt.audit.record("system.maintain", **entry)
+        done.append(entry)
+    return done
 
 
 def plan_person(rt: Runtime, username: str, now: datetime) -> dict[str, Any]:

@@ -113,8 +113,9 @@ class DesiredAccount:
     account: bool = True
 
 
-#: The HR attributes whose change makes a person a mover.
-MOVER_FIELDS = ("department", "title", "manager", "site", "kind")
+#: The HR attributes whose change makes a person a mover (an end date moved
+#: is one too: systems holding a copy of it, like badges, must follow).
+MOVER_FIELDS = ("department", "title", "manager", "site", "kind", "end_date")
 
 
 @dataclass(frozen=True)

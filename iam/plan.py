@@ -7,9 +7,18 @@ Pure functions: they take account states (already read) and return a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
-from iam.contract import OP_CAPABILITY, Capability, Connector, Op, StepSpec, Terminable
+from iam.contract import (
+    OP_CAPABILITY,
+    AttributeDelta,
+    Capability,
+    Connector,
+    Op,
+    StepSpec,
+    Terminable,
+    Updatable,
+)
 from iam.errors import ConnectorError
 from iam.model import AccountState, DesiredAccount
 
@@ -105,13 +114,19 @@ def plan_provisioning(
         held = frozenset() if state is None else state.entitlements
         if state is None and not want.account:
             continue
-        if state is None:
+        connector = connectors[system]
+        if state is None and not connector.implicit_accounts:
             if Capability.CREATE not in caps:
                 errors[system] = "no account, and this connector cannot create one"
                 continue
             steps.append(StepSpec(Op.CREATE, username, "create the account", dict(want.attributes)))
-        elif want.account and not state.enabled and Capability.DISABLE in caps:
-            steps.append(StepSpec(Op.ENABLE, description="enable the account"))
+        elif state is not None and want.account:
+            if not state.enabled and Capability.DISABLE in caps:
+                steps.append(StepSpec(Op.ENABLE, description="enable the account"))
+            if isinstance(connector, Updatable):
+                delta = connector.attribute_delta(state, want.attributes)
+                if delta is not None:
+                    steps.append(_update_step(delta))
         for ent in sorted(want.entitlements - held):
             steps.append(StepSpec(Op.GRANT, str(ent), f"grant {ent.kind} {ent.value}"))
         for ent in sorted(held - want.entitlements):
@@ -125,3 +140,8 @@ def plan_provisioning(
     plan = number_steps(kind, username, per_system)
     plan.errors = errors
     return plan
+
+
+def _update_step(delta: AttributeDelta) -> StepSpec:
+    names = sorted({*delta.add, *delta.remove, *delta.replace})
+    return StepSpec(Op.UPDATE, description=f"update {', '.join(names)} to follow HR", payload=asdict(delta))

@@ -1,6 +1,9 @@
-from iam.contract import Op
+from collections.abc import Mapping
+from typing import Any
+
+from iam.contract import AttributeDelta, Op, Updatable
 from iam.errors import Unreachable
-from iam.model import AccountState, Credential, DesiredAccount, Entitlement, Session
+from iam.model import AccountState, Credential, DesiredAccount, Entitlement, Result, Session
 from iam.plan import plan_provisioning, plan_termination
 from tests.support.memory import MemoryConnector
 
@@ -92,3 +95,49 @@ def test_a_system_that_cannot_create_is_an_error_not_a_guess() -> None:
     )
     assert plan.steps == []
     assert "cannot create" in plan.errors["m"]
+
+
+class ImplicitConnector(MemoryConnector):
+    """Accounts that exist only while an entitlement is held (a VPN certificate)."""
+
+    implicit_accounts = True
+
+
+def test_implicit_accounts_are_granted_into_being_not_created() -> None:
+    conn = ImplicitConnector("vpn")
+    desired = {"vpn": DesiredAccount(frozenset({ENG}))}
+    plan = plan_provisioning("joiner", "ann", desired, {"vpn": None}, {"vpn": conn})
+    assert [(p.spec.op, p.spec.target) for p in plan.steps] == [(Op.GRANT, "group:eng")]
+
+
+class EndDateConnector(MemoryConnector, Updatable):
+    """Keeps a copy of HR's end date and asks to follow it."""
+
+    def update_account(self, username: str, delta: AttributeDelta) -> Result:
+        raise AssertionError("planning never runs operations")
+
+    def attribute_delta(self, state: AccountState, attributes: Mapping[str, Any]) -> AttributeDelta | None:
+        want = attributes.get("end_date", "")
+        if state.attributes.get("end_date", "") == want:
+            return None
+        return AttributeDelta(replace={"end_date": [want]})
+
+
+def test_a_changed_hr_fact_the_system_copies_is_planned_as_an_update() -> None:
+    conn = EndDateConnector("badges")
+    held = state(entitlements=frozenset({STAFF}), attributes={"end_date": "2026-12-31"})
+    desired = {"badges": DesiredAccount(frozenset({STAFF}), {"end_date": "2027-03-31"})}
+
+    plan = plan_provisioning("mover", "ann", desired, {"badges": held}, {"badges": conn})
+
+    assert [p.spec.op for p in plan.steps] == [Op.UPDATE]
+    assert plan.steps[0].spec.payload == {"add": {}, "remove": {}, "replace": {"end_date": ["2027-03-31"]}}
+    same = {"badges": DesiredAccount(frozenset({STAFF}), {"end_date": "2026-12-31"})}
+    assert plan_provisioning("mover", "ann", same, {"badges": held}, {"badges": conn}).steps == []
+
+
+def test_no_update_is_planned_for_an_account_that_should_hold_nothing() -> None:
+    conn = EndDateConnector("badges")
+    held = state(attributes={"end_date": "2026-12-31"})
+    desired = {"badges": DesiredAccount(frozenset(), {"end_date": "2027-03-31"}, account=False)}
+    assert plan_provisioning("mover", "ann", desired, {"badges": held}, {"badges": conn}).steps == []
