@@ -1,11 +1,12 @@
 """`iam demo`: joiner → mover → leaver on a built-in sample company.
 
-Nothing to install: the directory is ldap3's in-memory server (MOCK_SYNC)
-loaded with a small company; SSO is the Keycloak Admin API emulator when the
-source checkout is at hand (see `iam.demo_systems`). The demo runs the same engine, store, audit log
-and LDAP connector as a real deployment; only the directory is simulated
-(MOCK_SYNC has no ppolicy or overlays, so it is a demo, never proof: the
-tests use a real slapd).
+The directory is ldap3's in-memory server (MOCK_SYNC) loaded with a small
+company; SSO and badges are the Keycloak and OpenAccess emulators when the
+source checkout is at hand (`iam.demo_systems`); the VPN is a real OpenVPN
+server when this machine can run one (`iam.demo_vpn`). The demo runs the
+same engine, store, audit log and connectors as a real deployment. MOCK_SYNC
+has no ppolicy or overlays, so the directory part is a demo, never proof:
+the tests use a real slapd.
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ from rich.console import Console
 from connectors.ldap import LdapConnector
 from iam import lifecycle, runs
 from iam.config import Config, SystemConfig
-from iam.demo_systems import DemoSystems, log_in, start_pacs, start_sso, swipe
+from iam.demo_systems import (
+    DemoSystems,
+    log_in,
+    start_pacs,
+    start_sso,
+    start_vpn,
+    swipe,
+    vpn_connect,
+    vpn_refused,
+)
 from iam.runtime import Runtime
 from iam.secrets import Secret
 
@@ -56,6 +66,7 @@ DEMO_POLICY = {
                 "directory": [_group("staff")],
                 "sso": ["realm-role:employee", "realm-role:default-roles-example"],
                 "badges": ["access-level:HQ Main Entrance"],
+                "vpn": ["vpn:access"],
             }
         },
         "engineering": {
@@ -152,6 +163,7 @@ def run_demo(workdir: Path, out: Console) -> int:
         )
         start_sso(stack, systems)
         start_pacs(stack, systems)
+        start_vpn(stack, systems, workdir)
         for note in systems.notes:
             out.print(f"[dim]{note}[/dim]")
         config = Config(
@@ -162,7 +174,7 @@ def run_demo(workdir: Path, out: Console) -> int:
             policy=str(workdir / "policy.yaml"),
         )
         with Runtime(config, connectors=systems.connectors) as rt:
-            failures = _tell(rt, systems, out, render)
+            failures = _tell(rt, systems, out, render, workdir)
             out.rule("4. Evidence")
             out.print(render.status_table(runs.status(rt, "ada")))
             verify = rt.audit.verify()
@@ -176,7 +188,7 @@ def run_demo(workdir: Path, out: Console) -> int:
     return 0 if failures == 0 else 3
 
 
-def _tell(rt: Runtime, systems: DemoSystems, out: Console, render: Any) -> int:
+def _tell(rt: Runtime, systems: DemoSystems, out: Console, render: Any, workdir: Path) -> int:
     chapters = [
         (
             "1. Joiner: HR hires Ada Lovelace into Engineering",
@@ -206,10 +218,18 @@ def _tell(rt: Runtime, systems: DemoSystems, out: Console, render: Any) -> int:
         out.print(render.steps_table(run))
         out.print(render.report_table(run))
         failures += run["status"] != "complete"
+        if event["type"] == "joiner" and run["status"] == "complete":
+            note = vpn_connect(systems, "ada", workdir)
+            if note:
+                out.print(note)
         door = swipe(systems)
         if door and event["type"] == "leaver":
             out.print(f"after offboarding, {door}")
             failures += "DENIED" not in door
+        refused = vpn_refused(systems, "ada") if event["type"] == "leaver" else None
+        if refused:
+            out.print(f"after offboarding, {refused}")
+            failures += "REFUSED" not in refused
     return failures
 
 

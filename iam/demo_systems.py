@@ -29,6 +29,7 @@ class DemoSystems:
     notes: list[str] = field(default_factory=list)
     sso: Any = None  # the Keycloak emulator, to log Ada in
     pacs: Any = None  # the badge system emulator, to swipe Ada's card
+    vpn: Any = None  # the real OpenVPN server, to connect Ada's client
 
 
 def _emulators_importable() -> bool:
@@ -125,3 +126,47 @@ def swipe(systems: DemoSystems) -> str | None:
     if systems.pacs is None:
         return None
     return f"card {CARD} at {DOOR}: {systems.pacs.swipe(CARD, DOOR).upper()}"
+
+
+def start_vpn(stack: ExitStack, systems: DemoSystems, workdir: Path) -> None:
+    """A real OpenVPN server on a fresh PKI; the joiner's profile is the one iam writes."""
+    from connectors.vpn import OpenVpnConnector
+    from iam.demo_vpn import DemoVpn, Unavailable
+
+    try:
+        vpn = DemoVpn(stack)
+        vpn.start()
+    except Unavailable as exc:
+        systems.notes.append(f"VPN: skipped, {exc}")
+        return
+    connector = OpenVpnConnector("vpn", vpn.settings(workdir / "vpn-profiles"))
+    systems.connectors["vpn"] = connector
+    systems.types["vpn"] = "openvpn"
+    systems.vpn = (vpn, connector)
+    systems.notes.append(f"VPN: OpenVPN server in {vpn.where}, PKI made on the spot at {vpn.pki}")
+
+
+def vpn_connect(systems: DemoSystems, username: str, workdir: Path) -> str | None:
+    """Ada imports the profile iam wrote for her and connects."""
+    if systems.vpn is None:
+        return None
+    vpn, connector = systems.vpn
+    profile = workdir / "vpn-profiles" / f"{username}.ovpn"
+
+    def tunnel() -> str | None:
+        state = connector.read_account(username)
+        return state.sessions[0].detail if state and state.sessions else None
+
+    mode = oct(profile.stat().st_mode & 0o777)
+    tunnel_up = vpn.connect(profile, tunnel)
+    return f"{username} connected to the VPN with {profile.name} (written by iam, mode {mode}): {tunnel_up}"
+
+
+def vpn_refused(systems: DemoSystems, username: str) -> str | None:
+    """After offboarding, Ada's client keeps trying; the server must refuse her certificate."""
+    if systems.vpn is None:
+        return None
+    vpn, _ = systems.vpn
+    if vpn.reconnect_refused(username):
+        return f"{username}'s VPN client tried to reconnect: REFUSED (certificate revoked)"
+    return f"{username}'s VPN client reconnect was NOT refused"

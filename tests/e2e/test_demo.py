@@ -1,10 +1,21 @@
+import os
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import run_iam
 
 
-def test_demo_tells_joiner_mover_leaver_and_verifies_each(tmp_path: Path) -> None:
-    result = run_iam("demo", "--workdir", str(tmp_path / "demo"), cwd=tmp_path)  # not from the checkout
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One run of `iam demo`, outside the checkout, read by every test below."""
+    here = tmp_path_factory.mktemp("demo")
+    return run_iam("demo", "--workdir", str(here / "demo"), cwd=here), here / "demo"
+
+
+def test_demo_tells_joiner_mover_leaver_and_verifies_each(demo) -> None:
+    result, workdir = demo
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for chapter in ("joiner ada: COMPLETE", "mover ada: COMPLETE", "offboard ada: COMPLETE", "chain intact"):
@@ -14,4 +25,19 @@ def test_demo_tells_joiner_mover_leaver_and_verifies_each(tmp_path: Path) -> Non
     assert "revoke consent and offline tokens for mail" in out
     assert "card 7001 at hq-main-entrance: GRANTED" in out
     assert "after offboarding, card 7001 at hq-main-entrance: DENIED" in out
-    assert "demo-admin-pw" not in out + (tmp_path / "demo/iam-audit.jsonl").read_text()
+    assert "demo-admin-pw" not in out + (workdir / "iam-audit.jsonl").read_text()
+
+
+def test_demo_vpn_is_a_real_openvpn_server_that_refuses_the_leaver(demo) -> None:
+    """As root (CI) the demo's VPN runs; elsewhere it may be skipped, and must say why."""
+    result, workdir = demo
+    out = result.stdout
+    if os.geteuid() != 0 and not os.environ.get("CI"):
+        assert "VPN: OpenVPN server in" in out or "VPN: skipped, " in out
+        return
+    assert "VPN: OpenVPN server in network namespace" in out
+    assert "ada connected to the VPN with ada.ovpn (written by iam, mode 0o600): from 127.0.0.1" in out
+    assert "revoke certificate" in out and "kill 1 live tunnel(s) (CRL in place)" in out
+    assert "after offboarding, ada's VPN client tried to reconnect: REFUSED (certificate revoked)" in out
+    assert "demo-vpn-management-pw" not in out + (workdir / "iam-audit.jsonl").read_text()
+    assert not list(Path("/run/netns").glob("iamdemo-*")), "the demo left its network namespace behind"

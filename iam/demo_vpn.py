@@ -1,0 +1,212 @@
+"""The demo's VPN: a real OpenVPN 2.6 server and Ada's real client, on a PKI made on the spot.
+
+A tun device needs a network namespace of the demo's own, so nothing on the
+host changes: as root a throwaway ``ip netns``; otherwise an unprivileged
+user namespace (``unshare --user --map-root-user --net``) where the kernel
+and ``/dev/net/tun`` allow it. Without either, or without ``openvpn`` and
+``easy-rsa``, the demo runs without a VPN and says why. The server listens
+on the namespace's loopback; iam reaches it the way it reaches a production
+server: the PKI directory, the CRL file and the management socket.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TypeVar
+
+from iam.secrets import Secret
+
+EASYRSA = "/usr/share/easy-rsa/easyrsa"
+PORT = 1194
+MANAGEMENT_PASSWORD = "demo-vpn-management-" + "pw"
+CLIENT_EXTRA = ("connect-retry 1 1", "ifconfig-noexec", "route-noexec")
+SERVER_CONF = """\
+mode server
+tls-server
+dev tun
+proto udp4
+local 127.0.0.1
+port {port}
+topology subnet
+server 10.77.0.0 255.255.255.0
+ca {pki}/ca.crt
+cert {pki}/issued/server.crt
+key {pki}/private/server.key
+dh none
+crl-verify {crl}
+management {socket} unix {pwfile}
+keepalive 1 3
+verb 3
+"""
+T = TypeVar("T")
+
+
+class Unavailable(Exception):
+    """Why this machine cannot run the demo's VPN (shown to the user, never fatal)."""
+
+
+def _wait(check: Callable[[], T | None], seconds: float, what: str) -> T:
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {what} after {seconds:g}s")
+        time.sleep(0.1)
+
+
+class Process:
+    """A background process logging to a file; stopped by its own pid."""
+
+    def __init__(self, args: list[str], log: Path) -> None:
+        self.log = log
+        with open(log, "wb") as out:
+            self.popen = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=5)
+
+
+def network_namespace(stack: ExitStack, root: Path) -> tuple[list[str], str]:
+    """A command prefix that runs inside a fresh network namespace, and what it is."""
+    if os.geteuid() == 0:
+        name = f"iamdemo-{uuid.uuid4().hex[:8]}"
+        subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True, timeout=10)
+        stack.callback(subprocess.run, ["ip", "netns", "del", name], capture_output=True, timeout=10)
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True, timeout=10)
+        return ["ip", "netns", "exec", name], f"network namespace {name}"
+    if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
+        raise Unavailable("/dev/net/tun is not usable without root (run the demo as root for the VPN)")
+    holder = Process(
+        ["unshare", "--user", "--map-root-user", "--net", "sh", "-c", "ip link set lo up && exec sleep 3600"],
+        root / "namespace.log",
+    )
+    stack.callback(holder.stop)
+    prefix = ["nsenter", f"--target={holder.popen.pid}", "--user", "--net", "--preserve-credentials"]
+
+    def ready() -> bool:
+        if holder.popen.poll() is not None:
+            raise Unavailable(f"no unprivileged user namespace here: {holder.text().strip()[-200:]}")
+        probe = subprocess.run([*prefix, "ip", "-br", "link"], capture_output=True, text=True, timeout=10)
+        return "UP" in probe.stdout or "UNKNOWN" in probe.stdout
+
+    _wait(ready, 10, "user namespace")
+    return prefix, "an unprivileged user and network namespace"
+
+
+class DemoVpn:
+    """The PKI, the server and Ada's client, all under one temporary directory."""
+
+    def __init__(self, stack: ExitStack) -> None:
+        missing = [t for t in ("openvpn", "ip") if shutil.which(t) is None]
+        if not Path(EASYRSA).exists():
+            missing.append("easy-rsa")
+        if missing:
+            needed = "apt-get install openvpn easy-rsa iproute2"
+            raise Unavailable(f"{', '.join(missing)} not installed ({needed})")
+        # Short: a unix socket path holds at most 107 bytes.
+        self.root = Path(tempfile.mkdtemp(prefix="iamdemo-vpn-"))
+        stack.callback(shutil.rmtree, self.root, ignore_errors=True)
+        self.stack = stack
+        self.prefix, self.where = network_namespace(stack, self.root)
+        self.server: Process | None = None
+        self.client: Process | None = None
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def crl(self) -> Path:
+        return self.root / "crl.pem"
+
+    @property
+    def socket(self) -> Path:
+        return self.root / "mgmt.sock"
+
+    def settings(self, profiles: Path) -> dict[str, object]:
+        """The `openvpn` system's settings, as a deployment's configuration would hold them."""
+        return {
+            "easyrsa": EASYRSA,
+            "pki_dir": str(self.pki),
+            "crl_path": str(self.crl),
+            "management": str(self.socket),
+            "management_password": Secret(MANAGEMENT_PASSWORD, "demo"),
+            "key_algo": "ec",
+            "profile_dir": str(profiles),
+            "remote": "127.0.0.1",
+            "port": PORT,
+            "proto": "udp4",
+            "profile_extra": list(CLIENT_EXTRA),
+            "timeout": 10,
+            "command_timeout": 60,
+        }
+
+    def start(self) -> None:
+        """A CA, the server's certificate, an empty CRL, and the server itself."""
+        self._easyrsa("init-pki")
+        self._easyrsa("build-ca", "nopass")
+        self._easyrsa("build-server-full", "server", "nopass")
+        self._easyrsa("gen-crl")
+        shutil.copyfile(self.pki / "crl.pem", self.crl)
+        self.crl.chmod(0o644)
+        pwfile = self.root / "mgmt.pw"
+        pwfile.write_text(MANAGEMENT_PASSWORD + "\n")
+        pwfile.chmod(0o600)
+        conf = self.root / "server.conf"
+        conf.write_text(
+            SERVER_CONF.format(port=PORT, pki=self.pki, crl=self.crl, socket=self.socket, pwfile=pwfile)
+        )
+        self.server = self._run(["openvpn", "--config", str(conf)], "server.log")
+        _wait(lambda: self.socket.exists() or self._exited(self.server), 15, "OpenVPN management socket")
+        self._exited(self.server)
+
+    def connect(self, profile: Path, tunnel_up: Callable[[], str | None]) -> str:
+        """Start the client from ``profile`` (the file iam wrote) and wait until the server lists it."""
+        self.client = self._run(["openvpn", "--config", str(profile)], "client.log")
+        return _wait(lambda: self._exited(self.client) or tunnel_up(), 20, "tunnel")
+
+    def reconnect_refused(self, cn: str) -> bool:
+        """Whether the server refused ``cn``'s certificate as revoked after offboarding."""
+        assert self.server is not None
+        needle = f"certificate revoked: CN={cn}"
+        try:
+            return _wait(lambda: needle in self.server.text() if self.server else False, 20, "refusal")
+        except TimeoutError:
+            return False
+
+    def _exited(self, process: Process | None) -> None:
+        if process is not None and process.popen.poll() is not None:
+            raise Unavailable(f"openvpn exited: {process.text().strip()[-300:]}")
+
+    def _run(self, args: list[str], log: str) -> Process:
+        process = Process([*self.prefix, *args], self.root / log)
+        self.stack.callback(process.stop)
+        return process
+
+    def _easyrsa(self, *args: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EASYRSA")}
+        env.update(EASYRSA_BATCH="1", EASYRSA_ALGO="ec", EASYRSA_PKI=str(self.pki))
+        done = subprocess.run([EASYRSA, *args], env=env, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise Unavailable(f"easy-rsa {args[0]} failed: {done.stderr.strip()[-300:]}")
