@@ -31,7 +31,7 @@ class Upkept(MemoryConnector, Maintainable):
 
 
 def runtime(tmp_path: Path, connectors: dict) -> Runtime:
-    (tmp_path / "policy.yaml").write_text("roles:\n  staff: {entitlements: {vpn: [\"vpn:access\"]}}\n")
+    (tmp_path / "policy.yaml").write_text('roles:\n  staff: {entitlements: {vpn: ["vpn:access"]}}\n')
     config = Config(
         path=None,
         store=str(tmp_path / "iam.db"),
