@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 
 from iam.audit import AuditLog
 from iam.config import RetryPolicy
-from iam.contract import Connector, Readable, StepSpec, perform
+from iam.contract import Connector, Op, Readable, StepSpec, perform
 from iam.errors import (
     AuthenticationFailed,
     ConnectorError,
     NoSuchObject,
     PermissionDenied,
+    StateConflict,
     TransientError,
     Unsupported,
 )
@@ -34,6 +35,10 @@ StepCallback = Callable[[str, StepRow], None]
 
 #: Errors after which the rest of that system's steps cannot succeed either.
 _STOPS_SYSTEM = (TransientError, AuthenticationFailed, PermissionDenied)
+
+#: Operations that need the account the plan saw: `absent` from them means it
+#: vanished after planning (drift), so that system's remaining steps stop.
+_NEEDS_ACCOUNT = frozenset({Op.GRANT, Op.ENABLE, Op.UPDATE})
 
 
 @dataclass
@@ -154,12 +159,16 @@ class Applier:
         except NoSuchObject as exc:
             outcome = Result(Outcome.ABSENT, str(exc))
         except Exception as exc:
-            error = _as_connector_error(exc, row.system)
-            row.status, row.outcome, row.error = "failed", None, str(error)
-            self.store.step_finished(run_id, row.seq, "failed", None, row.error)
-            self.audit.record("step.failed", error=row.error, error_type=type(error).__name__, **common)
-            if isinstance(error, (*_STOPS_SYSTEM, Unsupported)):
-                result.stopped_by = row.error
+            self._fail(run_id, exc, row, result, common)
+            return
+        if outcome.outcome is Outcome.ABSENT and spec.op in _NEEDS_ACCOUNT:
+            drift = StateConflict(
+                f"drift: the account this step was planned for is gone ({outcome.detail}); "
+                "the rest of this system's steps are stopped: run again to re-plan from what is there",
+                system=row.system,
+            )
+            self._fail(run_id, drift, row, result, common)
+            result.stopped_by = row.error
             return
         row.status, row.outcome, row.error = "done", outcome.outcome.value, None
         self.store.step_finished(run_id, row.seq, "done", row.outcome, None)
@@ -169,3 +178,13 @@ class Applier:
             description=row.description,
             **common,
         )
+
+    def _fail(
+        self, run_id: str, exc: Exception, row: StepRow, result: SystemApply, common: dict[str, object]
+    ) -> None:
+        error = _as_connector_error(exc, row.system)
+        row.status, row.outcome, row.error = "failed", None, str(error)
+        self.store.step_finished(run_id, row.seq, "failed", None, row.error)
+        self.audit.record("step.failed", error=row.error, error_type=type(error).__name__, **common)
+        if isinstance(error, (*_STOPS_SYSTEM, Unsupported)):
+            result.stopped_by = row.error

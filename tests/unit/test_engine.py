@@ -9,7 +9,7 @@ import pytest
 from iam import runs
 from iam.config import Config, RetryPolicy, SystemConfig
 from iam.errors import AuthenticationFailed, ConnectTimeout, InputError, InvalidAttribute, RateLimited
-from iam.model import AccountState, Entitlement, Result
+from iam.model import AccountState, DesiredAccount, Entitlement, Result
 from iam.runtime import Runtime
 from tests.support.memory import MemAccount, MemoryConnector
 
@@ -174,3 +174,29 @@ def test_bad_usernames_are_refused_before_anything_is_read(tmp_path: Path, bad: 
 def test_state_read_is_a_real_account_state(tmp_path: Path) -> None:
     conn = leaver(MemoryConnector("a"))
     assert isinstance(conn.read_account("ann"), AccountState)
+
+
+class DeletedMidRun(MemoryConnector):
+    """Someone deletes the account between the plan and its first grant."""
+
+    def grant(self, username: str, entitlement: Entitlement) -> Result:
+        self.accounts.pop(username, None)
+        return super().grant(username, entitlement)
+
+
+def test_an_account_gone_after_planning_is_drift_and_stops_that_system(tmp_path: Path) -> None:
+    drifting, steady = DeletedMidRun("a"), MemoryConnector("b")
+    for conn in (drifting, steady):
+        conn.accounts["ann"] = MemAccount(entitlements=set())
+    rt, _ = runtime(tmp_path, drifting, steady)
+    desired = {name: DesiredAccount(frozenset({ENG, OPS})) for name in ("a", "b")}
+
+    report = runs.provision(rt, "mover", "ann", desired, "moved")
+
+    rows = {(r.system, r.target): r for r in rt.store.run_steps(report["run_id"])}
+    first, second = rows[("a", "group:eng")], rows[("a", "group:ops")]
+    assert first.status == "failed" and "drift: the account this step was planned for is gone" in first.error
+    assert second.status != "done"  # stopped, not attempted against an account that is not there
+    assert "ann" not in drifting.accounts  # nothing was recreated behind the operator's back
+    assert report["status"] != "complete"
+    assert steady.read_account("ann").entitlements == {ENG, OPS}  # the other system went on
