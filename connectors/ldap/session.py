@@ -80,6 +80,9 @@ class LdapSession:
             receive_timeout=self.timeout,
             raise_exceptions=False,
             auto_bind=ldap3.AUTO_BIND_NONE,
+            # Active Directory sends at most 1,500 values of a group's member
+            # (member;range=0-1499); ldap3 fetches the remaining ranges itself.
+            auto_range=True,
         )
         conn.open()
         if self.start_tls and parsed.scheme == "ldap" and not conn.start_tls():

@@ -327,6 +327,43 @@ def test_paged_bulk_read_sees_every_page(domain: Domain) -> None:
     assert all(size == 7 and count <= 7 for size, count in pages), pages
 
 
+class CappedValuesConnection(ldap3.Connection):
+    """A real connection that asks for ``member`` three values at a time, as a Windows DC answers
+    groups of more than 1,500 members (``member;range=0-1499``): Samba ranges only on request."""
+
+    ranged: list[str]
+
+    def search(self, search_base: str, search_filter: str, *args: Any, **kwargs: Any) -> Any:
+        attributes = kwargs.get("attributes")
+        if attributes and "member" in attributes:
+            kwargs["attributes"] = [a if a != "member" else "member;range=0-2" for a in attributes]
+        done = super().search(search_base, search_filter, *args, **kwargs)
+        self.ranged += [n for e in self.response or [] for n in e.get("raw_attributes", {}) if ";range=" in n]
+        return done
+
+
+def test_bulk_read_follows_ranged_member_values_to_the_end(domain: Domain) -> None:
+    conn = domain.dc.admin()
+    crowd = [add_user(conn, domain.people, f"c{i}-{domain.suffix}") for i in range(8)]
+    big = add_group(conn, f"OU=groups,{domain.ou}", f"big-{domain.suffix}", crowd)
+    conn.unbind()
+    opened: list[CappedValuesConnection] = []
+
+    def factory() -> ldap3.Connection:
+        capped = CappedValuesConnection(
+            domain.dc.server(5), ADMIN_DN, domain.dc.admin_password, auto_bind=True, receive_timeout=5
+        )
+        capped.ranged = []
+        opened.append(capped)
+        return capped
+
+    connector = LdapConnector("directory", domain.settings, connection_factory=factory)
+    holders = {s.username for s in connector.iter_accounts() if Entitlement("group", big) in s.entitlements}
+
+    assert holders == {f"c{i}-{domain.suffix}" for i in range(8)}
+    assert any(name.startswith("member;range=0-2") for name in opened[0].ranged), opened[0].ranged
+
+
 def test_filter_metacharacters_in_a_username_match_nothing(connector: LdapConnector, domain: Domain) -> None:
     holder = domain.holder
     for probe in ("*", f"{holder[:3]}*", f"{holder})(|(sAMAccountName=*", "*)(objectClass=*", "\\2a", "h-*"):
