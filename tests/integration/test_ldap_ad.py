@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import ldap3
 import pytest
@@ -289,10 +289,26 @@ def test_creation_and_last_login_times_come_from_the_dc(connector: LdapConnector
     assert listed.last_login == after.last_login and listed.created == before.created
 
 
+C = TypeVar("C", bound=ldap3.Connection)
+
+
+def admin_connections(domain: Domain, cls: type[C], opened: list[C]) -> Callable[[], ldap3.Connection]:
+    """A connection factory for the connector: real binds as the DC's admin, each kept in ``opened``."""
+
+    def factory() -> ldap3.Connection:
+        conn = cls(domain.dc.server(5), ADMIN_DN, domain.dc.admin_password, auto_bind=True, receive_timeout=5)
+        opened.append(conn)
+        return conn
+
+    return factory
+
+
 class RecordingConnection(ldap3.Connection):
     """A real connection that notes the paging of every account listing it runs."""
 
-    pages: list[tuple[int | None, int]]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.pages: list[tuple[int | None, int]] = []
+        super().__init__(*args, **kwargs)
 
     def search(self, search_base: str, search_filter: str, *args: Any, **kwargs: Any) -> Any:
         done = super().search(search_base, search_filter, *args, **kwargs)
@@ -310,15 +326,7 @@ def test_paged_bulk_read_sees_every_page(domain: Domain) -> None:
     expected = {f"u{i:02d}-{domain.suffix}" for i in range(23)} | {domain.holder, f"o-{domain.suffix}"}
 
     recorder: list[RecordingConnection] = []
-
-    def factory() -> ldap3.Connection:
-        conn = RecordingConnection(
-            domain.dc.server(5), ADMIN_DN, domain.dc.admin_password, auto_bind=True, receive_timeout=5
-        )
-        conn.pages = []
-        recorder.append(conn)
-        return conn
-
+    factory = admin_connections(domain, RecordingConnection, recorder)
     connector = LdapConnector("directory", {**domain.settings, "page_size": 7}, connection_factory=factory)
     names = {s.username for s in connector.iter_accounts()}
     assert names == expected
@@ -331,7 +339,9 @@ class CappedValuesConnection(ldap3.Connection):
     """A real connection that asks for ``member`` three values at a time, as a Windows DC answers
     groups of more than 1,500 members (``member;range=0-1499``): Samba ranges only on request."""
 
-    ranged: list[str]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.ranged: list[str] = []
+        super().__init__(*args, **kwargs)
 
     def search(self, search_base: str, search_filter: str, *args: Any, **kwargs: Any) -> Any:
         attributes = kwargs.get("attributes")
@@ -348,15 +358,7 @@ def test_bulk_read_follows_ranged_member_values_to_the_end(domain: Domain) -> No
     big = add_group(conn, f"OU=groups,{domain.ou}", f"big-{domain.suffix}", crowd)
     conn.unbind()
     opened: list[CappedValuesConnection] = []
-
-    def factory() -> ldap3.Connection:
-        capped = CappedValuesConnection(
-            domain.dc.server(5), ADMIN_DN, domain.dc.admin_password, auto_bind=True, receive_timeout=5
-        )
-        capped.ranged = []
-        opened.append(capped)
-        return capped
-
+    factory = admin_connections(domain, CappedValuesConnection, opened)
     connector = LdapConnector("directory", domain.settings, connection_factory=factory)
     holders = {s.username for s in connector.iter_accounts() if Entitlement("group", big) in s.entitlements}
 
