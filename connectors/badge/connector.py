@@ -12,6 +12,10 @@ Rules that hold whatever the vendor:
   opens nothing already; its access levels are still removed);
 - a badge counts as active while its status is the active one, even past its
   deactivation date: editing one date would bring it back;
+- a person with an HR end date (a contractor, a vendor) has every active
+  badge deactivate when that date ends, whoever enrolled the badge, and
+  follows the date when HR moves it; without an end date iam leaves badge
+  dates alone (sites expire badges for renewal);
 - time comes from the injected ``now``.
 """
 
@@ -35,6 +39,7 @@ class BadgeConnector(
     contract.Connector,
     contract.Readable,
     contract.Creatable,
+    contract.Updatable,
     contract.Entitling,
     contract.Disableable,
     contract.CredentialRevocable,
@@ -118,6 +123,12 @@ class BadgeConnector(
                 "cardholder_id": holder.id,
                 "display_name": holder.display_name,
                 self.policy.match_key: holder.value(self.policy.match_key),
+                # what an end date must reach: each active, unmarked badge's deactivation
+                "badge_ends": {
+                    b.key: b.deactivate.isoformat() if b.deactivate else None
+                    for b in badges
+                    if self._is_active(b) and not self._is_lost(b)
+                },
             },
         )
 
@@ -180,6 +191,56 @@ class BadgeConnector(
             return None
         day = end_date if isinstance(end_date, date) else date.fromisoformat(str(end_date))
         return datetime.combine(day + timedelta(days=1), time.min, tzinfo=self.policy.timezone)
+
+    # following HR's end date --------------------------------------------------------------------
+
+    def attribute_delta(
+        self, state: AccountState, attributes: Mapping[str, Any]
+    ) -> contract.AttributeDelta | None:
+        """The end date, when some active badge does not deactivate as it ends."""
+        end_date = attributes.get("end_date")
+        if not end_date:
+            return None
+        ends = self._end_of(end_date)
+        assert ends is not None
+        held = state.attributes.get("badge_ends", {})
+        if all(d is not None and datetime.fromisoformat(d) == ends for d in held.values()):
+            return None
+        return contract.AttributeDelta(replace={"end_date": [str(end_date)]})
+
+    def update_account(self, username: str, delta: contract.AttributeDelta) -> Result:
+        """Move every active badge's deactivation to the end of the HR end date (earlier or later)."""
+        ends = self._delta_end(delta)
+        holder = self._cardholder(username)
+        if holder is None:
+            return _NO_ACCOUNT
+        moved = []
+        for badge in self.driver.badges_of(holder):
+            if self._is_active(badge) and not self._is_lost(badge) and badge.deactivate != ends:
+                self.driver.set_badge(badge, badge.status, ends)
+                moved.append(badge.key)
+        if not moved:
+            return Result(Outcome.UNCHANGED, f"every active badge ends {ends.isoformat()}")
+        return Result(Outcome.UPDATED, f"badge(s) {', '.join(moved)} now end {ends.isoformat()}")
+
+    def _delta_end(self, delta: contract.AttributeDelta) -> datetime:
+        """The one thing a badge follows is ``end_date``: anything else is refused before any change."""
+        names = {*delta.add, *delta.remove, *delta.replace}
+        values = delta.replace.get("end_date") or []
+        if names != {"end_date"} or delta.add or delta.remove or len(values) != 1:
+            raise errors.InvalidAttribute(
+                f"a badge follows only a replaced end_date, not {sorted(names)}; nothing was changed",
+                system=self.name,
+            )
+        try:
+            ends = self._end_of(values[0])
+        except ValueError:
+            raise errors.InvalidAttribute(
+                f"end_date {values[0]!r} is not a date (YYYY-MM-DD); nothing was changed", system=self.name
+            ) from None
+        if ends is None:
+            raise errors.InvalidAttribute("an empty end_date cannot end a badge", system=self.name)
+        return ends
 
     # entitlements -------------------------------------------------------------------------------
 

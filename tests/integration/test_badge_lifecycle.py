@@ -54,10 +54,14 @@ def connector(pacs: LenelEmulator, site: Site, clock: FakeClock) -> Iterator[Len
 
 
 def provision(
-    c: LenelBadgeConnector, username: str, want: frozenset[Entitlement], kind: str = "mover"
+    c: LenelBadgeConnector,
+    username: str,
+    want: frozenset[Entitlement],
+    kind: str = "mover",
+    end_date: str = "",
 ) -> list[str]:
     """Plan with iam's planner, perform each step; the step lines, for the reader of a failure."""
-    desired = {SYSTEM: DesiredAccount(want, {"family_name": "Person"})}
+    desired = {SYSTEM: DesiredAccount(want, {"family_name": "Person", "end_date": end_date})}
     plan = plan_provisioning(kind, username, desired, {SYSTEM: c.read_account(username)}, {SYSTEM: c})
     assert plan.errors == {}
     for step in plan.steps:
@@ -241,3 +245,72 @@ def test_time_comes_from_the_injected_clock(
     c.revoke_credential("E1001", str(site.jane_badge))
     assert pacs.badge(site.jane_badge)["DEACTIVATE"] == moment - timedelta(0)
     c.close()
+
+
+# contractors' end dates -------------------------------------------------------------------------
+
+
+def test_a_badge_enrolled_at_the_office_takes_the_contractors_end_date(
+    connector: LenelBadgeConnector, pacs: LenelEmulator, clock: FakeClock
+) -> None:
+    person = pacs.add_cardholder("Temp", "Cy", SSNO="C3010")
+    badge = pacs.add_badge(person, 7010)  # enrolled by hand: no deactivation date
+    lost = pacs.add_badge(person, 7011, "Lost")
+
+    lines = provision(connector, "C3010", levels("Lobby"), kind="joiner", end_date="2025-03-10")
+
+    assert lines == ["badges: update end_date to follow HR", "badges: grant access-level Lobby"]
+    assert pacs.badge(badge)["DEACTIVATE"] == datetime(2025, 3, 11, 5, tzinfo=UTC)  # midnight at the site
+    assert pacs.badge(lost)["DEACTIVATE"] is None and pacs.badge(lost)["STATUS_NAME"] == "Lost"
+    assert provision(connector, "C3010", levels("Lobby"), end_date="2025-03-10") == []  # holds now
+    clock.advance(days=7, hours=13, minutes=59)  # 2025-03-10 23:59 at the site
+    assert pacs.swipe(7010, "lobby") == "granted"
+    clock.advance(minutes=1)
+    assert pacs.swipe(7010, "lobby") == "denied"
+
+
+def test_a_moved_end_date_is_followed_either_way(
+    connector: LenelBadgeConnector, pacs: LenelEmulator, clock: FakeClock
+) -> None:
+    attributes = {"family_name": "Temp", "end_date": "2025-03-10", "badge_id": 7020}
+    connector.create_account("C3020", attributes)
+    connector.grant("C3020", Entitlement("access-level", "Lobby"))
+
+    assert provision(connector, "C3020", levels("Lobby"), end_date="2025-03-20") == [
+        "badges: update end_date to follow HR"
+    ]
+    clock.advance(days=9)  # past the old end: the extension keeps the door open
+    assert pacs.swipe(7020, "lobby") == "granted"
+
+    assert provision(connector, "C3020", levels("Lobby"), end_date="2025-03-12") != []
+    state = connector.read_account("C3020")
+    assert state is not None and "2025-03-13T00:00:00-05:00" in state.credentials[0].detail
+    clock.advance(days=2)  # 2025-03-14 at the site
+    assert pacs.swipe(7020, "lobby") == "denied"
+
+
+def test_an_employee_without_an_end_date_keeps_the_sites_own_badge_dates(
+    connector: LenelBadgeConnector, pacs: LenelEmulator, site: Site
+) -> None:
+    renewal = datetime(2026, 1, 1, tzinfo=UTC)
+    badge = pacs.add_badge(site.jane, 5701, deactivate=renewal)
+    assert provision(connector, "E1001", levels("Lobby", "Lab")) == []
+    assert pacs.badge(badge)["DEACTIVATE"] == renewal
+
+
+@pytest.mark.parametrize(
+    ("delta", "complaint"),
+    [
+        (contract.AttributeDelta(replace={"title": ["Boss"]}), "follows only a replaced end_date"),
+        (contract.AttributeDelta(add={"end_date": ["2025-04-01"]}), "follows only a replaced end_date"),
+        (contract.AttributeDelta(replace={"end_date": ["next week"]}), "is not a date"),
+        (contract.AttributeDelta(replace={"end_date": [""]}), "cannot end a badge"),
+    ],
+)
+def test_a_malformed_update_is_refused_and_changes_nothing(
+    connector: LenelBadgeConnector, pacs: LenelEmulator, site: Site, delta, complaint: str
+) -> None:
+    before = pacs.badge(site.jane_badge)
+    with pytest.raises(errors.InvalidAttribute, match=complaint):
+        connector.update_account("E1001", delta)
+    assert pacs.badge(site.jane_badge) == before

@@ -91,6 +91,18 @@ def test_future_end_date_schedules_one_leave() -> None:
     assert derive_events([person], {"1": person}, {"ann": events[0].effective_at}, NOW) == []
 
 
+def test_a_moved_end_date_is_a_mover_and_reschedules_the_leave() -> None:
+    """Systems keeping a copy of the end date (badges) must follow it: a provisioning run."""
+    before = ann(kind="contractor", owner="boss", end_date=date(2026, 12, 31))
+    extended = ann(kind="contractor", owner="boss", end_date=date(2027, 3, 31))
+    pending = {"ann": datetime(2027, 1, 1, tzinfo=UTC)}
+    events = derive_events([extended], {"1": before}, pending, NOW)
+    assert [(e.type, e.reason, e.effective_at) for e in events] == [
+        ("mover", "HR: end_date changed", NOW),
+        ("leaver", "HR: end date", datetime(2027, 4, 1, tzinfo=UTC)),
+    ]
+
+
 def test_rehire_of_a_terminated_person() -> None:
     events = derive_events([ann()], {"1": ann(status="terminated")}, {}, NOW)
     assert [e.type for e in events] == ["rehire"]
