@@ -297,7 +297,8 @@ def event_submit(obj: Context, events_file: Path, dry_run: bool, now_text: str |
 
 @event.command("list")
 @click.option(
-    "--status", type=click.Choice(["pending", "applied", "partial", "failed", "rejected", "cancelled"])
+    "--status",
+    type=click.Choice(["pending", "running", "applied", "partial", "failed", "rejected", "cancelled"]),
 )
 @FORMAT
 @click.pass_obj

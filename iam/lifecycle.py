@@ -125,7 +125,8 @@ def _process_one(rt: Runtime, policy: Policy, event: Event, now: datetime, dry_r
         rt.store.cancel_pending(event.username, ("leaver",))
     if event.type == "leaver" and not due:
         rt.store.cancel_pending(event.username, ("leaver",))  # a new last day replaces the old one
-    rt.store.record_event(event.to_row("pending"), identity_status)
+    # An event applied now is stored as running (claimed): no concurrent run-due takes it too.
+    rt.store.record_event(event.to_row("running" if due else "pending"), identity_status)
     rt.audit.record(
         "event.received",
         event_id=event.id,

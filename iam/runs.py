@@ -350,7 +350,7 @@ def build_report(
         "status": status,
         "dry_run": not verified,
         "systems": systems,
-        "evidence": {"store": rt.config.store, "audit_log": rt.config.audit_log, "run_id": run_id},
+        "evidence": {"store": rt.store.location, "audit_log": rt.config.audit_log, "run_id": run_id},
     }
 
 

@@ -3,23 +3,64 @@
 SQLite by default; the same code runs on PostgreSQL when several workers
 share the work. A step is written *before* it runs (``running``) and *after*
 (``done``/``failed``), so a crash leaves an exact record for `iam resume`.
+
+What makes sharing safe: every write that could race is one atomic
+statement (an upsert, an insert that ignores a duplicate, a claim that
+picks and marks a due event together); times are stored and returned in
+UTC whatever the server's or the event's time zone. A PostgreSQL password
+comes from PGPASSWORD or ~/.pgpass (libpq reads them); one given in the URL
+anyway is masked wherever the location is shown.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import socket
+import sqlite3
 import threading
+import time
 import uuid
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 
-from iam.secrets import redact_value
+from iam.errors import ConfigError
+from iam.secrets import REDACTED, redact_value, register
 
 metadata = sa.MetaData()
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """A moment in time, stored in UTC and always read back aware, in UTC.
+
+    SQLite keeps no offset: an aware time was stored as its local wall clock,
+    so 23:00 in New York compared as earlier than 00:01 UTC. PostgreSQL
+    returns the server's zone. Converting on the way in and out makes both
+    compare and return the same instant. A naive value is taken as UTC.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
 
 identities = sa.Table(
     "identities",
@@ -28,7 +69,7 @@ identities = sa.Table(
     sa.Column("hr_id", sa.String(128), unique=True),
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("attributes", sa.JSON, nullable=False, default=dict),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 runs = sa.Table(
@@ -43,8 +84,8 @@ runs = sa.Table(
     sa.Column("plan_errors", sa.JSON, nullable=False, default=dict),
     sa.Column("desired", sa.JSON),
     sa.Column("report", sa.JSON),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime()),
 )
 
 steps = sa.Table(
@@ -61,8 +102,8 @@ steps = sa.Table(
     sa.Column("outcome", sa.String(16)),
     sa.Column("error", sa.Text),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("started_at", sa.DateTime(timezone=True)),
-    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("started_at", UtcDateTime()),
+    sa.Column("finished_at", UtcDateTime()),
 )
 
 events = sa.Table(
@@ -72,29 +113,32 @@ events = sa.Table(
     sa.Column("type", sa.String(16), nullable=False),
     sa.Column("username", sa.String(128), nullable=False, index=True),
     sa.Column("identity", sa.JSON, nullable=False),
-    sa.Column("effective_at", sa.DateTime(timezone=True), nullable=False, index=True),
-    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("effective_at", UtcDateTime(), nullable=False, index=True),
+    sa.Column("source", sa.Text, nullable=False),  # "hr-feed:<file name>": any length
     sa.Column("reason", sa.Text, nullable=False, default=""),
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("run_id", sa.String(36)),
     sa.Column("error", sa.Text),
-    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("applied_at", sa.DateTime(timezone=True)),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("applied_at", UtcDateTime()),
+    # who is applying it (host:pid) and since when: see `Store.due_events`
+    sa.Column("claimed_by", sa.String(255)),
+    sa.Column("claimed_at", UtcDateTime()),
 )
 
 seen_requests = sa.Table(
     "seen_requests",
     metadata,
     sa.Column("digest", sa.String(64), primary_key=True),
-    sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("seen_at", UtcDateTime(), nullable=False),
 )
 
 sweeps = sa.Table(
     "sweeps",
     metadata,
     sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
-    sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False, index=True),
+    sa.Column("stored_at", UtcDateTime(), nullable=False),
     sa.Column("summary", sa.JSON, nullable=False),
     sa.Column("findings", sa.JSON, nullable=False),
 )
@@ -107,7 +151,7 @@ certifications = sa.Table(
     sa.Column("due", sa.Date, nullable=False),
     sa.Column("items", sa.JSON, nullable=False),
     sa.Column("decisions", sa.JSON, nullable=False, default=dict),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
 audit_head = sa.Table(
@@ -127,7 +171,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """WAL lets readers (status, audit verify) run beside a writer; NORMAL
     sync survives a process crash, which is what the journal must survive."""
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # Switching a new file to WAL needs it to itself: a second process opening it at
+    # that moment is told "locked" at once (SQLite's busy timeout does not apply here).
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -148,17 +202,23 @@ class StepRow:
     attempts: int = 0
 
 
-def _upsert_identity(db: Any, username: str, status: str, attributes: dict[str, Any] | None) -> None:
-    exists = db.execute(sa.select(identities.c.username).where(identities.c.username == username)).first()
+def _insert(db: Connection) -> Callable[[sa.Table], Any]:
+    """The dialect's INSERT, which knows ON CONFLICT (both dialects a store may use)."""
+    return postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert
+
+
+def _upsert_identity(db: Connection, username: str, status: str, attributes: dict[str, Any] | None) -> None:
+    """One statement, so two workers recording the same person cannot both insert."""
     values: dict[str, Any] = {"status": status, "updated_at": now()}
     if attributes is not None:
         values["attributes"] = attributes
         values["hr_id"] = attributes.get("hr_id") or None
-    if exists:
-        db.execute(identities.update().where(identities.c.username == username).values(**values))
-    else:
-        values.setdefault("attributes", {})
-        db.execute(identities.insert().values(username=username, **values))
+    row = {"username": username, "attributes": {}, **values}
+    db.execute(
+        _insert(db)(identities)
+        .values(**row)
+        .on_conflict_do_update(index_elements=[identities.c.username], set_=values)
+    )
 
 
 def _pending(run_id: str, rows: list[StepRow]) -> list[dict[str, Any]]:
@@ -180,23 +240,106 @@ def _pending(run_id: str, rows: list[StepRow]) -> list[dict[str, Any]]:
 
 
 def store_url(location: str) -> str:
-    """A file path becomes a SQLite URL; a URL is used as given."""
-    return location if "://" in location else f"sqlite:///{location}"
+    """A file path becomes a SQLite URL; a URL is used as given (postgresql:// means psycopg 3)."""
+    if "://" not in location:
+        return f"sqlite:///{location}"
+    scheme, rest = location.split("://", 1)
+    return f"postgresql+psycopg://{rest}" if scheme in ("postgres", "postgresql") else location
+
+
+_URL_PASSWORD = re.compile(r"://([^/?#:@]*):[^/?#]*@")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*")
+
+
+def display_location(location: str) -> str:
+    """The store location fit to show: a password in the URL (which belongs in
+    PGPASSWORD or ~/.pgpass instead) becomes ``***``; a file path is unchanged."""
+    if "://" not in location:
+        return location
+    masked = _URL_PASSWORD.sub(rf"://\1:{REDACTED}@", location)
+    return _QUERY_PASSWORD.sub(rf"\g<1>{REDACTED}", masked)
+
+
+#: Serialises schema creation among processes starting on one PostgreSQL database.
+_SCHEMA_LOCK = zlib.crc32(b"iam.store.schema")
+
+#: How long a claimed event may stay ``running`` before another worker takes
+#: it over, its worker being presumed dead: longer than any one run takes.
+CLAIM_LEASE = timedelta(hours=1)
+
+
+def _worker() -> str:
+    """Who claims an event, as recorded in ``events.claimed_by``: host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:255]
+
+
+def _add_missing_columns(db: Connection) -> None:
+    """Bring a store made by an older version up to date: add new (nullable) columns."""
+    inspector = sa.inspect(db)
+    quote = db.dialect.identifier_preparer.quote
+    for table in metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present and column.nullable:
+                kind = column.type.compile(dialect=db.dialect)
+                db.execute(sa.text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {kind}"))
 
 
 class Store:
     """Thread-safe access to the journal; one instance per process."""
 
     def __init__(self, location: str) -> None:
-        url = store_url(location)
+        #: Where the store is, fit to show in reports and messages (no password).
+        self.location = display_location(location)
+        try:
+            url = sa.engine.make_url(store_url(location))
+        except (sa.exc.ArgumentError, ValueError):
+            raise ConfigError(
+                f"store: {self.location!r} is neither a file path nor a database URL "
+                "(e.g. state/iam.db or postgresql+psycopg://iam@db.example.org/iam)"
+            ) from None
+        for secret in (url.password, url.query.get("password")):
+            if isinstance(secret, str):
+                register(secret)
         kwargs: dict[str, Any] = {}
-        if url.startswith("sqlite"):
+        if url.get_backend_name() == "sqlite":
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-        self.engine: Engine = sa.create_engine(url, **kwargs)
-        if url.startswith("sqlite"):
+        elif url.get_backend_name() == "postgresql":
+            register(os.environ.get("PGPASSWORD", ""))
+            kwargs["pool_pre_ping"] = True  # a long-lived `iam serve` outlives a database restart
+            if "connect_timeout" not in url.query:
+                kwargs["connect_args"] = {"connect_timeout": 10}
+        else:
+            raise ConfigError(
+                f"store: {self.location}: only SQLite (a file path) and PostgreSQL "
+                "(postgresql+psycopg://user@host/database) are supported"
+            )
+        try:
+            self.engine: Engine = sa.create_engine(url, **kwargs)
+        except (ImportError, sa.exc.NoSuchModuleError) as exc:
+            raise ConfigError(
+                f"store: {self.location}: the database driver is not installed ({exc}); "
+                "for PostgreSQL: pip install 'iam[postgres]'"
+            ) from None
+        if url.get_backend_name() == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self._lock = threading.Lock()
-        metadata.create_all(self.engine)
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        """Create missing tables and columns, one worker at a time when several start at once."""
+        try:
+            with self.engine.connect() as db:
+                if db.dialect.name == "postgresql":
+                    db.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
+                else:  # SQLite's write lock, taken now rather than at the first CREATE
+                    db.exec_driver_sql("BEGIN IMMEDIATE")
+                metadata.create_all(db)
+                _add_missing_columns(db)
+                db.commit()
+        except sa.exc.DBAPIError as exc:
+            self.engine.dispose()
+            raise ConfigError(f"store: {self.location}: cannot open: {_reason(exc)}") from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -336,9 +479,14 @@ class Store:
     # events -------------------------------------------------------------
 
     def record_event(self, event: dict[str, Any], identity_status: str | None) -> None:
-        """Store an event and, with it, the identity it changes: all or nothing."""
+        """Store an event and, with it, the identity it changes: all or nothing.
+
+        An event stored as ``running`` is claimed by this worker at once (it is
+        applied right away), so no `due_events` elsewhere hands it out too.
+        """
+        claim = {"claimed_by": _worker(), "claimed_at": now()} if event.get("status") == "running" else {}
         with self._lock, self.engine.begin() as db:
-            db.execute(events.insert().values(**event, received_at=now()))
+            db.execute(events.insert().values(**event, **claim, received_at=now()))
             if identity_status is not None:
                 _upsert_identity(db, event["username"], identity_status, event["identity"])
 
@@ -350,14 +498,44 @@ class Store:
                 .values(status=status, run_id=run_id, error=error, applied_at=now())
             )
 
-    def due_events(self, at: datetime) -> list[dict[str, Any]]:
-        with self.engine.connect() as db:
-            rows = db.execute(
-                sa.select(events)
-                .where(events.c.status == "pending", events.c.effective_at <= at)
-                .order_by(events.c.effective_at, events.c.received_at)
+    def due_events(self, at: datetime) -> Iterator[dict[str, Any]]:
+        """Claim the events due at ``at``, oldest first, one each time the caller asks for the next.
+
+        The statement that picks an event also marks it ``running`` (with who
+        and when), so workers sharing the store never get the same event:
+        PostgreSQL skips a row another worker is claiming, SQLite runs one
+        writer at a time. A claim older than `CLAIM_LEASE` is taken to belong
+        to a worker that died, and is taken over; `finish_event` ends a claim.
+        """
+        while (row := self._claim_next(at)) is not None:
+            yield row
+
+    def _claim_next(self, at: datetime) -> dict[str, Any] | None:
+        claimable = sa.or_(
+            events.c.status == "pending",
+            sa.and_(events.c.status == "running", events.c.claimed_at < now() - CLAIM_LEASE),
+        )
+        candidate = (
+            sa.select(events.c.id)
+            .where(claimable, events.c.effective_at <= at)
+            .order_by(events.c.effective_at, events.c.received_at, events.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        with self._lock, self.engine.begin() as db:
+            row = (
+                db.execute(
+                    events.update()
+                    # claimable again: another worker may have claimed it since the pick
+                    .where(events.c.id == candidate, claimable)
+                    .values(status="running", claimed_by=_worker(), claimed_at=now())
+                    .returning(*events.c)
+                )
+                .mappings()
+                .first()
             )
-            return [dict(r) for r in rows.mappings()]
+            return dict(row) if row else None
 
     def list_events(self, status: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(events).order_by(events.c.effective_at)
@@ -377,13 +555,20 @@ class Store:
             return int(result.rowcount or 0)
 
     def first_sighting(self, digest: str, window_start: datetime) -> bool:
-        """Remember a signed request; False if it was seen before (a replay)."""
+        """Remember a signed request; False if it was seen before (a replay).
+
+        One insert that ignores a duplicate: of two copies arriving at once,
+        exactly one is the first.
+        """
         with self._lock, self.engine.begin() as db:
             db.execute(seen_requests.delete().where(seen_requests.c.seen_at < window_start))
-            if db.execute(sa.select(seen_requests.c.digest).where(seen_requests.c.digest == digest)).first():
-                return False
-            db.execute(seen_requests.insert().values(digest=digest, seen_at=now()))
-            return True
+            inserted = db.execute(
+                _insert(db)(seen_requests)
+                .values(digest=digest, seen_at=now())
+                .on_conflict_do_nothing(index_elements=[seen_requests.c.digest])
+                .returning(seen_requests.c.digest)  # rowcount of an INSERT is not reliable
+            )
+            return inserted.first() is not None
 
     def get_identity(self, username: str) -> dict[str, Any] | None:
         with self.engine.connect() as db:
@@ -440,8 +625,16 @@ class Store:
 
     def set_audit_head(self, log: str, seq: int, digest: str) -> None:
         with self.engine.begin() as db:
-            updated = db.execute(
-                audit_head.update().where(audit_head.c.log == log).values(seq=seq, hash=digest)
+            db.execute(
+                _insert(db)(audit_head)
+                .values(log=log, seq=seq, hash=digest)
+                .on_conflict_do_update(index_elements=[audit_head.c.log], set_={"seq": seq, "hash": digest})
             )
-            if not updated.rowcount:
-                db.execute(audit_head.insert().values(log=log, seq=seq, hash=digest))
+
+
+def _reason(exc: sa.exc.DBAPIError) -> str:
+    """The driver's own words (first line), and what to do about the usual causes."""
+    text = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+    if "password" in text or "authentication" in text:
+        text += " (give the password in PGPASSWORD or ~/.pgpass, not in the URL)"
+    return text

@@ -175,8 +175,14 @@ def test_events_for_unknown_people_and_naive_times_are_rejected() -> None:
             {"type": "leaver", "username": "ann", "effective_at": "2026-12-31T18:00:00"},
             {"type": "leaver", "username": "ann", "effective_at": "2026-12-31T18:00:00Z", "immediate": True},
             {"type": "sideways"},
+            {"type": "leaver", "username": "ann", "reason": "left\u0000; DROP"},  # no store keeps a NUL
         ]
     }
     events, errors = parse_events(data, "x.json", {"ann": ann()}, NOW)
-    assert [(e.row, e.field) for e in errors] == [(1, "username"), (2, "effective_at"), (4, "type")]
+    assert [(e.row, e.field) for e in errors] == [
+        (1, "username"),
+        (2, "effective_at"),
+        (4, "type"),
+        (5, "reason"),
+    ]
     assert len(events) == 1 and events[0].immediate
