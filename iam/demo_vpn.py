@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TypeVar
@@ -36,13 +36,13 @@ proto udp4
 local 127.0.0.1
 port {port}
 topology subnet
-server 10.77.0.0 255.255.255.0
+server {subnet} 255.255.255.0
 ca {pki}/ca.crt
 cert {pki}/issued/server.crt
 key {pki}/private/server.key
 dh none
 crl-verify {crl}
-management {socket} unix {pwfile}
+management {management}
 keepalive 1 3
 verb 3
 """
@@ -65,17 +65,21 @@ def _wait(check: Callable[[], T | None], seconds: float, what: str) -> T:
 
 
 class Process:
-    """A background process logging to a file; stopped by its own pid."""
+    """A background process logging to a file; stopped by its own pid, never by name."""
 
-    def __init__(self, args: list[str], log: Path) -> None:
+    def __init__(self, args: list[str], log: Path, env: Mapping[str, str] | None = None) -> None:
         self.log = log
         with open(log, "wb") as out:
             self.popen = subprocess.Popen(
-                args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
             )
 
     def text(self) -> str:
-        return self.log.read_text(errors="replace")
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    @property
+    def running(self) -> bool:
+        return self.popen.poll() is None
 
     def stop(self) -> None:
         if self.popen.poll() is None:
@@ -85,6 +89,24 @@ class Process:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait(timeout=5)
+
+
+def easyrsa(pki: Path, *args: str, passphrase: str | None = None) -> None:
+    """Run easy-rsa in batch mode with EC keys (fast); a CA passphrase goes through the environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EASYRSA")}
+    env.update(EASYRSA_BATCH="1", EASYRSA_ALGO="ec", EASYRSA_PKI=str(pki))
+    if passphrase is not None:
+        env.update(
+            DEMO_CA_PASS=passphrase, EASYRSA_PASSIN="env:DEMO_CA_PASS", EASYRSA_PASSOUT="env:DEMO_CA_PASS"
+        )
+    done = subprocess.run([EASYRSA, *args], env=env, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise Unavailable(f"easy-rsa {args[0]} failed: {done.stderr.strip()[-300:]}")
+
+
+def server_config(pki: Path, crl: Path, management: str, port: int = PORT, subnet: str = "10.77.0.0") -> str:
+    """An OpenVPN server on loopback that reads its CRL at every connection."""
+    return SERVER_CONF.format(port=port, subnet=subnet, pki=pki, crl=crl, management=management)
 
 
 def network_namespace(stack: ExitStack, root: Path) -> tuple[list[str], str]:
@@ -164,19 +186,17 @@ class DemoVpn:
 
     def start(self) -> None:
         """A CA, the server's certificate, an empty CRL, and the server itself."""
-        self._easyrsa("init-pki")
-        self._easyrsa("build-ca", "nopass")
-        self._easyrsa("build-server-full", "server", "nopass")
-        self._easyrsa("gen-crl")
+        easyrsa(self.pki, "init-pki")
+        easyrsa(self.pki, "build-ca", "nopass")
+        easyrsa(self.pki, "build-server-full", "server", "nopass")
+        easyrsa(self.pki, "gen-crl")
         shutil.copyfile(self.pki / "crl.pem", self.crl)
         self.crl.chmod(0o644)
         pwfile = self.root / "mgmt.pw"
         pwfile.write_text(MANAGEMENT_PASSWORD + "\n")
         pwfile.chmod(0o600)
         conf = self.root / "server.conf"
-        conf.write_text(
-            SERVER_CONF.format(port=PORT, pki=self.pki, crl=self.crl, socket=self.socket, pwfile=pwfile)
-        )
+        conf.write_text(server_config(self.pki, self.crl, f"{self.socket} unix {pwfile}"))
         self.server = self._run(["openvpn", "--config", str(conf)], "server.log")
         _wait(lambda: self.socket.exists() or self._exited(self.server), 15, "OpenVPN management socket")
         self._exited(self.server)
@@ -203,10 +223,3 @@ class DemoVpn:
         process = Process([*self.prefix, *args], self.root / log)
         self.stack.callback(process.stop)
         return process
-
-    def _easyrsa(self, *args: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EASYRSA")}
-        env.update(EASYRSA_BATCH="1", EASYRSA_ALGO="ec", EASYRSA_PKI=str(self.pki))
-        done = subprocess.run([EASYRSA, *args], env=env, capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            raise Unavailable(f"easy-rsa {args[0]} failed: {done.stderr.strip()[-300:]}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -37,15 +37,17 @@ VPN_ACCESS = Entitlement("vpn", "access")
 class OpenVpnConnector(
     contract.Connector,
     contract.Readable,
-    contract.Creatable,
     contract.Entitling,
     contract.SessionRevocable,
     contract.CredentialRevocable,
     contract.Terminable,
+    contract.Maintainable,
 ):
     """An OpenVPN server: easy-rsa for certificates, the management interface for tunnels."""
 
     settings_schema: ClassVar[Mapping[str, Any]] = vpn_settings.OPENVPN_SCHEMA
+    #: An OpenVPN account is its certificate: granting vpn:access issues it.
+    implicit_accounts = True
 
     def __init__(
         self,
@@ -64,8 +66,10 @@ class OpenVpnConnector(
             ca_passphrase=s.get("ca_passphrase"),
             algo=s.get("key_algo"),
             cert_days=s.get("cert_days"),
+            crl_days=s.get("crl_days"),
         )
         self.crl_path = Path(s["crl_path"])
+        self.crl_renew = timedelta(days=s.get("crl_renew_days", 30))
         where = s["management"]
         self.address: Address = (
             where if isinstance(where, str) else (vpn_settings.loopback(name, where["host"]), where["port"])
@@ -199,13 +203,6 @@ class OpenVpnConnector(
 
     # changing -----------------------------------------------------------------
 
-    def create_account(self, username: str, attributes: Mapping[str, Any]) -> Result:
-        """Nothing to create: an OpenVPN account is its certificate, issued by granting vpn:access."""
-        self._person(username)
-        return Result(
-            Outcome.UNCHANGED, "an OpenVPN account is its certificate: granting vpn:access issues it"
-        )
-
     def grant(self, username: str, entitlement: Entitlement) -> Result:
         """Issue a client certificate (CN = username) and write its 0600 profile."""
         cn = self._person(username)
@@ -304,24 +301,45 @@ class OpenVpnConnector(
             )
         return steps
 
+    # upkeep -------------------------------------------------------------------
+
+    def maintain(self) -> Result:
+        """Renew the CRL before it expires: an expired CRL makes OpenVPN refuse every client."""
+        with self._lock, self._boundary("renew the CRL"), self.pki.locked():
+            before = self.pki.crl_info(self.crl_path)
+            due = before.next_update is None or before.next_update - self.clock() <= self.crl_renew
+            if not due:
+                assert before.next_update is not None
+                return Result(Outcome.UNCHANGED, f"CRL valid until {before.next_update:%Y-%m-%d %H:%M} UTC")
+            revoked = [r.serial for r in self.pki.records() if r.status == "R"]
+            after = self._install_crl(revoked)  # a renewal must never drop a revocation
+        was = f"{before.next_update:%Y-%m-%d}" if before.next_update else "missing"
+        until = f"{after.next_update:%Y-%m-%d %H:%M} UTC" if after.next_update else "?"
+        return Result(Outcome.UPDATED, f"CRL renewed (was {was}), valid until {until}")
+
     # helpers ------------------------------------------------------------------
 
     def _revoke_and_install(self, cn: str, records: list[CertRecord]) -> None:
-        """Revoke in easy-rsa (unless the index already says so), regenerate, install, read back."""
+        """Revoke in easy-rsa (unless the index already says so), then install the new CRL."""
         for record in records:
             if record.status != "R":
                 self.pki.revoke(cn, record.serial)
+        self._install_crl([r.serial for r in records])
+
+    def _install_crl(self, must_list: list[str]) -> CrlInfo:
+        """Regenerate the CRL, install it where the server reads it, read back that it lists ``must_list``."""
         crl = self.pki.gen_crl()
         if self.crl_path.resolve() != (self.pki.pki_dir / "crl.pem").resolve():
             replace_file(self.crl_path, crl)
         else:
             self.crl_path.chmod(0o644)  # easy-rsa writes it 0600: the server may run as nobody
-        listed = self.pki.crl_info(self.crl_path).serials
-        missing = [r.serial for r in records if r.serial not in listed]
+        installed = self.pki.crl_info(self.crl_path)
+        missing = [serial for serial in must_list if serial not in installed.serials]
         if missing:
             raise errors.PermanentError(
                 f"the CRL installed at {self.crl_path} does not list {', '.join(missing)}", system=self.name
             )
+        return installed
 
     def _kill(self, cn: str) -> int:
         """Kill every live tunnel of ``cn``; return how many were up. Read back until they are gone."""

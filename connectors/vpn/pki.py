@@ -130,6 +130,7 @@ class EasyRsa:
         ca_passphrase: Secret | None = None,
         algo: str | None = None,
         cert_days: int | None = None,
+        crl_days: int | None = None,
     ) -> None:
         self.pki_dir = pki_dir
         self.easyrsa = easyrsa
@@ -138,6 +139,7 @@ class EasyRsa:
         self._passphrase = ca_passphrase
         self._algo = algo
         self._cert_days = cert_days
+        self._crl_days = crl_days
 
     @property
     def ca_path(self) -> Path:
@@ -230,6 +232,8 @@ class EasyRsa:
             env["EASYRSA_ALGO"] = self._algo
         if self._cert_days:
             env["EASYRSA_CERT_EXPIRE"] = str(self._cert_days)
+        if self._crl_days:
+            env["EASYRSA_CRL_DAYS"] = str(self._crl_days)
         if self._passphrase is not None:
             # The passphrase reaches openssl through the environment, never the command line.
             env["EASYRSA_PASSIN"] = f"env:{_PASSIN_VAR}"

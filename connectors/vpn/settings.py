@@ -48,6 +48,17 @@ OPENVPN_SCHEMA: dict[str, Any] = {
         "ca_passphrase": SECRET_SCHEMA,
         "key_algo": {"enum": ["rsa", "ec", "ed"], "description": "EASYRSA_ALGO for new client keys"},
         "cert_days": {"type": "integer", "minimum": 1, "description": "EASYRSA_CERT_EXPIRE"},
+        "crl_days": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "EASYRSA_CRL_DAYS: how long a new CRL is valid",
+        },
+        "crl_renew_days": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 30,
+            "description": "run-due renews the CRL when it expires within this many days",
+        },
         "server_names": {
             "type": "array",
             "items": {"type": "string"},

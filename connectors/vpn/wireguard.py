@@ -37,7 +37,6 @@ VPN_ACCESS = Entitlement("vpn", "access")
 class WireGuardConnector(
     contract.Connector,
     contract.Readable,
-    contract.Creatable,
     contract.Entitling,
     contract.CredentialRevocable,
     contract.Terminable,
@@ -45,6 +44,8 @@ class WireGuardConnector(
     """One WireGuard interface and its saved configuration."""
 
     settings_schema: ClassVar[Mapping[str, Any]] = vpn_settings.WIREGUARD_SCHEMA
+    #: A WireGuard account is its peer: granting vpn:access adds it.
+    implicit_accounts = True
 
     def __init__(
         self,
@@ -178,11 +179,6 @@ class WireGuardConnector(
             yield self._state(user, mapping[user], saved, live, endpoints)
 
     # changing -----------------------------------------------------------------
-
-    def create_account(self, username: str, attributes: Mapping[str, Any]) -> Result:
-        """Nothing to create: a WireGuard account is its peer, added by granting vpn:access."""
-        check_username(username, self.name)
-        return Result(Outcome.UNCHANGED, "a WireGuard account is its peer: granting vpn:access adds it")
 
     def grant(self, username: str, entitlement: Entitlement) -> Result:
         """Add a peer with a new key pair and the next free address; write the client's 0600 config."""

@@ -1,10 +1,12 @@
 """A throwaway OpenVPN 2.6 server and clients, inside one network namespace.
 
-The PKI is built with easy-rsa in batch mode with EC keys (fast); the
-server listens on the namespace's loopback with a tun device, reads its CRL
-with ``crl-verify`` and serves the management interface on a unix socket
-protected by a password file. Clients run in the same namespace with their
-own tun devices. Everything is stopped and removed by `OpenVpnLab.close`.
+The PKI is built with easy-rsa in batch mode with EC keys (fast), its CA
+key optionally under a passphrase; the server (configured as `iam demo`'s,
+from `iam.demo_vpn`) listens on the namespace's loopback with a tun device,
+reads its CRL with ``crl-verify`` and serves the management interface on a
+unix socket (or the namespace's 127.0.0.1) protected by a password file.
+Clients run in the same namespace with their own tun devices. Everything is
+stopped and removed by ``lab.cleanup.run()``.
 """
 
 from __future__ import annotations
@@ -18,40 +20,14 @@ from pathlib import Path
 
 from connectors.vpn.management import ManagementClient
 from connectors.vpn.status import ClientRow, parse_status3
+from iam.demo_vpn import CLIENT_EXTRA, EASYRSA, PORT, Process, easyrsa, server_config
 from iam.secrets import Secret
-from tests.integration.vpn_fixtures import Cleanup, Netns, Proc, wait_for
+from tests.integration.vpn_fixtures import Cleanup, Netns, wait_for
 
-EASYRSA = "/usr/share/easy-rsa/easyrsa"
+__all__ = ["EASYRSA", "MANAGEMENT_PASSWORD", "OpenVpnLab", "easyrsa", "open_lab", "revoked_serials"]
+
 MANAGEMENT_PASSWORD = "mgmt-S3cret-for-tests"
-PORT = 1194
-SUBNET = "10.77.0.0"
-
-SERVER_CONF = """\
-mode server
-tls-server
-dev tun
-proto udp4
-local 127.0.0.1
-port {port}
-topology subnet
-server {subnet} 255.255.255.0
-ca {pki}/ca.crt
-cert {pki}/issued/server.crt
-key {pki}/private/server.key
-dh none
-crl-verify {crl}
-management {socket} unix {pwfile}
-keepalive 1 3
-verb 3
-"""
-
-CLIENT_EXTRA = ["connect-retry 1 1", "ifconfig-noexec", "route-noexec"]
-
-
-def easyrsa(pki: Path, *args: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EASYRSA")}
-    env.update(EASYRSA_BATCH="1", EASYRSA_ALGO="ec", EASYRSA_PKI=str(pki))
-    subprocess.run([EASYRSA, *args], env=env, check=True, capture_output=True, timeout=60)
+MANAGEMENT_PORT = 7505
 
 
 @dataclass
@@ -61,8 +37,10 @@ class OpenVpnLab:
     root: Path
     netns: Netns
     cleanup: Cleanup
-    server: Proc | None = None
-    clients: dict[str, Proc] = field(default_factory=dict)
+    #: the CA key's passphrase, when the PKI was built with one
+    ca_passphrase: str | None = None
+    server: Process | None = None
+    clients: dict[str, Process] = field(default_factory=dict)
 
     @property
     def pki(self) -> Path:
@@ -93,39 +71,50 @@ class OpenVpnLab:
             "remote": "127.0.0.1",
             "port": PORT,
             "proto": "udp4",
-            "profile_extra": CLIENT_EXTRA,
+            "profile_extra": list(CLIENT_EXTRA),
             "timeout": 5,
             "command_timeout": 60,
         }
+        if self.ca_passphrase is not None:
+            base["ca_passphrase"] = Secret(self.ca_passphrase, "test")
         base.update(overrides)
         return base
 
     # building -----------------------------------------------------------------
 
     def build_pki(self, *users: str) -> None:
+        """A CA (its key encrypted when ``ca_passphrase`` is set), the server, ``users``, a CRL."""
+        secret = self.ca_passphrase
         easyrsa(self.pki, "init-pki")
-        easyrsa(self.pki, "build-ca", "nopass")
-        easyrsa(self.pki, "build-server-full", "server", "nopass")
+        easyrsa(self.pki, "build-ca", *(() if secret else ("nopass",)), passphrase=secret)
+        easyrsa(self.pki, "build-server-full", "server", "nopass", passphrase=secret)
         for user in users:
-            easyrsa(self.pki, "build-client-full", user, "nopass")
-        easyrsa(self.pki, "gen-crl")
+            easyrsa(self.pki, "build-client-full", user, "nopass", passphrase=secret)
+        easyrsa(self.pki, "gen-crl", passphrase=secret)
         shutil.copyfile(self.pki / "crl.pem", self.crl)
         self.crl.chmod(0o644)
 
-    def start_server(self) -> None:
+    def start_server(self, tcp_management: bool = False) -> None:
+        """The server; its management interface on the unix socket, or on the namespace's 127.0.0.1."""
         pwfile = self.root / "mgmt.pw"
         pwfile.write_text(MANAGEMENT_PASSWORD + "\n")
         pwfile.chmod(0o600)
+        where = f"127.0.0.1 {MANAGEMENT_PORT}" if tcp_management else f"{self.socket} unix"
         conf = self.root / "server.conf"
-        conf.write_text(
-            SERVER_CONF.format(
-                port=PORT, subnet=SUBNET, pki=self.pki, crl=self.crl, socket=self.socket, pwfile=pwfile
-            )
-        )
+        conf.write_text(server_config(self.pki, self.crl, f"{where} {pwfile}", subnet="10.77.0.0"))
         args = ["ip", "netns", "exec", self.netns.name, "openvpn", "--config", str(conf)]
-        self.server = Proc(args, self.root / "server.log")
+        self.server = Process(args, self.root / "server.log")
+        if tcp_management:
+            wait_for(self._listening, 15, "the OpenVPN management port")
+            return
         self.cleanup.add(self.server.stop)
         wait_for(self._management_ready, 15, "the OpenVPN management interface")
+
+    def _listening(self) -> bool:
+        assert self.server is not None
+        if not self.server.running:
+            raise AssertionError(f"OpenVPN exited:\n{self.server.text()[-2000:]}")
+        return f"127.0.0.1:{MANAGEMENT_PORT}" in self.netns.run("ss", "-ltnH").stdout
 
     def _management_ready(self) -> bool:
         assert self.server is not None
@@ -170,9 +159,9 @@ class OpenVpnLab:
         )
         return path
 
-    def start_client(self, user: str, config: Path | None = None) -> Proc:
+    def start_client(self, user: str, config: Path | None = None) -> Process:
         config = config or self.client_config(user)
-        proc = Proc(
+        proc = Process(
             ["ip", "netns", "exec", self.netns.name, "openvpn", "--config", str(config)],
             self.root / f"client-{user}.log",
         )
@@ -215,17 +204,17 @@ def revoked_serials(crl: Path) -> set[str]:
     }
 
 
-def open_lab(*users: str) -> OpenVpnLab:
+def open_lab(*users: str, ca_passphrase: str | None = None, tcp_management: bool = False) -> OpenVpnLab:
     """A PKI with ``users``, a running server, nothing connected; close with ``lab.cleanup.run()``."""
     cleanup = Cleanup()
     root = Path(tempfile.mkdtemp(prefix="iamvpn-"))  # short: unix socket paths are limited to 108 bytes
     cleanup.add(lambda: shutil.rmtree(root, ignore_errors=True))
     netns = Netns()
     cleanup.add(netns.delete)
-    lab = OpenVpnLab(root, netns, cleanup)
+    lab = OpenVpnLab(root, netns, cleanup, ca_passphrase)
     try:
         lab.build_pki(*users)
-        lab.start_server()
+        lab.start_server(tcp_management)
     except BaseException:
         cleanup.run()
         raise

@@ -8,7 +8,6 @@ Waiting is always for a condition with a deadline, never a fixed sleep.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+
+from iam.demo_vpn import Process as Proc
 
 T = TypeVar("T")
 
@@ -69,35 +70,6 @@ class Netns:
 
     def delete(self) -> None:
         subprocess.run(["ip", "netns", "del", self.name], check=False, timeout=10, capture_output=True)
-
-
-class Proc:
-    """A background process whose output goes to a log file; stopped by pid, never by name."""
-
-    def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
-        self.log = log
-        self._out = open(log, "wb")  # noqa: SIM115 - lives as long as the process
-        self.popen = subprocess.Popen(
-            args, stdout=self._out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
-        )
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    @property
-    def running(self) -> bool:
-        return self.popen.poll() is None
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=5)
-        with contextlib.suppress(OSError):
-            self._out.close()
 
 
 class Cleanup:
