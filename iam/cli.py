@@ -166,13 +166,18 @@ def resume(obj: Context, run_id: str | None, fmt: str) -> None:
 @FORMAT
 @click.pass_obj
 def status(obj: Context, username: str, fmt: str) -> None:
-    """Show the accounts and entitlements USERNAME holds in every system."""
+    """Show the accounts and entitlements USERNAME holds in every system.
+
+    Exits 3 when a system could not be read: what it grants is then unknown.
+    """
     with obj.runtime() as rt:
         data = runs.status(rt, username)
     if fmt == "json":
         render.emit_json(data)
     else:
         render.console().print(render.status_table(data))
+    if any(s["result"] == "error" for s in data["systems"]):
+        sys.exit(EXIT_PARTIAL)
 
 
 @cli.command("runs")

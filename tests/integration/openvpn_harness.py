@@ -24,7 +24,15 @@ from iam.demo_vpn import CLIENT_EXTRA, EASYRSA, PORT, Process, easyrsa, server_c
 from iam.secrets import Secret
 from tests.integration.vpn_fixtures import Cleanup, Netns, wait_for
 
-__all__ = ["EASYRSA", "MANAGEMENT_PASSWORD", "OpenVpnLab", "easyrsa", "open_lab", "revoked_serials"]
+__all__ = [
+    "EASYRSA",
+    "MANAGEMENT_PASSWORD",
+    "MANAGEMENT_PORT",
+    "OpenVpnLab",
+    "easyrsa",
+    "open_lab",
+    "revoked_serials",
+]
 
 MANAGEMENT_PASSWORD = "mgmt-S3cret-for-tests"
 MANAGEMENT_PORT = 7505

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import re
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,12 +25,14 @@ from connectors.vpn.management import ManagementClient
 from connectors.vpn.status import parse_status3
 from iam import contract, errors
 from iam.contract import Op
-from iam.model import Entitlement, Outcome
+from iam.model import DesiredAccount, Entitlement, Outcome
+from iam.plan import plan_provisioning
 from iam.secrets import Secret
 from tests.conftest import iam_env, run_iam
 from tests.integration.openvpn_harness import (
     EASYRSA,
     MANAGEMENT_PASSWORD,
+    MANAGEMENT_PORT,
     OpenVpnLab,
     easyrsa,
     open_lab,
@@ -339,3 +344,165 @@ def test_bulk_read_lists_people_not_servers(connected: OpenVpnLab, connector: Op
 
 def _pem_body(path: Path) -> list[str]:
     return [line for line in path.read_text().splitlines() if line and not line.startswith("-----")]
+
+
+# --- implicit accounts: a joiner is granted into being --------------------------------
+
+
+def test_a_joiner_is_planned_as_a_grant_only_and_ends_with_a_valid_certificate(
+    lab: OpenVpnLab, connector: OpenVpnConnector
+) -> None:
+    assert connector.implicit_accounts and contract.Capability.CREATE not in connector.capabilities()
+    desired = {"vpn": DesiredAccount(frozenset({VPN}), {"given_name": "Carol"})}
+    states = {"vpn": connector.read_account("carol")}
+    plan = plan_provisioning("joiner", "carol", desired, states, {"vpn": connector})
+    assert plan.errors == {}
+    assert [(s.spec.op, s.spec.target) for s in plan.steps] == [(Op.GRANT, "vpn:access")]
+    assert contract.perform(connector, "carol", plan.steps[0].spec).outcome == Outcome.UPDATED
+    state = connector.read_account("carol")
+    assert state is not None and state.enabled and [c for c in state.credentials if c.active]
+
+
+# --- the CRL kept alive ------------------------------------------------------------------
+
+
+def test_a_crl_near_its_end_is_renewed_keeping_every_revocation(lab: OpenVpnLab) -> None:
+    plain = OpenVpnConnector("vpn", lab.settings())
+    bob_laptop = lab.client_config("bob")  # his copy of the files, kept after easy-rsa moves them
+    assert plain.revoke("bob", VPN).outcome == Outcome.UPDATED
+    bob_serial = next(iter(revoked_serials(lab.crl)))
+    old = plain.pki.crl_info(lab.crl).next_update
+    assert old is not None
+    # seen from 10 days before the CRL's next update: within the 30-day margin
+    late = OpenVpnConnector("vpn", lab.settings(crl_days=400), clock=lambda: old - timedelta(days=10))
+
+    result = late.maintain()
+
+    assert result.outcome == Outcome.UPDATED and "CRL renewed" in result.detail
+    new = plain.pki.crl_info(lab.crl).next_update
+    assert new is not None and new > old + timedelta(days=200)
+    assert revoked_serials(lab.crl) == {bob_serial}
+    lab.start_client("alice")
+    lab.start_client("bob", bob_laptop)
+    lab.wait_connected("alice")  # the server reads the renewed CRL and still lets valid people in
+    wait_for(lambda: re.search(REVOKED.format(cn="bob"), lab.server_log()), 30, "bob refused")
+    assert lab.live("bob") is None
+
+
+def test_a_crl_far_from_its_end_is_left_alone_and_a_missing_one_is_installed(lab: OpenVpnLab) -> None:
+    connector = OpenVpnConnector("vpn", lab.settings())
+    before = lab.crl.read_bytes()
+    result = connector.maintain()
+    assert result.outcome == Outcome.UNCHANGED and "valid until" in result.detail
+    assert lab.crl.read_bytes() == before
+    lab.crl.unlink()
+    assert connector.maintain().outcome == Outcome.UPDATED
+    assert lab.crl.exists() and stat.S_IMODE(lab.crl.stat().st_mode) == 0o644
+
+
+# --- a CA key under a passphrase --------------------------------------------------------
+
+CA_PASSPHRASE = "ca-S3cret-passphrase"
+
+
+@pytest.fixture
+def locked_ca() -> Iterator[OpenVpnLab]:
+    require("openvpn", "ip", "openssl", EASYRSA)
+    world = open_lab("alice", ca_passphrase=CA_PASSPHRASE)
+    yield world
+    world.cleanup.run()
+
+
+def test_a_passphrase_protected_ca_issues_and_revokes(locked_ca: OpenVpnLab) -> None:
+    assert "ENCRYPTED" in (locked_ca.pki / "private" / "ca.key").read_text()
+    connector = OpenVpnConnector("vpn", locked_ca.settings())
+    granted = connector.grant("carol", VPN)
+    assert granted.outcome == Outcome.UPDATED
+    revoked = connector.revoke("carol", VPN)
+    assert revoked.outcome == Outcome.UPDATED and CA_PASSPHRASE not in repr((granted, revoked))
+    assert len(revoked_serials(locked_ca.crl)) == 1
+
+
+def test_a_wrong_ca_passphrase_fails_clearly_changes_nothing_is_never_shown(locked_ca: OpenVpnLab) -> None:
+    wrong = "not-the-ca-" + "passphrase"
+    connector = OpenVpnConnector("vpn", locked_ca.settings(ca_passphrase=Secret(wrong, "test")))
+    index, crl = (locked_ca.pki / "index.txt").read_bytes(), locked_ca.crl.read_bytes()
+    for call in (lambda: connector.revoke("alice", VPN), lambda: connector.grant("dave", VPN)):
+        with pytest.raises(errors.AuthenticationFailed) as caught:
+            call()
+        assert wrong not in str(caught.value) and CA_PASSPHRASE not in str(caught.value)
+    assert (locked_ca.pki / "index.txt").read_bytes() == index and locked_ca.crl.read_bytes() == crl
+    assert connector.read_account("alice") is not None and connector.read_account("alice").enabled
+
+
+# --- the management interface over TCP ---------------------------------------------------
+
+
+def test_offboarding_over_tcp_management_from_inside_the_servers_namespace() -> None:
+    """iam runs on the VPN host and reaches management on 127.0.0.1 (the namespace's loopback)."""
+    require("openvpn", "ip", "openssl", EASYRSA)
+    lab = open_lab("alice", "bob", tcp_management=True)
+    try:
+        lab.start_client("alice")
+        lab.start_client("bob")
+        system = {
+            **lab.settings(management={"host": "127.0.0.1", "port": MANAGEMENT_PORT}),
+            "type": "openvpn",
+            "management_password": {"env": "IAM_TEST_VPN_PASSWORD"},
+        }
+        config = lab.root / "iam.yaml"
+        files = {"store": "iam.db", "audit_log": "audit.jsonl"}
+        config.write_text(yaml.safe_dump({**files, "systems": {"vpn": system}}))
+
+        def iam_inside(*args: str, password: str = MANAGEMENT_PASSWORD) -> subprocess.CompletedProcess[str]:
+            env = iam_env({"IAM_TEST_VPN_PASSWORD": password})
+            inside = ["ip", "netns", "exec", lab.netns.name, sys.executable, "-m", "iam"]
+            command = [*inside, "--config", str(config), *args]
+            return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+        wrong = iam_inside("status", "alice", "--format", "json", password="wrong-" + "password")
+        assert wrong.returncode == 3 and "wrong-password" not in wrong.stdout + wrong.stderr
+        (seen,) = json.loads(wrong.stdout)["systems"]
+        assert seen["result"] == "error" and "password" in seen["error"]
+
+        def alice_seen() -> bool:
+            return '"client-id' in iam_inside("status", "alice", "--format", "json").stdout
+
+        wait_for(alice_seen, 30, "alice's tunnel seen over TCP")
+        done = iam_inside("offboard", "alice", "--reason", "left", "--yes", "--format", "json")
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert report["status"] == "complete"
+        assert [s["op"] for s in report["systems"][0]["steps"]] == ["revoke_credential", "end_sessions"]
+        wait_for(lambda: re.search(REVOKED.format(cn="alice"), lab.server_log()), 30, "alice refused")
+        assert "MANAGEMENT: Client connected from [AF_INET]127.0.0.1" in lab.server_log()
+    finally:
+        lab.cleanup.run()
+
+
+# --- a certificate easy-rsa cannot revoke by name -------------------------------------------
+
+
+def test_a_certificate_outside_issued_fails_with_the_manual_command_and_nothing_else_moves(
+    lab: OpenVpnLab, connector: OpenVpnConnector
+) -> None:
+    state = connector.read_account("alice")
+    assert state is not None
+    serial = next(c.id for c in state.credentials if c.active)
+    (lab.pki / "issued" / "alice.crt").rename(lab.root / "alice-moved.crt")  # e.g. archived by hand
+    index, crl = (lab.pki / "index.txt").read_bytes(), lab.crl.read_bytes()
+
+    with pytest.raises(errors.PermanentError, match=r"openssl ca -revoke .*certs_by_serial") as caught:
+        connector.revoke_credential("alice", serial)
+
+    assert serial in str(caught.value)
+    assert (lab.pki / "index.txt").read_bytes() == index and lab.crl.read_bytes() == crl
+    after = connector.read_account("alice")
+    assert after is not None and after.enabled  # still reported as access, so the run ends partial
+    assert connector.revoke_credential("bob", _serial_of(connector, "bob")).outcome == Outcome.UPDATED
+
+
+def _serial_of(connector: OpenVpnConnector, username: str) -> str:
+    state = connector.read_account(username)
+    assert state is not None
+    return next(c.id for c in state.credentials if c.active)

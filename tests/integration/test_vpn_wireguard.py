@@ -19,7 +19,7 @@ from connectors.vpn import InvalidUsername, WireGuardConnector
 from iam import contract, errors
 from iam.contract import Op
 from iam.model import Entitlement, Outcome
-from tests.integration.vpn_fixtures import Cleanup, WireGuardLab, require, wait_for
+from tests.integration.vpn_fixtures import Cleanup, WireGuardLab, require, wait_for, wg_keypair
 from tests.support.conformance import MISSING, ConnectorConformance
 
 VPN = Entitlement("vpn", "access")
@@ -131,3 +131,61 @@ def test_bad_usernames_and_keys_are_refused_before_anything_runs(
     with pytest.raises(errors.InvalidAttribute, match="not a WireGuard public key"):
         connector.revoke_credential("alice", "x; rm -rf /")
     assert (lab.config.read_bytes(), lab.server_peers()) == before
+
+
+def test_peers_named_only_in_the_peers_file_are_found_and_removed(lab: WireGuardLab) -> None:
+    """A peer block without a comment, tied to dan by the read-only peers_file."""
+    dan_pub = wg_keypair()[1]
+    lab.server.run("wg", "set", lab.server_if, "peer", dan_pub, "allowed-ips", "10.66.0.9/32")
+    lab.config.write_text(
+        lab.config.read_text() + f"\n[Peer]\nPublicKey = {dan_pub}\nAllowedIPs = 10.66.0.9/32\n"
+    )
+    peers_file = lab.root / "peers.yaml"
+    peers_file.write_text(f"dan: [{dan_pub}]\nerin: not-a-key\n")
+    before = peers_file.read_bytes()
+    connector = WireGuardConnector("wg", lab.settings(peers_file=str(peers_file)))
+
+    state = connector.read_account("dan")
+    assert state is not None and [c.id for c in state.credentials if c.active] == [dan_pub]
+    assert connector.read_account("erin") is None  # a malformed key is never used
+    for step in connector.termination_steps(state):
+        assert contract.perform(connector, "dan", step).changed, step
+
+    assert dan_pub not in lab.server_peers() and f"PublicKey = {dan_pub}" not in lab.config.read_text()
+    assert peers_file.read_bytes() == before  # iam reads the mapping, never edits it
+    after = connector.read_account("dan")
+    assert after is not None and after.remaining_access() == []
+    assert lab.server_peers() == {lab.alice_pub, lab.bob_pub}
+
+
+def test_a_wg_quick_file_keeps_its_interface_lines_and_still_loads(
+    lab: WireGuardLab, connector: WireGuardConnector
+) -> None:
+    require("wg-quick")
+    interface_lines = [
+        "Address = 10.66.0.1/24, fd00:66::1/64",
+        "DNS = 10.66.0.53, corp.example.org",
+        "MTU = 1420",
+        "Table = off",
+        "PostUp = iptables -A FORWARD -i %i -j ACCEPT",
+        "PostDown = iptables -D FORWARD -i %i -j ACCEPT",
+    ]
+    text = lab.config.read_text().replace(
+        "[Interface]\n", "[Interface]\n" + "\n".join(interface_lines) + "\n", 1
+    )
+    lab.config.write_text(text)
+    state = connector.read_account("alice")
+    assert state is not None
+
+    for step in connector.termination_steps(state):
+        assert contract.perform(connector, "alice", step).changed, step
+
+    saved = lab.config.read_text()
+    assert all(line in saved for line in interface_lines)
+    assert f"PublicKey = {lab.alice_pub}" not in saved
+    stripped = lab.server.run("wg-quick", "strip", str(lab.config)).stdout  # what wg-quick up loads
+    assert "Address" not in stripped and "PostUp" not in stripped
+    plain = lab.root / "stripped.conf"
+    plain.write_text(stripped)
+    lab.server.run("wg", "setconf", lab.server_if, str(plain))  # accepted: a restart works
+    assert lab.server_peers() == {lab.bob_pub}
