@@ -136,7 +136,27 @@ def network_namespace(stack: ExitStack, root: Path) -> tuple[list[str], str]:
     return prefix, "an unprivileged user and network namespace"
 
 
-class DemoVpn:
+class VpnFiles:
+    """Where a throwaway OpenVPN world keeps its files, all under ``root``."""
+
+    root: Path
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def crl(self) -> Path:
+        """The CRL the server reads (``crl-verify``)."""
+        return self.root / "crl.pem"
+
+    @property
+    def socket(self) -> str:
+        """The management socket (short: a unix socket path holds at most 107 bytes)."""
+        return str(self.root / "mgmt.sock")
+
+
+class DemoVpn(VpnFiles):
     """The PKI, the server and Ada's client, all under one temporary directory."""
 
     def __init__(self, stack: ExitStack) -> None:
@@ -154,25 +174,13 @@ class DemoVpn:
         self.server: Process | None = None
         self.client: Process | None = None
 
-    @property
-    def pki(self) -> Path:
-        return self.root / "pki"
-
-    @property
-    def crl(self) -> Path:
-        return self.root / "crl.pem"
-
-    @property
-    def socket(self) -> Path:
-        return self.root / "mgmt.sock"
-
     def settings(self, profiles: Path) -> dict[str, object]:
         """The `openvpn` system's settings, as a deployment's configuration would hold them."""
         return {
             "easyrsa": EASYRSA,
             "pki_dir": str(self.pki),
             "crl_path": str(self.crl),
-            "management": str(self.socket),
+            "management": self.socket,
             "management_password": Secret(MANAGEMENT_PASSWORD, "demo"),
             "key_algo": "ec",
             "profile_dir": str(profiles),
@@ -198,7 +206,7 @@ class DemoVpn:
         conf = self.root / "server.conf"
         conf.write_text(server_config(self.pki, self.crl, f"{self.socket} unix {pwfile}"))
         self.server = self._run(["openvpn", "--config", str(conf)], "server.log")
-        _wait(lambda: self.socket.exists() or self._exited(self.server), 15, "OpenVPN management socket")
+        _wait(lambda: Path(self.socket).exists() or self._exited(self.server), 15, "management socket")
         self._exited(self.server)
 
     def connect(self, profile: Path, tunnel_up: Callable[[], str | None]) -> str:

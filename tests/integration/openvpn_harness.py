@@ -20,7 +20,7 @@ from pathlib import Path
 
 from connectors.vpn.management import ManagementClient
 from connectors.vpn.status import ClientRow, parse_status3
-from iam.demo_vpn import CLIENT_EXTRA, EASYRSA, PORT, Process, easyrsa, server_config
+from iam.demo_vpn import CLIENT_EXTRA, EASYRSA, PORT, Process, VpnFiles, easyrsa, server_config
 from iam.secrets import Secret
 from tests.integration.vpn_fixtures import Cleanup, Netns, wait_for
 
@@ -39,7 +39,7 @@ MANAGEMENT_PORT = 7505
 
 
 @dataclass
-class OpenVpnLab:
+class OpenVpnLab(VpnFiles):
     """Paths and processes of one test's OpenVPN world."""
 
     root: Path
@@ -49,18 +49,6 @@ class OpenVpnLab:
     ca_passphrase: str | None = None
     server: Process | None = None
     clients: dict[str, Process] = field(default_factory=dict)
-
-    @property
-    def pki(self) -> Path:
-        return self.root / "pki"
-
-    @property
-    def crl(self) -> Path:
-        return self.root / "crl.pem"
-
-    @property
-    def socket(self) -> str:
-        return str(self.root / "mgmt.sock")
 
     @property
     def profiles(self) -> Path:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -28,13 +27,12 @@ from iam import runs
 from iam.config import Config, RetryPolicy, SystemConfig
 from iam.errors import ConfigError
 from iam.model import Entitlement, Result
-from iam.policy import load_policy
 from iam.runtime import Runtime
 from iam.store import Store, display_location
 from tests.conftest import PASSWORD_ENV, Directory, iam_env, run_iam
-from tests.support.company import EXAMPLES, groups_of, locked, person, write_feed
+from tests.support.company import groups_of, locked, person, sample_policy, write_feed
 from tests.support.memory import MemAccount, MemoryConnector
-from tests.support.slapd import BASE_DN, add_group, add_policy_groups
+from tests.support.slapd import BASE_DN, add_group
 
 if TYPE_CHECKING:
     from tests.support.postgres import Database
@@ -462,19 +460,7 @@ def test_two_workers_offboard_different_people_at_once_and_lose_nothing(tmp_path
 @pytest.fixture
 def contractors_leaving(tmp_path: Path, pg: Database, directory: Directory) -> Path:
     """Six contractors whose last day is 2026-12-31, joined by an HR sync into a PostgreSQL store."""
-    policy = tmp_path / "policy.yaml"
-    shutil.copy(EXAMPLES / "policy.yaml", policy)
-    groups = sorted(
-        {
-            e.value
-            for r in load_policy(policy).roles.values()
-            for ents in r.entitlements.values()
-            for e in ents
-        }
-    )
-    admin = directory.slapd.admin()
-    add_policy_groups(admin, groups)
-    admin.unbind()
+    sample_policy(directory, tmp_path)
     config_file = write_config(tmp_path / "iam.yaml", directory, pg.url, policy="policy.yaml", timezone="UTC")
     feed = [person("E1", "ann", "Engineering", "Engineering Manager")] + [
         person(f"C{i}", name, "Sales", kind="contractor", owner="ann", end_date="2026-12-31")

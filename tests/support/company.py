@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import schemas
+from iam.policy import load_policy
 from tests.conftest import Directory, run_iam
-from tests.support.slapd import BASE_DN
+from tests.support.slapd import BASE_DN, add_policy_groups
 
 EXAMPLES = Path(__file__).parents[2] / "examples/company"
 FIELDS = list(schemas.load("person")["properties"])  # the feed's columns, in order
 NOW = "2026-11-22T10:00:00+00:00"
+
+
+def sample_policy(directory: Directory, tmp_path: Path) -> Path:
+    """The sample company's policy copied to ``tmp_path``, its groups created in the directory."""
+    policy = tmp_path / "policy.yaml"
+    shutil.copy(EXAMPLES / "policy.yaml", policy)
+    roles = load_policy(policy).roles.values()
+    groups = sorted({e.value for r in roles for ents in r.entitlements.values() for e in ents})
+    admin = directory.slapd.admin()
+    add_policy_groups(admin, groups)
+    admin.unbind()
+    return policy
 
 
 def person(
