@@ -78,6 +78,13 @@ class ConnectorConformance:
         for step in steps:
             assert contract.perform(connector, holder, step).outcome in (Outcome.UNCHANGED, Outcome.ABSENT)
 
+    def test_upkeep_is_idempotent(self, connector: contract.Connector) -> None:
+        if contract.Capability.MAINTAIN not in type(connector).capabilities():
+            pytest.skip("needs no upkeep")
+        maintainable: contract.Maintainable = connector  # type: ignore[assignment]
+        maintainable.maintain()
+        assert maintainable.maintain().outcome == Outcome.UNCHANGED  # nothing left to do right after
+
     def test_an_unreachable_system_is_a_transient_error(self, unreachable: contract.Readable) -> None:
         with pytest.raises(TransientError):
             unreachable.read_account("anyone")
