@@ -16,7 +16,6 @@ import fcntl
 import hashlib
 import json
 import os
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -65,17 +64,11 @@ class _ChainWriter:
                 handle.write(canonical(record).encode() + b"\n")
                 handle.flush()
                 if self.store is not None:
-                    self.store.set_audit_head(anchor_key(self.path), record["seq"], record["hash"])
+                    self.store.set_audit_head(str(self.path.resolve()), record["seq"], record["hash"])
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     info = msg
-
-
-def anchor_key(path: Path) -> str:
-    """Which log an anchor belongs to: host and path, since workers on several
-    machines may share one store, each writing its own log at the same path."""
-    return f"{socket.gethostname()}:{path.resolve()}"
 
 
 def _last_link(handle: Any) -> tuple[int, str]:
@@ -126,11 +119,7 @@ class AuditLog:
                     yield record
 
     def verify(self) -> VerifyReport:
-        anchor = None
-        if self.store is not None:  # a store from before host-named keys holds the bare path
-            anchor = self.store.audit_head(anchor_key(self.path)) or self.store.audit_head(
-                str(self.path.resolve())
-            )
+        anchor = self.store.audit_head(str(self.path.resolve())) if self.store else None
         return verify_file(self.path, anchor)
 
 

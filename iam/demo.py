@@ -222,6 +222,7 @@ def _tell(rt: Runtime, systems: DemoSystems, out: Console, render: Any, workdir:
             note = vpn_connect(systems, "ada", workdir)
             if note:
                 out.print(note)
+                failures += "could NOT connect" in note
         door = swipe(systems)
         if door and event["type"] == "leaver":
             out.print(f"after offboarding, {door}")

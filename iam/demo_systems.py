@@ -8,6 +8,7 @@ runs on the directory alone and says so.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -136,7 +137,7 @@ def start_vpn(stack: ExitStack, systems: DemoSystems, workdir: Path) -> None:
     try:
         vpn = DemoVpn(stack)
         vpn.start()
-    except Unavailable as exc:
+    except (Unavailable, OSError, subprocess.SubprocessError, TimeoutError) as exc:
         systems.notes.append(f"VPN: skipped, {exc}")
         return
     connector = OpenVpnConnector("vpn", vpn.settings(workdir / "vpn-profiles"))
@@ -148,6 +149,8 @@ def start_vpn(stack: ExitStack, systems: DemoSystems, workdir: Path) -> None:
 
 def vpn_connect(systems: DemoSystems, username: str, workdir: Path) -> str | None:
     """Ada imports the profile iam wrote for her and connects."""
+    from iam.demo_vpn import Unavailable
+
     if systems.vpn is None:
         return None
     vpn, connector = systems.vpn
@@ -158,7 +161,11 @@ def vpn_connect(systems: DemoSystems, username: str, workdir: Path) -> str | Non
         return state.sessions[0].detail if state and state.sessions else None
 
     mode = oct(profile.stat().st_mode & 0o777)
-    tunnel_up = vpn.connect(profile, tunnel)
+    try:
+        tunnel_up = vpn.connect(profile, tunnel)
+    except (Unavailable, OSError, subprocess.SubprocessError, TimeoutError) as exc:
+        vpn.client = None
+        return f"{username}'s VPN client could NOT connect with {profile.name}: {exc}"
     return f"{username} connected to the VPN with {profile.name} (written by iam, mode {mode}): {tunnel_up}"
 
 
@@ -167,6 +174,8 @@ def vpn_refused(systems: DemoSystems, username: str) -> str | None:
     if systems.vpn is None:
         return None
     vpn, _ = systems.vpn
+    if vpn.client is None:
+        return None  # never connected: nothing to show
     if vpn.reconnect_refused(username):
         return f"{username}'s VPN client tried to reconnect: REFUSED (certificate revoked)"
     return f"{username}'s VPN client reconnect was NOT refused"

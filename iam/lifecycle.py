@@ -232,9 +232,21 @@ def submit(rt: Runtime, data: Any, source: str, now: datetime, *, dry_run: bool 
 
 
 def run_due(rt: Runtime, now: datetime) -> LifecycleReport:
-    """Apply every stored event whose time has come (cron, systemd timer)."""
-    policy = policy_of(rt)
+    """Apply every stored event whose time has come, then give systems their upkeep (cron, timer).
+
+    The upkeep runs whatever happened to the events, and needs no policy: an
+    offboarding-only deployment still gets its VPN CRL renewed.
+    """
     report = LifecycleReport()
+    try:
+        _apply_due(rt, now, report)
+    finally:
+        report.maintenance = maintain(rt)
+    return report
+
+
+def _apply_due(rt: Runtime, now: datetime, report: LifecycleReport) -> None:
+    policy: Policy | None = None
     for row in rt.store.due_events(now):
         person = Identity.from_dict(row["identity"]) if row["identity"].get("hr_id") else None
         effective = (
@@ -245,8 +257,11 @@ def run_due(rt: Runtime, now: datetime) -> LifecycleReport:
         event = Event(
             row["type"], row["username"], effective, person, row["reason"], row["source"], id=row["id"]
         )
+        desired = None
         try:
-            desired = _desired(rt, policy, event, now) if event.type != "leaver" else None
+            if event.type != "leaver":
+                policy = policy or policy_of(rt)
+                desired = _desired(rt, policy, event, now)
         except PolicyViolation as exc:
             rt.store.finish_event(event.id, "rejected", None, str(exc))
             report.events.append(_outcome(event, "rejected", error=str(exc)))
@@ -258,8 +273,6 @@ def run_due(rt: Runtime, now: datetime) -> LifecycleReport:
         )
         rt.audit.record("event.due", event_id=event.id, username=event.username, type=event.type)
         report.events.append(_apply(rt, event, desired))
-    report.maintenance = maintain(rt)
-    return report
 
 
 def maintain(rt: Runtime) -> list[dict[str, str]]:

@@ -247,17 +247,24 @@ def store_url(location: str) -> str:
     return f"postgresql+psycopg://{rest}" if scheme in ("postgres", "postgresql") else location
 
 
-_URL_PASSWORD = re.compile(r"://([^/?#:@]*):[^/?#]*@")
+_URL_PASSWORD = re.compile(r"://([^/?#:@]*):.*@")
 _QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*")
 
 
 def display_location(location: str) -> str:
     """The store location fit to show: a password in the URL (which belongs in
-    PGPASSWORD or ~/.pgpass instead) becomes ``***``; a file path is unchanged."""
+    PGPASSWORD or ~/.pgpass instead) becomes ``***``; a file path is unchanged.
+
+    The URL is parsed as SQLAlchemy parses it, so a password holding ``/`` or
+    ``#`` is masked whole; an unparsable one is masked from ``:`` to the last ``@``.
+    """
     if "://" not in location:
         return location
-    masked = _URL_PASSWORD.sub(rf"://\1:{REDACTED}@", location)
-    return _QUERY_PASSWORD.sub(rf"\g<1>{REDACTED}", masked)
+    try:
+        shown = sa.engine.make_url(location).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):
+        shown = _URL_PASSWORD.sub(rf"://\1:{REDACTED}@", location)
+    return _QUERY_PASSWORD.sub(rf"\g<1>{REDACTED}", shown)
 
 
 #: Serialises schema creation among processes starting on one PostgreSQL database.
@@ -545,11 +552,19 @@ class Store:
             return [dict(r) for r in db.execute(query).mappings()]
 
     def cancel_pending(self, username: str, types: tuple[str, ...]) -> int:
-        """Drop pending events a newer fact makes moot (a rehire cancels a future leave)."""
+        """Drop events a newer fact makes moot (a rehire cancels a future leave).
+
+        A claim whose worker died counts as still pending: left alone, it
+        would be taken over after the lease and undo the newer fact.
+        """
+        waiting = sa.or_(
+            events.c.status == "pending",
+            sa.and_(events.c.status == "running", events.c.claimed_at < now() - CLAIM_LEASE),
+        )
         with self._lock, self.engine.begin() as db:
             result = db.execute(
                 events.update()
-                .where(events.c.username == username, events.c.status == "pending", events.c.type.in_(types))
+                .where(events.c.username == username, waiting, events.c.type.in_(types))
                 .values(status="cancelled", applied_at=now())
             )
             return int(result.rowcount or 0)

@@ -6,10 +6,12 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from iam import lifecycle
 from iam.config import Config, SystemConfig
 from iam.contract import Maintainable
-from iam.errors import Unreachable
+from iam.errors import InputError, Unreachable
 from iam.model import Outcome, Result
 from iam.runtime import Runtime
 from tests.support.memory import MemoryConnector
@@ -55,3 +57,32 @@ def test_run_due_maintains_each_system_and_a_failure_does_not_stop_the_others(tm
     assert report.partial  # a failed upkeep makes run-due exit 3, so the timer's owner hears of it
     logged = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert [r["system"] for r in logged if r["event"] == "system.maintain"] == ["vpn", "vpn-b"]
+
+
+def test_upkeep_needs_no_policy_and_runs_even_when_events_fail(tmp_path: Path) -> None:
+    """An offboarding-only deployment (no policy) still gets its CRL renewed."""
+    vpn = Upkept("vpn")
+    config = Config(
+        path=None,
+        store=str(tmp_path / "iam.db"),
+        audit_log=str(tmp_path / "audit.jsonl"),
+        systems=(SystemConfig("vpn", "memory", {}),),
+    )
+    with Runtime(config, connectors={"vpn": vpn}) as rt:
+        assert lifecycle.run_due(rt, NOW).maintenance[0]["outcome"] == "updated"
+        rt.store.record_event(
+            {
+                "id": "e1",
+                "type": "joiner",
+                "username": "ann",
+                "identity": {"username": "ann", "hr_id": "1"},
+                "effective_at": NOW,
+                "source": "test",
+                "reason": "",
+                "status": "pending",
+            },
+            None,
+        )
+        with pytest.raises(InputError, match="no policy"):  # a joiner needs the policy that is missing
+            lifecycle.run_due(rt, NOW)
+    assert vpn.calls == 2
