@@ -12,15 +12,20 @@ Rules that hold whatever the vendor:
   opens nothing already; its access levels are still removed);
 - a badge counts as active while its status is the active one, even past its
   deactivation date: editing one date would bring it back;
-- a person with an HR end date (a contractor, a vendor) has every active
-  badge deactivate when that date ends, whoever enrolled the badge, and
-  follows the date when HR moves it; without an end date iam leaves badge
-  dates alone (sites expire badges for renewal);
+- a person with an HR end date (a contractor, a vendor) has every active,
+  unmarked badge deactivate when that date ends, whoever enrolled the badge,
+  and follows the date when HR moves it, earlier or later; without an end
+  date iam leaves badge dates alone (sites expire badges for renewal);
+- following a date never revives a badge already past its own deactivation
+  (like `enable`: a card is reissued, never revived), and never writes a
+  deactivation in the past: an end date HR gives after it has passed stops
+  the badges now, and the leaver event that date makes terminates them;
 - time comes from the injected ``now``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -33,6 +38,7 @@ from iam.model import AccountState, Credential, Entitlement, Outcome, Result
 ACCESS_LEVEL = "access-level"
 BADGE = "badge"
 _NO_ACCOUNT = Result(Outcome.ABSENT, "no cardholder")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class BadgeConnector(
@@ -102,6 +108,11 @@ class BadgeConnector(
     def _is_lost(self, badge: Badge) -> bool:
         return badge.status.casefold() in {s.casefold() for s in self.policy.lost_statuses}
 
+    def _follows_end(self, badge: Badge) -> bool:
+        """Active, unmarked, and not already past its own deactivation (a date edit would revive it)."""
+        live = badge.deactivate is None or badge.deactivate > self.now()
+        return self._is_active(badge) and not self._is_lost(badge) and live
+
     def _credential(self, badge: Badge) -> Credential:
         detail = f"card {badge.number}, status {badge.status}"
         if badge.deactivate is not None:
@@ -123,11 +134,11 @@ class BadgeConnector(
                 "cardholder_id": holder.id,
                 "display_name": holder.display_name,
                 self.policy.match_key: holder.value(self.policy.match_key),
-                # what an end date must reach: each active, unmarked badge's deactivation
+                # what an HR end date moves: the deactivation of each badge that follows it
                 "badge_ends": {
                     b.key: b.deactivate.isoformat() if b.deactivate else None
                     for b in badges
-                    if self._is_active(b) and not self._is_lost(b)
+                    if self._follows_end(b)
                 },
             },
         )
@@ -166,6 +177,7 @@ class BadgeConnector(
         number = str(attributes.get("badge_id") or "")
         if number and not self.policy.badge_type:
             raise errors.InvalidAttribute(f"set badge_type to issue badge {number}", system=self.name)
+        end = self._end_of(attributes.get("end_date"))  # a bad date is refused before anything is written
         holder = self.driver.create_cardholder(
             NewCardholder(
                 key_field=self.policy.match_key,
@@ -177,7 +189,6 @@ class BadgeConnector(
         )
         if not number:
             return Result(Outcome.CREATED, f"cardholder {holder.id}, no badge yet")
-        end = self._end_of(attributes.get("end_date"))
         badge = self.driver.create_badge(
             holder,
             NewBadge(number, self.policy.badge_type or "", self.policy.active_status, self.now(), end),
@@ -189,7 +200,12 @@ class BadgeConnector(
         """The last day works through midnight at the site: deactivate at the start of the next."""
         if not end_date:
             return None
-        day = end_date if isinstance(end_date, date) else date.fromisoformat(str(end_date))
+        day = _day(end_date)
+        if day is None:
+            raise errors.InvalidAttribute(
+                f"end_date {str(end_date)!r} is not a date (YYYY-MM-DD); nothing was changed",
+                system=self.name,
+            )
         return datetime.combine(day + timedelta(days=1), time.min, tzinfo=self.policy.timezone)
 
     # following HR's end date --------------------------------------------------------------------
@@ -197,31 +213,40 @@ class BadgeConnector(
     def attribute_delta(
         self, state: AccountState, attributes: Mapping[str, Any]
     ) -> contract.AttributeDelta | None:
-        """The end date, when some active badge does not deactivate as it ends."""
-        end_date = attributes.get("end_date")
-        if not end_date:
-            return None
-        ends = self._end_of(end_date)
-        assert ends is not None
+        """The end date, when a badge that follows it would not end where `update_account` puts it."""
+        ends = self._end_of(attributes.get("end_date"))
+        if ends is None:
+            return None  # no HR end date: the site's own badge dates stand
+        target = self._target(ends)
         held = state.attributes.get("badge_ends", {})
-        if all(d is not None and datetime.fromisoformat(d) == ends for d in held.values()):
+        if all(d is not None and datetime.fromisoformat(d) == target for d in held.values()):
             return None
-        return contract.AttributeDelta(replace={"end_date": [str(end_date)]})
+        return contract.AttributeDelta(replace={"end_date": [str(attributes["end_date"])]})
 
     def update_account(self, username: str, delta: contract.AttributeDelta) -> Result:
-        """Move every active badge's deactivation to the end of the HR end date (earlier or later)."""
+        """Move each following badge's deactivation to the end of HR's end date, earlier or later.
+
+        Lost, stolen, terminated and already expired badges are never touched.
+        """
         ends = self._delta_end(delta)
         holder = self._cardholder(username)
         if holder is None:
             return _NO_ACCOUNT
-        moved = []
-        for badge in self.driver.badges_of(holder):
-            if self._is_active(badge) and not self._is_lost(badge) and badge.deactivate != ends:
-                self.driver.set_badge(badge, badge.status, ends)
-                moved.append(badge.key)
-        if not moved:
-            return Result(Outcome.UNCHANGED, f"every active badge ends {ends.isoformat()}")
-        return Result(Outcome.UPDATED, f"badge(s) {', '.join(moved)} now end {ends.isoformat()}")
+        target = self._target(ends)
+        following = [b for b in self.driver.badges_of(holder) if self._follows_end(b)]
+        moved = [b for b in following if b.deactivate != target]
+        for badge in moved:
+            self.driver.set_badge(badge, badge.status, target)
+        until = target.isoformat() + ("" if target == ends else " (now: the end date has passed)")
+        if moved:
+            return Result(Outcome.UPDATED, f"badge(s) {_keys(moved)} now end {until}")
+        if following:
+            return Result(Outcome.UNCHANGED, f"badge(s) {_keys(following)} already end {until}")
+        return Result(Outcome.UNCHANGED, "no active, unexpired badge to follow the end date")
+
+    def _target(self, ends: datetime) -> datetime:
+        """Where a following badge's deactivation goes: the end, or now once it has passed."""
+        return max(ends, self.now())
 
     def _delta_end(self, delta: contract.AttributeDelta) -> datetime:
         """The one thing a badge follows is ``end_date``: anything else is refused before any change."""
@@ -232,14 +257,13 @@ class BadgeConnector(
                 f"a badge follows only a replaced end_date, not {sorted(names)}; nothing was changed",
                 system=self.name,
             )
-        try:
-            ends = self._end_of(values[0])
-        except ValueError:
-            raise errors.InvalidAttribute(
-                f"end_date {values[0]!r} is not a date (YYYY-MM-DD); nothing was changed", system=self.name
-            ) from None
+        ends = self._end_of(values[0])
         if ends is None:
-            raise errors.InvalidAttribute("an empty end_date cannot end a badge", system=self.name)
+            raise errors.InvalidAttribute(
+                "an empty end_date cannot end a badge (without one, badge dates are left to the site); "
+                "nothing was changed",
+                system=self.name,
+            )
         return ends
 
     # entitlements -------------------------------------------------------------------------------
@@ -352,3 +376,18 @@ class BadgeConnector(
             for e in sorted(state.entitlements)
         ]
         return steps
+
+
+def _keys(badges: list[Badge]) -> str:
+    return ", ".join(b.key for b in badges)
+
+
+def _day(value: Any) -> date | None:
+    """HR's YYYY-MM-DD, or a date; None otherwise (`date.fromisoformat` alone also takes 20250310)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    text = str(value)
+    try:
+        return date.fromisoformat(text) if _ISO_DATE.fullmatch(text) else None
+    except ValueError:  # 2025-02-30
+        return None
