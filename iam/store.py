@@ -202,13 +202,28 @@ class StepRow:
     attempts: int = 0
 
 
+#: Serialises schema creation among processes starting on one PostgreSQL database.
+_SCHEMA_LOCK = zlib.crc32(b"iam.store.schema")
+
+#: With a person's name, serialises recording that person (see `_upsert_identity`);
+#: a 32-bit key, as the two-key advisory lock takes.
+_IDENTITY_LOCK = zlib.crc32(b"iam.store.identity") - 2**31
+
+
 def _insert(db: Connection) -> Callable[[sa.Table], Any]:
     """The dialect's INSERT, which knows ON CONFLICT (both dialects a store may use)."""
     return postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert
 
 
 def _upsert_identity(db: Connection, username: str, status: str, attributes: dict[str, Any] | None) -> None:
-    """One statement, so two workers recording the same person cannot both insert."""
+    """An upsert, so two workers recording the same person cannot both insert.
+
+    On PostgreSQL the person is also locked for the transaction first: ON
+    CONFLICT only arbitrates ``username``, so two inserts racing for the same
+    person would otherwise collide on the unique ``hr_id`` instead.
+    """
+    if db.dialect.name == "postgresql":
+        db.execute(sa.select(sa.func.pg_advisory_xact_lock(_IDENTITY_LOCK, sa.func.hashtext(username))))
     values: dict[str, Any] = {"status": status, "updated_at": now()}
     if attributes is not None:
         values["attributes"] = attributes
@@ -255,20 +270,15 @@ def display_location(location: str) -> str:
     """The store location fit to show: a password in the URL (which belongs in
     PGPASSWORD or ~/.pgpass instead) becomes ``***``; a file path is unchanged.
 
-    The URL is parsed as SQLAlchemy parses it, so a password holding ``/`` or
-    ``#`` is masked whole; an unparsable one is masked from ``:`` to the last ``@``.
+    Everything from the user's ``:`` to the *last* ``@`` is masked, so a
+    password holding ``/``, ``#`` or ``@`` never shows in part (a query
+    holding ``@`` is masked too: safe, if not pretty).
     """
     if "://" not in location:
         return location
-    try:
-        shown = sa.engine.make_url(location).render_as_string(hide_password=True)
-    except (sa.exc.ArgumentError, ValueError):
-        shown = _URL_PASSWORD.sub(rf"://\1:{REDACTED}@", location)
-    return _QUERY_PASSWORD.sub(rf"\g<1>{REDACTED}", shown)
+    masked = _URL_PASSWORD.sub(rf"://\1:{REDACTED}@", location)
+    return _QUERY_PASSWORD.sub(rf"\g<1>{REDACTED}", masked)
 
-
-#: Serialises schema creation among processes starting on one PostgreSQL database.
-_SCHEMA_LOCK = zlib.crc32(b"iam.store.schema")
 
 #: How long a claimed event may stay ``running`` before another worker takes
 #: it over, its worker being presumed dead: longer than any one run takes.

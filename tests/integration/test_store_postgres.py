@@ -334,8 +334,18 @@ def test_a_replayed_request_is_refused_even_when_both_copies_arrive_at_once(shar
 
 def test_workers_recording_the_same_person_at_once_do_not_collide(shared_location: str) -> None:
     stores = [Store(shared_location) for _ in range(6)]
+    people = [(f"ann{n}", f"E{n}") for n in range(20)]  # the race is narrow: run it many times
     try:
-        _, errors = at_once(6, lambda i: stores[i].upsert_identity("ann", "active", {"hr_id": "E1", "n": i}))
+        errors = [
+            error
+            for name, hr_id in people
+            for error in at_once(
+                6,
+                lambda i, name=name, hr_id=hr_id: stores[i].upsert_identity(
+                    name, "active", {"hr_id": hr_id, "n": i}
+                ),
+            )[1]
+        ]
         _, head_errors = at_once(
             6, lambda i: stores[i].set_audit_head("/var/log/iam.jsonl", i + 1, f"{i:064d}")
         )
@@ -346,7 +356,9 @@ def test_workers_recording_the_same_person_at_once_do_not_collide(shared_locatio
             store.close()
 
     assert errors == [] and head_errors == []
-    assert [(i["username"], i["hr_id"], i["status"]) for i in identities] == [("ann", "E1", "active")]
+    assert sorted((i["username"], i["hr_id"], i["status"]) for i in identities) == sorted(
+        (name, hr_id, "active") for name, hr_id in people
+    )
     assert head is not None and head == (head[0], f"{head[0] - 1:064d}")
 
 

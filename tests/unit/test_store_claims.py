@@ -46,6 +46,7 @@ def test_a_rehire_cancels_a_leave_whose_worker_died_but_not_one_being_applied(tm
     [
         ("postgresql://iam:pa/ss@db/iam", "postgresql://iam:***@db/iam"),
         ("postgres://iam:p#w?x@db:5432/iam", "postgres://iam:***@db:5432/iam"),
+        ("postgresql://iam:pa@ss@db/iam", "postgresql://iam:***@db/iam"),
         ("postgresql://iam@db/iam?password=S3cret&sslmode=require", "password=***&sslmode=require"),
         ("state/iam.db", "state/iam.db"),
     ],
@@ -53,7 +54,7 @@ def test_a_rehire_cancels_a_leave_whose_worker_died_but_not_one_being_applied(tm
 def test_a_password_in_the_store_url_is_never_shown(location: str, shown: str) -> None:
     masked = display_location(location)
     assert shown in masked
-    assert not any(secret in masked for secret in ("pa/ss", "p#w", "S3cret"))
+    assert not any(secret in masked for secret in ("pa/ss", "p#w", "ss@", "S3cret"))
 
 
 def test_an_old_journal_with_a_create_step_resumes_on_an_implicit_accounts_connector() -> None:
