@@ -5,6 +5,12 @@ fixtures ``connector`` (a live connector), ``holder`` (a username holding at
 least one entitlement and enabled), ``spare`` (an entitlement that exists
 and ``holder`` does not hold), and ``unreachable`` (the same connector type
 pointed at a closed port). Capabilities a connector lacks are skipped.
+
+A connector with ``implicit_accounts`` (an account exists only while it
+holds an entitlement: a VPN certificate, a WireGuard peer) is held to that
+instead: granting to someone with no account brings the account into
+being, so the grant test uses `NEWCOMER`, and a grant to `MISSING` is not
+expected to be absent.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from iam.errors import TransientError
 from iam.model import Entitlement, Outcome
 
 MISSING = "no-such-user-7f3a"
+#: Someone with no account yet, granted into being by connectors with implicit accounts.
+NEWCOMER = "newcomer-7f3a"
 
 
 class ConnectorConformance:
@@ -37,12 +45,22 @@ class ConnectorConformance:
         if contract.Capability.ENTITLE not in type(connector).capabilities():
             pytest.skip("cannot entitle")
         c: contract.Entitling = connector  # type: ignore[assignment]
-        assert c.grant(holder, spare).outcome == Outcome.UPDATED
-        assert c.grant(holder, spare).outcome == Outcome.UNCHANGED
-        assert spare in connector.read_account(holder).entitlements  # type: ignore[attr-defined]
-        assert c.revoke(holder, spare).outcome == Outcome.UPDATED
-        assert c.revoke(holder, spare).outcome == Outcome.UNCHANGED
-        assert spare not in connector.read_account(holder).entitlements  # type: ignore[attr-defined]
+        reader: contract.Readable = connector  # type: ignore[assignment]
+        who = holder
+        if connector.implicit_accounts:
+            who = NEWCOMER
+            assert reader.read_account(who) is None
+        assert c.grant(who, spare).outcome == Outcome.UPDATED
+        assert c.grant(who, spare).outcome == Outcome.UNCHANGED
+        assert spare in reader.read_account(who).entitlements  # type: ignore[union-attr]
+        assert c.revoke(who, spare).outcome == Outcome.UPDATED
+        assert c.revoke(who, spare).outcome == Outcome.UNCHANGED
+        assert spare not in reader.read_account(who).entitlements  # type: ignore[union-attr]
+
+    def test_implicit_accounts_are_never_created(self, connector: contract.Connector) -> None:
+        """The planner never plans `create` where accounts are implicit, so such a connector offers none."""
+        offers_create = contract.Capability.CREATE in type(connector).capabilities()
+        assert not (connector.implicit_accounts and (offers_create or hasattr(connector, "create_account")))
 
     def test_operations_on_a_missing_account_are_absent(
         self, connector: contract.Connector, spare: Entitlement
@@ -50,10 +68,9 @@ class ConnectorConformance:
         caps = type(connector).capabilities()
         ops = []
         if contract.Capability.ENTITLE in caps:
-            ops += [
-                contract.StepSpec(contract.Op.GRANT, str(spare)),
-                contract.StepSpec(contract.Op.REVOKE, str(spare)),
-            ]
+            if not connector.implicit_accounts:  # there, a grant brings the account into being
+                ops.append(contract.StepSpec(contract.Op.GRANT, str(spare)))
+            ops.append(contract.StepSpec(contract.Op.REVOKE, str(spare)))
         if contract.Capability.DISABLE in caps:
             ops.append(contract.StepSpec(contract.Op.DISABLE))
         if contract.Capability.END_SESSIONS in caps:
@@ -78,13 +95,14 @@ class ConnectorConformance:
         for step in steps:
             assert contract.perform(connector, holder, step).outcome in (Outcome.UNCHANGED, Outcome.ABSENT)
 
-    def test_upkeep_is_idempotent(self, connector: contract.Connector) -> None:
-        if contract.Capability.MAINTAIN not in type(connector).capabilities():
-            pytest.skip("needs no upkeep")
-        maintainable: contract.Maintainable = connector  # type: ignore[assignment]
-        maintainable.maintain()
-        assert maintainable.maintain().outcome == Outcome.UNCHANGED  # nothing left to do right after
-
     def test_an_unreachable_system_is_a_transient_error(self, unreachable: contract.Readable) -> None:
         with pytest.raises(TransientError):
             unreachable.read_account("anyone")
+
+
+class MaintainableConformance:
+    """Added by the test modules of connectors that need upkeep (`contract.Maintainable`)."""
+
+    def test_upkeep_is_idempotent(self, connector: contract.Maintainable) -> None:
+        connector.maintain()
+        assert connector.maintain().outcome == Outcome.UNCHANGED  # nothing left to do right after
