@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from connectors.vpn import commands as cmd
 from connectors.vpn import management as mgmt
-from connectors.vpn.pki import PkiLocked
+from connectors.vpn.pki import NotRevocableByName, PkiLocked
 from iam import errors
 from iam.secrets import redact
 
@@ -49,6 +49,8 @@ def translate(what: str, system: str | None = None) -> Iterator[None]:
         ) from None
     except (PkiLocked, cmd.CommandTimedOut) as exc:
         raise errors.TransientError(f"{what}: {exc}", system=system) from None
+    except NotRevocableByName as exc:
+        raise CommandRefused(f"{what}: {exc}", system=system) from None
     except cmd.ToolMissing as exc:
         raise ToolUnavailable(f"{what}: {exc}", system=system) from None
     except cmd.CommandFailed as exc:

@@ -24,7 +24,7 @@ from connectors.vpn.boundary import translate
 from connectors.vpn.files import replace_file
 from connectors.vpn.management import Address, ManagementClient, describe
 from connectors.vpn.names import InvalidUsername, check_username
-from connectors.vpn.pki import CertRecord, CrlInfo, EasyRsa, normalize_serial
+from connectors.vpn.pki import CertRecord, CrlInfo, EasyRsa, NotRevocableByName, normalize_serial
 from connectors.vpn.profile import ProfileSettings, write_profile
 from connectors.vpn.status import ClientRow, parse_status3
 from iam import contract, errors
@@ -70,6 +70,12 @@ class OpenVpnConnector(
         )
         self.crl_path = Path(s["crl_path"])
         self.crl_renew = timedelta(days=s.get("crl_renew_days", 30))
+        crl_days = s.get("crl_days")
+        if crl_days is not None and crl_days <= self.crl_renew.days:
+            raise errors.ConfigError(
+                f"systems.{name}.crl_renew_days: {self.crl_renew.days} is not less than crl_days "
+                f"({crl_days}): every new CRL would be due at once; lower crl_renew_days"
+            )
         where = s["management"]
         self.address: Address = (
             where if isinstance(where, str) else (vpn_settings.loopback(name, where["host"]), where["port"])
@@ -320,11 +326,25 @@ class OpenVpnConnector(
     # helpers ------------------------------------------------------------------
 
     def _revoke_and_install(self, cn: str, records: list[CertRecord]) -> None:
-        """Revoke in easy-rsa (unless the index already says so), then install the new CRL."""
+        """Revoke in easy-rsa (unless the index already says so), then install the new CRL.
+
+        A certificate easy-rsa cannot find by name is skipped and reported
+        after the CRL is installed: the others must not stay usable for it.
+        """
+        revoked: list[str] = []
+        refused: NotRevocableByName | None = None
         for record in records:
             if record.status != "R":
-                self.pki.revoke(cn, record.serial)
-        self._install_crl([r.serial for r in records])
+                try:
+                    self.pki.revoke(cn, record.serial)
+                except NotRevocableByName as exc:
+                    refused = refused or exc
+                    continue
+            revoked.append(record.serial)
+        if revoked:
+            self._install_crl(revoked)
+        if refused is not None:
+            raise refused
 
     def _install_crl(self, must_list: list[str]) -> CrlInfo:
         """Regenerate the CRL, install it where the server reads it, read back that it lists ``must_list``."""

@@ -7,8 +7,8 @@ revocation state that counts is read back from that file with
 ``openssl crl`` (checked against the CA), not from the index alone.
 
 Commands run through `connectors.vpn.commands` (argument lists, never a
-shell, bounded in time) and fail with its exceptions or `PkiLocked`; the
-connector's boundary translates them.
+shell, bounded in time) and fail with its exceptions, `PkiLocked` or
+`NotRevocableByName`; the connector's boundary translates them.
 """
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ _HEX = re.compile(r"[0-9A-Fa-f]{1,64}")
 
 class PkiLocked(Exception):
     """Another process holds the PKI lock for too long."""
+
+
+class NotRevocableByName(Exception):
+    """easy-rsa revokes by file name, and this certificate's file is not where it looks."""
 
 
 @dataclass(frozen=True)
@@ -192,12 +196,20 @@ class EasyRsa:
         if self.cert_serial(renewed) == serial:
             self._easyrsa(["revoke-renewed", cn], f"revoke renewed certificate {serial} of {cn}")
             return
-        raise CommandFailed(
-            f"revoke certificate {serial} of {cn}",
-            0,
-            f"its file is neither {self.cert_path(cn)} nor {renewed}; easy-rsa can only revoke by file "
-            f"(revoke it by hand with `openssl ca -revoke {self.pki_dir}/certs_by_serial/{serial}.pem`)",
+        copy = self.by_serial(serial)
+        raise NotRevocableByName(
+            f"certificate {serial} of {cn} is neither {self.cert_path(cn)} nor {renewed}, the only names "
+            "easy-rsa revokes by, so iam left it valid. Revoke it by hand with `openssl ca -config "
+            f"{self.pki_dir / 'safessl-easyrsa.cnf'} -revoke {copy or 'FILE-OF-THE-CERTIFICATE'}`, "
+            "then run the same iam command again: it installs the new CRL"
         )
+
+    def by_serial(self, serial: str) -> Path | None:
+        """easy-rsa's copy ``certs_by_serial/<SERIAL>.pem`` (named with openssl's leading zeros)."""
+        for path in sorted((self.pki_dir / "certs_by_serial").glob("*.pem")):
+            if normalize_serial(path.stem) == serial:
+                return path
+        return None
 
     def gen_crl(self) -> bytes:
         """Regenerate ``pki/crl.pem`` from the index and return it."""

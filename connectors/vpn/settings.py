@@ -57,7 +57,7 @@ OPENVPN_SCHEMA: dict[str, Any] = {
             "type": "integer",
             "minimum": 1,
             "default": 30,
-            "description": "run-due renews the CRL when it expires within this many days",
+            "description": "run-due renews the CRL when it expires within this many days (< crl_days)",
         },
         "server_names": {
             "type": "array",

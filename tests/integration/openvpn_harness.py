@@ -5,8 +5,9 @@ key optionally under a passphrase; the server (configured as `iam demo`'s,
 from `iam.demo_vpn`) listens on the namespace's loopback with a tun device,
 reads its CRL with ``crl-verify`` and serves the management interface on a
 unix socket (or the namespace's 127.0.0.1) protected by a password file.
-Clients run in the same namespace with their own tun devices. Everything is
-stopped and removed by ``lab.cleanup.run()``.
+Clients run in the same namespace with their own tun devices; the ``iam``
+CLI runs against the lab through ``lab.iam_config()`` and ``lab.iam()``.
+Everything is stopped and removed by ``lab.cleanup.run()``.
 """
 
 from __future__ import annotations
@@ -14,28 +15,39 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+
+import yaml
 
 from connectors.vpn.management import ManagementClient
 from connectors.vpn.status import ClientRow, parse_status3
 from iam.demo_vpn import CLIENT_EXTRA, EASYRSA, PORT, Process, VpnFiles, easyrsa, server_config
 from iam.secrets import Secret
+from tests.conftest import iam_env
 from tests.integration.vpn_fixtures import Cleanup, Netns, wait_for
 
 __all__ = [
+    "CA_PASSPHRASE_ENV",
     "EASYRSA",
     "MANAGEMENT_PASSWORD",
     "MANAGEMENT_PORT",
+    "PASSWORD_ENV",
     "OpenVpnLab",
+    "crl_window",
     "easyrsa",
     "open_lab",
     "revoked_serials",
+    "verifies",
 ]
 
 MANAGEMENT_PASSWORD = "mgmt-S3cret-for-tests"
 MANAGEMENT_PORT = 7505
+#: the environment variables an iam.yaml of the lab names for its secrets
+PASSWORD_ENV, CA_PASSPHRASE_ENV = "IAM_TEST_VPN_PASSWORD", "IAM_TEST_VPN_CA_PASSPHRASE"
 
 
 @dataclass
@@ -76,6 +88,48 @@ class OpenVpnLab(VpnFiles):
         base.update(overrides)
         return base
 
+    def iam_config(self, **overrides: object) -> Path:
+        """An iam.yaml with this lab as system ``vpn``, its secrets named by environment variables.
+
+        Its policy gives every employee ``vpn:access`` (`iam run-due` and HR syncs need one).
+        """
+        system = {
+            **self.settings(**overrides),
+            "type": "openvpn",
+            "management_password": {"env": PASSWORD_ENV},
+        }
+        if "ca_passphrase" in system:
+            system["ca_passphrase"] = {"env": CA_PASSPHRASE_ENV}
+        policy = self.root / "policy.yaml"
+        policy.write_text(
+            yaml.safe_dump(
+                {
+                    "roles": {"remote-staff": {"entitlements": {"vpn": ["vpn:access"]}}},
+                    "birthright": [{"role": "remote-staff", "when": {"kind": ["employee"]}}],
+                }
+            )
+        )
+        files = {"store": "state/iam.db", "audit_log": "state/audit.jsonl", "policy": str(policy)}
+        path = self.root / "iam.yaml"
+        path.write_text(yaml.safe_dump({**files, "systems": {"vpn": system}}))
+        return path
+
+    def iam(
+        self,
+        config: Path,
+        *args: str,
+        password: str = MANAGEMENT_PASSWORD,
+        ca_passphrase: str | None = None,
+        inside: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
+        """The iam CLI as a user runs it; ``inside`` the server's namespace, as on the VPN host."""
+        env = iam_env({PASSWORD_ENV: password, CA_PASSPHRASE_ENV: ca_passphrase or self.ca_passphrase or ""})
+        prefix = ["ip", "netns", "exec", self.netns.name] if inside else []
+        command = [*prefix, sys.executable, "-m", "iam", "--config", str(config), *args]
+        return subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL
+        )
+
     # building -----------------------------------------------------------------
 
     def build_pki(self, *users: str) -> None:
@@ -100,11 +154,11 @@ class OpenVpnLab(VpnFiles):
         conf.write_text(server_config(self.pki, self.crl, f"{where} {pwfile}", subnet="10.77.0.0"))
         args = ["ip", "netns", "exec", self.netns.name, "openvpn", "--config", str(conf)]
         self.server = Process(args, self.root / "server.log")
+        self.cleanup.add(self.server.stop)
         if tcp_management:
             wait_for(self._listening, 15, "the OpenVPN management port")
-            return
-        self.cleanup.add(self.server.stop)
-        wait_for(self._management_ready, 15, "the OpenVPN management interface")
+        else:
+            wait_for(self._management_ready, 15, "the OpenVPN management interface")
 
     def _listening(self) -> bool:
         assert self.server is not None
@@ -124,16 +178,16 @@ class OpenVpnLab(VpnFiles):
             return False
         return True
 
-    def client_config(self, user: str) -> Path:
-        """A client config with copies of the user's files, as a laptop holds them.
+    def client_config(self, user: str, cert: Path | None = None, key: Path | None = None) -> Path:
+        """A client config with copies of the user's files (default: the PKI's), as a laptop holds them.
 
         (Revoking moves the PKI's own files away, so the client must not point at them.)
         """
         home = self.root / "clients" / user
         home.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self.pki / "ca.crt", home / "ca.crt")
-        shutil.copyfile(self.pki / "issued" / f"{user}.crt", home / "user.crt")
-        shutil.copyfile(self.pki / "private" / f"{user}.key", home / "user.key")
+        shutil.copyfile(cert or self.pki / "issued" / f"{user}.crt", home / "user.crt")
+        shutil.copyfile(key or self.pki / "private" / f"{user}.key", home / "user.key")
         path = home / "client.conf"
         path.write_text(
             "\n".join(
@@ -198,6 +252,24 @@ def revoked_serials(crl: Path) -> set[str]:
         for line in out.splitlines()
         if line.strip().startswith("Serial Number:")
     }
+
+
+def crl_window(crl: Path) -> tuple[datetime, datetime]:
+    """The CRL's last and next update, as ``openssl crl`` prints them."""
+    args = ["openssl", "crl", "-in", str(crl), "-noout", "-lastupdate", "-nextupdate"]
+    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=30).stdout
+    when = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    last, next_ = (
+        datetime.strptime(when[k].strip(), "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
+        for k in ("lastUpdate", "nextUpdate")
+    )
+    return last, next_
+
+
+def verifies(cert: Path, ca: Path, crl: Path) -> bool:
+    """Whether ``openssl verify`` accepts the certificate with the CRL checked, as the server would."""
+    args = ["openssl", "verify", "-crl_check", "-CAfile", str(ca), "-CRLfile", str(crl), str(cert)]
+    return subprocess.run(args, capture_output=True, text=True, timeout=30).returncode == 0
 
 
 def open_lab(*users: str, ca_passphrase: str | None = None, tcp_management: bool = False) -> OpenVpnLab:

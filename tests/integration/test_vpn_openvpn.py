@@ -1,14 +1,18 @@
 """The OpenVPN connector against a real OpenVPN 2.6 server, real clients and a real easy-rsa PKI.
 
 Every test gets its own PKI, server and network namespace (about 1 s to
-build); what the connector claims is checked from the outside: the
-management interface, the server's log and ``openssl crl``.
+build); what the connector (or the ``iam`` CLI) claims is checked from the
+outside: the management interface, the server's log, ``openssl crl`` and
+``openssl verify``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
+import shutil
 import stat
 import subprocess
 import sys
@@ -17,29 +21,30 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 
 import schemas
 from connectors.vpn import InvalidUsername, OpenVpnConnector
+from connectors.vpn.boundary import CommandRefused
 from connectors.vpn.management import ManagementClient
 from connectors.vpn.status import parse_status3
 from iam import contract, errors
 from iam.contract import Op
-from iam.model import DesiredAccount, Entitlement, Outcome
-from iam.plan import plan_provisioning
+from iam.model import Entitlement, Outcome
 from iam.secrets import Secret
-from tests.conftest import iam_env, run_iam
 from tests.integration.openvpn_harness import (
     EASYRSA,
     MANAGEMENT_PASSWORD,
     MANAGEMENT_PORT,
     OpenVpnLab,
+    crl_window,
     easyrsa,
     open_lab,
     revoked_serials,
+    verifies,
 )
 from tests.integration.vpn_fixtures import require, wait_for
-from tests.support.conformance import MISSING, ConnectorConformance
+from tests.support.company import person, write_feed
+from tests.support.conformance import MISSING, ConnectorConformance, MaintainableConformance
 
 pytestmark = pytest.mark.openvpn
 
@@ -104,19 +109,10 @@ def unreachable(lab: OpenVpnLab) -> OpenVpnConnector:
     return OpenVpnConnector("vpn", lab.settings(management=str(lab.root / "no-such.sock"), timeout=1))
 
 
-class TestOpenVpnConformance(ConnectorConformance):
-    def test_grant_and_revoke_are_idempotent(
-        self, connector: OpenVpnConnector, holder: str, spare: Entitlement
-    ) -> None:
-        """vpn:access is the only entitlement, and alice holds it: carol (no certificate) takes her turn."""
-        super().test_grant_and_revoke_are_idempotent(connector, "carol", spare)
+class TestOpenVpnConformance(ConnectorConformance, MaintainableConformance):
+    """Implicit accounts: the suite grants vpn:access to a newcomer, as a joiner gets a certificate."""
 
-    def test_operations_on_a_missing_account_are_absent(
-        self, connector: OpenVpnConnector, spare: Entitlement
-    ) -> None:
-        """Granting to someone unknown is how a joiner gets a certificate, so only revocations are absent."""
-        for step in (contract.StepSpec(Op.REVOKE, str(spare)), contract.StepSpec(Op.END_SESSIONS)):
-            assert contract.perform(connector, MISSING, step).outcome == Outcome.ABSENT, step
+    def test_revoking_a_certificate_of_a_missing_account_is_absent(self, connector: OpenVpnConnector) -> None:
         assert connector.revoke_credential(MISSING, "ABCDEF").outcome == Outcome.ABSENT
 
 
@@ -156,17 +152,10 @@ def test_termination_revokes_first_then_kills_and_the_client_is_refused(
 
 def test_offboarding_with_the_cli_is_complete_verified_and_repeatable(connected: OpenVpnLab) -> None:
     lab = connected
-    system = {**lab.settings(), "type": "openvpn", "management_password": {"env": "IAM_TEST_VPN_PASSWORD"}}
-    config = lab.root / "iam.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {"store": "state/iam.db", "audit_log": "state/audit.jsonl", "systems": {"vpn": system}}
-        )
-    )
-    env = iam_env({"IAM_TEST_VPN_PASSWORD": MANAGEMENT_PASSWORD})
-    args = ("--config", str(config), "offboard", "alice", "--reason", "resigned", "--yes", "--format", "json")
+    config = lab.iam_config()
+    args = ("offboard", "alice", "--reason", "resigned", "--yes", "--format", "json")
 
-    first = run_iam(*args, env=env)
+    first = lab.iam(config, *args)
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
     schemas.validate(report, "run-report")
@@ -179,7 +168,7 @@ def test_offboarding_with_the_cli_is_complete_verified_and_repeatable(connected:
     assert lab.live("alice") is None and lab.live("bob") is not None
     assert vpn["steps"][0]["target"] in revoked_serials(lab.crl)
 
-    second = run_iam(*args, env=env)
+    second = lab.iam(config, *args)
     assert second.returncode == 0 and json.loads(second.stdout)["systems"][0]["steps"] == []
     assert MANAGEMENT_PASSWORD not in (lab.root / "state" / "audit.jsonl").read_text()
 
@@ -346,58 +335,111 @@ def _pem_body(path: Path) -> list[str]:
     return [line for line in path.read_text().splitlines() if line and not line.startswith("-----")]
 
 
+def _serial_of(connector: OpenVpnConnector, username: str) -> str:
+    state = connector.read_account(username)
+    assert state is not None
+    return next(c.id for c in state.credentials if c.active)
+
+
+def _serial_of_file(cert: Path) -> str:
+    """A certificate's serial as ``openssl x509`` prints it, leading zeros dropped."""
+    args = ["openssl", "x509", "-in", str(cert), "-noout", "-serial"]
+    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=30).stdout
+    return out.strip().partition("=")[2].upper().lstrip("0")
+
+
+def _tree(root: Path, *ignore: str) -> dict[str, bytes]:
+    """Every file under ``root`` with its content (iam's own lock file and ``ignore`` aside)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name not in {".iam.lock", *ignore}
+    }
+
+
 # --- implicit accounts: a joiner is granted into being --------------------------------
 
 
-def test_a_joiner_is_planned_as_a_grant_only_and_ends_with_a_valid_certificate(
-    lab: OpenVpnLab, connector: OpenVpnConnector
-) -> None:
-    assert connector.implicit_accounts and contract.Capability.CREATE not in connector.capabilities()
-    desired = {"vpn": DesiredAccount(frozenset({VPN}), {"given_name": "Carol"})}
-    states = {"vpn": connector.read_account("carol")}
-    plan = plan_provisioning("joiner", "carol", desired, states, {"vpn": connector})
-    assert plan.errors == {}
-    assert [(s.spec.op, s.spec.target) for s in plan.steps] == [(Op.GRANT, "vpn:access")]
-    assert contract.perform(connector, "carol", plan.steps[0].spec).outcome == Outcome.UPDATED
-    state = connector.read_account("carol")
-    assert state is not None and state.enabled and [c for c in state.credentials if c.active]
+def test_a_joiner_run_plans_a_grant_only_and_ends_with_a_valid_certificate(lab: OpenVpnLab) -> None:
+    """HR's feed brings carol, whose role holds vpn:access: the run is one grant (no create), verified."""
+    config = lab.iam_config()
+    feed = write_feed(lab.root / "feed.csv", [person("E9", "carol", "Engineering")])
+
+    planned = lab.iam(config, "hr", "sync", str(feed), "--dry-run", "--format", "json")
+    done = lab.iam(config, "hr", "sync", str(feed), "--format", "json")
+
+    assert planned.returncode == 0 and done.returncode == 0, planned.stderr + done.stderr
+    (would,) = json.loads(planned.stdout)["events"]
+    (event,) = json.loads(done.stdout)["events"]
+    assert (would["type"], would["status"], event["status"]) == ("joiner", "would apply", "applied")
+    for run, outcome in ((would["run"], None), (event["run"], "updated")):
+        (vpn,) = run["systems"]
+        assert [(s["op"], s["target"], s["outcome"]) for s in vpn["steps"]] == [
+            ("grant", "vpn:access", outcome)
+        ]
+    assert event["run"]["status"] == "complete"
+    cert = lab.pki / "issued" / "carol.crt"
+    assert verifies(cert, lab.pki / "ca.crt", lab.crl)  # judged by openssl, as the server will
+    (held,) = event["run"]["systems"][0]["account"]["credentials"]
+    assert held["active"] and held["id"] == _serial_of_file(cert)
+    lab.start_client("carol", lab.profiles / "carol.ovpn")
+    lab.wait_connected("carol")
 
 
 # --- the CRL kept alive ------------------------------------------------------------------
 
 
-def test_a_crl_near_its_end_is_renewed_keeping_every_revocation(lab: OpenVpnLab) -> None:
-    plain = OpenVpnConnector("vpn", lab.settings())
+def test_run_due_renews_a_short_lived_crl_and_keeps_every_revocation(lab: OpenVpnLab) -> None:
+    """A CRL made for 2 days (crl_days) is renewed by `iam run-due`; nobody revoked comes back."""
+    short = OpenVpnConnector("vpn", lab.settings(crl_days=2, crl_renew_days=1))
     bob_laptop = lab.client_config("bob")  # his copy of the files, kept after easy-rsa moves them
-    assert plain.revoke("bob", VPN).outcome == Outcome.UPDATED
-    bob_serial = next(iter(revoked_serials(lab.crl)))
-    old = plain.pki.crl_info(lab.crl).next_update
-    assert old is not None
-    # seen from 10 days before the CRL's next update: within the 30-day margin
-    late = OpenVpnConnector("vpn", lab.settings(crl_days=400), clock=lambda: old - timedelta(days=10))
+    assert short.grant("carol", VPN).outcome == Outcome.UPDATED
+    for user in ("bob", "carol"):
+        assert short.revoke(user, VPN).outcome == Outcome.UPDATED
+    revoked = revoked_serials(lab.crl)
+    last, old_end = crl_window(lab.crl)
+    assert len(revoked) == 2 and old_end - last == timedelta(days=2)  # EASYRSA_CRL_DAYS reached gen-crl
+    config = lab.iam_config(crl_days=400)
 
-    result = late.maintain()
+    renewed = lab.iam(config, "run-due", "--format", "json")
 
-    assert result.outcome == Outcome.UPDATED and "CRL renewed" in result.detail
-    new = plain.pki.crl_info(lab.crl).next_update
-    assert new is not None and new > old + timedelta(days=200)
-    assert revoked_serials(lab.crl) == {bob_serial}
+    assert renewed.returncode == 0, renewed.stderr
+    (upkeep,) = json.loads(renewed.stdout)["maintenance"]
+    assert (upkeep["system"], upkeep["outcome"]) == ("vpn", "updated") and "CRL renewed" in upkeep["detail"]
+    last, new_end = crl_window(lab.crl)
+    assert new_end - last == timedelta(days=400) and new_end > old_end
+    assert revoked_serials(lab.crl) == revoked
+    assert stat.S_IMODE(lab.crl.stat().st_mode) == 0o644
     lab.start_client("alice")
     lab.start_client("bob", bob_laptop)
     lab.wait_connected("alice")  # the server reads the renewed CRL and still lets valid people in
     wait_for(lambda: re.search(REVOKED.format(cn="bob"), lab.server_log()), 30, "bob refused")
     assert lab.live("bob") is None
 
-
-def test_a_crl_far_from_its_end_is_left_alone_and_a_missing_one_is_installed(lab: OpenVpnLab) -> None:
-    connector = OpenVpnConnector("vpn", lab.settings())
     before = lab.crl.read_bytes()
-    result = connector.maintain()
-    assert result.outcome == Outcome.UNCHANGED and "valid until" in result.detail
+    again = lab.iam(config, "run-due", "--format", "json")
+    assert again.returncode == 0 and json.loads(again.stdout)["maintenance"][0]["outcome"] == "unchanged"
     assert lab.crl.read_bytes() == before
+
+
+def test_maintain_renews_only_within_crl_renew_days_and_installs_a_missing_crl(lab: OpenVpnLab) -> None:
+    """Judged by the connector's clock against the installed CRL's next update."""
+    end = crl_window(lab.crl)[1]
+    before = lab.crl.read_bytes()
+    for days, clock in ((30, end - timedelta(days=30, minutes=1)), (10, end - timedelta(days=10, minutes=1))):
+        early = OpenVpnConnector("vpn", lab.settings(crl_renew_days=days), clock=lambda c=clock: c)
+        result = early.maintain()
+        assert result.outcome == Outcome.UNCHANGED and f"valid until {end:%Y-%m-%d %H:%M}" in result.detail
+        assert lab.crl.read_bytes() == before
+
+    due = OpenVpnConnector("vpn", lab.settings(), clock=lambda: end - timedelta(days=29, hours=23))
+    assert due.maintain().outcome == Outcome.UPDATED
+    assert lab.crl.read_bytes() != before and crl_window(lab.crl)[1] >= end
+
     lab.crl.unlink()
-    assert connector.maintain().outcome == Outcome.UPDATED
+    assert OpenVpnConnector("vpn", lab.settings()).maintain().outcome == Outcome.UPDATED
     assert lab.crl.exists() and stat.S_IMODE(lab.crl.stat().st_mode) == 0o644
+    assert verifies(lab.pki / "issued" / "alice.crt", lab.pki / "ca.crt", lab.crl)
 
 
 # --- a CA key under a passphrase --------------------------------------------------------
@@ -406,74 +448,129 @@ CA_PASSPHRASE = "ca-S3cret-passphrase"
 
 
 @pytest.fixture
-def locked_ca() -> Iterator[OpenVpnLab]:
+def openssl_argv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A log of every openssl command line run from now on (a wrapper first on PATH records it)."""
+    log, real = tmp_path / "openssl-argv.jsonl", shutil.which("openssl")
+    wrapper = tmp_path / "bin" / "openssl"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        f"#!{sys.executable}\nimport json, os, sys\n"
+        f"with open({str(log)!r}, 'a') as out:\n    out.write(json.dumps(sys.argv[1:]) + '\\n')\n"
+        f"os.execv({real!r}, [{real!r}, *sys.argv[1:]])\n"
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}")
+    return log
+
+
+@pytest.fixture
+def locked_ca(openssl_argv: Path) -> Iterator[OpenVpnLab]:
     require("openvpn", "ip", "openssl", EASYRSA)
     world = open_lab("alice", ca_passphrase=CA_PASSPHRASE)
     yield world
     world.cleanup.run()
 
 
-def test_a_passphrase_protected_ca_issues_and_revokes(locked_ca: OpenVpnLab) -> None:
+def test_a_passphrase_protected_ca_issues_revokes_and_renews_with_the_passphrase_on_no_command_line(
+    locked_ca: OpenVpnLab, openssl_argv: Path
+) -> None:
     assert "ENCRYPTED" in (locked_ca.pki / "private" / "ca.key").read_text()
     connector = OpenVpnConnector("vpn", locked_ca.settings())
     granted = connector.grant("carol", VPN)
-    assert granted.outcome == Outcome.UPDATED
     revoked = connector.revoke("carol", VPN)
-    assert revoked.outcome == Outcome.UPDATED and CA_PASSPHRASE not in repr((granted, revoked))
+    renewed = OpenVpnConnector("vpn", locked_ca.settings(crl_renew_days=1000)).maintain()
+
+    assert [r.outcome for r in (granted, revoked, renewed)] == [Outcome.UPDATED] * 3
+    assert CA_PASSPHRASE not in repr((granted, revoked, renewed))
     assert len(revoked_serials(locked_ca.crl)) == 1
+    assert verifies(locked_ca.pki / "issued" / "alice.crt", locked_ca.pki / "ca.crt", locked_ca.crl)
+    argv = [json.loads(line) for line in openssl_argv.read_text().splitlines()]
+    passin = [a[a.index("-passin") + 1] for a in argv if "-passin" in a]
+    assert len(passin) >= 4 and all(p.startswith("env:") for p in passin)  # sign, revoke, 2 CRLs
+    assert not any(CA_PASSPHRASE in arg for a in argv for arg in a)  # the PKI's build included
 
 
-def test_a_wrong_ca_passphrase_fails_clearly_changes_nothing_is_never_shown(locked_ca: OpenVpnLab) -> None:
+def test_a_wrong_ca_passphrase_fails_clearly_changes_nothing_and_is_never_shown(
+    locked_ca: OpenVpnLab,
+) -> None:
     wrong = "not-the-ca-" + "passphrase"
-    connector = OpenVpnConnector("vpn", locked_ca.settings(ca_passphrase=Secret(wrong, "test")))
-    index, crl = (locked_ca.pki / "index.txt").read_bytes(), locked_ca.crl.read_bytes()
-    for call in (lambda: connector.revoke("alice", VPN), lambda: connector.grant("dave", VPN)):
-        with pytest.raises(errors.AuthenticationFailed) as caught:
+    connector = OpenVpnConnector(
+        "vpn", locked_ca.settings(ca_passphrase=Secret(wrong, "test"), crl_renew_days=1000)
+    )
+    # easy-rsa draws the next random serial before it signs: that file alone may change
+    pki, crl = _tree(locked_ca.pki, "serial"), locked_ca.crl.read_bytes()
+    for call in (
+        lambda: connector.revoke("alice", VPN),
+        lambda: connector.grant("dave", VPN),
+        connector.maintain,
+    ):
+        with pytest.raises(errors.AuthenticationFailed, match="check ca_passphrase") as caught:
             call()
         assert wrong not in str(caught.value) and CA_PASSPHRASE not in str(caught.value)
-    assert (locked_ca.pki / "index.txt").read_bytes() == index and locked_ca.crl.read_bytes() == crl
-    assert connector.read_account("alice") is not None and connector.read_account("alice").enabled
+    assert (
+        _tree(locked_ca.pki, "serial") == pki and locked_ca.crl.read_bytes() == crl
+    )  # no half-made dave either
+    state = connector.read_account("alice")
+    assert state is not None and state.enabled
+
+    config = locked_ca.iam_config()
+    run = locked_ca.iam(
+        config,
+        "--debug",
+        "offboard",
+        "alice",
+        "--reason",
+        "left",
+        "--yes",
+        "--format",
+        "json",
+        ca_passphrase=wrong,
+    )
+    assert run.returncode == 3, run.stderr
+    (vpn,) = json.loads(run.stdout)["systems"]
+    assert vpn["result"] != "complete" and "check ca_passphrase" in vpn["steps"][0]["error"]
+    state_dir = locked_ca.root / "state"
+    seen = [run.stdout, run.stderr, *(p.read_bytes().decode("latin-1") for p in state_dir.iterdir())]
+    assert not any(wrong in text or CA_PASSPHRASE in text for text in seen)
+    assert _tree(locked_ca.pki, "serial") == pki and locked_ca.crl.read_bytes() == crl
+    assert OpenVpnConnector("vpn", locked_ca.settings()).grant("dave", VPN).outcome == Outcome.UPDATED
 
 
 # --- the management interface over TCP ---------------------------------------------------
 
 
-def test_offboarding_over_tcp_management_from_inside_the_servers_namespace() -> None:
+def test_management_over_tcp_reads_and_kills_tunnels_and_refuses_a_wrong_password() -> None:
     """iam runs on the VPN host and reaches management on 127.0.0.1 (the namespace's loopback)."""
     require("openvpn", "ip", "openssl", EASYRSA)
     lab = open_lab("alice", "bob", tcp_management=True)
     try:
         lab.start_client("alice")
         lab.start_client("bob")
-        system = {
-            **lab.settings(management={"host": "127.0.0.1", "port": MANAGEMENT_PORT}),
-            "type": "openvpn",
-            "management_password": {"env": "IAM_TEST_VPN_PASSWORD"},
-        }
-        config = lab.root / "iam.yaml"
-        files = {"store": "iam.db", "audit_log": "audit.jsonl"}
-        config.write_text(yaml.safe_dump({**files, "systems": {"vpn": system}}))
+        config = lab.iam_config(management={"host": "127.0.0.1", "port": MANAGEMENT_PORT})
 
-        def iam_inside(*args: str, password: str = MANAGEMENT_PASSWORD) -> subprocess.CompletedProcess[str]:
-            env = iam_env({"IAM_TEST_VPN_PASSWORD": password})
-            inside = ["ip", "netns", "exec", lab.netns.name, sys.executable, "-m", "iam"]
-            command = [*inside, "--config", str(config), *args]
-            return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
-
-        wrong = iam_inside("status", "alice", "--format", "json", password="wrong-" + "password")
-        assert wrong.returncode == 3 and "wrong-password" not in wrong.stdout + wrong.stderr
+        wrong = lab.iam(config, "status", "alice", "--format", "json", password="wrong-pw", inside=True)
+        assert wrong.returncode == 3 and "wrong-pw" not in wrong.stdout + wrong.stderr
         (seen,) = json.loads(wrong.stdout)["systems"]
-        assert seen["result"] == "error" and "password" in seen["error"]
+        assert seen["result"] == "error" and "rejected the management password" in seen["error"]
 
-        def alice_seen() -> bool:
-            return '"client-id' in iam_inside("status", "alice", "--format", "json").stdout
+        def sessions(user: str) -> list[str]:
+            out = lab.iam(config, "status", user, "--format", "json", inside=True)
+            assert out.returncode == 0, out.stderr
+            return list(json.loads(out.stdout)["systems"][0]["account"]["sessions"])  # "client-id N"
 
-        wait_for(alice_seen, 30, "alice's tunnel seen over TCP")
-        done = iam_inside("offboard", "alice", "--reason", "left", "--yes", "--format", "json")
+        wait_for(lambda: sessions("alice") and sessions("bob"), 30, "both tunnels seen over TCP")
+        bob = sessions("bob")
+        done = lab.iam(
+            config, "offboard", "alice", "--reason", "left", "--yes", "--format", "json", inside=True
+        )
         assert done.returncode == 0, done.stderr
         report = json.loads(done.stdout)
         assert report["status"] == "complete"
-        assert [s["op"] for s in report["systems"][0]["steps"]] == ["revoke_credential", "end_sessions"]
+        assert [(s["op"], s["outcome"]) for s in report["systems"][0]["steps"]] == [
+            ("revoke_credential", "updated"),
+            ("end_sessions", "updated"),
+        ]
+        assert sessions("alice") == [] and sessions("bob") == bob
         wait_for(lambda: re.search(REVOKED.format(cn="alice"), lab.server_log()), 30, "alice refused")
         assert "MANAGEMENT: Client connected from [AF_INET]127.0.0.1" in lab.server_log()
     finally:
@@ -483,26 +580,91 @@ def test_offboarding_over_tcp_management_from_inside_the_servers_namespace() -> 
 # --- a certificate easy-rsa cannot revoke by name -------------------------------------------
 
 
-def test_a_certificate_outside_issued_fails_with_the_manual_command_and_nothing_else_moves(
+def test_a_certificate_outside_issued_fails_with_a_manual_command_that_works(
     lab: OpenVpnLab, connector: OpenVpnConnector
 ) -> None:
-    state = connector.read_account("alice")
-    assert state is not None
-    serial = next(c.id for c in state.credentials if c.active)
+    serial = _serial_of(connector, "alice")
     (lab.pki / "issued" / "alice.crt").rename(lab.root / "alice-moved.crt")  # e.g. archived by hand
-    index, crl = (lab.pki / "index.txt").read_bytes(), lab.crl.read_bytes()
+    pki, crl = _tree(lab.pki), lab.crl.read_bytes()
 
-    with pytest.raises(errors.PermanentError, match=r"openssl ca -revoke .*certs_by_serial") as caught:
-        connector.revoke_credential("alice", serial)
+    for call in (
+        lambda: connector.revoke_credential("alice", serial),
+        lambda: connector.revoke("alice", VPN),
+    ):
+        with pytest.raises(CommandRefused, match=r"iam left it valid.*`openssl ca -config") as caught:
+            call()
+        assert serial in str(caught.value)
+    assert _tree(lab.pki) == pki and lab.crl.read_bytes() == crl
+    state = connector.read_account("alice")
+    assert state is not None and state.enabled  # still reported as access, so a run ends partial
 
-    assert serial in str(caught.value)
-    assert (lab.pki / "index.txt").read_bytes() == index and lab.crl.read_bytes() == crl
-    after = connector.read_account("alice")
-    assert after is not None and after.enabled  # still reported as access, so the run ends partial
-    assert connector.revoke_credential("bob", _serial_of(connector, "bob")).outcome == Outcome.UPDATED
+    manual = re.search(r"`(openssl ca [^`]+)`", str(caught.value))
+    assert manual is not None
+    subprocess.run(shlex.split(manual.group(1)), check=True, capture_output=True, timeout=30)
+    assert connector.revoke_credential("alice", serial).outcome == Outcome.UPDATED  # iam again: the CRL
+    assert serial in revoked_serials(lab.crl)
 
 
-def _serial_of(connector: OpenVpnConnector, username: str) -> str:
-    state = connector.read_account(username)
-    assert state is not None
-    return next(c.id for c in state.credentials if c.active)
+def _reissued_by_hand(lab: OpenVpnLab, user: str) -> tuple[Path, Path]:
+    """Move ``user``'s certificate and key out of the PKI and issue a new pair; return the old files."""
+    old = lab.root / f"{user}-old.crt", lab.root / f"{user}-old.key"
+    (lab.pki / "issued" / f"{user}.crt").rename(old[0])
+    (lab.pki / "private" / f"{user}.key").rename(old[1])
+    (lab.pki / "reqs" / f"{user}.req").unlink()
+    easyrsa(lab.pki, "build-client-full", user, "nopass")
+    return old
+
+
+def test_revoking_vpn_access_still_revokes_what_it_can_when_one_certificate_is_out_of_reach(
+    lab: OpenVpnLab, connector: OpenVpnConnector
+) -> None:
+    old = _reissued_by_hand(lab, "alice")
+    new_serial = _serial_of_file(lab.pki / "issued" / "alice.crt")
+
+    with pytest.raises(CommandRefused, match=_serial_of_file(old[0])):
+        connector.revoke("alice", VPN)
+
+    assert revoked_serials(lab.crl) == {new_serial}  # installed before the error was raised
+    state = connector.read_account("alice")
+    assert state is not None and [c.id for c in state.credentials if c.active] == [_serial_of_file(old[0])]
+
+
+def test_an_offboarding_with_an_unrevocable_certificate_revokes_the_rest_and_ends_partial(
+    lab: OpenVpnLab,
+) -> None:
+    """alice's old certificate was moved out of issued/ and a new one made: the run does what it can."""
+    old = _reissued_by_hand(lab, "alice")
+    old_serial, new_serial = _serial_of_file(old[0]), _serial_of_file(lab.pki / "issued" / "alice.crt")
+    lab.start_client("alice", lab.client_config("alice", *old))  # her laptop holds the old one
+    lab.start_client("bob")
+    first = lab.wait_connected("alice", "bob")
+    config = lab.iam_config()
+    args = ("offboard", "alice", "--reason", "left", "--yes", "--format", "json")
+
+    partial = lab.iam(config, *args)
+
+    assert partial.returncode == 3, partial.stderr
+    report = json.loads(partial.stdout)
+    assert report["status"] == "partial"
+    steps = {(s["op"], s["target"]): s for s in report["systems"][0]["steps"]}
+    assert steps[("revoke_credential", old_serial)]["status"] == "failed"
+    assert "openssl ca -config" in steps[("revoke_credential", old_serial)]["error"]
+    assert steps[("revoke_credential", new_serial)]["outcome"] == "updated"
+    assert steps[("end_sessions", None)]["outcome"] == "updated"
+    assert revoked_serials(lab.crl) == {new_serial}
+    assert any(old_serial in item for item in report["systems"][0]["remaining"])
+    back = lab.wait_connected("alice")["alice"]  # honest: her old certificate still works
+    assert back.client_id != first["alice"].client_id
+    assert lab.live("bob") == first["bob"]
+
+    manual = re.search(r"`(openssl ca [^`]+)`", steps[("revoke_credential", old_serial)]["error"])
+    assert manual is not None
+    subprocess.run(shlex.split(manual.group(1)), check=True, capture_output=True, timeout=30)
+    again = lab.iam(config, *args)
+
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["status"] == "complete"
+    assert revoked_serials(lab.crl) == {old_serial, new_serial}
+    assert lab.live("alice") is None
+    wait_for(lambda: re.search(REVOKED.format(cn="alice"), lab.server_log()), 30, "alice refused")
+    assert lab.live("bob") is not None

@@ -59,19 +59,12 @@ def unreachable(lab: WireGuardLab) -> WireGuardConnector:
 
 
 class TestWireGuardConformance(ConnectorConformance):
-    def test_grant_and_revoke_are_idempotent(
-        self, connector: WireGuardConnector, holder: str, spare: Entitlement
-    ) -> None:
-        """vpn:access is the only entitlement, and alice holds it: carol (no peer) takes her turn."""
-        super().test_grant_and_revoke_are_idempotent(connector, "carol", spare)
+    """Implicit accounts: the suite grants vpn:access to a newcomer, as a joiner gets a peer."""
 
-    def test_operations_on_a_missing_account_are_absent(
-        self, connector: WireGuardConnector, spare: Entitlement
+    def test_removing_a_peer_of_a_missing_account_is_absent(
+        self, connector: WireGuardConnector, lab: WireGuardLab
     ) -> None:
-        """Granting to someone unknown is how a joiner gets a peer, so only revocations are absent."""
-        assert contract.perform(connector, MISSING, contract.StepSpec(Op.REVOKE, str(spare))).outcome == (
-            Outcome.ABSENT
-        )
+        assert connector.revoke_credential(MISSING, lab.bob_pub).outcome == Outcome.ABSENT
 
 
 def test_termination_cuts_the_tunnel_and_survives_a_restart(

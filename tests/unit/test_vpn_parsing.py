@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from connectors.vpn.boundary import CommandRefused, translate
 from connectors.vpn.commands import output_tail
 from connectors.vpn.files import replace_file
 from connectors.vpn.names import InvalidUsername, check_username
-from connectors.vpn.pki import normalize_serial, parse_asn1_time, parse_crl_text, parse_index
+from connectors.vpn.openvpn import OpenVpnConnector
+from connectors.vpn.pki import EasyRsa, normalize_serial, parse_asn1_time, parse_crl_text, parse_index
 from connectors.vpn.profile import ProfileSettings, write_profile
 from connectors.vpn.settings import OPENVPN_SCHEMA, loopback, validated
 from connectors.vpn.status import parse_status3
@@ -138,6 +140,20 @@ def test_settings_are_checked_and_secrets_wrapped() -> None:
     assert "pw-1234" not in str(caught.value)
     with pytest.raises(errors.ConfigError, match=r"systems\.vpn\.profile_extra\.0"):
         validated("vpn", {**good, "profile_extra": ["verb 3\nup /bin/sh"]}, OPENVPN_SCHEMA)
+    assert validated("vpn", {**good, "crl_days": 400, "crl_renew_days": 1}, OPENVPN_SCHEMA)["crl_days"] == 400
+    for bad in ({"crl_days": 0}, {"crl_renew_days": 0}, {"crl_renew_days": "30"}):
+        with pytest.raises(errors.ConfigError, match=r"systems\.vpn\.crl_"):
+            validated("vpn", {**good, **bad}, OPENVPN_SCHEMA)
+
+
+def test_a_crl_renewal_margin_as_long_as_the_crl_is_refused() -> None:
+    """Otherwise every run-due would make a new CRL (nothing is read or run to find out)."""
+    good = {"pki_dir": "/p", "crl_path": "/c", "management": "/s"}
+    assert OpenVpnConnector("vpn", {**good, "crl_days": 31}).crl_renew.days == 30
+    with pytest.raises(
+        errors.ConfigError, match=r"systems\.vpn\.crl_renew_days: 30 is not less than crl_days"
+    ):
+        OpenVpnConnector("vpn", {**good, "crl_days": 30})
 
 
 def test_management_over_tcp_must_stay_on_loopback() -> None:
@@ -171,3 +187,15 @@ def test_replacing_a_file_keeps_its_mode_and_leaves_no_temporary(tmp_path: Path)
     replace_file(fresh, b"x")
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
     assert sorted(os.listdir(tmp_path)) == ["crl.pem", "fresh.pem"]
+
+
+def test_a_certificate_easyrsa_cannot_find_by_name_is_refused_with_the_command_to_run(tmp_path: Path) -> None:
+    """easy-rsa revokes by file name only; iam names the ``openssl ca`` command and easy-rsa's copy."""
+    (tmp_path / "certs_by_serial").mkdir()
+    copy = tmp_path / "certs_by_serial" / "0ABC12.pem"  # openssl's name keeps the leading zero
+    copy.write_text("not read")
+    pki = EasyRsa(tmp_path, openssl="/no/such/openssl")  # no tool runs: both files are missing
+    with pytest.raises(CommandRefused, match="so iam left it valid") as caught, translate("revoke", "vpn"):
+        pki.revoke("alice", "ABC12")
+    assert f"`openssl ca -config {tmp_path}/safessl-easyrsa.cnf -revoke {copy}`" in str(caught.value)
+    assert not caught.value.retryable and caught.value.system == "vpn"
