@@ -20,7 +20,6 @@ import re
 import socket
 import sqlite3
 import threading
-import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from iam.errors import ConfigError
 from iam.secrets import REDACTED, redact_value, register
@@ -167,21 +167,21 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def _locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """WAL lets readers (status, audit verify) run beside a writer; NORMAL
     sync survives a process crash, which is what the journal must survive."""
     cursor = dbapi_connection.cursor()
     # Switching a new file to WAL needs it to itself: a second process opening it at
     # that moment is told "locked" at once (SQLite's busy timeout does not apply here).
-    deadline = time.monotonic() + 10
-    while True:
-        try:
+    for attempt in Retrying(
+        retry=retry_if_exception(_locked), stop=stop_after_delay(10), wait=wait_fixed(0.01), reraise=True
+    ):
+        with attempt:
             cursor.execute("PRAGMA journal_mode=WAL")
-            break
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -285,6 +285,14 @@ def display_location(location: str) -> str:
 CLAIM_LEASE = timedelta(hours=1)
 
 
+def _unclaimed() -> sa.ColumnElement[bool]:
+    """Events no live worker holds: pending, or claimed longer than `CLAIM_LEASE` ago (a dead worker's)."""
+    return sa.or_(
+        events.c.status == "pending",
+        sa.and_(events.c.status == "running", events.c.claimed_at < now() - CLAIM_LEASE),
+    )
+
+
 def _worker() -> str:
     """Who claims an event, as recorded in ``events.claimed_by``: host and process."""
     return f"{socket.gethostname()}:{os.getpid()}"[:255]
@@ -318,10 +326,11 @@ class Store:
         for secret in (url.password, url.query.get("password")):
             if isinstance(secret, str):
                 register(secret)
+        backend = url.get_backend_name()
         kwargs: dict[str, Any] = {}
-        if url.get_backend_name() == "sqlite":
+        if backend == "sqlite":
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-        elif url.get_backend_name() == "postgresql":
+        elif backend == "postgresql":
             register(os.environ.get("PGPASSWORD", ""))
             kwargs["pool_pre_ping"] = True  # a long-lived `iam serve` outlives a database restart
             if "connect_timeout" not in url.query:
@@ -338,7 +347,7 @@ class Store:
                 f"store: {self.location}: the database driver is not installed ({exc}); "
                 "for PostgreSQL: pip install 'iam[postgres]'"
             ) from None
-        if url.get_backend_name() == "sqlite":
+        if backend == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self._lock = threading.Lock()
         self._create_schema()
@@ -528,10 +537,7 @@ class Store:
             yield row
 
     def _claim_next(self, at: datetime) -> dict[str, Any] | None:
-        claimable = sa.or_(
-            events.c.status == "pending",
-            sa.and_(events.c.status == "running", events.c.claimed_at < now() - CLAIM_LEASE),
-        )
+        claimable = _unclaimed()
         candidate = (
             sa.select(events.c.id)
             .where(claimable, events.c.effective_at <= at)
@@ -567,14 +573,10 @@ class Store:
         A claim whose worker died counts as still pending: left alone, it
         would be taken over after the lease and undo the newer fact.
         """
-        waiting = sa.or_(
-            events.c.status == "pending",
-            sa.and_(events.c.status == "running", events.c.claimed_at < now() - CLAIM_LEASE),
-        )
         with self._lock, self.engine.begin() as db:
             result = db.execute(
                 events.update()
-                .where(events.c.username == username, waiting, events.c.type.in_(types))
+                .where(events.c.username == username, _unclaimed(), events.c.type.in_(types))
                 .values(status="cancelled", applied_at=now())
             )
             return int(result.rowcount or 0)
