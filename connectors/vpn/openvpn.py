@@ -313,9 +313,7 @@ class OpenVpnConnector(
         """Renew the CRL before it expires: an expired CRL makes OpenVPN refuse every client."""
         with self._lock, self._boundary("renew the CRL"), self.pki.locked():
             before = self.pki.crl_info(self.crl_path)
-            due = before.next_update is None or before.next_update - self.clock() <= self.crl_renew
-            if not due:
-                assert before.next_update is not None
+            if before.next_update is not None and before.next_update - self.clock() > self.crl_renew:
                 return Result(Outcome.UNCHANGED, f"CRL valid until {before.next_update:%Y-%m-%d %H:%M} UTC")
             revoked = [r.serial for r in self.pki.records() if r.status == "R"]
             after = self._install_crl(revoked)  # a renewal must never drop a revocation
