@@ -53,15 +53,16 @@ class Unavailable(Exception):
     """Why this machine cannot run the demo's VPN (shown to the user, never fatal)."""
 
 
-def _wait(check: Callable[[], T | None], seconds: float, what: str) -> T:
+def wait_for(check: Callable[[], T | None], seconds: float, what: str, interval: float = 0.05) -> T:
+    """Poll ``check`` until it returns something truthy (and return that); TimeoutError after ``seconds``."""
     deadline = time.monotonic() + seconds
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise TimeoutError(f"no {what} after {seconds:g}s")
-        time.sleep(0.1)
+            raise TimeoutError(f"timed out after {seconds:g}s waiting for {what}")
+        time.sleep(interval)
 
 
 class Process:
@@ -132,7 +133,7 @@ def network_namespace(stack: ExitStack, root: Path) -> tuple[list[str], str]:
         probe = subprocess.run([*prefix, "ip", "-br", "link"], capture_output=True, text=True, timeout=10)
         return "UP" in probe.stdout or "UNKNOWN" in probe.stdout
 
-    _wait(ready, 10, "user namespace")
+    wait_for(ready, 10, "user namespace")
     return prefix, "an unprivileged user and network namespace"
 
 
@@ -206,20 +207,20 @@ class DemoVpn(VpnFiles):
         conf = self.root / "server.conf"
         conf.write_text(server_config(self.pki, self.crl, f"{self.socket} unix {pwfile}"))
         self.server = self._run(["openvpn", "--config", str(conf)], "server.log")
-        _wait(lambda: Path(self.socket).exists() or self._exited(self.server), 15, "management socket")
+        wait_for(lambda: Path(self.socket).exists() or self._exited(self.server), 15, "management socket")
         self._exited(self.server)
 
     def connect(self, profile: Path, tunnel_up: Callable[[], str | None]) -> str:
         """Start the client from ``profile`` (the file iam wrote) and wait until the server lists it."""
         self.client = self._run(["openvpn", "--config", str(profile)], "client.log")
-        return _wait(lambda: self._exited(self.client) or tunnel_up(), 20, "tunnel")
+        return wait_for(lambda: self._exited(self.client) or tunnel_up(), 20, "tunnel")
 
     def reconnect_refused(self, cn: str) -> bool:
         """Whether the server refused ``cn``'s certificate as revoked after offboarding."""
         assert self.server is not None
         needle = f"certificate revoked: CN={cn}"
         try:
-            return _wait(lambda: needle in self.server.text() if self.server else False, 20, "refusal")
+            return wait_for(lambda: needle in self.server.text() if self.server else False, 20, "refusal")
         except TimeoutError:
             return False
 
