@@ -8,7 +8,9 @@ identities iam knows and names joiners, movers, leavers and rehires.
 from __future__ import annotations
 
 import csv
+import io
 import json
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -84,10 +86,47 @@ def _schema_errors(instance: Any, schema_name: str, source: str, row: int) -> li
     return out
 
 
+#: Fields of prose, where a line break is text, not an attack on a name.
+FREE_TEXT = frozenset({"reason"})
+
+#: C0 and C1 control characters and DEL: never part of a name, a date or an id.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def control_character_errors(record: Any, source: str, row: int, prefix: str = "") -> list[RowError]:
+    """A field holding a control character (a newline in a username) is refused, never cleaned.
+
+    Cleaning would turn ``"nl\\nuser"`` into another person's name; JSON
+    Schema patterns cannot catch it either (``$`` matches before a final newline).
+    """
+    if not isinstance(record, Mapping):
+        return []
+    out = []
+    for key, value in record.items():
+        if key in FREE_TEXT:
+            continue
+        if isinstance(value, Mapping):
+            out += control_character_errors(value, source, row, f"{prefix}{key}.")
+        elif isinstance(value, str) and (found := _CONTROL.search(value)):
+            out.append(
+                RowError(
+                    source,
+                    row,
+                    f"{prefix}{key}",
+                    f"contains a control character (U+{ord(found.group()):04X}) at position "
+                    f"{found.start() + 1}: {value!r}",
+                )
+            )
+    return out
+
+
 def _clean(record: Mapping[str, Any]) -> dict[str, Any]:
-    """CSV gives empty strings for missing values; drop them so the schema sees them as absent."""
+    """CSV gives empty strings for missing values; drop them so the schema sees them as absent.
+
+    Only spaces are trimmed: a tab or newline stays for the control-character check to refuse.
+    """
     return {
-        k.strip(): (v.strip() if isinstance(v, str) else v)
+        k.strip(): (v.strip(" ") if isinstance(v, str) else v)
         for k, v in record.items()
         if k and v not in ("", None)
     }
@@ -107,12 +146,19 @@ def read_feed(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], str]:
         if not isinstance(data, list):
             raise InputError(f"{path}: the JSON feed must be a list of people")
         return [(i, _clean(r) if isinstance(r, dict) else r) for i, r in enumerate(data, start=1)], str(path)
-    reader = csv.DictReader(text.splitlines())
+    # newline="" keeps a newline inside a quoted field in the value, where the
+    # control-character check refuses it, instead of splitting the row silently
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     if not reader.fieldnames or "hr_id" not in reader.fieldnames:
         raise InputError(
             f"{path}: not an HR feed: the first line must name the columns (hr_id, username, ...)"
         )
-    return [(reader.line_num, _clean(r)) for r in reader], str(path)
+    records = []
+    start = reader.line_num + 1
+    for record in reader:
+        records.append((start, _clean(record)))
+        start = reader.line_num + 1
+    return records, str(path)
 
 
 def validate_people(
@@ -123,7 +169,9 @@ def validate_people(
     errors: list[RowError] = []
     usernames: dict[str, str] = {}
     for row, record in records:
-        problems = _schema_errors(record, "person", source, row)
+        problems = control_character_errors(record, source, row) or _schema_errors(
+            record, "person", source, row
+        )
         if problems:
             errors += problems
             continue
@@ -236,7 +284,9 @@ def parse_events(
     events: list[Event] = []
     errors: list[RowError] = []
     for row, raw in enumerate(data["events"], start=1):
-        problems = _schema_errors({"events": [raw]}, "events", source, row)
+        problems = control_character_errors(raw, source, row) or _schema_errors(
+            {"events": [raw]}, "events", source, row
+        )
         if problems:
             errors += [
                 RowError(source, row, p.field.removeprefix("events.0.").removeprefix("events.0"), p.message)
