@@ -34,6 +34,7 @@ from iam.demo_systems import (
     vpn_connect,
     vpn_refused,
 )
+from iam.errors import InputError
 from iam.runtime import Runtime
 from iam.secrets import Secret
 
@@ -136,13 +137,52 @@ def sample_directory(password: str) -> ldap3.Connection:
     return conn
 
 
+#: Marks a directory `iam demo` made; it lists what the demo wrote there.
+WORKDIR_MARKER = ".iam-demo"
+#: What the demo writes in its directory (and all a rerun may remove).
+DEMO_FILES = (
+    "policy.yaml",
+    "iam.db",
+    "iam.db-wal",
+    "iam.db-shm",
+    "iam-audit.jsonl",
+    "vpn-profiles",
+    WORKDIR_MARKER,
+)
+
+
+def prepare_workdir(workdir: Path) -> None:
+    """An empty directory for the demo, never at the cost of a user's files.
+
+    A new or empty directory is used as it is. One a previous demo made (it
+    holds the marker) loses only the demo's own files. Anything else that is
+    not empty is refused: iam deletes nothing it did not create.
+    """
+    if workdir.exists() and not workdir.is_dir():
+        raise InputError(f"--workdir {workdir}: exists and is not a directory; name a new or empty one")
+    if workdir.is_dir() and any(workdir.iterdir()):
+        if not (workdir / WORKDIR_MARKER).is_file():
+            raise InputError(
+                f"--workdir {workdir}: not empty, and not made by `iam demo`; nothing was deleted. "
+                "Name a new or empty directory"
+            )
+        for name in DEMO_FILES:
+            path = workdir / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / WORKDIR_MARKER).write_text(
+        "made by `iam demo`; a rerun removes only these: " + " ".join(DEMO_FILES) + "\n", encoding="utf-8"
+    )
+
+
 def run_demo(workdir: Path, out: Console) -> int:
     """Tell the story; returns the exit code (0 when every step verified)."""
     from iam import render
 
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
+    prepare_workdir(workdir)
     (workdir / "policy.yaml").write_text(yaml.safe_dump(DEMO_POLICY, sort_keys=False))
     password = Secret("demo-admin-" + "pw", "demo")
     directory = sample_directory(password.reveal())

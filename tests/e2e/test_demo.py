@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -57,3 +58,35 @@ def test_the_demo_goes_on_without_the_vpn_when_no_namespace_can_be_made(tmp_path
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
     assert "VPN: skipped, " in result.stdout and "offboard ada: COMPLETE" in result.stdout
     assert "connected to the VPN" not in result.stdout
+
+
+def test_the_demo_refuses_a_directory_it_did_not_make_and_deletes_nothing(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("years of work")
+    (mine / "iam.db").write_text("not the demo's")
+
+    result = run_iam("demo", "--workdir", str(mine), cwd=tmp_path)
+
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr
+    assert "not empty, and not made by `iam demo`" in result.stderr
+    assert sorted(p.name for p in mine.iterdir()) == ["iam.db", "thesis.txt"]
+    assert (mine / "iam.db").read_text() == "not the demo's"
+
+
+def test_a_rerun_replaces_only_the_demos_own_files(demo) -> None:
+    """The directory the module's demo made: a rerun keeps what the user put beside the demo's files."""
+    _, workdir = demo
+    (workdir / "notes.txt").write_text("keep me")
+    runs_before = _run_ids(workdir / "iam-audit.jsonl")
+
+    result = run_iam("demo", "--workdir", str(workdir), cwd=workdir.parent)
+
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+    assert (workdir / "notes.txt").read_text() == "keep me"
+    runs_after = _run_ids(workdir / "iam-audit.jsonl")
+    assert runs_after and not runs_after & runs_before  # a fresh log, not the old one continued
+
+
+def _run_ids(log: Path) -> set[str]:
+    return {json.loads(line).get("run_id") for line in log.read_text().splitlines()} - {None}
