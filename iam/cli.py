@@ -115,11 +115,31 @@ def _finish(report: dict[str, Any], fmt: str) -> None:
         if report["status"] == "cancelled":
             out.print("Cancelled; nothing was changed.")
             return
+        if report["status"] == "not_found":
+            render.console(err=True).print(render.not_found_text(report))
+            sys.exit(EXIT_USAGE)
+        if report["status"] == "planned":
+            _dry_run_summary(report)
+            return
         out.print(render.report_table(report))
         ev = report["evidence"]
         out.print(f"Evidence: run {ev['run_id']} in {ev['store']}; audit log {ev['audit_log']}")
-    if report["status"] == "partial":
+    if report["status"] == "not_found":
+        sys.exit(EXIT_USAGE)
+    if report["status"] == "partial" or _unplannable(report):
         sys.exit(EXIT_PARTIAL)
+
+
+def _unplannable(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The systems a dry run could not read or plan: its plan is not the whole plan."""
+    return [s for s in report["systems"] if report["status"] == "planned" and s["result"] == "error"]
+
+
+def _dry_run_summary(report: dict[str, Any]) -> None:
+    out = render.console()
+    for system in _unplannable(report):
+        out.print(f"[red]{system['system']}: cannot plan[/red]: {system['error']}")
+    out.print("Dry run: nothing was changed.")
 
 
 @cli.command()
@@ -141,9 +161,6 @@ def offboard(obj: Context, username: str, reason: str, dry_run: bool, yes: bool,
         report = runs.offboard(
             rt, username, reason, dry_run=dry_run, confirm=_confirmer(yes or dry_run, fmt), on_step=on_step
         )
-    if dry_run and fmt == "table":
-        render.console().print("Dry run: nothing was changed.")
-        return
     _finish(report, fmt)
 
 
@@ -231,6 +248,8 @@ def _lifecycle_exit(report: lifecycle.LifecycleReport, fmt: str, title: str) -> 
         render.emit_json(report.to_dict())
     else:
         out = render.console()
+        for system, error in report.unreachable.items():
+            out.print(f"[red]unreachable:[/red] {system}: {error}")
         out.print(render.events_table(report.to_dict(), title))
         for problem in report.rejected:
             out.print(f"[red]rejected[/red] {problem}")
@@ -240,7 +259,11 @@ def _lifecycle_exit(report: lifecycle.LifecycleReport, fmt: str, title: str) -> 
             out.print(f"upkeep {m['system']}: {m['outcome']}: {m['detail']}")
     if report.partial:
         sys.exit(EXIT_PARTIAL)
-    if report.rejected or report.blocked or any(e["status"] == "rejected" for e in report.events):
+    if (
+        report.rejected
+        or report.blocked
+        or any(e["status"] in ("rejected", "not_found") for e in report.events)
+    ):
         sys.exit(EXIT_USAGE)
 
 
@@ -426,6 +449,8 @@ def review_sweep(
             render.console(err=True).print(render.remediation_table(plans))
             if yes:
                 done = sweep.remediate(rt, result, max_terminations)
+                for refused in (r for r in done if r["status"] == "refused"):
+                    click.echo(f"refused {refused['username']}: {refused['error']}", err=True)
                 partial = [r for r in done if r["status"] != "complete"]
                 click.echo(f"remediated: {len(done)} run(s), {len(partial)} partial", err=True)
                 if partial:

@@ -27,7 +27,7 @@ from iam.errors import (
 )
 from iam.model import Outcome, Result
 from iam.plan import ReadResult
-from iam.retry import call_with_retry
+from iam.retry import Outages, call_with_retry
 from iam.store import StepRow, Store
 
 #: Called after each step with (system, step row); used for progress bars.
@@ -39,6 +39,11 @@ _STOPS_SYSTEM = (TransientError, AuthenticationFailed, PermissionDenied)
 #: Operations that need the account the plan saw: `absent` from them means it
 #: vanished after planning (drift), so that system's remaining steps stop.
 _NEEDS_ACCOUNT = frozenset({Op.GRANT, Op.ENABLE, Op.UPDATE})
+
+#: Operations whose work is done when the object is gone; for the others (a
+#: create whose parent container is missing) "no such object" is the real
+#: error, and must be shown as it is, never recorded as done.
+_DONE_WHEN_GONE = frozenset(Op) - _NEEDS_ACCOUNT - {Op.CREATE}
 
 
 @dataclass
@@ -63,16 +68,29 @@ def read_states(
     username: str,
     policy: RetryPolicy,
     sleep: Callable[[float], None] = time.sleep,
+    outages: Outages | None = None,
 ) -> dict[str, ReadResult]:
-    """Read the person's account from every system at once."""
+    """Read the person's account from every system at once.
+
+    A system ``outages`` saw fail moments ago is not tried again: its error
+    comes back at once.
+    """
 
     def read(name: str) -> ReadResult:
         connector = connectors[name]
         assert isinstance(connector, Readable)
+        if outages is not None and (down := outages.still_down(name)) is not None:
+            return _as_connector_error(down, name)
         try:
-            return call_with_retry(lambda: connector.read_account(username), policy, sleep)
+            state = call_with_retry(lambda: connector.read_account(username), policy, sleep)
         except Exception as exc:
-            return _as_connector_error(exc, name)
+            error = _as_connector_error(exc, name)
+            if outages is not None:
+                outages.mark(name, error)
+            return error
+        if outages is not None:
+            outages.clear(name)
+        return state
 
     if len(connectors) <= 1:  # nothing to overlap: skip the thread start-up
         return {name: read(name) for name in connectors}
@@ -157,6 +175,9 @@ class Applier:
                 on_retry=lambda exc, n: self.audit.record("step.retry", attempt=n, error=str(exc), **common),
             )
         except NoSuchObject as exc:
+            if spec.op not in _DONE_WHEN_GONE:
+                self._fail(run_id, exc, row, result, common)
+                return
             outcome = Result(Outcome.ABSENT, str(exc))
         except Exception as exc:
             self._fail(run_id, exc, row, result, common)
@@ -186,5 +207,6 @@ class Applier:
         row.status, row.outcome, row.error = "failed", None, str(error)
         self.store.step_finished(run_id, row.seq, "failed", None, row.error)
         self.audit.record("step.failed", error=row.error, error_type=type(error).__name__, **common)
-        if isinstance(error, (*_STOPS_SYSTEM, Unsupported)):
+        # without the account it was to create, the rest of the system's steps cannot succeed
+        if isinstance(error, (*_STOPS_SYSTEM, Unsupported)) or row.op == Op.CREATE:
             result.stopped_by = row.error

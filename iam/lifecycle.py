@@ -7,8 +7,8 @@ A future-dated event waits in the store until `run_due` finds it due.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from iam.contract import Maintainable
 from iam.errors import ConnectorError, InputError, UserError
 from iam.hr import Event, RowError, derive_events, parse_events, read_feed, validate_people
 from iam.model import Identity
-from iam.policy import Policy, PolicyViolation, load_policy
+from iam.policy import Policy, PolicyViolation
 from iam.runtime import Runtime
 
 #: Event status once handled: applied (verified complete), partial, rejected, failed.
@@ -35,10 +35,15 @@ class LifecycleReport:
     #: What `run-due` did to keep systems working (e.g. a renewed CRL), system by system.
     maintenance: list[dict[str, str]] = field(default_factory=list)
 
+    #: Systems found unreachable during the command, each said once (not once per person).
+    unreachable: dict[str, str] = field(default_factory=dict)
+
     @property
     def partial(self) -> bool:
-        return any(e["status"] in ("partial", "failed") for e in self.events) or any(
-            m["outcome"] == "failed" for m in self.maintenance
+        return (
+            any(e["status"] in ("partial", "failed", "cannot plan") for e in self.events)
+            or any(m["outcome"] == "failed" for m in self.maintenance)
+            or bool(self.unreachable)
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -50,13 +55,15 @@ class LifecycleReport:
             ],
             "blocked": self.blocked,
             "maintenance": self.maintenance,
+            "unreachable": self.unreachable,
         }
 
 
 def policy_of(rt: Runtime) -> Policy:
-    if not rt.config.policy:
+    """The configured policy; an error saying how to configure one when there is none."""
+    if rt.policy is None:
         raise InputError("no policy is configured: add `policy: policy.yaml` to the configuration")
-    return load_policy(Path(rt.config.policy))
+    return rt.policy
 
 
 def known_identities(rt: Runtime) -> dict[str, Identity]:
@@ -118,8 +125,15 @@ def _process_one(rt: Runtime, policy: Policy, event: Event, now: datetime, dry_r
         )
         return _outcome(event, "rejected", error=str(exc))
     if dry_run:
-        run = _run(rt, event, desired, dry_run=True) if due else None
-        return _outcome(event, "would apply" if due else "would wait", run)
+        if not due:
+            return _outcome(event, "would wait")
+        run = _run(rt, event, desired, dry_run=True)
+        blind = {s["system"]: s["error"] for s in run["systems"] if s["result"] == "error"}
+        if blind:  # a plan that could not read a system is not the plan that would run
+            down = rt.outages.summary()  # said once for the whole command, not per person
+            why = [name if name in down else f"{name}: {error}" for name, error in blind.items()]
+            return _outcome(event, "cannot plan", run, "cannot read " + "; ".join(why))
+        return _outcome(event, "would apply", run)
     identity_status = _identity_status(event, due)
     if event.type == "rehire":
         rt.store.cancel_pending(event.username, ("leaver",))
@@ -169,10 +183,21 @@ def _apply(rt: Runtime, event: Event, desired: dict[str, Any] | None) -> Outcome
         rt.store.finish_event(event.id, "failed", None, str(exc))
         return _outcome(event, "failed", error=str(exc))
     status = "applied" if run["status"] == "complete" else "partial"
-    rt.store.finish_event(event.id, status, run["run_id"], None)
+    error = None
+    if run["status"] == "not_found":
+        # Nothing to remove for someone never given access; alarming for someone iam provisioned.
+        status = "not_found" if _provisioned_before(rt, event.username) else "applied"
+        error = "no system holds an account by this name" if status == "not_found" else None
+    rt.store.finish_event(event.id, status, run["run_id"], error)
     if event.type != "leaver":
         rt.store.upsert_identity(event.username, "active")
-    return _outcome(event, status, run)
+    return _outcome(event, status, run, error)
+
+
+def _provisioned_before(rt: Runtime, username: str) -> bool:
+    return any(
+        r["kind"] in ("joiner", "mover", "rehire") and not r["dry_run"] for r in rt.store.list_runs(username)
+    )
 
 
 def hr_sync(
@@ -200,6 +225,11 @@ def hr_sync(
         report.events = [_outcome(e, "blocked") for e in events]
         return report
     report.events = process(rt, policy, events, now, dry_run=dry_run)
+    if not dry_run:
+        report.events += retry_unfinished(
+            rt, now, wait=False, people={p.username: p for p in people}, skip=[e.username for e in events]
+        )
+    report.unreachable = rt.outages.summary()
     rt.audit.record("sync.done", source=source, events=len(events), rejected=len(rejected), dry_run=dry_run)
     return report
 
@@ -228,6 +258,7 @@ def submit(rt: Runtime, data: Any, source: str, now: datetime, *, dry_run: bool 
     events, rejected = parse_events(data, source, _by_username(rt), now)
     report = LifecycleReport(rejected=rejected)
     report.events = process(rt, policy, events, now, dry_run=dry_run)
+    report.unreachable = rt.outages.summary()
     return report
 
 
@@ -240,39 +271,87 @@ def run_due(rt: Runtime, now: datetime) -> LifecycleReport:
     report = LifecycleReport()
     try:
         _apply_due(rt, now, report)
+        report.events += retry_unfinished(rt, now)
     finally:
         report.maintenance = maintain(rt)
+        report.unreachable = rt.outages.summary()
     return report
 
 
 def _apply_due(rt: Runtime, now: datetime, report: LifecycleReport) -> None:
-    policy: Policy | None = None
     for row in rt.store.due_events(now):
-        person = Identity.from_dict(row["identity"]) if row["identity"].get("hr_id") else None
-        effective = (
-            row["effective_at"]
-            if row["effective_at"].tzinfo
-            else row["effective_at"].replace(tzinfo=now.tzinfo)
-        )
-        event = Event(
-            row["type"], row["username"], effective, person, row["reason"], row["source"], id=row["id"]
-        )
-        desired = None
+        event = _event_from_row(row, now)
         try:
-            if event.type != "leaver":
-                policy = policy or policy_of(rt)
-                desired = _desired(rt, policy, event, now)
+            desired = _desired_for(rt, event, now)
         except PolicyViolation as exc:
-            rt.store.finish_event(event.id, "rejected", None, str(exc))
-            report.events.append(_outcome(event, "rejected", error=str(exc)))
+            report.events.append(_reject(rt, event, exc))
             continue
         rt.store.upsert_identity(
             event.username,
             "terminated" if event.type == "leaver" else "active",
-            person.to_dict() if person else None,
+            event.person.to_dict() if event.person else None,
         )
         rt.audit.record("event.due", event_id=event.id, username=event.username, type=event.type)
         report.events.append(_apply(rt, event, desired))
+
+
+def retry_unfinished(
+    rt: Runtime,
+    now: datetime,
+    *,
+    wait: bool = True,
+    people: Mapping[str, Identity] | None = None,
+    skip: Iterable[str] = (),
+) -> list[Outcome]:
+    """Run again every event whose run ended partial, so nobody stays half done.
+
+    A joiner stuck on a missing OU, a leaver whose badge system was down:
+    once the cause is gone, the next `run-due` (after a growing wait) or
+    `hr sync` (at once, with HR's current facts in ``people``) finishes them
+    with a fresh plan from what the systems hold then. People in ``skip``
+    have a newer event of their own.
+    """
+    skipped = set(skip)
+    outcomes = []
+    for row in rt.store.unfinished_events(now if wait else None):
+        if row["username"] in skipped or (people is not None and row["username"] not in people):
+            continue
+        if not rt.store.claim_retry(row["id"]):
+            continue  # another worker took it
+        event = _event_from_row(row, now)
+        if people is not None:
+            event = replace(event, person=people[row["username"]])
+        try:
+            desired = _desired_for(rt, event, now)
+        except PolicyViolation as exc:
+            outcomes.append(_reject(rt, event, exc))
+            continue
+        rt.audit.record(
+            "event.retried",
+            event_id=event.id,
+            username=event.username,
+            type=event.type,
+            retry=(row["retries"] or 0) + 1,
+        )
+        outcomes.append(_apply(rt, event, desired))
+    return outcomes
+
+
+def _event_from_row(row: Mapping[str, Any], now: datetime) -> Event:
+    person = Identity.from_dict(row["identity"]) if row["identity"].get("hr_id") else None
+    effective = row["effective_at"]
+    effective = effective if effective.tzinfo else effective.replace(tzinfo=now.tzinfo)
+    return Event(row["type"], row["username"], effective, person, row["reason"], row["source"], id=row["id"])
+
+
+def _desired_for(rt: Runtime, event: Event, now: datetime) -> dict[str, Any] | None:
+    """What the policy gives the person (None for a leaver); `PolicyViolation` on a conflict."""
+    return None if event.type == "leaver" else _desired(rt, policy_of(rt), event, now)
+
+
+def _reject(rt: Runtime, event: Event, exc: PolicyViolation) -> Outcome:
+    rt.store.finish_event(event.id, "rejected", None, str(exc))
+    return _outcome(event, "rejected", error=str(exc))
 
 
 def maintain(rt: Runtime) -> list[dict[str, str]]:

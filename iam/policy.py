@@ -177,8 +177,39 @@ def held_roles(policy: Policy, held: Mapping[str, frozenset[Entitlement]]) -> se
     Only roles that matter to a separation-of-duty rule are checked.
     """
     out = set()
-    for name in {r for rule in policy.sod for r in rule.roles}:
+    for name in sod_roles(policy):
         named = [(system, ents) for system, ents in policy.roles[name].entitlements.items() if ents]
         if named and all(ents <= held.get(system, frozenset()) for system, ents in named):
             out.add(name)
     return out
+
+
+def sod_roles(policy: Policy) -> set[str]:
+    return {r for rule in policy.sod for r in rule.roles}
+
+
+def sod_systems(policy: Policy) -> set[str]:
+    """The systems whose holdings decide separation of duty."""
+    return {system for name in sod_roles(policy) for system in policy.roles[name].entitlements}
+
+
+def new_conflicts(
+    policy: Policy,
+    held: Mapping[str, frozenset[Entitlement]],
+    changes: Iterable[tuple[str, bool, Entitlement]],
+) -> list[SodRule]:
+    """The SoD rules that ``changes`` (system, grant?, entitlement) would break and ``held`` does not.
+
+    Judged on what the person would really hold, whatever made the plan: a
+    remediation or a certification knows nothing of roles, only entitlements.
+    """
+    after = {system: set(ents) for system, ents in held.items()}
+    for system, grant, entitlement in changes:
+        ents = after.setdefault(system, set())
+        if grant:
+            ents.add(entitlement)
+        else:
+            ents.discard(entitlement)
+    before = set(policy.violations(held_roles(policy, held)))
+    frozen = {system: frozenset(ents) for system, ents in after.items()}
+    return [rule for rule in policy.violations(held_roles(policy, frozen)) if rule not in before]

@@ -61,6 +61,18 @@ def report_table(report: dict[str, Any]) -> Table:
     return table
 
 
+def not_found_text(report: dict[str, Any]) -> str:
+    """Why nothing was terminated, and the names the user may have meant."""
+    systems = ", ".join(s["system"] for s in report["systems"]) or "no system is configured"
+    text = (
+        f"[red]not found:[/red] no system holds an account named {report['username']!r} "
+        f"(read: {systems}); nothing was terminated."
+    )
+    if report.get("suggestions"):
+        text += f"\nDid you mean: {', '.join(report['suggestions'])}?"
+    return text
+
+
 def status_table(data: dict[str, Any]) -> Table:
     table = Table(title=f"Access of {data['username']}", title_justify="left")
     for col in ("system", "state", "account", "access"):
@@ -106,6 +118,7 @@ def events_table(report: dict[str, Any], title: str) -> Table:
             "failed": "red",
             "rejected": "red",
             "blocked": "red",
+            "cannot plan": "red",
         }.get(e["status"], "")
         status = f"[{style}]{e['status']}[/{style}]" if style else e["status"]
         table.add_row(

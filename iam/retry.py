@@ -7,6 +7,7 @@ error's type (``retryable``), never its message. A `RateLimited` error's
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -14,7 +15,7 @@ from typing import TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from iam.config import RetryPolicy
-from iam.errors import ConnectorError, RateLimited
+from iam.errors import ConnectorError, RateLimited, TransientError
 
 T = TypeVar("T")
 
@@ -52,3 +53,43 @@ def call_with_retry(
         reraise=True,
     )
     return retrying(fn)
+
+
+class Outages:
+    """Systems found unreachable during one command, so the next read fails at once.
+
+    A sync of 300 people against a directory that is down would otherwise
+    spend the whole retry policy on every person, and say the same thing 300
+    times. After ``hold`` seconds a system gets one real try again (a long
+    `iam serve` must notice it coming back).
+    """
+
+    def __init__(self, hold: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.hold = hold
+        self.clock = clock
+        self._down: dict[str, tuple[float, TransientError]] = {}
+        self._lock = threading.Lock()
+
+    def mark(self, system: str, error: BaseException) -> None:
+        """Remember a system whose read failed for good with a transient error (retries spent)."""
+        if isinstance(error, TransientError):
+            with self._lock:
+                self._down[system] = (self.clock(), error)
+
+    def clear(self, system: str) -> None:
+        with self._lock:
+            self._down.pop(system, None)
+
+    def still_down(self, system: str) -> TransientError | None:
+        """A fresh error of the same kind if ``system`` failed less than ``hold`` seconds ago."""
+        with self._lock:
+            found = self._down.get(system)
+        if found is None or self.clock() - found[0] >= self.hold:
+            return None
+        first = found[1]
+        return type(first)(f"not tried again: unreachable moments ago ({first})", system=first.system)
+
+    def summary(self) -> dict[str, str]:
+        """Each system found unreachable in this command, with its first error."""
+        with self._lock:
+            return {system: str(error) for system, (_, error) in sorted(self._down.items())}

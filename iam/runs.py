@@ -6,15 +6,18 @@ behaviour by calling these directly.
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from iam.contract import Connector, parse_entitlement
+from iam.contract import Connector, Op, Readable, parse_entitlement
 from iam.engine import Applier, StepCallback, SystemApply, read_states
 from iam.errors import ConnectorError, InputError
 from iam.model import AccountState, DesiredAccount
-from iam.plan import Plan, plan_provisioning, plan_termination
+from iam.plan import Plan, ReadResult, plan_provisioning, plan_termination
+from iam.policy import PolicyViolation, new_conflicts, sod_systems
 from iam.runtime import Runtime
 from iam.store import StepRow
 
@@ -24,12 +27,16 @@ Confirm = Callable[[Plan], bool]
 #: How many plan-apply-verify rounds an offboarding may take to converge.
 CONVERGE_ROUNDS = 3
 
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 
 
 def check_username(username: str) -> str:
-    """Refuse a username no system could hold, before anything is read."""
-    if not _USERNAME.match(username or ""):
+    """Refuse a username no system could hold, before anything is read.
+
+    The whole name must match: a ``$`` would let ``"alice\\n"`` through and
+    offboard the real alice under another name.
+    """
+    if not _USERNAME.fullmatch(username or ""):
         raise InputError(
             f"invalid username {username!r}: use letters, digits and . _ @ - "
             "(starting with a letter or digit, at most 128 characters)"
@@ -53,10 +60,15 @@ def _rows(plan: Plan) -> list[StepRow]:
     ]
 
 
+def _read(rt: Runtime, connectors: Mapping[str, Connector], username: str) -> dict[str, ReadResult]:
+    """The person's account in each system, under the command's retry policy and outage memory."""
+    return read_states(connectors, username, rt.config.retry, rt.sleep, rt.outages)
+
+
 def plan_offboard(rt: Runtime, username: str) -> Plan:
     """Read every system and plan the person's complete termination."""
     check_username(username)
-    states = read_states(rt.connectors, username, rt.config.retry, rt.sleep)
+    states = _read(rt, rt.connectors, username)
     return plan_termination(username, states, rt.connectors)
 
 
@@ -73,7 +85,46 @@ def offboard(
     if not reason.strip():
         raise InputError("a reason is required (--reason), it goes to the audit log")
     plan = plan_offboard(rt, username)
+    if not plan.errors and set(plan.no_account) == set(rt.connectors):
+        return _not_found(rt, plan, reason, dry_run)
     return _execute(rt, plan, reason, dry_run=dry_run, confirm=confirm, on_step=on_step)
+
+
+def _not_found(rt: Runtime, plan: Plan, reason: str, dry_run: bool) -> dict[str, Any]:
+    """Every system was read and none holds the name: no termination happened.
+
+    Most often a typo; the run is kept as evidence of the attempt, the person
+    is not marked terminated, and the report names close matches.
+    """
+    run_id = rt.store.create_run(plan.kind, plan.username, reason, dry_run, [], {})
+    suggestions = similar_usernames(rt, plan.username)
+    rt.audit.record(
+        "run.not_found",
+        run_id=run_id,
+        username=plan.username,
+        reason=reason,
+        kind=plan.kind,
+        systems=sorted(rt.connectors),
+        suggestions=suggestions,
+    )
+    report = build_report(rt, run_id, plan.kind, plan.username, reason, [], {}, {}, plan.no_account)
+    report.update(status="not_found", dry_run=dry_run, suggestions=suggestions)
+    rt.store.finish_run(run_id, "not_found", report)
+    return report
+
+
+def similar_usernames(rt: Runtime, username: str, limit: int = 5) -> list[str]:
+    """Names close to ``username`` that iam knows (the store) or a system holds.
+
+    Only a hint for a likely typo: a system that cannot be listed is skipped.
+    """
+    known = {row["username"] for row in rt.store.identities()}
+    for connector in rt.connectors.values():
+        if isinstance(connector, Readable):
+            with contextlib.suppress(Exception):
+                known.update(state.username for state in connector.iter_accounts())
+    known.discard(username)
+    return difflib.get_close_matches(username, sorted(known), n=limit, cutoff=0.6)
 
 
 def provision(
@@ -93,10 +144,17 @@ def provision(
     if unknown:
         raise InputError(f"desired state names unknown systems: {', '.join(sorted(unknown))}")
     connectors = {name: rt.connectors[name] for name in desired}
-    states = read_states(connectors, username, rt.config.retry, rt.sleep)
+    states = _read(rt, connectors, username)
     plan = plan_provisioning(kind, username, desired, states, rt.connectors)
     return _execute(
-        rt, plan, reason, dry_run=dry_run, confirm=confirm, on_step=on_step, desired=_desired_to_json(desired)
+        rt,
+        plan,
+        reason,
+        dry_run=dry_run,
+        confirm=confirm,
+        on_step=on_step,
+        desired=_desired_to_json(desired),
+        states=states,
     )
 
 
@@ -104,6 +162,42 @@ def execute_plan(rt: Runtime, plan: Plan, reason: str, on_step: StepCallback | N
     """Journal, apply and verify a plan built elsewhere (e.g. a review's remediation)."""
     check_username(plan.username)
     return _execute(rt, plan, reason, dry_run=False, confirm=None, on_step=on_step)
+
+
+def admit(rt: Runtime, plan: Plan, states: Mapping[str, ReadResult] | None = None) -> None:
+    """Refuse a plan that would break a separation-of-duty rule, whatever made it.
+
+    Every plan passes here (sync, event, remediation, certification, resume),
+    so no caller can forget the check. ``states`` are the reads the plan was
+    made from; without them the systems are read now. A system SoD depends on
+    that cannot be read refuses the grant: "could not look" is never "holds nothing".
+    """
+    policy = rt.policy
+    grants = [s for s in plan.steps if s.spec.op is Op.GRANT]
+    if policy is None or not policy.sod or not grants:
+        return
+    relevant = {n: c for n, c in rt.connectors.items() if n in sod_systems(policy)}
+    if states is None or not set(relevant) <= set(states):
+        states = {**_read(rt, relevant, plan.username), **(states or {})}
+    blind = {n: str(states[n]) for n in relevant if isinstance(states.get(n), ConnectorError)}
+    if blind:
+        raise PolicyViolation(
+            f"{plan.username}: cannot check separation of duty, nothing was granted: "
+            + "; ".join(f"{n} could not be read ({e})" for n, e in sorted(blind.items()))
+        )
+    held = {n: s.entitlements for n, s in states.items() if isinstance(s, AccountState)}
+    changes = [
+        (s.system, s.spec.op is Op.GRANT, parse_entitlement(s.spec.target or ""))
+        for s in plan.steps
+        if s.spec.op in (Op.GRANT, Op.REVOKE)
+    ]
+    broken = new_conflicts(policy, held, changes)
+    if broken:
+        names = ", ".join(f"{r.name} ({' + '.join(sorted(r.roles))})" for r in broken)
+        rt.audit.record("run.refused", username=plan.username, kind=plan.kind, rules=[r.name for r in broken])
+        raise PolicyViolation(
+            f"{plan.username}: this {plan.kind} would break separation of duty: {names}; nothing was changed"
+        )
 
 
 def _execute(
@@ -115,7 +209,9 @@ def _execute(
     confirm: Confirm | None,
     on_step: StepCallback | None,
     desired: dict[str, Any] | None = None,
+    states: Mapping[str, ReadResult] | None = None,
 ) -> dict[str, Any]:
+    admit(rt, plan, states)
     rows = _rows(plan)
     common = {"username": plan.username, "reason": reason, "kind": plan.kind}
     if dry_run:
@@ -145,6 +241,8 @@ def resume(rt: Runtime, run_id: str | None = None, on_step: StepCallback | None 
     run = _find_run(rt, run_id)
     if run["status"] == "complete":
         raise InputError(f"run {run['id']} is already complete; nothing to resume")
+    if run["status"] == "not_found":
+        raise InputError(f"run {run['id']} found no account in any system; nothing to resume")
     if run["dry_run"]:
         raise InputError(f"run {run['id']} was a dry run; start a new run instead")
     rt.audit.record("run.resumed", run_id=run["id"], username=run["username"], kind=run["kind"])
@@ -169,12 +267,13 @@ def _find_run(rt: Runtime, run_id: str | None) -> dict[str, Any]:
 
 def _replan(rt: Runtime, run: dict[str, Any]) -> None:
     systems = {name: rt.connectors[name] for name in run["plan_errors"] if name in rt.connectors}
-    states = read_states(systems, run["username"], rt.config.retry, rt.sleep)
+    states = _read(rt, systems, run["username"])
     if run["kind"] == "offboard":
         plan = plan_termination(run["username"], states, systems)
     else:
         desired = {k: v for k, v in _desired_from_json(run["desired"] or {}).items() if k in systems}
         plan = plan_provisioning(run["kind"], run["username"], desired, states, systems)
+        admit(rt, plan, states)
     _append_steps(rt, run["id"], plan)
     rt.store.set_run_plan_errors(run["id"], plan.errors)
 
@@ -203,7 +302,7 @@ def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) ->
     for round_ in range(1, CONVERGE_ROUNDS + 1):
         # a later round only runs its own new steps; failed ones wait for `iam resume`
         applied = applier.apply(run_id, run["username"], run["reason"], retry_failed=round_ == 1)
-        after = read_states(systems, run["username"], rt.config.retry, rt.sleep)
+        after = _read(rt, systems, run["username"])
         if (
             run["kind"] != "offboard"
             or round_ == CONVERGE_ROUNDS
@@ -288,7 +387,9 @@ def build_report(
     verified = bool(after)
     systems = []
     names = sorted(
-        set(rt.connectors) if kind == "offboard" else set(desired or {}) | {r.system for r in rows}
+        set(rt.connectors)
+        if kind == "offboard"
+        else set(desired or {}) | {r.system for r in rows} | set(plan_errors)
     )
     for name in names:
         steps = [
@@ -368,7 +469,7 @@ def _provisioning_gaps(state: AccountState | None, want: DesiredAccount | None) 
 def status(rt: Runtime, username: str) -> dict[str, Any]:
     """What the person holds in every configured system, read live."""
     check_username(username)
-    states = read_states(rt.connectors, username, rt.config.retry, rt.sleep)
+    states = _read(rt, rt.connectors, username)
     systems = []
     for name in sorted(states):
         state = states[name]

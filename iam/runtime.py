@@ -14,6 +14,8 @@ from iam import registry
 from iam.audit import AuditLog
 from iam.config import Config
 from iam.contract import Connector
+from iam.policy import Policy, load_policy
+from iam.retry import Outages
 from iam.store import Store
 
 
@@ -30,8 +32,18 @@ class Runtime:
         self.store = Store(config.store)
         self.audit = AuditLog(config.audit_log, self.store)
         self.sleep = sleep
+        #: Systems found unreachable during this command (reads fail fast after the first).
+        self.outages = Outages()
         self._connectors = dict(connectors) if connectors is not None else None
+        self._policy: Policy | None = None
         self.system_types = {s.name: s.type for s in config.systems}
+
+    @property
+    def policy(self) -> Policy | None:
+        """The configured policy, read once per command; None when none is configured."""
+        if self._policy is None and self.config.policy:
+            self._policy = load_policy(Path(self.config.policy))
+        return self._policy
 
     @property
     def connectors(self) -> dict[str, Connector]:

@@ -124,6 +124,8 @@ events = sa.Table(
     # who is applying it (host:pid) and since when: see `Store.due_events`
     sa.Column("claimed_by", sa.String(255)),
     sa.Column("claimed_at", UtcDateTime()),
+    # how many times a partial run of it was tried again: see `Store.unfinished_events`
+    sa.Column("retries", sa.Integer),
 )
 
 seen_requests = sa.Table(
@@ -283,6 +285,11 @@ def display_location(location: str) -> str:
 #: How long a claimed event may stay ``running`` before another worker takes
 #: it over, its worker being presumed dead: longer than any one run takes.
 CLAIM_LEASE = timedelta(hours=1)
+
+
+def retry_delay(retries: int | None) -> timedelta:
+    """How long a partial event waits before `run-due` tries it again: 5 min, doubling, at most 6 h."""
+    return min(timedelta(minutes=5) * 2 ** min(retries or 0, 10), timedelta(hours=6))
 
 
 def _unclaimed() -> sa.ColumnElement[bool]:
@@ -559,6 +566,35 @@ class Store:
                 .first()
             )
             return dict(row) if row else None
+
+    def unfinished_events(self, at: datetime | None = None) -> list[dict[str, Any]]:
+        """Events whose run ended partial, to be tried again, oldest first.
+
+        With ``at``, only those whose wait is over: `retry_delay` after the
+        last try, growing with each retry, so a person who needs a human does
+        not start a run every five minutes forever.
+        """
+        query = sa.select(events).where(events.c.status == "partial").order_by(events.c.effective_at)
+        with self.engine.connect() as db:
+            rows = [dict(r) for r in db.execute(query).mappings()]
+        if at is None:
+            return rows
+        return [r for r in rows if (r["applied_at"] or r["received_at"]) + retry_delay(r["retries"]) <= at]
+
+    def claim_retry(self, event_id: str) -> bool:
+        """Take a partial event to run it again; False if another worker took it first."""
+        with self._lock, self.engine.begin() as db:
+            result = db.execute(
+                events.update()
+                .where(events.c.id == event_id, events.c.status == "partial")
+                .values(
+                    status="running",
+                    claimed_by=_worker(),
+                    claimed_at=now(),
+                    retries=sa.func.coalesce(events.c.retries, 0) + 1,
+                )
+            )
+            return result.rowcount == 1
 
     def list_events(self, status: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(events).order_by(events.c.effective_at)

@@ -19,6 +19,7 @@ from iam.contract import Capability, Op, Readable, StepSpec
 from iam.errors import InputError
 from iam.model import AccountState, Identity
 from iam.plan import Plan, number_steps
+from iam.policy import PolicyViolation
 from iam.retry import call_with_retry
 from iam.runtime import Runtime
 
@@ -172,8 +173,13 @@ def remediate(
     for kind, username, plan in plans:
         if kind == "offboard":
             reports.append(runs.offboard(rt, username, reason))
-        else:
-            assert plan is not None
+            continue
+        assert plan is not None
+        try:
             reports.append(runs.execute_plan(rt, plan, reason))
-    rt.audit.record("review.remediated", sweep_id=sweep_result["id"], runs=[r["run_id"] for r in reports])
+        except PolicyViolation as exc:  # this person's fix needs a decision; the others go on
+            reports.append({"status": "refused", "username": username, "run_id": None, "error": str(exc)})
+    rt.audit.record(
+        "review.remediated", sweep_id=sweep_result["id"], runs=[r["run_id"] for r in reports if r["run_id"]]
+    )
     return reports

@@ -301,7 +301,13 @@ class LdapConnector(
         ):
             if attributes.get(key):
                 attrs[ldap_name] = attributes[key]
-        self.session.add(dn, [self.user_class], attrs, f"create {dn}")
+        try:
+            self.session.add(dn, [self.user_class], attrs, f"create {dn}")
+        except errors.NoSuchObject as exc:
+            raise errors.PermanentError(
+                f"cannot create {dn}: users_dn {self.users_dn} does not exist "
+                "(create it in the directory, or fix users_dn)"
+            ) from exc
         with self._cache_lock:
             self._dns[username] = dn
         return Result(Outcome.CREATED, dn)

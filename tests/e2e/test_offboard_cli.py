@@ -87,8 +87,10 @@ def test_unknown_user_has_no_account_anywhere(directory: Directory, config_file:
     result = run_iam(
         "--config", str(config_file), "offboard", "nobody", "--reason", "x", "--yes", "--format", "json"
     )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["systems"][0]["result"] == "no_account"
+    assert result.returncode == 2, result.stderr  # found nowhere: not a termination
+    report = json.loads(result.stdout)
+    assert report["status"] == "not_found"
+    assert report["systems"][0]["result"] == "no_account"
 
 
 def test_filter_injection_username_matches_nobody(directory: Directory, config_file: Path) -> None:
