@@ -111,23 +111,25 @@ def _finish(report: dict[str, Any], fmt: str) -> None:
     if fmt == "json":
         render.emit_json(report)
     else:
-        out = render.console()
-        if report["status"] == "cancelled":
-            out.print("Cancelled; nothing was changed.")
-            return
-        if report["status"] == "not_found":
-            render.console(err=True).print(render.not_found_text(report))
-            sys.exit(EXIT_USAGE)
-        if report["status"] == "planned":
-            _dry_run_summary(report)
-            return
-        out.print(render.report_table(report))
-        ev = report["evidence"]
-        out.print(f"Evidence: run {ev['run_id']} in {ev['store']}; audit log {ev['audit_log']}")
+        _render_report(report)
     if report["status"] == "not_found":
         sys.exit(EXIT_USAGE)
     if report["status"] == "partial" or _unplannable(report):
         sys.exit(EXIT_PARTIAL)
+
+
+def _render_report(report: dict[str, Any]) -> None:
+    out = render.console()
+    if report["status"] == "cancelled":
+        out.print("Cancelled; nothing was changed.")
+    elif report["status"] == "not_found":
+        render.console(err=True).print(render.not_found_text(report))
+    elif report["status"] == "planned":
+        _dry_run_summary(report)
+    else:
+        out.print(render.report_table(report))
+        ev = report["evidence"]
+        out.print(f"Evidence: run {ev['run_id']} in {ev['store']}; audit log {ev['audit_log']}")
 
 
 def _unplannable(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -136,10 +138,13 @@ def _unplannable(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _dry_run_summary(report: dict[str, Any]) -> None:
-    out = render.console()
-    for system in _unplannable(report):
-        out.print(f"[red]{system['system']}: cannot plan[/red]: {system['error']}")
-    out.print("Dry run: nothing was changed.")
+    """The plan table (already shown) names what could not be planned; say what the plan is worth."""
+    blind = [s["system"] for s in _unplannable(report)]
+    if blind:
+        render.console().print(
+            f"[red]Incomplete plan[/red]: {', '.join(blind)} could not be read, so its steps are unknown."
+        )
+    render.console().print("Dry run: nothing was changed.")
 
 
 @cli.command()

@@ -40,7 +40,7 @@ def plan_table(plan: Plan) -> Table:
     for step in plan.steps:
         table.add_row(str(step.seq), step.system, step.spec.description or step.spec.op)
     for system, why in sorted(plan.errors.items()):
-        table.add_row("-", system, f"[red]cannot plan: {why}[/red]")
+        table.add_row("-", system, f"[red]cannot plan: {why.removeprefix(f'{system}: ')}[/red]")
     for system in plan.no_account:
         table.add_row("-", system, "[dim]no account here[/dim]")
     return table

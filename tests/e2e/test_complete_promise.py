@@ -170,3 +170,19 @@ def test_a_joiner_stuck_on_a_missing_ou_shows_the_real_error_and_is_finished_lat
     if recover != "resume":
         again, _ = sync(company, feed)  # finished: nothing left to retry or change
         assert again.returncode == 0 and json.loads(again.stdout)["events"] == []
+
+
+def test_an_offboarding_dry_run_that_cannot_read_a_system_exits_3(
+    directory: Directory, config_file: Path
+) -> None:
+    directory.slapd.stop()
+
+    result = offboard(config_file, "alice", "--dry-run")
+
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "cannot plan: cannot connect to" in result.stdout
+    assert "Incomplete plan" in result.stdout and "Dry run: nothing was changed." in result.stdout
+    as_json = offboard(config_file, "alice", "--dry-run", "--format", "json")
+    assert as_json.returncode == 3
+    report = json.loads(as_json.stdout)
+    assert report["status"] == "planned" and report["systems"][0]["result"] == "error"
