@@ -76,12 +76,19 @@ class AccountState:
     last_login: datetime | None = None
     #: When the account was created, where the system records it.
     created: datetime | None = None
+    #: Why a disable written to the account does not count (the system would not
+    #: enforce it) and what to fix; such an account stays ``enabled``.
+    disable_ineffective: str = ""
 
     def remaining_access(self) -> list[str]:
         """Every way this account can still get in; empty means none."""
         left: list[str] = []
         if self.enabled:
-            left.append("account is enabled")
+            left.append(
+                f"account is enabled: {self.disable_ineffective}"
+                if self.disable_ineffective
+                else "account is enabled"
+            )
         left += [f"holds {e}" for e in sorted(self.entitlements)]
         left += [f"live session {s.id}" for s in self.sessions]
         left += [f"active {c.kind} {c.id}" for c in self.credentials if c.active]

@@ -4,7 +4,8 @@ Works with OpenLDAP (groupOfNames, groupOfUniqueNames, posixGroup; disabled
 with ppolicy's ``pwdAccountLockedTime`` by default) and Active Directory
 (``userAccountControl`` ACCOUNTDISABLE, ``member``). Group memberships are
 found by searching every group that names the account, never only those a
-policy knows. Every filter value and DN component is escaped.
+policy knows. A disable counts only where the server enforces it
+(`connectors.ldap.disabling`). Every filter value and DN component is escaped.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ import ldap3
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn, safe_dn, to_dn
 
+from connectors.ldap.disabling import disable_method
+from connectors.ldap.dn import norm as _norm
+from connectors.ldap.dn import under as _under
+from connectors.ldap.lockout import LockoutPolicies
 from connectors.ldap.session import (
     ALREADY_EXISTS,
     NO_SUCH_ATTRIBUTE,
@@ -32,9 +37,7 @@ from iam import contract, errors
 from iam.model import AccountState, Entitlement, Outcome, Result
 from iam.secrets import SECRET_SCHEMA
 
-PPOLICY_LOCKED = "000001010000Z"  # "locked by an administrator", never expires
 LOCKED_PASSWORD_PREFIX = "{CRYPT}!"  # crypt() never yields "!": no password matches
-AD_ACCOUNTDISABLE = 0x2
 
 _MEMBER_ATTRS = {
     "groupofnames": "member",
@@ -81,9 +84,16 @@ class LdapConnector(
                 "required": ["method"],
                 "properties": {
                     "method": {"enum": ["ppolicy", "ad", "attribute"]},
-                    "attribute": {"type": "string"},
-                    "value": {"type": "string"},
+                    "attribute": {"type": "string", "minLength": 1},
+                    "value": {"type": "string", "minLength": 1},
+                    "policy_dn": {
+                        "type": "string",
+                        "minLength": 1,
+                        "description": "ppolicy: the overlay's ppolicy_default, if cn=config is unreadable",
+                    },
                 },
+                "if": {"properties": {"method": {"const": "attribute"}}},
+                "then": {"required": ["attribute", "value"]},
             },
             "empty_group_member": {
                 "type": "string",
@@ -121,6 +131,15 @@ class LdapConnector(
             "last_login_attribute", "lastLogonTimestamp" if self.flavor == "ad" else "authTimestamp"
         )
         self.session = LdapSession(name, s, connection_factory)
+        self.lockout = LockoutPolicies(
+            self.session,
+            self.base_dn,
+            self._class_filter(),
+            self.disable_cfg.get("policy_dn"),
+            self.page_size,
+        )
+        probe = (self.users_dn, self.user_class, self.user_attr) if self.flavor != "ad" else None
+        self.disabling = disable_method(self.disable_cfg, self.session, self.lockout, probe)
         self._group_attr: dict[str, str] = {}
         self._dns: dict[str, str] = {}
         self._cache_lock = threading.Lock()
@@ -130,19 +149,27 @@ class LdapConnector(
     def check(self) -> str:
         self.session.search(self.base_dn, "(objectClass=*)", ["objectClass"], scope=ldap3.BASE, what="check")
         return (
-            f"bound to {self.session.url} as {self.session.bind_dn or 'anonymous'}; {self.base_dn} readable"
+            f"bound to {self.session.url} as {self.session.bind_dn or 'anonymous'}; {self.base_dn} readable; "
+            + self.prove_disable()
         )
+
+    def prove_disable(self) -> str:
+        """Why this directory enforces the configured disable; raises naming the fix when it would not."""
+        return self.disabling.prove()
 
     def close(self) -> None:
         self.session.close()
 
     # reading ------------------------------------------------------------------
 
-    def _user_filter(self, username: str | None = None) -> str:
-        value = "*" if username is None else escape_filter_chars(username)
+    def _class_filter(self) -> str:
         # In AD computer accounts are users too (computer derives from user): people only.
         category = "(objectCategory=person)" if self.flavor == "ad" else ""
-        return f"(&(objectClass={escape_filter_chars(self.user_class)}){category}({self.user_attr}={value}))"
+        return f"(objectClass={escape_filter_chars(self.user_class)}){category}"
+
+    def _user_filter(self, username: str | None = None) -> str:
+        value = "*" if username is None else escape_filter_chars(username)
+        return f"(&{self._class_filter()}({self.user_attr}={value}))"
 
     def _user_attributes(self) -> list[str]:
         attrs = [
@@ -152,14 +179,9 @@ class LdapConnector(
             "userPassword",
             self.last_login_attr,
             "whenCreated" if self.flavor == "ad" else "createTimestamp",
+            *self.disabling.read_attributes(),
         ]
-        method = self.disable_cfg["method"]
-        attrs.append(
-            {"ppolicy": "pwdAccountLockedTime", "ad": "userAccountControl"}.get(
-                method, self.disable_cfg.get("attribute", "")
-            )
-        )
-        return [a for a in attrs if a]
+        return list(dict.fromkeys(a for a in attrs if a))
 
     def _find_user(self, username: str) -> dict[str, Any] | None:
         found = self.session.search(
@@ -210,6 +232,7 @@ class LdapConnector(
         if groups is None:
             groups = [dn for dn, _ in self._groups_of(entry["dn"], username)]
         attrs = entry["attrs"]
+        ineffective = self.disabling.ineffective(attrs) if self.disabling.written(attrs) else ""
         return AccountState(
             system=self.name,
             username=username,
@@ -220,6 +243,7 @@ class LdapConnector(
             attributes={"cn": _first(attrs, "cn"), "mail": _first(attrs, "mail")},
             last_login=_timestamp(_first(attrs, self.last_login_attr)),
             created=_timestamp(_first(attrs, "createtimestamp") or _first(attrs, "whencreated")),
+            disable_ineffective=ineffective,
         )
 
     def read_account(self, username: str) -> AccountState | None:
@@ -261,13 +285,8 @@ class LdapConnector(
                 yield self._state(username, entry, groups)
 
     def _enabled(self, attrs: Mapping[str, list[str]]) -> bool:
-        method = self.disable_cfg["method"]
-        if method == "ppolicy":
-            return not attrs.get("pwdaccountlockedtime")
-        if method == "ad":
-            return not int(_first(attrs, "useraccountcontrol") or 0) & AD_ACCOUNTDISABLE
-        attr = self.disable_cfg.get("attribute", "").lower()
-        return _first(attrs, attr) != self.disable_cfg.get("value")
+        """Not disabled, or disabled in a way the server would not enforce."""
+        return not self.disabling.written(attrs) or bool(self.disabling.ineffective(attrs))
 
     def _password_usable(self, attrs: Mapping[str, list[str]]) -> bool | None:
         if self.flavor == "ad":
@@ -379,28 +398,27 @@ class LdapConnector(
         return self._set_enabled(username, True)
 
     def _set_enabled(self, username: str, enabled: bool) -> Result:
+        """Write or remove the disable; a disable the server would not enforce is an error, not a success.
+
+        The disable is written even then: it takes effect once the server is
+        fixed, and what remains of the run names the fix.
+        """
         entry = self._find_user(username)
         if entry is None:
             return Result(Outcome.ABSENT, "no account")
-        if self._enabled(entry["attrs"]) == enabled:
-            return Result(Outcome.UNCHANGED)
-        method = self.disable_cfg["method"]
-        if method == "ppolicy":
-            change = [(ldap3.MODIFY_DELETE, [])] if enabled else [(ldap3.MODIFY_REPLACE, [PPOLICY_LOCKED])]
-            attr = "pwdAccountLockedTime"
-        elif method == "ad":
-            uac = int(_first(entry["attrs"], "useraccountcontrol") or 512)
-            uac = uac & ~AD_ACCOUNTDISABLE if enabled else uac | AD_ACCOUNTDISABLE
-            attr, change = "userAccountControl", [(ldap3.MODIFY_REPLACE, [str(uac)])]
+        attrs = entry["attrs"]
+        written = self.disabling.written(attrs)
+        what = f"{'enable' if enabled else 'disable'} {username}"
+        if written != enabled:  # enabling a clean entry, or disabling one already disabled
+            outcome = Outcome.UNCHANGED
         else:
-            attr = self.disable_cfg["attribute"]
-            change = (
-                [(ldap3.MODIFY_DELETE, [])]
-                if enabled
-                else [(ldap3.MODIFY_REPLACE, [self.disable_cfg["value"]])]
-            )
-        self.session.modify(entry["dn"], {attr: change}, f"{'enable' if enabled else 'disable'} {username}")
-        return Result(Outcome.UPDATED)
+            self.session.modify(entry["dn"], self.disabling.changes(attrs, enabled), what)
+            outcome = Outcome.UPDATED
+        if not enabled:
+            ineffective = self.disabling.ineffective(attrs)
+            if ineffective:
+                raise errors.PermanentError(f"{what}: {ineffective}")
+        return Result(outcome)
 
     def lock_password(self, username: str) -> Result:
         entry = self._find_user(username)
@@ -415,6 +433,16 @@ class LdapConnector(
             change = {"userPassword": [(ldap3.MODIFY_REPLACE, [LOCKED_PASSWORD_PREFIX + token])]}
         self.session.modify(entry["dn"], change, f"lock the password of {username}")
         return Result(Outcome.UPDATED)
+
+    def termination_steps(self, state: AccountState) -> list[contract.StepSpec]:
+        """The default order; a disable already written but not enforced is not written again.
+
+        Writing it again changes nothing: what remains names what to fix on the server.
+        """
+        steps = super().termination_steps(state)
+        if state.disable_ineffective:
+            steps = [s for s in steps if s.op != contract.Op.DISABLE]
+        return steps
 
     def needs_archive(self, state: AccountState) -> bool:
         return bool(self.leavers_dn) and not _under(state.ref, self.leavers_dn or "")
@@ -460,18 +488,9 @@ def _group_dn(entitlement: Entitlement) -> str:
         raise errors.InvalidAttribute(f"not a valid DN: {entitlement.value!r}") from None
 
 
-def _under(dn: str, parent: str) -> bool:
-    return dn.lower().replace(" ", "").endswith("," + parent.lower().replace(" ", ""))
-
-
 def _first(attrs: Mapping[str, list[str]], name: str) -> str | None:
     values = attrs.get(name.lower())
     return values[0] if values else None
-
-
-def _norm(dn: str) -> str:
-    """A DN in a form two spellings of the same DN share (case, spaces after commas)."""
-    return ",".join(part.strip() for part in dn.lower().split(","))
 
 
 def _timestamp(value: str | None) -> datetime | None:
