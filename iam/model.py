@@ -153,7 +153,7 @@ class Identity:
         return self.kind in ("contractor", "vendor")
 
     def attributes(self) -> dict[str, str]:
-        """What connectors may copy onto an account they create."""
+        """What connectors may copy onto an account and keep following (``manager`` is a username)."""
         return {
             "given_name": self.given_name,
             "family_name": self.family_name,
@@ -161,6 +161,7 @@ class Identity:
             "email": self.email,
             "department": self.department,
             "title": self.title,
+            "manager": self.manager,
             "end_date": self.end_date.isoformat() if self.end_date else "",
         }
 

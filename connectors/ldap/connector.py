@@ -5,7 +5,9 @@ with ppolicy's ``pwdAccountLockedTime`` by default) and Active Directory
 (``userAccountControl`` ACCOUNTDISABLE, ``member``). Group memberships are
 found by searching every group that names the account, never only those a
 policy knows. A disable counts only where the server enforces it
-(`connectors.ldap.disabling`). Every filter value and DN component is escaped.
+(`connectors.ldap.disabling`). HR's facts are followed through a configured
+attribute map (`connectors.ldap.attributes`). Every filter value and DN
+component is escaped.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import ldap3
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn, safe_dn, to_dn
 
+from connectors.ldap.attributes import DEFAULT_MAPS, HR_FIELDS, AttributeMap
 from connectors.ldap.disabling import disable_method
 from connectors.ldap.dn import norm as _norm
 from connectors.ldap.dn import under as _under
@@ -51,6 +54,7 @@ class LdapConnector(
     contract.Connector,
     contract.Readable,
     contract.Creatable,
+    contract.Updatable,
     contract.Entitling,
     contract.Disableable,
     contract.PasswordLockable,
@@ -94,6 +98,13 @@ class LdapConnector(
                 },
                 "if": {"properties": {"method": {"const": "attribute"}}},
                 "then": {"required": ["attribute", "value"]},
+            },
+            "attributes": {
+                "type": "object",
+                "description": "HR field -> directory attribute, followed on joiner, mover and rehire "
+                "(replaces the flavor's map whole)",
+                "propertyNames": {"enum": list(HR_FIELDS)},
+                "additionalProperties": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9-]*$"},
             },
             "empty_group_member": {
                 "type": "string",
@@ -140,6 +151,7 @@ class LdapConnector(
         )
         probe = (self.users_dn, self.user_class, self.user_attr) if self.flavor != "ad" else None
         self.disabling = disable_method(self.disable_cfg, self.session, self.lockout, probe)
+        self.attribute_map = AttributeMap(s.get("attributes") or DEFAULT_MAPS[self.flavor])
         self._group_attr: dict[str, str] = {}
         self._dns: dict[str, str] = {}
         self._cache_lock = threading.Lock()
@@ -180,6 +192,7 @@ class LdapConnector(
             self.last_login_attr,
             "whenCreated" if self.flavor == "ad" else "createTimestamp",
             *self.disabling.read_attributes(),
+            *self.attribute_map.read_attributes(),
         ]
         return list(dict.fromkeys(a for a in attrs if a))
 
@@ -240,7 +253,11 @@ class LdapConnector(
             enabled=self._enabled(attrs),
             entitlements=frozenset(Entitlement("group", dn) for dn in groups),
             password_usable=self._password_usable(attrs),
-            attributes={"cn": _first(attrs, "cn"), "mail": _first(attrs, "mail")},
+            attributes={
+                "cn": _first(attrs, "cn"),
+                "mail": _first(attrs, "mail"),
+                **self.attribute_map.held(attrs),
+            },
             last_login=_timestamp(_first(attrs, self.last_login_attr)),
             created=_timestamp(_first(attrs, "createtimestamp") or _first(attrs, "whencreated")),
             disable_ineffective=ineffective,
@@ -305,25 +322,54 @@ class LdapConnector(
         rdn_attr = "cn" if self.flavor == "ad" else self.user_attr
         dn = f"{rdn_attr}={escape_rdn(username)},{self.users_dn}"
         display = attributes.get("display_name") or username
+        mapped, notes = self.attribute_map.for_create(attributes, self._manager_dn)
         attrs: dict[str, Any] = {
             self.user_attr: username,
             "cn": username if self.flavor == "ad" else display,
             "sn": attributes.get("family_name") or username,
+            **({"displayName": display} if self.flavor == "ad" else {}),
+            **mapped,
         }
-        if self.flavor == "ad":
-            attrs["displayName"] = display
-        for key, ldap_name in (
-            ("given_name", "givenName"),
-            ("email", "mail"),
-            ("title", "title"),
-            ("department", "departmentNumber"),
-        ):
-            if attributes.get(key):
-                attrs[ldap_name] = attributes[key]
         self.session.add(dn, [self.user_class], attrs, f"create {dn}")
         with self._cache_lock:
             self._dns[username] = dn
-        return Result(Outcome.CREATED, dn)
+        return Result(Outcome.CREATED, "; ".join([dn, *notes]))
+
+    def attribute_delta(
+        self, state: AccountState, attributes: Mapping[str, Any]
+    ) -> contract.AttributeDelta | None:
+        """The mapped HR fields the entry does not follow yet (``attributes`` setting)."""
+
+        def lookup(username: str) -> str | None:
+            try:
+                return self._manager_dn(username)
+            except errors.ConnectorError:  # planning never fails on it: the update looks again
+                return None
+
+        return self.attribute_map.delta(state.attributes, attributes, lookup)
+
+    def update_account(self, username: str, delta: contract.AttributeDelta) -> Result:
+        """Make the entry follow HR's values in one modify, after reading it again."""
+        entry = self._find_user(username)
+        if entry is None:
+            return Result(Outcome.ABSENT, "no account")
+        changes, fields, notes = self.attribute_map.changes(entry["attrs"], delta, self._manager_dn)
+        if changes:
+            what = f"update {', '.join(fields)} of {username}"
+            code = self.session.modify(entry["dn"], changes, what)
+            if code == NO_SUCH_OBJECT:
+                return Result(Outcome.ABSENT, "no account")
+            if code == OBJECT_CLASS_VIOLATION:
+                raise errors.InvalidAttribute(f"{what}: the entry's object classes do not allow it (LDAP 65)")
+        detail = [f"{', '.join(fields)} now follow HR" if fields else "already follows HR", *notes]
+        return Result(Outcome.UPDATED if changes else Outcome.UNCHANGED, "; ".join(detail))
+
+    def _manager_dn(self, username: str) -> str | None:
+        """The manager's entry; None when there is none (or more than one, which names nobody)."""
+        try:
+            return self._dn(username)
+        except errors.AmbiguousAccount:
+            return None
 
     def _group_membership(self, group_dn: str) -> str:
         with self._cache_lock:
@@ -450,16 +496,33 @@ class LdapConnector(
     def archive(self, username: str) -> Result:
         if not self.leavers_dn:
             raise errors.Unsupported("no leavers_dn is configured")
-        dn = self._dn(username)
-        if dn is None:
+        return self._move(username, self.leavers_dn, lambda dn: _under(dn, self.leavers_dn or ""))
+
+    def needs_restore(self, state: AccountState) -> bool:
+        return bool(self.leavers_dn) and _under(state.ref, self.leavers_dn or "")
+
+    def restore(self, username: str) -> Result:
+        """A rehire's account goes back from ``leavers_dn`` to ``users_dn``."""
+        leavers = self.leavers_dn
+        return self._move(username, self.users_dn, lambda dn: not (leavers and _under(dn, leavers)))
+
+    def _move(self, username: str, parent: str, done: Callable[[str], bool]) -> Result:
+        entry = self._find_user(username)  # read again: the cached DN may be from before a move
+        if entry is None:
             return Result(Outcome.ABSENT, "no account")
-        if _under(dn, self.leavers_dn):
+        dn = entry["dn"]
+        if done(dn):
             return Result(Outcome.UNCHANGED)
         rdn = to_dn(dn)[0]  # AD names such as "CN=Doe\, Jane" hold escaped commas
-        self.session.move(dn, rdn, self.leavers_dn, f"move {username} to {self.leavers_dn}")
+        what = f"move {username} to {parent}"
+        code = self.session.move(dn, rdn, parent, what)
+        if code == ALREADY_EXISTS:
+            raise errors.AlreadyExists(f"{what}: {rdn},{parent} already exists; move or rename one of them")
+        if code == NO_SUCH_OBJECT:
+            return Result(Outcome.ABSENT, "no account")
         with self._cache_lock:
-            self._dns[username] = f"{rdn},{self.leavers_dn}"
-        return Result(Outcome.UPDATED, self.leavers_dn)
+            self._dns[username] = f"{rdn},{parent}"
+        return Result(Outcome.UPDATED, parent)
 
     def delete_account(self, username: str) -> Result:
         dn = self._dn(username)
