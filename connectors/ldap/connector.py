@@ -2,12 +2,12 @@
 
 Works with OpenLDAP (groupOfNames, groupOfUniqueNames, posixGroup; disabled
 with ppolicy's ``pwdAccountLockedTime`` by default) and Active Directory
-(``userAccountControl`` ACCOUNTDISABLE, ``member``). Group memberships are
-found by searching every group that names the account, never only those a
-policy knows. A disable counts only where the server enforces it
-(`connectors.ldap.disabling`). HR's facts are followed through a configured
-attribute map (`connectors.ldap.attributes`). Every filter value and DN
-component is escaped.
+(``userAccountControl`` ACCOUNTDISABLE, ``member``, and the primary group
+held through ``primaryGroupID``). Group memberships are found by searching
+every group that names the account, never only those a policy knows. A
+disable counts only where the server enforces it (`connectors.ldap.disabling`).
+HR's facts are followed through a configured attribute map
+(`connectors.ldap.attributes`). Every filter value and DN component is escaped.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from connectors.ldap.disabling import disable_method
 from connectors.ldap.dn import norm as _norm
 from connectors.ldap.dn import under as _under
 from connectors.ldap.lockout import LockoutPolicies
+from connectors.ldap.primary_group import DOMAIN_USERS_RID, PrimaryGroups
 from connectors.ldap.session import (
     ALREADY_EXISTS,
     NO_SUCH_ATTRIBUTE,
@@ -106,6 +107,12 @@ class LdapConnector(
                 "propertyNames": {"enum": list(HR_FIELDS)},
                 "additionalProperties": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9-]*$"},
             },
+            "primary_group_rid": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "AD: the primary group every account keeps (513, Domain Users); "
+                "any other is access, revoked on termination",
+            },
             "empty_group_member": {
                 "type": "string",
                 "description": "placeholder when a group would be empty",
@@ -151,6 +158,7 @@ class LdapConnector(
         )
         probe = (self.users_dn, self.user_class, self.user_attr) if self.flavor != "ad" else None
         self.disabling = disable_method(self.disable_cfg, self.session, self.lockout, probe)
+        self.primary = PrimaryGroups(self.session, s.get("primary_group_rid", DOMAIN_USERS_RID))
         self.attribute_map = AttributeMap(s.get("attributes") or DEFAULT_MAPS[self.flavor])
         self._group_attr: dict[str, str] = {}
         self._dns: dict[str, str] = {}
@@ -193,6 +201,7 @@ class LdapConnector(
             "whenCreated" if self.flavor == "ad" else "createTimestamp",
             *self.disabling.read_attributes(),
             *self.attribute_map.read_attributes(),
+            *(PrimaryGroups.read_attributes if self.flavor == "ad" else ()),
         ]
         return list(dict.fromkeys(a for a in attrs if a))
 
@@ -244,6 +253,9 @@ class LdapConnector(
     def _state(self, username: str, entry: dict[str, Any], groups: list[str] | None = None) -> AccountState:
         if groups is None:
             groups = [dn for dn, _ in self._groups_of(entry["dn"], username)]
+        if self.flavor == "ad":
+            primary = self.primary.beyond_baseline(entry)
+            groups = [*groups, primary] if primary else groups
         attrs = entry["attrs"]
         ineffective = self.disabling.ineffective(attrs) if self.disabling.written(attrs) else ""
         return AccountState(
@@ -407,9 +419,26 @@ class LdapConnector(
 
     def revoke(self, username: str, entitlement: Entitlement) -> Result:
         group = _group_dn(entitlement)
+        was_primary = self.flavor == "ad" and self._leave_primary_group(username, group)
         dn = self._dn(username)
         if dn is None:
             return Result(Outcome.ABSENT, "no account")
+        result = self._remove_member(username, dn, group)
+        return Result(Outcome.UPDATED, group) if was_primary else result
+
+    def _leave_primary_group(self, username: str, group: str) -> bool:
+        """AD: when ``group`` is the user's primary group, make the baseline group primary instead.
+
+        AD then lists the user in the old group's ``member``, which the caller removes.
+        """
+        entry = self._find_user(username)
+        primary = None if entry is None else self.primary.beyond_baseline(entry)
+        if entry is None or primary is None or _norm(primary) != _norm(group):
+            return False
+        self.primary.to_baseline(entry, username)
+        return True
+
+    def _remove_member(self, username: str, dn: str, group: str) -> Result:
         attr = self._group_membership(group)
         value = self._member_value(attr, username, dn)
         what = f"remove {username} from {group}"

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 import ldap3
 from ldap3.core import exceptions as lx
+from ldap3.protocol.formatters.formatters import format_sid
 
 from iam import errors
 from iam.secrets import Secret
@@ -264,6 +265,10 @@ def map_result(result: dict[str, Any], what: str) -> errors.ConnectorError:
     return errors.PermanentError(text)
 
 
+#: Binary attributes read in their string form: a SID as ``S-1-5-21-...`` (AD's primary group).
+_SIDS = frozenset({"objectsid"})
+
+
 def _entry(raw: dict[str, Any]) -> dict[str, Any]:
     attrs: dict[str, list[str]] = {}
     for name, values in (raw.get("attributes") or {}).items():
@@ -272,4 +277,7 @@ def _entry(raw: dict[str, Any]) -> dict[str, Any]:
         attrs[name.lower()] = [
             v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values
         ]
+    for name, values in (raw.get("raw_attributes") or {}).items():
+        if name.lower() in _SIDS:
+            attrs[name.lower()] = [format_sid(v) for v in values]
     return {"dn": raw["dn"], "attrs": attrs}
