@@ -257,12 +257,13 @@ class LdapConnector(
             primary = self.primary.beyond_baseline(entry)
             groups = [*groups, primary] if primary else groups
         attrs = entry["attrs"]
-        ineffective = self.disabling.ineffective(attrs) if self.disabling.written(attrs) else ""
+        written = self.disabling.written(attrs)
+        ineffective = self.disabling.ineffective(attrs) if written else ""
         return AccountState(
             system=self.name,
             username=username,
             ref=entry["dn"],
-            enabled=self._enabled(attrs),
+            enabled=not written or bool(ineffective),
             entitlements=frozenset(Entitlement("group", dn) for dn in groups),
             password_usable=self._password_usable(attrs),
             attributes={

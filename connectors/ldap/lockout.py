@@ -112,7 +112,7 @@ class LockoutPolicies:
             found = self.session.search(
                 policy_dn, "(objectClass=*)", ["pwdLockout"], scope=ldap3.BASE, what=what
             )
-        except (errors.NoSuchObject, errors.PermissionDenied, errors.InvalidAttribute):
+        except (errors.NoSuchObject, errors.PermanentError):  # missing, refused, a referral: unreadable
             found = []
         if not found:
             return (
@@ -206,7 +206,7 @@ class LockoutPolicies:
                 scope=ldap3.LEVEL,
                 what=f"read the ppolicy overlay of {suffix} in {CONFIG_BASE}",
             )
-        except (errors.NoSuchObject, errors.PermissionDenied):
+        except (errors.NoSuchObject, errors.PermanentError):  # missing, refused, a referral: unreadable
             return None
         return suffix, overlays
 
