@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from iam.errors import Unsupported
 from iam.model import AccountState, Entitlement, Outcome, Result
 
 
@@ -47,6 +48,7 @@ class Op(StrEnum):
     END_SESSIONS = "end_sessions"
     REVOKE_CREDENTIAL = "revoke_credential"
     ARCHIVE = "archive"
+    RESTORE = "restore"
     DELETE = "delete"
 
 
@@ -175,6 +177,18 @@ class Archivable(ABC):
     def archive(self, username: str) -> Result:
         """Move the account where leavers are kept (e.g. a leavers OU)."""
 
+    def needs_restore(self, state: AccountState) -> bool:
+        """Whether an account that should be active (a rehire) still sits where leavers are kept.
+
+        The planner asks before enabling an existing account, so a rehire
+        comes back where active accounts live, not only re-enabled in place.
+        """
+        return False
+
+    def restore(self, username: str) -> Result:
+        """Move the account back from where leavers are kept; `unchanged` if it is not there."""
+        raise Unsupported(f"{type(self).__name__} cannot move an account back from the leavers area")
+
 
 class Maintainable(ABC):
     @abstractmethod
@@ -254,6 +268,7 @@ OP_CAPABILITY: dict[Op, Capability] = {
     Op.END_SESSIONS: Capability.END_SESSIONS,
     Op.REVOKE_CREDENTIAL: Capability.REVOKE_CREDENTIALS,
     Op.ARCHIVE: Capability.ARCHIVE,
+    Op.RESTORE: Capability.ARCHIVE,
     Op.DELETE: Capability.DELETE,
 }
 
@@ -290,6 +305,8 @@ def perform(connector: Connector, username: str, step: StepSpec) -> Result:
             return c.revoke_credential(username, step.target or "")
         case Op.ARCHIVE:
             return c.archive(username)
+        case Op.RESTORE:
+            return c.restore(username)
         case Op.DELETE:
             return c.delete_account(username)
     raise AssertionError(f"unknown op {step.op}")

@@ -112,8 +112,19 @@ def sample_directory(password: str) -> ldap3.Connection:
     server = ldap3.Server("demo-directory", get_info=ldap3.NONE)
     conn = ldap3.Connection(server, ADMIN, password, client_strategy=ldap3.MOCK_SYNC)
     conn.strategy.add_entry(ADMIN, {"userPassword": password, "sn": "admin", "objectClass": ["person"]})
-    for ou in ("people", "groups", "leavers"):
+    for ou in ("people", "groups", "leavers", "policies"):
         conn.strategy.add_entry(f"ou={ou},{BASE}", {"ou": ou, "objectClass": ["organizationalUnit"]})
+    # What a slapd whose ppolicy locks accounts holds (MOCK_SYNC enforces none of it):
+    # a default policy with pwdLockout, named by the overlay in cn=config.
+    policy = f"cn=default,ou=policies,{BASE}"
+    conn.strategy.add_entry(policy, {"cn": "default", "pwdLockout": "TRUE", "objectClass": ["pwdPolicy"]})
+    conn.strategy.add_entry(
+        "olcDatabase={1}mdb,cn=config", {"olcSuffix": BASE, "objectClass": ["olcMdbConfig"]}
+    )
+    conn.strategy.add_entry(
+        "olcOverlay={0}ppolicy,olcDatabase={1}mdb,cn=config",
+        {"olcPPolicyDefault": policy, "objectClass": ["olcPPolicyConfig"]},
+    )
     for uid, given, family, dept in COMPANY:
         conn.strategy.add_entry(
             f"uid={uid},ou=people,{BASE}",

@@ -76,12 +76,19 @@ class AccountState:
     last_login: datetime | None = None
     #: When the account was created, where the system records it.
     created: datetime | None = None
+    #: Why a disable written to the account does not count (the system would not
+    #: enforce it) and what to fix; such an account stays ``enabled``.
+    disable_ineffective: str = ""
 
     def remaining_access(self) -> list[str]:
         """Every way this account can still get in; empty means none."""
         left: list[str] = []
         if self.enabled:
-            left.append("account is enabled")
+            left.append(
+                f"account is enabled: {self.disable_ineffective}"
+                if self.disable_ineffective
+                else "account is enabled"
+            )
         left += [f"holds {e}" for e in sorted(self.entitlements)]
         left += [f"live session {s.id}" for s in self.sessions]
         left += [f"active {c.kind} {c.id}" for c in self.credentials if c.active]
@@ -146,7 +153,7 @@ class Identity:
         return self.kind in ("contractor", "vendor")
 
     def attributes(self) -> dict[str, str]:
-        """What connectors may copy onto an account they create."""
+        """What connectors may copy onto an account and keep following (``manager`` is a username)."""
         return {
             "given_name": self.given_name,
             "family_name": self.family_name,
@@ -154,6 +161,7 @@ class Identity:
             "email": self.email,
             "department": self.department,
             "title": self.title,
+            "manager": self.manager,
             "end_date": self.end_date.isoformat() if self.end_date else "",
         }
 

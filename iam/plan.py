@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 from iam.contract import (
     OP_CAPABILITY,
+    Archivable,
     AttributeDelta,
     Capability,
     Connector,
@@ -121,6 +122,8 @@ def plan_provisioning(
                 continue
             steps.append(StepSpec(Op.CREATE, username, "create the account", dict(want.attributes)))
         elif state is not None and want.account:
+            if isinstance(connector, Archivable) and connector.needs_restore(state):
+                steps.append(StepSpec(Op.RESTORE, description="move the account back from the leavers area"))
             if not state.enabled and Capability.DISABLE in caps:
                 steps.append(StepSpec(Op.ENABLE, description="enable the account"))
             if isinstance(connector, Updatable):

@@ -2,9 +2,12 @@
 
 Works with OpenLDAP (groupOfNames, groupOfUniqueNames, posixGroup; disabled
 with ppolicy's ``pwdAccountLockedTime`` by default) and Active Directory
-(``userAccountControl`` ACCOUNTDISABLE, ``member``). Group memberships are
-found by searching every group that names the account, never only those a
-policy knows. Every filter value and DN component is escaped.
+(``userAccountControl`` ACCOUNTDISABLE, ``member``, and the primary group
+held through ``primaryGroupID``). Group memberships are found by searching
+every group that names the account, never only those a policy knows. A
+disable counts only where the server enforces it (`connectors.ldap.disabling`).
+HR's facts are followed through a configured attribute map
+(`connectors.ldap.attributes`). Every filter value and DN component is escaped.
 """
 
 from __future__ import annotations
@@ -19,6 +22,12 @@ import ldap3
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn, safe_dn, to_dn
 
+from connectors.ldap.attributes import DEFAULT_MAPS, HR_FIELDS, AttributeMap
+from connectors.ldap.disabling import disable_method
+from connectors.ldap.dn import norm as _norm
+from connectors.ldap.dn import under as _under
+from connectors.ldap.lockout import LockoutPolicies
+from connectors.ldap.primary_group import DOMAIN_USERS_RID, PrimaryGroups
 from connectors.ldap.session import (
     ALREADY_EXISTS,
     NO_SUCH_ATTRIBUTE,
@@ -32,9 +41,7 @@ from iam import contract, errors
 from iam.model import AccountState, Entitlement, Outcome, Result
 from iam.secrets import SECRET_SCHEMA
 
-PPOLICY_LOCKED = "000001010000Z"  # "locked by an administrator", never expires
 LOCKED_PASSWORD_PREFIX = "{CRYPT}!"  # crypt() never yields "!": no password matches
-AD_ACCOUNTDISABLE = 0x2
 
 _MEMBER_ATTRS = {
     "groupofnames": "member",
@@ -48,6 +55,7 @@ class LdapConnector(
     contract.Connector,
     contract.Readable,
     contract.Creatable,
+    contract.Updatable,
     contract.Entitling,
     contract.Disableable,
     contract.PasswordLockable,
@@ -81,9 +89,29 @@ class LdapConnector(
                 "required": ["method"],
                 "properties": {
                     "method": {"enum": ["ppolicy", "ad", "attribute"]},
-                    "attribute": {"type": "string"},
-                    "value": {"type": "string"},
+                    "attribute": {"type": "string", "minLength": 1},
+                    "value": {"type": "string", "minLength": 1},
+                    "policy_dn": {
+                        "type": "string",
+                        "minLength": 1,
+                        "description": "ppolicy: the overlay's ppolicy_default, if cn=config is unreadable",
+                    },
                 },
+                "if": {"properties": {"method": {"const": "attribute"}}},
+                "then": {"required": ["attribute", "value"]},
+            },
+            "attributes": {
+                "type": "object",
+                "description": "HR field -> directory attribute, followed on joiner, mover and rehire "
+                "(replaces the flavor's map whole)",
+                "propertyNames": {"enum": list(HR_FIELDS)},
+                "additionalProperties": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9-]*$"},
+            },
+            "primary_group_rid": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "AD: the primary group every account keeps (513, Domain Users); "
+                "any other is access, revoked on termination",
             },
             "empty_group_member": {
                 "type": "string",
@@ -121,6 +149,17 @@ class LdapConnector(
             "last_login_attribute", "lastLogonTimestamp" if self.flavor == "ad" else "authTimestamp"
         )
         self.session = LdapSession(name, s, connection_factory)
+        self.lockout = LockoutPolicies(
+            self.session,
+            self.base_dn,
+            self._class_filter(),
+            self.disable_cfg.get("policy_dn"),
+            self.page_size,
+        )
+        probe = (self.users_dn, self.user_class, self.user_attr) if self.flavor != "ad" else None
+        self.disabling = disable_method(self.disable_cfg, self.session, self.lockout, probe)
+        self.primary = PrimaryGroups(self.session, s.get("primary_group_rid", DOMAIN_USERS_RID))
+        self.attribute_map = AttributeMap(s.get("attributes") or DEFAULT_MAPS[self.flavor])
         self._group_attr: dict[str, str] = {}
         self._dns: dict[str, str] = {}
         self._cache_lock = threading.Lock()
@@ -130,19 +169,27 @@ class LdapConnector(
     def check(self) -> str:
         self.session.search(self.base_dn, "(objectClass=*)", ["objectClass"], scope=ldap3.BASE, what="check")
         return (
-            f"bound to {self.session.url} as {self.session.bind_dn or 'anonymous'}; {self.base_dn} readable"
+            f"bound to {self.session.url} as {self.session.bind_dn or 'anonymous'}; {self.base_dn} readable; "
+            + self.prove_disable()
         )
+
+    def prove_disable(self) -> str:
+        """Why this directory enforces the configured disable; raises naming the fix when it would not."""
+        return self.disabling.prove()
 
     def close(self) -> None:
         self.session.close()
 
     # reading ------------------------------------------------------------------
 
-    def _user_filter(self, username: str | None = None) -> str:
-        value = "*" if username is None else escape_filter_chars(username)
+    def _class_filter(self) -> str:
         # In AD computer accounts are users too (computer derives from user): people only.
         category = "(objectCategory=person)" if self.flavor == "ad" else ""
-        return f"(&(objectClass={escape_filter_chars(self.user_class)}){category}({self.user_attr}={value}))"
+        return f"(objectClass={escape_filter_chars(self.user_class)}){category}"
+
+    def _user_filter(self, username: str | None = None) -> str:
+        value = "*" if username is None else escape_filter_chars(username)
+        return f"(&{self._class_filter()}({self.user_attr}={value}))"
 
     def _user_attributes(self) -> list[str]:
         attrs = [
@@ -152,14 +199,11 @@ class LdapConnector(
             "userPassword",
             self.last_login_attr,
             "whenCreated" if self.flavor == "ad" else "createTimestamp",
+            *self.disabling.read_attributes(),
+            *self.attribute_map.read_attributes(),
+            *(PrimaryGroups.read_attributes if self.flavor == "ad" else ()),
         ]
-        method = self.disable_cfg["method"]
-        attrs.append(
-            {"ppolicy": "pwdAccountLockedTime", "ad": "userAccountControl"}.get(
-                method, self.disable_cfg.get("attribute", "")
-            )
-        )
-        return [a for a in attrs if a]
+        return list(dict.fromkeys(a for a in attrs if a))
 
     def _find_user(self, username: str) -> dict[str, Any] | None:
         found = self.session.search(
@@ -209,17 +253,27 @@ class LdapConnector(
     def _state(self, username: str, entry: dict[str, Any], groups: list[str] | None = None) -> AccountState:
         if groups is None:
             groups = [dn for dn, _ in self._groups_of(entry["dn"], username)]
+        if self.flavor == "ad":
+            primary = self.primary.beyond_baseline(entry)
+            groups = [*groups, primary] if primary else groups
         attrs = entry["attrs"]
+        written = self.disabling.written(attrs)
+        ineffective = self.disabling.ineffective(attrs) if written else ""
         return AccountState(
             system=self.name,
             username=username,
             ref=entry["dn"],
-            enabled=self._enabled(attrs),
+            enabled=not written or bool(ineffective),
             entitlements=frozenset(Entitlement("group", dn) for dn in groups),
             password_usable=self._password_usable(attrs),
-            attributes={"cn": _first(attrs, "cn"), "mail": _first(attrs, "mail")},
+            attributes={
+                "cn": _first(attrs, "cn"),
+                "mail": _first(attrs, "mail"),
+                **self.attribute_map.held(attrs),
+            },
             last_login=_timestamp(_first(attrs, self.last_login_attr)),
             created=_timestamp(_first(attrs, "createtimestamp") or _first(attrs, "whencreated")),
+            disable_ineffective=ineffective,
         )
 
     def read_account(self, username: str) -> AccountState | None:
@@ -261,13 +315,8 @@ class LdapConnector(
                 yield self._state(username, entry, groups)
 
     def _enabled(self, attrs: Mapping[str, list[str]]) -> bool:
-        method = self.disable_cfg["method"]
-        if method == "ppolicy":
-            return not attrs.get("pwdaccountlockedtime")
-        if method == "ad":
-            return not int(_first(attrs, "useraccountcontrol") or 0) & AD_ACCOUNTDISABLE
-        attr = self.disable_cfg.get("attribute", "").lower()
-        return _first(attrs, attr) != self.disable_cfg.get("value")
+        """Not disabled, or disabled in a way the server would not enforce."""
+        return not self.disabling.written(attrs) or bool(self.disabling.ineffective(attrs))
 
     def _password_usable(self, attrs: Mapping[str, list[str]]) -> bool | None:
         if self.flavor == "ad":
@@ -286,21 +335,14 @@ class LdapConnector(
         rdn_attr = "cn" if self.flavor == "ad" else self.user_attr
         dn = f"{rdn_attr}={escape_rdn(username)},{self.users_dn}"
         display = attributes.get("display_name") or username
+        mapped, notes = self.attribute_map.for_create(attributes, self._manager_dn)
         attrs: dict[str, Any] = {
             self.user_attr: username,
             "cn": username if self.flavor == "ad" else display,
             "sn": attributes.get("family_name") or username,
+            **({"displayName": display} if self.flavor == "ad" else {}),
+            **mapped,
         }
-        if self.flavor == "ad":
-            attrs["displayName"] = display
-        for key, ldap_name in (
-            ("given_name", "givenName"),
-            ("email", "mail"),
-            ("title", "title"),
-            ("department", "departmentNumber"),
-        ):
-            if attributes.get(key):
-                attrs[ldap_name] = attributes[key]
         try:
             self.session.add(dn, [self.user_class], attrs, f"create {dn}")
         except errors.NoSuchObject as exc:
@@ -310,7 +352,43 @@ class LdapConnector(
             ) from exc
         with self._cache_lock:
             self._dns[username] = dn
-        return Result(Outcome.CREATED, dn)
+        return Result(Outcome.CREATED, "; ".join([dn, *notes]))
+
+    def attribute_delta(
+        self, state: AccountState, attributes: Mapping[str, Any]
+    ) -> contract.AttributeDelta | None:
+        """The mapped HR fields the entry does not follow yet (``attributes`` setting)."""
+
+        def lookup(username: str) -> str | None:
+            try:
+                return self._manager_dn(username)
+            except errors.ConnectorError:  # planning never fails on it: the update looks again
+                return None
+
+        return self.attribute_map.delta(state.attributes, attributes, lookup)
+
+    def update_account(self, username: str, delta: contract.AttributeDelta) -> Result:
+        """Make the entry follow HR's values in one modify, after reading it again."""
+        entry = self._find_user(username)
+        if entry is None:
+            return Result(Outcome.ABSENT, "no account")
+        changes, fields, notes = self.attribute_map.changes(entry["attrs"], delta, self._manager_dn)
+        if changes:
+            what = f"update {', '.join(fields)} of {username}"
+            code = self.session.modify(entry["dn"], changes, what)
+            if code == NO_SUCH_OBJECT:
+                return Result(Outcome.ABSENT, "no account")
+            if code == OBJECT_CLASS_VIOLATION:
+                raise errors.InvalidAttribute(f"{what}: the entry's object classes do not allow it (LDAP 65)")
+        detail = [f"{', '.join(fields)} now follow HR" if fields else "already follows HR", *notes]
+        return Result(Outcome.UPDATED if changes else Outcome.UNCHANGED, "; ".join(detail))
+
+    def _manager_dn(self, username: str) -> str | None:
+        """The manager's entry; None when there is none (or more than one, which names nobody)."""
+        try:
+            return self._dn(username)
+        except errors.AmbiguousAccount:
+            return None
 
     def _group_membership(self, group_dn: str) -> str:
         with self._cache_lock:
@@ -348,9 +426,26 @@ class LdapConnector(
 
     def revoke(self, username: str, entitlement: Entitlement) -> Result:
         group = _group_dn(entitlement)
+        was_primary = self.flavor == "ad" and self._leave_primary_group(username, group)
         dn = self._dn(username)
         if dn is None:
             return Result(Outcome.ABSENT, "no account")
+        result = self._remove_member(username, dn, group)
+        return Result(Outcome.UPDATED, group) if was_primary else result
+
+    def _leave_primary_group(self, username: str, group: str) -> bool:
+        """AD: when ``group`` is the user's primary group, make the baseline group primary instead.
+
+        AD then lists the user in the old group's ``member``, which the caller removes.
+        """
+        entry = self._find_user(username)
+        primary = None if entry is None else self.primary.beyond_baseline(entry)
+        if entry is None or primary is None or _norm(primary) != _norm(group):
+            return False
+        self.primary.to_baseline(entry, username)
+        return True
+
+    def _remove_member(self, username: str, dn: str, group: str) -> Result:
         attr = self._group_membership(group)
         value = self._member_value(attr, username, dn)
         what = f"remove {username} from {group}"
@@ -385,28 +480,27 @@ class LdapConnector(
         return self._set_enabled(username, True)
 
     def _set_enabled(self, username: str, enabled: bool) -> Result:
+        """Write or remove the disable; a disable the server would not enforce is an error, not a success.
+
+        The disable is written even then: it takes effect once the server is
+        fixed, and what remains of the run names the fix.
+        """
         entry = self._find_user(username)
         if entry is None:
             return Result(Outcome.ABSENT, "no account")
-        if self._enabled(entry["attrs"]) == enabled:
-            return Result(Outcome.UNCHANGED)
-        method = self.disable_cfg["method"]
-        if method == "ppolicy":
-            change = [(ldap3.MODIFY_DELETE, [])] if enabled else [(ldap3.MODIFY_REPLACE, [PPOLICY_LOCKED])]
-            attr = "pwdAccountLockedTime"
-        elif method == "ad":
-            uac = int(_first(entry["attrs"], "useraccountcontrol") or 512)
-            uac = uac & ~AD_ACCOUNTDISABLE if enabled else uac | AD_ACCOUNTDISABLE
-            attr, change = "userAccountControl", [(ldap3.MODIFY_REPLACE, [str(uac)])]
+        attrs = entry["attrs"]
+        written = self.disabling.written(attrs)
+        what = f"{'enable' if enabled else 'disable'} {username}"
+        if written != enabled:  # enabling a clean entry, or disabling one already disabled
+            outcome = Outcome.UNCHANGED
         else:
-            attr = self.disable_cfg["attribute"]
-            change = (
-                [(ldap3.MODIFY_DELETE, [])]
-                if enabled
-                else [(ldap3.MODIFY_REPLACE, [self.disable_cfg["value"]])]
-            )
-        self.session.modify(entry["dn"], {attr: change}, f"{'enable' if enabled else 'disable'} {username}")
-        return Result(Outcome.UPDATED)
+            self.session.modify(entry["dn"], self.disabling.changes(attrs, enabled), what)
+            outcome = Outcome.UPDATED
+        if not enabled:
+            ineffective = self.disabling.ineffective(attrs)
+            if ineffective:
+                raise errors.PermanentError(f"{what}: {ineffective}")
+        return Result(outcome)
 
     def lock_password(self, username: str) -> Result:
         entry = self._find_user(username)
@@ -422,22 +516,49 @@ class LdapConnector(
         self.session.modify(entry["dn"], change, f"lock the password of {username}")
         return Result(Outcome.UPDATED)
 
+    def termination_steps(self, state: AccountState) -> list[contract.StepSpec]:
+        """The default order; a disable already written but not enforced is not written again.
+
+        Writing it again changes nothing: what remains names what to fix on the server.
+        """
+        steps = super().termination_steps(state)
+        if state.disable_ineffective:
+            steps = [s for s in steps if s.op != contract.Op.DISABLE]
+        return steps
+
     def needs_archive(self, state: AccountState) -> bool:
         return bool(self.leavers_dn) and not _under(state.ref, self.leavers_dn or "")
 
     def archive(self, username: str) -> Result:
         if not self.leavers_dn:
             raise errors.Unsupported("no leavers_dn is configured")
-        dn = self._dn(username)
-        if dn is None:
+        return self._move(username, self.leavers_dn, lambda dn: _under(dn, self.leavers_dn or ""))
+
+    def needs_restore(self, state: AccountState) -> bool:
+        return bool(self.leavers_dn) and _under(state.ref, self.leavers_dn or "")
+
+    def restore(self, username: str) -> Result:
+        """A rehire's account goes back from ``leavers_dn`` to ``users_dn``."""
+        leavers = self.leavers_dn
+        return self._move(username, self.users_dn, lambda dn: not (leavers and _under(dn, leavers)))
+
+    def _move(self, username: str, parent: str, done: Callable[[str], bool]) -> Result:
+        entry = self._find_user(username)  # read again: the cached DN may be from before a move
+        if entry is None:
             return Result(Outcome.ABSENT, "no account")
-        if _under(dn, self.leavers_dn):
+        dn = entry["dn"]
+        if done(dn):
             return Result(Outcome.UNCHANGED)
         rdn = to_dn(dn)[0]  # AD names such as "CN=Doe\, Jane" hold escaped commas
-        self.session.move(dn, rdn, self.leavers_dn, f"move {username} to {self.leavers_dn}")
+        what = f"move {username} to {parent}"
+        code = self.session.move(dn, rdn, parent, what)
+        if code == ALREADY_EXISTS:
+            raise errors.AlreadyExists(f"{what}: {rdn},{parent} already exists; move or rename one of them")
+        if code == NO_SUCH_OBJECT:
+            return Result(Outcome.ABSENT, "no account")
         with self._cache_lock:
-            self._dns[username] = f"{rdn},{self.leavers_dn}"
-        return Result(Outcome.UPDATED, self.leavers_dn)
+            self._dns[username] = f"{rdn},{parent}"
+        return Result(Outcome.UPDATED, parent)
 
     def delete_account(self, username: str) -> Result:
         dn = self._dn(username)
@@ -466,18 +587,9 @@ def _group_dn(entitlement: Entitlement) -> str:
         raise errors.InvalidAttribute(f"not a valid DN: {entitlement.value!r}") from None
 
 
-def _under(dn: str, parent: str) -> bool:
-    return dn.lower().replace(" ", "").endswith("," + parent.lower().replace(" ", ""))
-
-
 def _first(attrs: Mapping[str, list[str]], name: str) -> str | None:
     values = attrs.get(name.lower())
     return values[0] if values else None
-
-
-def _norm(dn: str) -> str:
-    """A DN in a form two spellings of the same DN share (case, spaces after commas)."""
-    return ",".join(part.strip() for part in dn.lower().split(","))
 
 
 def _timestamp(value: str | None) -> datetime | None:

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 import ldap3
 from ldap3.core import exceptions as lx
+from ldap3.protocol.formatters.formatters import format_sid
 
 from iam import errors
 from iam.secrets import Secret
@@ -56,15 +57,13 @@ class LdapSession:
         self._conn: ldap3.Connection | None = None
         self._lock = threading.RLock()
 
-    def _connect(self) -> ldap3.Connection:
-        if self._factory is not None:
-            return self._factory()
+    def _server(self) -> ldap3.Server:
         parsed = urlparse(self.url)
         tls = ldap3.Tls(
             validate=ssl.CERT_REQUIRED if self.tls_verify else ssl.CERT_NONE,
             ca_certs_file=self.ca_file,
         )
-        server = ldap3.Server(
+        return ldap3.Server(
             parsed.hostname or "localhost",
             port=parsed.port,
             use_ssl=parsed.scheme == "ldaps",
@@ -72,8 +71,13 @@ class LdapSession:
             get_info=ldap3.NONE,
             connect_timeout=self.timeout,
         )
+
+    def _connect(self) -> ldap3.Connection:
+        if self._factory is not None:
+            return self._factory()
+        parsed = urlparse(self.url)
         conn = ldap3.Connection(
-            server,
+            self._server(),
             user=self.bind_dn,
             password=self._password,
             client_strategy=ldap3.SYNC,
@@ -142,6 +146,31 @@ class LdapSession:
     def close(self) -> None:
         with self._lock:
             self._drop()
+
+    def bind_result(self, dn: str, password: str, what: str) -> int:
+        """The result code of one simple bind as ``dn`` on a connection of its own.
+
+        For proving that the server refuses a disabled entry's binds; the
+        connector's own connection and bind are left alone.
+        """
+        if self._factory is not None:
+            raise errors.Unsupported(f"{what}: a supplied connection cannot bind as another entry")
+        with self.connection(what):  # the same error mapping as any other call
+            conn = ldap3.Connection(
+                self._server(),
+                user=dn,
+                password=password,
+                receive_timeout=self.timeout,
+                raise_exceptions=False,
+            )
+            try:
+                conn.open()
+                if self.start_tls and urlparse(self.url).scheme == "ldap" and not conn.start_tls():
+                    raise errors.PermanentError(f"{what}: StartTLS to {self.url} failed")
+                conn.bind()
+                return int(conn.result.get("result"))
+            finally:
+                conn.unbind()
 
     def search(
         self,
@@ -236,6 +265,10 @@ def map_result(result: dict[str, Any], what: str) -> errors.ConnectorError:
     return errors.PermanentError(text)
 
 
+#: Binary attributes read in their string form: a SID as ``S-1-5-21-...`` (AD's primary group).
+_SIDS = frozenset({"objectsid"})
+
+
 def _entry(raw: dict[str, Any]) -> dict[str, Any]:
     attrs: dict[str, list[str]] = {}
     for name, values in (raw.get("attributes") or {}).items():
@@ -244,4 +277,7 @@ def _entry(raw: dict[str, Any]) -> dict[str, Any]:
         attrs[name.lower()] = [
             v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values
         ]
+    for name, values in (raw.get("raw_attributes") or {}).items():
+        if name.lower() in _SIDS:
+            attrs[name.lower()] = [format_sid(v) for v in values]
     return {"dn": raw["dn"], "attrs": attrs}

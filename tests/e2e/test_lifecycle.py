@@ -54,6 +54,64 @@ def test_mover_leaver_and_rehire(company: Path, tmp_path: Path, directory: Direc
     assert not locked(directory, "cal")
 
 
+def entry_of(directory: Directory, uid: str) -> dict[str, object]:
+    """The person's entry as a separate admin client reads it: DN and the attributes HR owns."""
+    conn = directory.slapd.admin()
+    names = ["title", "departmentNumber", "manager", "mail", "givenName", "sn", "displayName"]
+    conn.search(BASE_DN, f"(uid={uid})", attributes=[*names, "pwdAccountLockedTime"])
+    (entry,) = conn.response
+    conn.unbind()
+    return {"dn": entry["dn"], **{k: v for k, v in entry["attributes"].items() if v != []}}
+
+
+def test_hr_facts_follow_a_mover_and_a_rehire_comes_back_to_people_with_todays_values(
+    company: Path, tmp_path: Path, directory: Directory
+) -> None:
+    people = f"ou=people,{BASE_DN}"
+    assert sync(company, write_feed(tmp_path / "v1.csv", BASE_FEED))[0].returncode == 0
+    bea = entry_of(directory, "bea")
+    assert bea["title"] == ["Payroll Clerk"] and bea["departmentNumber"] == ["Finance"]
+    assert bea["manager"] == [f"uid=ann,{people}"] and bea["displayName"] == ["Bea Test"]
+
+    moved = [
+        dict(BASE_FEED[0], department="Finance", title="Accountant"),
+        dict(BASE_FEED[1], manager="dan", title="Payroll Lead"),
+        BASE_FEED[3],
+    ]
+    result, report = sync(company, write_feed(tmp_path / "v2.csv", moved))
+
+    assert result.returncode == 0, result.stderr + result.stdout
+    ann = entry_of(directory, "ann")
+    assert ann["title"] == ["Accountant"] and ann["departmentNumber"] == ["Finance"]
+    bea = entry_of(directory, "bea")
+    assert bea["manager"] == [f"uid=dan,{people}"] and bea["title"] == ["Payroll Lead"]
+    cal = entry_of(directory, "cal")
+    assert cal["dn"] == f"uid=cal,ou=leavers,{BASE_DN}" and cal["pwdAccountLockedTime"]
+
+    back = [
+        *moved,
+        dict(BASE_FEED[2], department="Support", title="Support Engineer", email="cal@example.com"),
+    ]
+    result, report = sync(company, write_feed(tmp_path / "v3.csv", back))
+
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert [(e["type"], e["username"], e["status"]) for e in report["events"]] == [
+        ("rehire", "cal", "applied")
+    ]
+    cal = entry_of(directory, "cal")
+    assert cal["dn"] == f"uid=cal,{people}"
+    assert cal["title"] == ["Support Engineer"] and cal["departmentNumber"] == ["Support"]
+    assert cal["mail"] == ["cal@example.com"] and cal["manager"] == [f"uid=ann,{people}"]
+    assert "pwdAccountLockedTime" not in cal and groups_of(directory, "cal") == {"staff", "support"}
+    before = changes(company)
+
+    again, report = sync(company, write_feed(tmp_path / "v4.csv", back))
+
+    assert again.returncode == 0, again.stderr
+    assert report["events"] == [] and changes(company) == before
+    assert entry_of(directory, "cal") == cal
+
+
 def test_future_leaver_waits_for_the_end_of_the_last_day(
     company: Path, tmp_path: Path, directory: Directory
 ) -> None:

@@ -9,6 +9,7 @@ the connector's own word.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import uuid
@@ -19,12 +20,14 @@ from typing import Any, TypeVar
 
 import ldap3
 import pytest
+import yaml
 from ldap3.utils.conv import escape_filter_chars
 
 from connectors.ldap import LdapConnector
 from iam import contract, errors
 from iam.model import Entitlement, Outcome
 from iam.secrets import Secret
+from tests.conftest import iam_env, run_iam
 from tests.support.conformance import ConnectorConformance
 from tests.support.samba import (
     ADMIN_DN,
@@ -157,7 +160,20 @@ def admin_read(dc: Samba, username: str) -> dict[str, Any]:
     """
     conn = dc.admin()
     flt = f"(&(objectClass=user)(sAMAccountName={escape_filter_chars(username)}))"
-    conn.search(BASE_DN, flt, attributes=["userAccountControl", "memberOf", "displayName", "mail"])
+    conn.search(
+        BASE_DN,
+        flt,
+        attributes=[
+            "userAccountControl",
+            "memberOf",
+            "displayName",
+            "mail",
+            "primaryGroupID",
+            "title",
+            "department",
+            "manager",
+        ],
+    )
     entries = [e for e in conn.response if e["type"] == "searchResEntry"]
     conn.unbind()
     assert len(entries) == 1, entries
@@ -221,6 +237,7 @@ def test_disabling_alone_refuses_the_right_password_with_ad_reason_533(
     assert connector.disable(domain.holder).outcome == Outcome.UNCHANGED
     assert connector.enable(domain.holder).outcome == Outcome.UPDATED  # rehire
     assert dc.bind_result(domain.holder_dn, domain.holder_password)["result"] == 0
+    assert "enforced by Active Directory itself" in connector.check()
 
 
 def test_revoking_a_group_never_or_no_longer_held_is_unchanged(
@@ -266,6 +283,7 @@ def test_create_names_the_account_by_cn_and_leaves_it_disabled(
     assert connector.create_account(username, attributes).outcome == Outcome.UNCHANGED
     seen = admin_read(domain.dc, username)
     assert seen["displayName"] == ["New Person"] and seen["mail"] == [f"{username}@iam.test"]
+    assert seen["department"] == ["Engineering"] and seen["title"] == ["Engineer"]  # AD's own names
     # AD creates an account without a password disabled; the connector reports it so
     state = connector.read_account(username)
     assert state is not None and not state.enabled and state.entitlements == frozenset()
@@ -434,3 +452,112 @@ def test_the_admin_password_is_in_no_log_of_the_dc(dc: Samba) -> None:
     logs = [p for p in Path(dc.dir).iterdir() if p.suffix in (".log", ".out")]
     assert logs
     assert [p.name for p in logs if dc.admin_password in p.read_text(errors="replace")] == []
+
+
+# the primary group ----------------------------------------------------------------------
+
+DOMAIN_ADMINS = f"CN=Domain Admins,CN=Users,{BASE_DN}"
+DOMAIN_ADMINS_RID = 512
+
+
+def make_primary(domain: Domain, group: str, rid: int) -> None:
+    """Give the holder ``group`` as primary group, as an administrator would (a member first)."""
+    conn = domain.dc.admin()
+    if not conn.modify(group, {"member": [(ldap3.MODIFY_ADD, [domain.holder_dn])]}):
+        assert conn.result["description"] == "entryAlreadyExists", conn.result
+    assert conn.modify(domain.holder_dn, {"primaryGroupID": [(ldap3.MODIFY_REPLACE, [str(rid)])]}), (
+        conn.result
+    )
+    conn.unbind()
+
+
+def test_a_privileged_primary_group_is_read_terminated_and_verified(
+    connector: LdapConnector, domain: Domain
+) -> None:
+    dc = domain.dc
+    make_primary(domain, DOMAIN_ADMINS, DOMAIN_ADMINS_RID)
+    assert domain.holder_dn.lower() not in members(dc, DOMAIN_ADMINS)  # AD never lists it in member
+    admins = Entitlement("group", DOMAIN_ADMINS)
+
+    state = connector.read_account(domain.holder)
+    assert state is not None and admins in state.entitlements
+    assert f"holds group:{DOMAIN_ADMINS}" in state.remaining_access()
+    assert admins in {s.username: s for s in connector.iter_accounts()}[domain.holder].entitlements
+    for step in connector.termination_steps(state):
+        assert contract.perform(connector, domain.holder, step).changed, step
+
+    after = admin_read(dc, domain.holder)
+    assert after["primaryGroupID"] == ["513"]
+    assert domain.holder_dn.lower() not in members(dc, DOMAIN_ADMINS)
+    assert after["dn"].lower() not in members(dc, DOMAIN_ADMINS)
+    assert after["memberOf"] == []
+    back = connector.read_account(domain.holder)
+    assert back is not None and back.remaining_access() == [] and connector.termination_steps(back) == []
+
+
+def test_revoking_a_primary_group_outside_termination_takes_the_same_route(
+    connector: LdapConnector, domain: Domain
+) -> None:
+    solo = domain.groups["solo"]
+    conn = domain.dc.admin()
+    conn.search(solo, "(objectClass=group)", ldap3.BASE, attributes=["primaryGroupToken"])
+    rid = int(conn.response[0]["attributes"]["primaryGroupToken"][0])
+    conn.unbind()
+    make_primary(domain, solo, rid)  # the holder's membership of solo becomes the primary one
+    assert connector.read_account(domain.holder).entitlements >= {Entitlement("group", solo)}
+
+    assert connector.revoke(domain.holder, Entitlement("group", solo)).outcome == Outcome.UPDATED
+
+    assert admin_read(domain.dc, domain.holder)["primaryGroupID"] == ["513"]
+    assert domain.holder_dn.lower() not in members(domain.dc, solo)
+    assert Entitlement("group", solo) not in connector.read_account(domain.holder).entitlements
+    assert connector.revoke(domain.holder, Entitlement("group", solo)).outcome == Outcome.UNCHANGED
+    assert connector.read_account(domain.holder).enabled  # a revoke is not a termination
+
+
+def test_the_baseline_primary_group_is_a_setting(connector: LdapConnector, domain: Domain) -> None:
+    make_primary(domain, DOMAIN_ADMINS, DOMAIN_ADMINS_RID)
+    assert Entitlement("group", DOMAIN_ADMINS) in connector.read_account(domain.holder).entitlements
+    admins_are_baseline = make(domain, primary_group_rid=DOMAIN_ADMINS_RID)
+    assert (
+        Entitlement("group", DOMAIN_ADMINS)
+        not in admins_are_baseline.read_account(domain.holder).entitlements
+    )
+
+
+def test_offboard_through_the_cli_ends_a_privileged_primary_group(domain: Domain, tmp_path: Path) -> None:
+    make_primary(domain, DOMAIN_ADMINS, DOMAIN_ADMINS_RID)
+    config = tmp_path / "iam.yaml"
+    system = {**domain.settings, "type": "ldap", "bind_password": {"env": "IAM_TEST_AD_PASSWORD"}}
+    config.write_text(
+        yaml.safe_dump({"store": "iam.db", "audit_log": "audit.jsonl", "systems": {"directory": system}})
+    )
+    env = iam_env({"IAM_TEST_AD_PASSWORD": domain.dc.admin_password})
+
+    status = run_iam("--config", str(config), "status", domain.holder, "--format", "json", env=env)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert f"holds group:{DOMAIN_ADMINS}" in json.loads(status.stdout)["systems"][0]["access"]
+
+    result = run_iam(
+        "--config",
+        str(config),
+        "offboard",
+        domain.holder,
+        "--reason",
+        "left",
+        "--yes",
+        "--format",
+        "json",
+        env=env,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["status"] == "complete" and report["systems"][0]["remaining"] == []
+    revoked = [s for s in report["systems"][0]["steps"] if s["target"] == f"group:{DOMAIN_ADMINS}"]
+    assert [(s["op"], s["outcome"]) for s in revoked] == [("revoke", "updated")]
+    after = admin_read(domain.dc, domain.holder)
+    assert after["primaryGroupID"] == ["513"] and after["dn"].lower() not in members(domain.dc, DOMAIN_ADMINS)
+    assert (
+        domain.dc.admin_password not in result.stdout + result.stderr + (tmp_path / "audit.jsonl").read_text()
+    )

@@ -6,7 +6,7 @@ import ldap3
 import pytest
 
 from connectors.ldap import LdapConnector
-from iam import errors
+from iam import contract, errors
 from iam.model import Entitlement, Outcome
 from iam.secrets import Secret
 from tests.conftest import Directory
@@ -167,3 +167,113 @@ def test_last_login_is_read_from_the_directory(connector: LdapConnector, directo
     state = connector.read_account("bob")
     assert state.last_login is not None and state.created is not None
     assert state.last_login >= state.created
+
+
+# following HR ------------------------------------------------------------------------------
+
+HR = {
+    "given_name": "Carol",
+    "family_name": "Diaz",
+    "display_name": "Carol Diaz",
+    "email": "carol@example.org",
+    "title": "Engineer",
+    "department": "Engineering",
+    "manager": "alice",
+}
+
+
+def outside(directory: Directory, uid: str) -> dict[str, object]:
+    conn = directory.slapd.admin()
+    conn.search(BASE_DN, f"(uid={uid})", attributes=["*"])
+    (entry,) = conn.response
+    conn.unbind()
+    return {"dn": entry["dn"], **entry["attributes"]}
+
+
+def test_create_copies_the_mapped_hr_facts_with_the_manager_as_a_dn(
+    connector: LdapConnector, directory: Directory
+) -> None:
+    assert connector.create_account("carol", HR).outcome == Outcome.CREATED
+    seen = outside(directory, "carol")
+    assert seen["givenName"] == ["Carol"] and seen["sn"] == ["Diaz"] and seen["displayName"] == ["Carol Diaz"]
+    assert seen["mail"] == ["carol@example.org"] and seen["title"] == ["Engineer"]
+    assert seen["departmentNumber"] == ["Engineering"] and seen["manager"] == [directory.alice]
+    state = connector.read_account("carol")
+    assert state is not None and connector.attribute_delta(state, HR) is None
+
+
+def test_a_mover_delta_names_only_what_changed_and_one_update_applies_it(
+    connector: LdapConnector, directory: Directory
+) -> None:
+    connector.create_account("carol", HR)
+    moved = {**HR, "title": "Accountant", "department": "Finance", "manager": "bob"}
+
+    delta = connector.attribute_delta(connector.read_account("carol"), moved)
+
+    assert delta == contract.AttributeDelta(
+        replace={"title": ["Accountant"], "department": ["Finance"], "manager": ["bob"]}
+    )
+    result = connector.update_account("carol", delta)
+    assert (
+        result.outcome == Outcome.UPDATED
+        and result.detail == "departmentNumber, manager, title now follow HR"
+    )
+    seen = outside(directory, "carol")
+    assert seen["title"] == ["Accountant"] and seen["departmentNumber"] == ["Finance"]
+    assert seen["manager"] == [directory.bob] and seen["mail"] == ["carol@example.org"]
+    assert connector.attribute_delta(connector.read_account("carol"), moved) is None
+    assert connector.update_account("carol", delta).outcome == Outcome.UNCHANGED
+    assert connector.update_account("nobody-7f3a", delta).outcome == Outcome.ABSENT
+
+
+def test_a_manager_with_no_entry_is_left_unset_and_said_so(
+    connector: LdapConnector, directory: Directory
+) -> None:
+    created = connector.create_account("carol", {**HR, "manager": "ghost"})
+    assert "manager 'ghost' has no entry in this directory: manager left unset" in created.detail
+    assert "manager" not in outside(directory, "carol")
+    state = connector.read_account("carol")
+    assert connector.attribute_delta(state, {**HR, "manager": "ghost"}) is None  # nothing to do, every run
+
+    connector.update_account("carol", contract.AttributeDelta(replace={"manager": ["alice"]}))
+    stale = connector.attribute_delta(connector.read_account("carol"), {**HR, "manager": "ghost"})
+    assert stale == contract.AttributeDelta(replace={"manager": ["ghost"]})
+    result = connector.update_account("carol", stale)
+    assert result.outcome == Outcome.UPDATED and "'ghost' has no entry" in result.detail
+    assert "manager" not in outside(directory, "carol")  # the old manager is not kept
+
+
+def test_a_blank_hr_field_leaves_the_directory_value_alone(
+    connector: LdapConnector, directory: Directory
+) -> None:
+    connector.create_account("carol", HR)
+    blank = {**HR, "title": "", "department": ""}
+    assert connector.attribute_delta(connector.read_account("carol"), blank) is None
+    assert outside(directory, "carol")["title"] == ["Engineer"]
+
+
+def test_a_configured_map_replaces_the_flavors_map(directory: Directory) -> None:
+    connector = make(directory, attributes={"department": "ou", "title": "title"})
+    connector.create_account("carol", HR)
+    seen = outside(directory, "carol")
+    assert seen["ou"] == ["Engineering"] and seen["title"] == ["Engineer"]
+    assert "departmentNumber" not in seen and "manager" not in seen and "mail" not in seen
+    delta = connector.attribute_delta(connector.read_account("carol"), {**HR, "department": "Sales"})
+    assert delta == contract.AttributeDelta(replace={"department": ["Sales"]})
+    with pytest.raises(errors.InvalidAttribute, match="nothing was changed"):
+        connector.update_account("carol", contract.AttributeDelta(replace={"email": ["x@example.org"]}))
+
+
+def test_restore_brings_a_leaver_back_to_users_dn(connector: LdapConnector, directory: Directory) -> None:
+    assert connector.restore("alice").outcome == Outcome.UNCHANGED  # not a leaver
+    assert connector.archive("alice").outcome == Outcome.UPDATED
+    leaver = connector.read_account("alice")
+    assert leaver is not None and connector.needs_restore(leaver)
+
+    assert connector.restore("alice").outcome == Outcome.UPDATED
+
+    assert outside(directory, "alice")["dn"] == directory.alice
+    back = connector.read_account("alice")
+    assert back is not None and not connector.needs_restore(back) and back.entitlements == leaver.entitlements
+    assert connector.restore("alice").outcome == Outcome.UNCHANGED
+    assert connector.restore("nobody-7f3a").outcome == Outcome.ABSENT

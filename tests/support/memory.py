@@ -129,6 +129,12 @@ class MemoryConnector(
     def archive(self, username: str) -> Result:
         return self._change("archive", username, lambda a: _set(a, "archived", True))
 
+    def needs_restore(self, state: AccountState) -> bool:
+        return state.ref.startswith("archived/")
+
+    def restore(self, username: str) -> Result:
+        return self._change("restore", username, lambda a: _set(a, "archived", False))
+
     def delete_account(self, username: str) -> Result:
         self._maybe_fail("delete", username)
         return Result(Outcome.UPDATED if self.accounts.pop(username, None) else Outcome.ABSENT)

@@ -3,6 +3,11 @@
 mdb with ``dbnosync`` (tests do not need durability), the memberof and
 refint overlays, and ppolicy with lockout, so disabling works as on a real
 directory. No system service is touched: everything lives in a temp dir.
+
+By default the admin can read ``cn=config`` (where the connector finds the
+ppolicy overlay's default policy); tests of a directory configured worse
+turn that off, drop ``ppolicy_default``, seed a policy without
+``pwdLockout`` (`seed_base`) or add ACLs (``access``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import ldap3
 BASE_DN = "dc=example,dc=org"
 ADMIN_DN = f"cn=admin,{BASE_DN}"
 ADMIN_PASSWORD = "slapd-admin-S3cret-for-tests"
+DEFAULT_POLICY = f"cn=default,ou=policies,{BASE_DN}"
 MODULE_DIR = "/usr/lib/ldap"
 SCHEMA_DIR = "/etc/ldap/schema"
 
@@ -36,14 +42,14 @@ moduleload refint
 moduleload ppolicy
 moduleload lastbind
 sizelimit unlimited
-database mdb
+{config_db}database mdb
 maxsize 1073741824
 suffix "{base}"
 rootdn "{admin}"
 rootpw {password}
 directory {dir}/data
 dbnosync
-index objectClass eq
+{access}index objectClass eq
 index uid,cn,memberUid eq
 index member,uniqueMember eq
 overlay memberof
@@ -51,8 +57,7 @@ memberof-refint TRUE
 overlay refint
 refint_attributes member uniqueMember
 overlay ppolicy
-ppolicy_default "cn=default,ou=policies,{base}"
-ppolicy_use_lockout
+{ppolicy_default}ppolicy_use_lockout
 overlay lastbind
 lastbind-precision 0
 """
@@ -71,7 +76,17 @@ def slapd_available() -> bool:
 class Slapd:
     """Start, stop, pause and resume one slapd; its data survives a restart."""
 
-    def __init__(self, workdir: Path, port: int | None = None, tls: bool = False) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        tls: bool = False,
+        *,
+        ppolicy_default: bool = True,
+        config_readable: bool = True,
+        access: str = "",
+    ) -> None:
+        """``access``: slapd.conf ``access`` lines for the data, before the defaults."""
         self.dir = workdir
         self.port = port or free_port()
         self.url = f"ldap://127.0.0.1:{self.port}"
@@ -84,6 +99,13 @@ class Slapd:
             base=BASE_DN,
             admin=ADMIN_DN,
             password=ADMIN_PASSWORD,
+            config_db=(
+                f'database config\naccess to * by dn.exact="{ADMIN_DN}" read by * none\n'
+                if config_readable
+                else ""
+            ),
+            ppolicy_default=f'ppolicy_default "{DEFAULT_POLICY}"\n' if ppolicy_default else "",
+            access=access,
         )
         self.ca_file: Path | None = None
         if tls:
@@ -165,16 +187,18 @@ class Slapd:
         return ldap3.Connection(server, ADMIN_DN, ADMIN_PASSWORD, auto_bind=True, receive_timeout=30)
 
 
-def seed_base(conn: ldap3.Connection) -> None:
-    """The suffix and the people, groups and leavers OUs."""
+def seed_base(conn: ldap3.Connection, lockout: bool = True) -> None:
+    """The suffix, the people, groups and leavers OUs, and the default password policy.
+
+    ppolicy enforces pwdAccountLockedTime only for entries governed by a
+    policy with pwdLockout: TRUE; ``lockout=False`` seeds one without it.
+    """
     conn.add(BASE_DN, ["dcObject", "organization"], {"dc": "example", "o": "Example"})
     for ou in ("people", "groups", "leavers", "policies"):
         conn.add(f"ou={ou},{BASE_DN}", ["organizationalUnit"], {"ou": ou})
-    # ppolicy enforces pwdAccountLockedTime only for entries a policy governs
+    policy = {"cn": "default", "sn": "policy", "pwdAttribute": "userPassword"}
     conn.add(
-        f"cn=default,ou=policies,{BASE_DN}",
-        ["person", "pwdPolicy"],
-        {"cn": "default", "sn": "policy", "pwdAttribute": "userPassword", "pwdLockout": "TRUE"},
+        DEFAULT_POLICY, ["person", "pwdPolicy"], {**policy, **({"pwdLockout": "TRUE"} if lockout else {})}
     )
 
 

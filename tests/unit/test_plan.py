@@ -141,3 +141,19 @@ def test_no_update_is_planned_for_an_account_that_should_hold_nothing() -> None:
     held = state(attributes={"end_date": "2026-12-31"})
     desired = {"badges": DesiredAccount(frozenset(), {"end_date": "2027-03-31"}, account=False)}
     assert plan_provisioning("mover", "ann", desired, {"badges": held}, {"badges": conn}).steps == []
+
+
+def test_a_rehire_comes_back_from_the_leavers_area_before_being_enabled() -> None:
+    conn = MemoryConnector("m")
+    leaver = state(enabled=False, password_usable=False, ref="archived/ann")
+    desired = {"m": DesiredAccount(frozenset({STAFF}))}
+
+    plan = plan_provisioning("rehire", "ann", desired, {"m": leaver}, {"m": conn})
+
+    assert [(p.spec.op, p.spec.target) for p in plan.steps] == [
+        (Op.RESTORE, None),
+        (Op.ENABLE, None),
+        (Op.GRANT, "group:staff"),
+    ]
+    back = state(entitlements=frozenset({STAFF}))
+    assert plan_provisioning("rehire", "ann", desired, {"m": back}, {"m": conn}).steps == []
