@@ -197,6 +197,7 @@ class Applier:
             "access.changed" if outcome.changed else "step.done",
             outcome=row.outcome,
             description=row.description,
+            detail=outcome.detail,  # what the system said (e.g. a manager left unset): evidence
             **common,
         )
 
