@@ -2,11 +2,13 @@
 
 Each event is checked against the policy first (separation of duty), then
 stored together with the identity it changes in one transaction, then run.
-A future-dated event waits in the store until `run_due` finds it due.
+A future-dated event waits in the store until `run_due` finds it due,
+and a time-bound grant is revoked by `run_due` once it expires.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,9 +18,9 @@ from typing import Any
 from iam import runs
 from iam.contract import Maintainable
 from iam.errors import ConnectorError, InputError, UserError
-from iam.hr import Event, RowError, derive_events, parse_events, read_feed, validate_people
+from iam.hr import Event, RowError, derive_events, end_of_day, parse_events, read_feed, validate_people
 from iam.model import Identity
-from iam.policy import Policy, PolicyViolation, load_policy
+from iam.policy import Grant, Policy, PolicyViolation, load_policy
 from iam.runtime import Runtime
 
 #: Event status once handled: applied (verified complete), partial, rejected, failed.
@@ -246,7 +248,21 @@ def run_due(rt: Runtime, now: datetime) -> LifecycleReport:
 
 
 def _apply_due(rt: Runtime, now: datetime, report: LifecycleReport) -> None:
-    policy: Policy | None = None
+    """Due events first (a leaver never waits on the policy), then the grants that have expired."""
+    loaded: list[Policy] = []
+
+    def policy() -> Policy:
+        if not loaded:
+            loaded.append(policy_of(rt))
+        return loaded[0]
+
+    _apply_claimed(rt, now, report, policy)
+    if rt.config.policy:
+        _schedule_grant_expiries(rt, policy(), now)
+        _apply_claimed(rt, now, report, policy)
+
+
+def _apply_claimed(rt: Runtime, now: datetime, report: LifecycleReport, policy: Callable[[], Policy]) -> None:
     for row in rt.store.due_events(now):
         person = Identity.from_dict(row["identity"]) if row["identity"].get("hr_id") else None
         effective = (
@@ -257,11 +273,13 @@ def _apply_due(rt: Runtime, now: datetime, report: LifecycleReport) -> None:
         event = Event(
             row["type"], row["username"], effective, person, row["reason"], row["source"], id=row["id"]
         )
+        if event.type == GRANT_EXPIRY:
+            report.events.append(_expire_grant(rt, policy(), event, now))
+            continue
         desired = None
         try:
             if event.type != "leaver":
-                policy = policy or policy_of(rt)
-                desired = _desired(rt, policy, event, now)
+                desired = _desired(rt, policy(), event, now)
         except PolicyViolation as exc:
             rt.store.finish_event(event.id, "rejected", None, str(exc))
             report.events.append(_outcome(event, "rejected", error=str(exc)))
@@ -273,6 +291,77 @@ def _apply_due(rt: Runtime, now: datetime, report: LifecycleReport) -> None:
         )
         rt.audit.record("event.due", event_id=event.id, username=event.username, type=event.type)
         report.events.append(_apply(rt, event, desired))
+
+
+#: The event `run_due` records when a time-bound grant has expired.
+GRANT_EXPIRY = "grant-expiry"
+GRANT_SOURCE = "policy:grants"
+_GRANT_IDS = uuid.UUID("6b1d3c1e-2f0a-4d5e-9a63-3f7c1e8b2a10")
+
+
+def _expiry_id(grant: Grant) -> str:
+    """The same for every worker that notices the same expiry: it is recorded once."""
+    return str(uuid.uuid5(_GRANT_IDS, f"{grant.username}|{grant.role}|{grant.expires.isoformat()}"))
+
+
+def _schedule_grant_expiries(rt: Runtime, policy: Policy, now: datetime) -> None:
+    """Record, once ever, each grant whose last day has ended for a person still active.
+
+    It ends at midnight after ``expires`` in the configured time zone, as an
+    end date does. The event is then claimed and applied like any due event.
+    """
+    for grant in policy.grants:
+        ends = end_of_day(grant.expires, rt.config.tz)
+        if ends > now:
+            continue
+        person = _identity(rt, grant.username)
+        if person is None or person.status != "active":
+            continue  # nothing of theirs to revoke; a rehire gets only unexpired grants
+        reason = f"grant of role {grant.role} expired {grant.expires} (requested by {grant.requester})"
+        event = Event(GRANT_EXPIRY, grant.username, ends, person, reason, GRANT_SOURCE, id=_expiry_id(grant))
+        if rt.store.schedule_event(event.to_row("pending")):
+            rt.audit.record(
+                "grant.expired",
+                event_id=event.id,
+                username=grant.username,
+                role=grant.role,
+                expires=grant.expires.isoformat(),
+                requester=grant.requester,
+                grant_reason=grant.reason,
+            )
+
+
+def _identity(rt: Runtime, username: str) -> Identity | None:
+    """The person as stored now (from HR), or None if iam has no HR record of them."""
+    row = rt.store.get_identity(username)
+    if row is None or not (row["attributes"] or {}).get("hr_id"):
+        return None
+    return Identity.from_dict({**row["attributes"], "status": row["status"]})
+
+
+def _expire_grant(rt: Runtime, policy: Policy, event: Event, now: datetime) -> Outcome:
+    """A provisioning run, like a mover's, on the systems the grant's role names.
+
+    Afterwards the person holds there exactly what their remaining roles name:
+    an entitlement another role still names is kept.
+    """
+    person = _identity(rt, event.username)
+    if person is None or person.status != "active":
+        rt.store.finish_event(event.id, "cancelled", None, "no longer active: nothing to revoke")
+        return _outcome(event, "cancelled")
+    try:
+        desired = policy.desired(person, now.astimezone(rt.config.tz).date(), rt.connectors)
+    except PolicyViolation as exc:
+        rt.store.finish_event(event.id, "rejected", None, str(exc))
+        return _outcome(event, "rejected", error=str(exc))
+    grant = next((g for g in policy.grants if _expiry_id(g) == event.id), None)
+    if grant is not None:  # else the grant left the policy since: every system follows it
+        named = policy.roles[grant.role].entitlements
+        desired = {system: want for system, want in desired.items() if system in named}
+    if not desired:  # the role names no configured system
+        rt.store.finish_event(event.id, "applied", None, None)
+        return _outcome(event, "applied")
+    return _apply(rt, event, desired)
 
 
 def maintain(rt: Runtime) -> list[dict[str, str]]:

@@ -581,6 +581,21 @@ class Store:
             )
             return int(result.rowcount or 0)
 
+    def schedule_event(self, event: dict[str, Any]) -> bool:
+        """Store an event unless one with its id exists; False if it did.
+
+        With a deterministic id (a grant's expiry), any number of workers
+        noticing the same fact at once record it exactly once.
+        """
+        with self._lock, self.engine.begin() as db:
+            inserted = db.execute(
+                _insert(db)(events)
+                .values(**event, received_at=now())
+                .on_conflict_do_nothing(index_elements=[events.c.id])
+                .returning(events.c.id)
+            )
+            return inserted.first() is not None
+
     def first_sighting(self, digest: str, window_start: datetime) -> bool:
         """Remember a signed request; False if it was seen before (a replay).
 

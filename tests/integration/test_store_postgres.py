@@ -395,6 +395,24 @@ def test_a_store_made_before_claims_existed_gets_the_new_columns(shared_location
     assert claimed[0]["claimed_at"] is not None
 
 
+def test_workers_noticing_the_same_grant_expiry_at_once_record_it_once(shared_location: str) -> None:
+    expiry = {
+        **event_row("grant-expiry-ann", "ann", datetime(2026, 12, 1, tzinfo=UTC)),
+        "type": "grant-expiry",
+    }
+    stores = [Store(shared_location) for _ in range(6)]
+    try:
+        recorded, errors = at_once(6, lambda i: stores[i].schedule_event(expiry))
+        claimed = [e["id"] for e in stores[0].due_events(datetime(2026, 12, 2, tzinfo=UTC))]
+    finally:
+        for store in stores:
+            store.close()
+
+    assert errors == []
+    assert sorted(recorded) == [False] * 5 + [True]
+    assert claimed == ["grant-expiry-ann"]
+
+
 def test_workers_claiming_due_events_at_once_each_get_different_ones(shared_location: str) -> None:
     due_at = datetime(2027, 1, 1, tzinfo=UTC)
     setup = Store(shared_location)

@@ -67,3 +67,14 @@ def test_an_old_journal_with_a_create_step_resumes_on_an_implicit_accounts_conne
 
     result = contract.perform(Vpn("vpn"), "ann", contract.StepSpec(contract.Op.CREATE, "ann"))
     assert result.outcome == Outcome.UNCHANGED
+
+
+def test_an_event_with_a_deterministic_id_is_scheduled_once(tmp_path: Path) -> None:
+    first, second = Store(str(tmp_path / "iam.db")), Store(str(tmp_path / "iam.db"))
+    row = {**leaver("grant-expiry-1", "pending"), "type": "grant-expiry"}
+
+    assert first.schedule_event(row) is True
+    assert second.schedule_event(row) is False
+    assert [e["id"] for e in first.list_events()] == ["grant-expiry-1"]
+    first.close()
+    second.close()
