@@ -238,6 +238,8 @@ def _lifecycle_exit(report: lifecycle.LifecycleReport, fmt: str, title: str) -> 
             out.print(f"[red]blocked:[/red] {report.blocked}")
         for m in report.maintenance:
             out.print(f"upkeep {m['system']}: {m['outcome']}: {m['detail']}")
+        for line, style in render.lifecycle_notes(report):
+            out.print(line, style=style, markup=False)
     if report.partial:
         sys.exit(EXIT_PARTIAL)
     if report.rejected or report.blocked or any(e["status"] == "rejected" for e in report.events):

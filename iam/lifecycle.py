@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,13 +18,32 @@ from typing import Any
 from iam import runs
 from iam.contract import Maintainable
 from iam.errors import ConnectorError, InputError, UserError
-from iam.hr import Event, RowError, derive_events, end_of_day, parse_events, read_feed, validate_people
+from iam.hr import (
+    Event,
+    RowError,
+    derive_events,
+    end_of_day,
+    orphaned_third_parties,
+    parse_events,
+    read_feed,
+    validate_people,
+)
 from iam.model import Identity
 from iam.policy import Grant, Policy, PolicyViolation, load_policy
 from iam.runtime import Runtime
 
 #: Event status once handled: applied (verified complete), partial, rejected, failed.
 Outcome = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OrphanedThirdParty:
+    """A contractor or vendor whose owner leaves, and what `safety.orphaned_third_parties` does."""
+
+    owner: str
+    username: str
+    kind: str
+    action: str
 
 
 @dataclass
@@ -36,6 +55,8 @@ class LifecycleReport:
     blocked: str | None = None
     #: What `run-due` did to keep systems working (e.g. a renewed CRL), system by system.
     maintenance: list[dict[str, str]] = field(default_factory=list)
+    #: Contractors and vendors whose owner leaves in this sync, and what `safety` says to do.
+    orphaned_third_parties: list[OrphanedThirdParty] = field(default_factory=list)
 
     @property
     def partial(self) -> bool:
@@ -52,6 +73,7 @@ class LifecycleReport:
             ],
             "blocked": self.blocked,
             "maintenance": self.maintenance,
+            "orphaned_third_parties": [asdict(o) for o in self.orphaned_third_parties],
         }
 
 
@@ -184,7 +206,7 @@ def hr_sync(
     policy = policy_of(rt)
     records, source = read_feed(feed)
     known = known_identities(rt)
-    people, rejected = validate_people(records, source, known)
+    people, rejected = validate_people(records, source, known, now, rt.config.tz)
     rejected_ids = {str(r[1].get("hr_id")) for r in records if isinstance(r[1], dict)} - {
         p.hr_id for p in people
     }
@@ -194,16 +216,42 @@ def hr_sync(
         e["username"]: e["effective_at"] for e in rt.store.list_events("pending") if e["type"] == "leaver"
     }
     pending = {u: (t if t.tzinfo else t.replace(tzinfo=now.tzinfo)) for u, t in pending.items()}
-    events = derive_events(people, kept, pending, now, rt.config.tz, source=f"hr-feed:{feed.name}")
+    feed_source = f"hr-feed:{feed.name}"
+    events = derive_events(people, kept, pending, now, rt.config.tz, source=feed_source)
     report = LifecycleReport(rejected=rejected)
+    events += _orphaned_third_parties(rt, report, people, known, events, now, feed_source)
     report.blocked = _blast_radius(rt, events, known, now, max_terminations)
     if report.blocked:
         rt.audit.record("sync.blocked", source=source, reason=report.blocked)
         report.events = [_outcome(e, "blocked") for e in events]
         return report
+    for orphan in report.orphaned_third_parties:
+        rt.audit.record("third_party.orphaned", source=source, dry_run=dry_run, **asdict(orphan))
     report.events = process(rt, policy, events, now, dry_run=dry_run)
     rt.audit.record("sync.done", source=source, events=len(events), rejected=len(rejected), dry_run=dry_run)
     return report
+
+
+def _orphaned_third_parties(
+    rt: Runtime,
+    report: LifecycleReport,
+    people: list[Identity],
+    known: dict[str, Identity],
+    events: list[Event],
+    now: datetime,
+    source: str,
+) -> list[Event]:
+    """List the active third parties of the owners this sync terminates; with
+    ``safety.orphaned_third_parties: terminate``, the leaver events that terminate them too."""
+    leaving = {e.username for e in events if e.type == "leaver" and e.effective_at <= now}
+    latest = {p.username: p for p in people}  # HR may have given them a new owner in this very feed
+    active = [latest.get(k.username, k) for k in known.values() if k.status == "active"]
+    orphans = orphaned_third_parties(active, leaving, now, rt.config.tz)
+    action = rt.config.orphaned_third_parties
+    report.orphaned_third_parties = [OrphanedThirdParty(p.owner, p.username, p.kind, action) for p in orphans]
+    if action != "terminate":
+        return []
+    return [Event("leaver", p.username, now, p, f"HR: owner {p.owner} left", source) for p in orphans]
 
 
 def _blast_radius(

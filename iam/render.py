@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from iam.plan import Plan
 from iam.secrets import redact_value
+
+if TYPE_CHECKING:
+    from iam.lifecycle import LifecycleReport
 
 RESULT_STYLE = {
     "complete": "green",
@@ -116,6 +119,27 @@ def events_table(report: dict[str, Any], title: str) -> Table:
             e.get("error") or (e.get("run_id") or "-"),
         )
     return table
+
+
+def lifecycle_notes(report: LifecycleReport) -> list[tuple[str, str]]:
+    """(line, style) for what a sync says besides its events: orphaned third parties.
+
+    Printed without markup: reasons and names come from users.
+    """
+    lines: list[tuple[str, str]] = []
+    for orphan in report.orphaned_third_parties:
+        who = f"third party {orphan.username} ({orphan.kind}) was sponsored by {orphan.owner}, who leaves"
+        if orphan.action == "terminate":
+            lines.append((f"{who}: terminated with them (safety.orphaned_third_parties: terminate)", ""))
+        else:
+            lines.append(
+                (
+                    f"{who}: they keep their access; review it, or set "
+                    "safety.orphaned_third_parties: terminate to end it with their owner's",
+                    "yellow",
+                )
+            )
+    return lines
 
 
 def person_plan_table(data: dict[str, Any]) -> Table:
