@@ -24,6 +24,9 @@ from iam.model import Identity
 
 EVENT_TYPES = ("joiner", "mover", "leaver", "rehire")
 
+#: The source of the events derived from HR's full export ("hr-feed:<file name>").
+FEED_SOURCE = "hr-feed"
+
 
 @dataclass(frozen=True)
 class RowError:
@@ -47,7 +50,14 @@ class Event:
     reason: str = ""
     source: str = "cli"
     immediate: bool = False
+    #: Who submitted an explicit event (OS user, or the HTTP endpoint's client).
+    actor: str = ""
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def from_feed(self) -> bool:
+        """Derived from HR's full export, rather than submitted or made by iam."""
+        return self.source.startswith(FEED_SOURCE)
 
     def to_row(self, status: str) -> dict[str, Any]:
         return {
@@ -59,6 +69,7 @@ class Event:
             "source": self.source,
             "reason": self.reason,
             "status": status,
+            "actor": self.actor or None,
         }
 
 
@@ -222,17 +233,22 @@ def derive_events(
     pending_leaves: Mapping[str, datetime],
     now: datetime,
     tz: tzinfo = UTC,
-    source: str = "hr-feed",
+    source: str = FEED_SOURCE,
     complete: bool = True,
+    held: Collection[str] = frozenset(),
 ) -> list[Event]:
     """What HR's full export means for each person, compared with what iam knows.
 
     ``known`` maps hr_id to the stored identity; ``pending_leaves`` maps
     username to an already scheduled leave. A person missing from a
-    ``complete`` feed has left.
+    ``complete`` feed has left. Nothing is derived for a ``held`` username
+    (a termination made outside HR stands: see `iam.holds`), so a feed still
+    listing them is never read as a joiner, mover or rehire.
     """
     events: list[Event] = []
     for person in feed:
+        if person.username in held:
+            continue
         before = known.get(person.hr_id)
         ends = end_of_day(person.end_date, tz) if person.end_date else None
         if gone(person, now, tz):
@@ -258,6 +274,8 @@ def derive_events(
     if complete:
         present = {p.hr_id for p in feed}
         for hr_id, before in known.items():
+            if before.username in held:
+                continue
             if hr_id not in present and before.status in ("active", "pending"):
                 events.append(
                     Event("leaver", before.username, now, before, "HR: no longer in the feed", source)
@@ -290,9 +308,9 @@ def _facts(identity: Identity) -> dict[str, Any]:
 
 
 def parse_events(
-    data: Any, source: str, known_usernames: Mapping[str, Identity], now: datetime
+    data: Any, source: str, known_usernames: Mapping[str, Identity], now: datetime, actor: str = ""
 ) -> tuple[list[Event], list[RowError]]:
-    """Explicit events (file or HTTP body), each checked on its own."""
+    """Explicit events (file or HTTP body), each checked on its own; ``actor`` submitted them."""
     if not isinstance(data, dict) or not isinstance(data.get("events"), list):
         return [], [RowError(source, 0, "events", 'the document must be {"events": [...]}')]
     events: list[Event] = []
@@ -327,7 +345,14 @@ def parse_events(
             person = known_usernames[username]
         events.append(
             Event(
-                raw["type"], username, when, person, raw.get("reason", ""), source, bool(raw.get("immediate"))
+                raw["type"],
+                username,
+                when,
+                person,
+                raw.get("reason", ""),
+                source,
+                bool(raw.get("immediate")),
+                actor,
             )
         )
     return events, errors

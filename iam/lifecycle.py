@@ -2,23 +2,26 @@
 
 Each event is checked against the policy first (separation of duty), then
 stored together with the identity it changes in one transaction, then run.
-A future-dated event waits in the store until `run_due` finds it due,
+A future-dated event waits in the store until `run_due` finds it due.
+Nothing is ever granted to a person under a termination hold (`iam.holds`),
 and a time-bound grant is revoked by `run_due` once it expires.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from iam import runs
+from iam import holds, runs
 from iam.contract import Maintainable
 from iam.errors import ConnectorError, InputError, UserError
+from iam.holds import Hold
 from iam.hr import (
+    FEED_SOURCE,
     Event,
     RowError,
     derive_events,
@@ -55,6 +58,10 @@ class LifecycleReport:
     blocked: str | None = None
     #: What `run-due` did to keep systems working (e.g. a renewed CRL), system by system.
     maintenance: list[dict[str, str]] = field(default_factory=list)
+    #: Termination holds HR contradicts: it still lists these people active.
+    holds: list[Hold] = field(default_factory=list)
+    #: Holds that ended in this sync because HR terminated the person too.
+    holds_ended: list[Hold] = field(default_factory=list)
     #: Contractors and vendors whose owner leaves in this sync, and what `safety` says to do.
     orphaned_third_parties: list[OrphanedThirdParty] = field(default_factory=list)
 
@@ -63,6 +70,11 @@ class LifecycleReport:
         return any(e["status"] in ("partial", "failed") for e in self.events) or any(
             m["outcome"] == "failed" for m in self.maintenance
         )
+
+    @property
+    def held(self) -> bool:
+        """A termination hold stands against HR's data: a person has to decide."""
+        return bool(self.holds) or any(e["status"] == "held" for e in self.events)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +85,8 @@ class LifecycleReport:
             ],
             "blocked": self.blocked,
             "maintenance": self.maintenance,
+            "holds": [h.to_dict() for h in self.holds],
+            "holds_ended": [h.to_dict() for h in self.holds_ended],
             "orphaned_third_parties": [asdict(o) for o in self.orphaned_third_parties],
         }
 
@@ -132,8 +146,24 @@ def _outcome(
     }
 
 
+def _held(rt: Runtime, event: Event, hold: Hold) -> Outcome:
+    """Refuse an event that would grant a held person anything; say who terminated them and why."""
+    rt.audit.record(
+        "event.held",
+        event_id=event.id,
+        username=event.username,
+        type=event.type,
+        source=event.source,
+        terminated_by=hold.placed_by,
+        terminated_for=hold.reason,
+    )
+    return _outcome(event, "held", error=hold.conflict())
+
+
 def _process_one(rt: Runtime, policy: Policy, event: Event, now: datetime, dry_run: bool) -> Outcome:
     due = event.immediate or event.effective_at <= now
+    if event.type != "leaver" and (hold := holds.held(rt, event.username)):
+        return _held(rt, event, hold)
     try:
         desired = _desired(rt, policy, event, now) if event.type != "leaver" else None
     except PolicyViolation as exc:
@@ -180,8 +210,11 @@ def _desired(rt: Runtime, policy: Policy, event: Event, now: datetime) -> dict[s
 
 def _run(rt: Runtime, event: Event, desired: dict[str, Any] | None, dry_run: bool = False) -> dict[str, Any]:
     reason = f"{event.type} {event.id}: {event.reason or event.source}"
-    if event.type == "leaver":
+    if event.type == "leaver" and event.from_feed:
         return runs.offboard(rt, event.username, reason, dry_run=dry_run)
+    if event.type == "leaver":  # ordered outside HR's feed: it holds against the feed
+        by = event.actor or event.source
+        return holds.terminate(rt, event.username, reason, by=by, source=event.source, dry_run=dry_run)
     assert desired is not None
     return runs.provision(rt, event.type, event.username, desired, reason, dry_run=dry_run)
 
@@ -202,7 +235,11 @@ def _apply(rt: Runtime, event: Event, desired: dict[str, Any] | None) -> Outcome
 def hr_sync(
     rt: Runtime, feed: Path, now: datetime, *, dry_run: bool = False, max_terminations: int | None = None
 ) -> LifecycleReport:
-    """HR's full export is the truth: derive every joiner, mover and leaver from it."""
+    """HR's full export is the truth: derive every joiner, mover and leaver from it.
+
+    Except against a termination hold: a person terminated outside HR is
+    reported, never provisioned, while HR still lists them (`iam.holds`).
+    """
     policy = policy_of(rt)
     records, source = read_feed(feed)
     known = known_identities(rt)
@@ -216,15 +253,19 @@ def hr_sync(
         e["username"]: e["effective_at"] for e in rt.store.list_events("pending") if e["type"] == "leaver"
     }
     pending = {u: (t if t.tzinfo else t.replace(tzinfo=now.tzinfo)) for u, t in pending.items()}
-    feed_source = f"hr-feed:{feed.name}"
-    events = derive_events(people, kept, pending, now, rt.config.tz, source=feed_source)
-    report = LifecycleReport(rejected=rejected)
-    events += _orphaned_third_parties(rt, report, people, known, events, now, feed_source)
+    standing = holds.standing(rt)
+    feed_source = f"{FEED_SOURCE}:{feed.name}"
+    events = derive_events(people, kept, pending, now, rt.config.tz, source=feed_source, held=standing.keys())
+    verdict = holds.judge(people, kept, standing, now, rt.config.tz)
+    report = LifecycleReport(rejected=rejected, holds=verdict.conflicts, holds_ended=verdict.agreed)
+    events += _orphaned_third_parties(rt, report, people, known, events, standing, now, feed_source)
     report.blocked = _blast_radius(rt, events, known, now, max_terminations)
     if report.blocked:
         rt.audit.record("sync.blocked", source=source, reason=report.blocked)
+        holds.settle(rt, verdict, source, now, dry_run=True)  # reported; nothing changes
         report.events = [_outcome(e, "blocked") for e in events]
         return report
+    holds.settle(rt, verdict, source, now, dry_run=dry_run)
     for orphan in report.orphaned_third_parties:
         rt.audit.record("third_party.orphaned", source=source, dry_run=dry_run, **asdict(orphan))
     report.events = process(rt, policy, events, now, dry_run=dry_run)
@@ -238,6 +279,7 @@ def _orphaned_third_parties(
     people: list[Identity],
     known: dict[str, Identity],
     events: list[Event],
+    held: Mapping[str, Hold],
     now: datetime,
     source: str,
 ) -> list[Event]:
@@ -245,7 +287,9 @@ def _orphaned_third_parties(
     ``safety.orphaned_third_parties: terminate``, the leaver events that terminate them too."""
     leaving = {e.username for e in events if e.type == "leaver" and e.effective_at <= now}
     latest = {p.username: p for p in people}  # HR may have given them a new owner in this very feed
-    active = [latest.get(k.username, k) for k in known.values() if k.status == "active"]
+    active = [
+        latest.get(k.username, k) for k in known.values() if k.status == "active" and k.username not in held
+    ]
     orphans = orphaned_third_parties(active, leaving, now, rt.config.tz)
     action = rt.config.orphaned_third_parties
     report.orphaned_third_parties = [OrphanedThirdParty(p.owner, p.username, p.kind, action) for p in orphans]
@@ -272,10 +316,15 @@ def _blast_radius(
     return None
 
 
-def submit(rt: Runtime, data: Any, source: str, now: datetime, *, dry_run: bool = False) -> LifecycleReport:
-    """Explicit events from a file or the HTTP endpoint."""
+def submit(
+    rt: Runtime, data: Any, source: str, now: datetime, *, dry_run: bool = False, actor: str | None = None
+) -> LifecycleReport:
+    """Explicit events from a file or the HTTP endpoint, submitted by ``actor`` (default: the OS user).
+
+    A leaver among them holds against HR's feed (`iam.holds`): it did not come from it.
+    """
     policy = policy_of(rt)
-    events, rejected = parse_events(data, source, _by_username(rt), now)
+    events, rejected = parse_events(data, source, _by_username(rt), now, actor or holds.os_user())
     report = LifecycleReport(rejected=rejected)
     report.events = process(rt, policy, events, now, dry_run=dry_run)
     return report
@@ -319,10 +368,22 @@ def _apply_claimed(rt: Runtime, now: datetime, report: LifecycleReport, policy: 
             else row["effective_at"].replace(tzinfo=now.tzinfo)
         )
         event = Event(
-            row["type"], row["username"], effective, person, row["reason"], row["source"], id=row["id"]
+            row["type"],
+            row["username"],
+            effective,
+            person,
+            row["reason"],
+            row["source"],
+            actor=row["actor"] or "",
+            id=row["id"],
         )
-        if event.type == GRANT_EXPIRY:
+        if event.type == GRANT_EXPIRY:  # it only revokes: a hold does not stop it
             report.events.append(_expire_grant(rt, policy(), event, now))
+            continue
+        if event.type != "leaver" and (hold := holds.held(rt, event.username)):
+            outcome = _held(rt, event, hold)
+            rt.store.finish_event(event.id, "held", None, outcome["error"])
+            report.events.append(outcome)
             continue
         desired = None
         try:

@@ -109,6 +109,7 @@ def events_table(report: dict[str, Any], title: str) -> Table:
             "failed": "red",
             "rejected": "red",
             "blocked": "red",
+            "held": "red",
         }.get(e["status"], "")
         status = f"[{style}]{e['status']}[/{style}]" if style else e["status"]
         table.add_row(
@@ -122,11 +123,15 @@ def events_table(report: dict[str, Any], title: str) -> Table:
 
 
 def lifecycle_notes(report: LifecycleReport) -> list[tuple[str, str]]:
-    """(line, style) for what a sync says besides its events: orphaned third parties.
+    """(line, style) for what a sync says besides its events: holds and orphaned third parties.
 
     Printed without markup: reasons and names come from users.
     """
-    lines: list[tuple[str, str]] = []
+    lines = [(f"held: {hold.conflict()}", "red") for hold in report.holds]
+    lines += [
+        (f"hold ended: {hold.username}, {hold.terminated()}: HR terminated them too", "")
+        for hold in report.holds_ended
+    ]
     for orphan in report.orphaned_third_parties:
         who = f"third party {orphan.username} ({orphan.kind}) was sponsored by {orphan.owner}, who leaves"
         if orphan.action == "terminate":

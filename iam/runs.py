@@ -68,12 +68,17 @@ def offboard(
     dry_run: bool = False,
     confirm: Confirm | None = None,
     on_step: StepCallback | None = None,
+    on_start: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Terminate every access of ``username``; returns the verified run report."""
+    """Terminate every access of ``username``; returns the verified run report.
+
+    ``on_start`` is called with the run id once the run is journaled, before
+    any system changes (`iam.holds` records there who ordered it).
+    """
     if not reason.strip():
         raise InputError("a reason is required (--reason), it goes to the audit log")
     plan = plan_offboard(rt, username)
-    return _execute(rt, plan, reason, dry_run=dry_run, confirm=confirm, on_step=on_step)
+    return _execute(rt, plan, reason, dry_run=dry_run, confirm=confirm, on_step=on_step, on_start=on_start)
 
 
 def provision(
@@ -115,6 +120,7 @@ def _execute(
     confirm: Confirm | None,
     on_step: StepCallback | None,
     desired: dict[str, Any] | None = None,
+    on_start: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     rows = _rows(plan)
     common = {"username": plan.username, "reason": reason, "kind": plan.kind}
@@ -132,6 +138,8 @@ def _execute(
         rt.audit.record("run.cancelled", steps=len(rows), **common)
         return {"status": "cancelled", "username": plan.username, "kind": plan.kind, "systems": []}
     run_id = rt.store.create_run(plan.kind, plan.username, reason, False, rows, plan.errors, desired)
+    if on_start is not None:
+        on_start(run_id)
     rt.audit.record("run.started", run_id=run_id, steps=len(rows), plan_errors=plan.errors, **common)
     return _apply_and_verify(rt, run_id, on_step)
 

@@ -245,6 +245,14 @@ def test_a_duplicate_cannot_hide_a_termination() -> None:
     assert [(e.row, e.field) for e in errors] == [(2, "hr_id")]
 
 
+def test_nothing_is_derived_for_a_held_person() -> None:
+    terminated = ann(status="terminated")
+    assert derive_events([ann()], {"1": terminated}, {}, NOW, held={"ann"}) == []
+    assert derive_events([ann(department="Sales")], {}, {}, NOW, held={"ann"}) == []
+    assert derive_events([], {"1": ann()}, {}, NOW, held={"ann"}) == []
+    assert [e.type for e in derive_events([ann()], {"1": terminated}, {}, NOW)] == ["rehire"]
+
+
 def test_third_parties_of_a_leaving_owner_are_named_unless_they_leave_or_moved() -> None:
     from iam.hr import orphaned_third_parties
 
@@ -256,3 +264,25 @@ def test_third_parties_of_a_leaving_owner_are_named_unless_they_leave_or_moved()
     ]
     assert [p.username for p in orphaned_third_parties(people, {"cal"}, NOW)] == ["vic"]
     assert orphaned_third_parties(people, {"cal", "vic"}, NOW) == []
+
+
+def test_a_hold_stands_while_hr_lists_the_person_and_ends_when_hr_terminates_them() -> None:
+    from iam.holds import Hold, judge
+
+    def hold(name: str) -> Hold:
+        return Hold(name, NOW, "for cause", "root", "cli")
+
+    standing = {n: hold(n) for n in ("ann", "bob", "cy", "dee", "eve")}
+    feed = [
+        ann(status="terminated"),  # HR agrees
+        ann(username="bob", hr_id="2"),  # HR lists him active: conflict
+        ann(username="cy", hr_id="3", end_date=date(2026, 11, 21)),  # last day over: HR agrees
+        ann(username="eve", hr_id="5", start_date=date(2027, 1, 4)),  # a future hire of that name
+    ]
+    known = {"1": ann(status="terminated"), "4": ann(username="dee", hr_id="4", status="terminated")}
+
+    verdict = judge(feed, known, standing, NOW)
+
+    assert [h.username for h in verdict.conflicts] == ["bob", "eve"]
+    assert [h.username for h in verdict.agreed] == ["ann", "cy", "dee"]  # dee: HR's row is gone
+    assert judge([], {}, {"zed": hold("zed")}, NOW).agreed == []  # never in HR: the hold stays
