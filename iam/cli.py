@@ -2,7 +2,9 @@
 
 Exit codes: 0 done and verified; 1 unexpected error; 2 usage, configuration
 or input error; 3 partial (some system still grants access, or could not be
-verified); 4 findings exist (reviews).
+verified); 4 a person has to decide: findings exist (reviews), or a
+termination hold stands against HR, which still lists the person active
+(hr sync, event submit, run-due; nothing was granted to them).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import click
 
-from iam import lifecycle, registry, render, runs
+from iam import holds, lifecycle, registry, render, runs
 from iam.config import config_path, load_config
 from iam.errors import InputError, UserError
 from iam.plan import Plan
@@ -160,11 +162,20 @@ def offboard(obj: Context, username: str, reason: str, dry_run: bool, yes: bool,
     """Remove every access USERNAME holds, then verify by reading back.
 
     Exits 0 when every system shows no access left, 3 when some access is
-    left or could not be verified (the report lists exactly what).
+    left or could not be verified (the report lists exactly what). The person
+    is then held against HR: no sync gives them access back while HR still
+    lists them active, until HR terminates them too or `iam reinstate`.
     """
     with obj.runtime() as rt, _progress(fmt == "table") as on_step:
-        report = runs.offboard(
-            rt, username, reason, dry_run=dry_run, confirm=_confirmer(yes or dry_run, fmt), on_step=on_step
+        report = holds.terminate(
+            rt,
+            username,
+            reason,
+            by=holds.os_user(),
+            source="cli",
+            dry_run=dry_run,
+            confirm=_confirmer(yes or dry_run, fmt),
+            on_step=on_step,
         )
     _finish(report, fmt)
 
@@ -262,6 +273,8 @@ def _lifecycle_exit(report: lifecycle.LifecycleReport, fmt: str, title: str) -> 
             out.print(f"[red]blocked:[/red] {report.blocked}")
         for m in report.maintenance:
             out.print(f"upkeep {m['system']}: {m['outcome']}: {m['detail']}")
+        for line, style in render.lifecycle_notes(report):
+            out.print(line, style=style, markup=False)
     if report.partial:
         sys.exit(EXIT_PARTIAL)
     if (
@@ -270,6 +283,8 @@ def _lifecycle_exit(report: lifecycle.LifecycleReport, fmt: str, title: str) -> 
         or any(e["status"] in ("rejected", "not_found") for e in report.events)
     ):
         sys.exit(EXIT_USAGE)
+    if report.held:
+        sys.exit(EXIT_FINDINGS)
 
 
 @cli.group()
@@ -296,6 +311,8 @@ def hr_sync(
 
     Bad rows are reported (exit 2) and the rest is still applied; a sync that
     would terminate more people than the configured limit changes nothing.
+    A person terminated outside HR whom the feed still lists active is
+    reported on every sync and given nothing (exit 4; see `iam reinstate`).
     """
     with obj.runtime() as rt:
         report = lifecycle.hr_sync(
@@ -331,7 +348,9 @@ def event_submit(obj: Context, events_file: Path, dry_run: bool, now_text: str |
 @event.command("list")
 @click.option(
     "--status",
-    type=click.Choice(["pending", "running", "applied", "partial", "failed", "rejected", "cancelled"]),
+    type=click.Choice(
+        ["pending", "running", "applied", "partial", "failed", "rejected", "held", "cancelled"]
+    ),
 )
 @FORMAT
 @click.pass_obj
@@ -358,6 +377,30 @@ def run_due(obj: Context, now_text: str | None, fmt: str) -> None:
     with obj.runtime() as rt:
         report = lifecycle.run_due(rt, _now(now_text))
     _lifecycle_exit(report, fmt, "Due events")
+
+
+@cli.command()
+@click.argument("username")
+@click.option("--reason", required=True, help="Why the hold is lifted (goes to the audit log).")
+@FORMAT
+@click.pass_obj
+def reinstate(obj: Context, username: str, reason: str, fmt: str) -> None:
+    """Lift the termination hold on USERNAME, so HR's feed decides again.
+
+    Grants nothing by itself: the next `iam hr sync` provisions the person
+    as HR lists them. Exits 2 when no hold stands.
+    """
+    with obj.runtime() as rt:
+        hold = holds.reinstate(rt, username, reason, holds.os_user())
+    if fmt == "json":
+        lifted = {k: v for k, v in hold.to_dict().items() if k != "message"}
+        render.emit_json({"username": username, "reason": reason, "lifted": lifted})
+        return
+    render.console().print(
+        f"Lifted the termination hold on {username} (they were {hold.terminated()}). "
+        "Nothing was granted: the next `iam hr sync` provisions them as HR lists them.",
+        markup=False,
+    )
 
 
 @cli.command()

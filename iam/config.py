@@ -52,10 +52,22 @@ class Config:
     hmac_secret: Secret | None = None
     max_skew_seconds: int = 300
     dormant_days: int = 90
+    #: What a sync does to the third parties of an owner it terminates (review or terminate).
+    orphaned_third_parties: str = field(
+        default_factory=lambda: schema_default("safety", "orphaned_third_parties")
+    )
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+def schema_default(*keys: str) -> Any:
+    """A setting's default, written once: in schemas/config.schema.json."""
+    node: dict[str, Any] = schemas.load("config")
+    for key in keys:
+        node = node["properties"][key]
+    return node["default"]
 
 
 def config_path(explicit: str | None) -> Path:
@@ -128,6 +140,8 @@ def parse_config(
         hmac_secret=hmac_secret,
         max_skew_seconds=http.get("max_skew_seconds", 300),
         dormant_days=data.get("review", {}).get("dormant_days", 90),
+        orphaned_third_parties=safety.get("orphaned_third_parties")
+        or schema_default("safety", "orphaned_third_parties"),
     )
 
 

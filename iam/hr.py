@@ -12,8 +12,8 @@ import io
 import json
 import re
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,9 @@ from iam.errors import InputError
 from iam.model import Identity
 
 EVENT_TYPES = ("joiner", "mover", "leaver", "rehire")
+
+#: The source of the events derived from HR's full export ("hr-feed:<file name>").
+FEED_SOURCE = "hr-feed"
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,14 @@ class Event:
     reason: str = ""
     source: str = "cli"
     immediate: bool = False
+    #: Who submitted an explicit event (OS user, or the HTTP endpoint's client).
+    actor: str = ""
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def from_feed(self) -> bool:
+        """Derived from HR's full export, rather than submitted or made by iam."""
+        return self.source.startswith(FEED_SOURCE)
 
     def to_row(self, status: str) -> dict[str, Any]:
         return {
@@ -61,6 +71,7 @@ class Event:
             "source": self.source,
             "reason": self.reason,
             "status": status,
+            "actor": self.actor or None,
         }
 
 
@@ -71,6 +82,13 @@ def end_of_day(day: date, tz: tzinfo = UTC) -> datetime:
 
 def start_of_day(day: date, tz: tzinfo = UTC) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz)
+
+
+def gone(person: Identity, now: datetime, tz: tzinfo = UTC) -> bool:
+    """HR has terminated this person: status terminated, or their last day has ended."""
+    return person.status == "terminated" or (
+        person.end_date is not None and end_of_day(person.end_date, tz) <= now
+    )
 
 
 def _schema_errors(instance: Any, schema_name: str, source: str, row: int) -> list[RowError]:
@@ -120,6 +138,10 @@ def control_character_errors(record: Any, source: str, row: int, prefix: str = "
     return out
 
 
+def _row_errors(record: Any, source: str, row: int) -> list[RowError]:
+    return control_character_errors(record, source, row) or _schema_errors(record, "person", source, row)
+
+
 def _clean(record: Mapping[str, Any]) -> dict[str, Any]:
     """CSV gives empty strings for missing values; drop them so the schema sees them as absent.
 
@@ -162,20 +184,36 @@ def read_feed(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], str]:
 
 
 def validate_people(
-    records: Iterable[tuple[int, Any]], source: str, known: Mapping[str, Identity]
+    records: Iterable[tuple[int, Any]],
+    source: str,
+    known: Mapping[str, Identity],
+    now: datetime | None = None,
+    tz: tzinfo = UTC,
 ) -> tuple[list[Identity], list[RowError]]:
-    """Schema, uniqueness and reference checks; returns the good people and the errors."""
+    """Schema, uniqueness and reference checks; returns the good people and the errors.
+
+    A row that terminates someone iam knows (``status: terminated``, or an
+    end date passed by ``now``) is always taken: it needs only its hr_id to
+    say who, and nothing else in it (an owner who left, a missing field)
+    may keep a leaver's access. Such rows go first, so a duplicate of one
+    cannot hide it.
+    """
+    rows = list(records)
+    leavers = {row: p for row, record in rows if (p := _terminated_by(record, known, now, tz)) is not None}
     good: dict[str, tuple[int, Identity]] = {}
     errors: list[RowError] = []
     usernames: dict[str, str] = {}
-    for row, record in records:
-        problems = control_character_errors(record, source, row) or _schema_errors(
-            record, "person", source, row
+    for row, record in sorted(rows, key=lambda r: r[0] not in leavers):
+        problems = (
+            []
+            if row in leavers
+            else control_character_errors(record, source, row)
+            or _schema_errors(record, "person", source, row)
         )
         if problems:
             errors += problems
             continue
-        person = Identity.from_dict(record)
+        person = leavers.get(row) or Identity.from_dict(record)
         if person.hr_id in good:
             errors.append(
                 RowError(
@@ -194,7 +232,7 @@ def validate_people(
     everyone = {p.username: p for _, p in good.values()} | {k.username: k for k in known.values()}
     people: list[Identity] = []
     for row, person in good.values():
-        error = _reference_error(person, everyone, known)
+        error = None if row in leavers else _reference_error(person, everyone, known)
         if error:
             errors.append(RowError(source, row, *error))
         else:
@@ -202,9 +240,34 @@ def validate_people(
     return people, errors
 
 
+def _terminated_by(
+    record: Any, known: Mapping[str, Identity], now: datetime | None, tz: tzinfo
+) -> Identity | None:
+    """The known person a row terminates (as iam knows them, now leaving), or None.
+
+    Identified by hr_id alone (HR's stable id): the account is the one iam
+    manages for that id, whatever else the row says.
+    """
+    if not isinstance(record, Mapping):
+        return None
+    before = known.get(str(record.get("hr_id", "")))
+    if before is None:
+        return None
+    if record.get("status") == "terminated":
+        return replace(before, status="terminated")
+    try:
+        end = date.fromisoformat(str(record.get("end_date", "")))
+    except ValueError:
+        return None
+    left = replace(before, end_date=end)
+    return left if now is not None and gone(left, now, tz) else None
+
+
 def _reference_error(
     person: Identity, everyone: Mapping[str, Identity], known: Mapping[str, Identity]
 ) -> tuple[str, str] | None:
+    if person.status == "terminated":
+        return None  # nothing is granted to a leaver: who manages or owns them does not matter
     if person.manager and person.manager not in everyone:
         return "manager", f"unknown manager {person.manager!r}"
     if person.third_party:
@@ -225,21 +288,25 @@ def derive_events(
     pending_leaves: Mapping[str, datetime],
     now: datetime,
     tz: tzinfo = UTC,
-    source: str = "hr-feed",
+    source: str = FEED_SOURCE,
     complete: bool = True,
+    held: Collection[str] = frozenset(),
 ) -> list[Event]:
     """What HR's full export means for each person, compared with what iam knows.
 
     ``known`` maps hr_id to the stored identity; ``pending_leaves`` maps
     username to an already scheduled leave. A person missing from a
-    ``complete`` feed has left.
+    ``complete`` feed has left. Nothing is derived for a ``held`` username
+    (a termination made outside HR stands: see `iam.holds`), so a feed still
+    listing them is never read as a joiner, mover or rehire.
     """
     events: list[Event] = []
     for person in feed:
+        if person.username in held:
+            continue
         before = known.get(person.hr_id)
         ends = end_of_day(person.end_date, tz) if person.end_date else None
-        gone = person.status == "terminated" or (ends is not None and ends <= now)
-        if gone:
+        if gone(person, now, tz):
             if before and before.status in ("active", "pending"):
                 events.append(Event("leaver", person.username, now, person, "HR: terminated", source))
             continue
@@ -262,11 +329,31 @@ def derive_events(
     if complete:
         present = {p.hr_id for p in feed}
         for hr_id, before in known.items():
+            if before.username in held:
+                continue
             if hr_id not in present and before.status in ("active", "pending"):
                 events.append(
                     Event("leaver", before.username, now, before, "HR: no longer in the feed", source)
                 )
     return events
+
+
+def orphaned_third_parties(
+    active: Iterable[Identity], leaving: Collection[str], now: datetime, tz: tzinfo = UTC
+) -> list[Identity]:
+    """Contractors and vendors whose owner is among ``leaving`` and who stay (pure).
+
+    ``active`` is who holds access now, each as HR last described them (so an
+    owner HR just changed counts); anyone HR terminates is left out.
+    """
+    return sorted(
+        (
+            p
+            for p in active
+            if p.third_party and p.owner in leaving and p.username not in leaving and not gone(p, now, tz)
+        ),
+        key=lambda p: (p.owner, p.username),
+    )
 
 
 def _facts(identity: Identity) -> dict[str, Any]:
@@ -276,9 +363,9 @@ def _facts(identity: Identity) -> dict[str, Any]:
 
 
 def parse_events(
-    data: Any, source: str, known_usernames: Mapping[str, Identity], now: datetime
+    data: Any, source: str, known_usernames: Mapping[str, Identity], now: datetime, actor: str = ""
 ) -> tuple[list[Event], list[RowError]]:
-    """Explicit events (file or HTTP body), each checked on its own."""
+    """Explicit events (file or HTTP body), each checked on its own; ``actor`` submitted them."""
     if not isinstance(data, dict) or not isinstance(data.get("events"), list):
         return [], [RowError(source, 0, "events", 'the document must be {"events": [...]}')]
     events: list[Event] = []
@@ -315,7 +402,14 @@ def parse_events(
             person = known_usernames[username]
         events.append(
             Event(
-                raw["type"], username, when, person, raw.get("reason", ""), source, bool(raw.get("immediate"))
+                raw["type"],
+                username,
+                when,
+                person,
+                raw.get("reason", ""),
+                source,
+                bool(raw.get("immediate")),
+                actor,
             )
         )
     return events, errors

@@ -3,26 +3,50 @@
 Each event is checked against the policy first (separation of duty), then
 stored together with the identity it changes in one transaction, then run.
 A future-dated event waits in the store until `run_due` finds it due.
+Nothing is ever granted to a person under a termination hold (`iam.holds`),
+and a time-bound grant is revoked by `run_due` once it expires.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from iam import runs
+from iam import holds, runs
 from iam.contract import Maintainable
 from iam.errors import ConnectorError, InputError, UserError
-from iam.hr import Event, RowError, derive_events, parse_events, read_feed, validate_people
+from iam.holds import Hold
+from iam.hr import (
+    FEED_SOURCE,
+    Event,
+    RowError,
+    derive_events,
+    end_of_day,
+    orphaned_third_parties,
+    parse_events,
+    read_feed,
+    validate_people,
+)
 from iam.model import Identity
-from iam.policy import Policy, PolicyViolation
+from iam.policy import Grant, Policy, PolicyViolation
 from iam.runtime import Runtime
 
 #: Event status once handled: applied (verified complete), partial, rejected, failed.
 Outcome = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OrphanedThirdParty:
+    """A contractor or vendor whose owner leaves, and what `safety.orphaned_third_parties` does."""
+
+    owner: str
+    username: str
+    kind: str
+    action: str
 
 
 @dataclass
@@ -34,6 +58,12 @@ class LifecycleReport:
     blocked: str | None = None
     #: What `run-due` did to keep systems working (e.g. a renewed CRL), system by system.
     maintenance: list[dict[str, str]] = field(default_factory=list)
+    #: Termination holds HR contradicts: it still lists these people active.
+    holds: list[Hold] = field(default_factory=list)
+    #: Holds that ended in this sync because HR terminated the person too.
+    holds_ended: list[Hold] = field(default_factory=list)
+    #: Contractors and vendors whose owner leaves in this sync, and what `safety` says to do.
+    orphaned_third_parties: list[OrphanedThirdParty] = field(default_factory=list)
 
     #: Systems found unreachable during the command, each said once (not once per person).
     unreachable: dict[str, str] = field(default_factory=dict)
@@ -46,6 +76,11 @@ class LifecycleReport:
             or bool(self.unreachable)
         )
 
+    @property
+    def held(self) -> bool:
+        """A termination hold stands against HR's data: a person has to decide."""
+        return bool(self.holds) or any(e["status"] == "held" for e in self.events)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "events": self.events,
@@ -56,6 +91,9 @@ class LifecycleReport:
             "blocked": self.blocked,
             "maintenance": self.maintenance,
             "unreachable": self.unreachable,
+            "holds": [h.to_dict() for h in self.holds],
+            "holds_ended": [h.to_dict() for h in self.holds_ended],
+            "orphaned_third_parties": [asdict(o) for o in self.orphaned_third_parties],
         }
 
 
@@ -115,8 +153,24 @@ def _outcome(
     }
 
 
+def _held(rt: Runtime, event: Event, hold: Hold) -> Outcome:
+    """Refuse an event that would grant a held person anything; say who terminated them and why."""
+    rt.audit.record(
+        "event.held",
+        event_id=event.id,
+        username=event.username,
+        type=event.type,
+        source=event.source,
+        terminated_by=hold.placed_by,
+        terminated_for=hold.reason,
+    )
+    return _outcome(event, "held", error=hold.conflict())
+
+
 def _process_one(rt: Runtime, policy: Policy, event: Event, now: datetime, dry_run: bool) -> Outcome:
     due = event.immediate or event.effective_at <= now
+    if event.type != "leaver" and (hold := holds.held(rt, event.username)):
+        return _held(rt, event, hold)
     try:
         desired = _desired(rt, policy, event, now) if event.type != "leaver" else None
     except PolicyViolation as exc:
@@ -170,8 +224,11 @@ def _desired(rt: Runtime, policy: Policy, event: Event, now: datetime) -> dict[s
 
 def _run(rt: Runtime, event: Event, desired: dict[str, Any] | None, dry_run: bool = False) -> dict[str, Any]:
     reason = f"{event.type} {event.id}: {event.reason or event.source}"
-    if event.type == "leaver":
+    if event.type == "leaver" and event.from_feed:
         return runs.offboard(rt, event.username, reason, dry_run=dry_run)
+    if event.type == "leaver":  # ordered outside HR's feed: it holds against the feed
+        by = event.actor or event.source
+        return holds.terminate(rt, event.username, reason, by=by, source=event.source, dry_run=dry_run)
     assert desired is not None
     return runs.provision(rt, event.type, event.username, desired, reason, dry_run=dry_run)
 
@@ -203,11 +260,15 @@ def _provisioned_before(rt: Runtime, username: str) -> bool:
 def hr_sync(
     rt: Runtime, feed: Path, now: datetime, *, dry_run: bool = False, max_terminations: int | None = None
 ) -> LifecycleReport:
-    """HR's full export is the truth: derive every joiner, mover and leaver from it."""
+    """HR's full export is the truth: derive every joiner, mover and leaver from it.
+
+    Except against a termination hold: a person terminated outside HR is
+    reported, never provisioned, while HR still lists them (`iam.holds`).
+    """
     policy = policy_of(rt)
     records, source = read_feed(feed)
     known = known_identities(rt)
-    people, rejected = validate_people(records, source, known)
+    people, rejected = validate_people(records, source, known, now, rt.config.tz)
     rejected_ids = {str(r[1].get("hr_id")) for r in records if isinstance(r[1], dict)} - {
         p.hr_id for p in people
     }
@@ -217,13 +278,21 @@ def hr_sync(
         e["username"]: e["effective_at"] for e in rt.store.list_events("pending") if e["type"] == "leaver"
     }
     pending = {u: (t if t.tzinfo else t.replace(tzinfo=now.tzinfo)) for u, t in pending.items()}
-    events = derive_events(people, kept, pending, now, rt.config.tz, source=f"hr-feed:{feed.name}")
-    report = LifecycleReport(rejected=rejected)
+    standing = holds.standing(rt)
+    feed_source = f"{FEED_SOURCE}:{feed.name}"
+    events = derive_events(people, kept, pending, now, rt.config.tz, source=feed_source, held=standing.keys())
+    verdict = holds.judge(people, kept, standing, now, rt.config.tz)
+    report = LifecycleReport(rejected=rejected, holds=verdict.conflicts, holds_ended=verdict.agreed)
+    events += _orphaned_third_parties(rt, report, people, known, events, standing, now, feed_source)
     report.blocked = _blast_radius(rt, events, known, now, max_terminations)
     if report.blocked:
         rt.audit.record("sync.blocked", source=source, reason=report.blocked)
+        holds.settle(rt, verdict, source, now, dry_run=True)  # reported; nothing changes
         report.events = [_outcome(e, "blocked") for e in events]
         return report
+    holds.settle(rt, verdict, source, now, dry_run=dry_run)
+    for orphan in report.orphaned_third_parties:
+        rt.audit.record("third_party.orphaned", source=source, dry_run=dry_run, **asdict(orphan))
     report.events = process(rt, policy, events, now, dry_run=dry_run)
     if not dry_run:
         report.events += retry_unfinished(
@@ -232,6 +301,31 @@ def hr_sync(
     report.unreachable = rt.outages.summary()
     rt.audit.record("sync.done", source=source, events=len(events), rejected=len(rejected), dry_run=dry_run)
     return report
+
+
+def _orphaned_third_parties(
+    rt: Runtime,
+    report: LifecycleReport,
+    people: list[Identity],
+    known: dict[str, Identity],
+    events: list[Event],
+    held: Mapping[str, Hold],
+    now: datetime,
+    source: str,
+) -> list[Event]:
+    """List the active third parties of the owners this sync terminates; with
+    ``safety.orphaned_third_parties: terminate``, the leaver events that terminate them too."""
+    leaving = {e.username for e in events if e.type == "leaver" and e.effective_at <= now}
+    latest = {p.username: p for p in people}  # HR may have given them a new owner in this very feed
+    active = [
+        latest.get(k.username, k) for k in known.values() if k.status == "active" and k.username not in held
+    ]
+    orphans = orphaned_third_parties(active, leaving, now, rt.config.tz)
+    action = rt.config.orphaned_third_parties
+    report.orphaned_third_parties = [OrphanedThirdParty(p.owner, p.username, p.kind, action) for p in orphans]
+    if action != "terminate":
+        return []
+    return [Event("leaver", p.username, now, p, f"HR: owner {p.owner} left", source) for p in orphans]
 
 
 def _blast_radius(
@@ -252,10 +346,15 @@ def _blast_radius(
     return None
 
 
-def submit(rt: Runtime, data: Any, source: str, now: datetime, *, dry_run: bool = False) -> LifecycleReport:
-    """Explicit events from a file or the HTTP endpoint."""
+def submit(
+    rt: Runtime, data: Any, source: str, now: datetime, *, dry_run: bool = False, actor: str | None = None
+) -> LifecycleReport:
+    """Explicit events from a file or the HTTP endpoint, submitted by ``actor`` (default: the OS user).
+
+    A leaver among them holds against HR's feed (`iam.holds`): it did not come from it.
+    """
     policy = policy_of(rt)
-    events, rejected = parse_events(data, source, _by_username(rt), now)
+    events, rejected = parse_events(data, source, _by_username(rt), now, actor or holds.os_user())
     report = LifecycleReport(rejected=rejected)
     report.events = process(rt, policy, events, now, dry_run=dry_run)
     report.unreachable = rt.outages.summary()
@@ -279,8 +378,22 @@ def run_due(rt: Runtime, now: datetime) -> LifecycleReport:
 
 
 def _apply_due(rt: Runtime, now: datetime, report: LifecycleReport) -> None:
+    """Due events first (a leaver never waits on the policy), then the grants that have expired."""
+    _apply_claimed(rt, now, report)
+    if rt.config.policy:
+        _schedule_grant_expiries(rt, policy_of(rt), now)
+        _apply_claimed(rt, now, report)
+
+
+def _apply_claimed(rt: Runtime, now: datetime, report: LifecycleReport) -> None:
     for row in rt.store.due_events(now):
         event = _event_from_row(row, now)
+        if event.type == GRANT_EXPIRY:  # it only revokes: a hold does not stop it
+            report.events.append(_expire_grant(rt, policy_of(rt), event, now))
+            continue
+        if (held := _held_now(rt, event)) is not None:
+            report.events.append(held)
+            continue
         try:
             desired = _desired_for(rt, event, now)
         except PolicyViolation as exc:
@@ -321,6 +434,12 @@ def retry_unfinished(
         event = _event_from_row(row, now)
         if people is not None:
             event = replace(event, person=people[row["username"]])
+        if event.type == GRANT_EXPIRY:
+            outcomes.append(_expire_grant(rt, policy_of(rt), event, now))
+            continue
+        if (held := _held_now(rt, event)) is not None:
+            outcomes.append(held)
+            continue
         try:
             desired = _desired_for(rt, event, now)
         except PolicyViolation as exc:
@@ -341,7 +460,25 @@ def _event_from_row(row: Mapping[str, Any], now: datetime) -> Event:
     person = Identity.from_dict(row["identity"]) if row["identity"].get("hr_id") else None
     effective = row["effective_at"]
     effective = effective if effective.tzinfo else effective.replace(tzinfo=now.tzinfo)
-    return Event(row["type"], row["username"], effective, person, row["reason"], row["source"], id=row["id"])
+    return Event(
+        row["type"],
+        row["username"],
+        effective,
+        person,
+        row["reason"],
+        row["source"],
+        actor=row["actor"] or "",
+        id=row["id"],
+    )
+
+
+def _held_now(rt: Runtime, event: Event) -> Outcome | None:
+    """A grant of any kind to a person under a termination hold ends `held`; None when it may run."""
+    if event.type == "leaver" or (hold := holds.held(rt, event.username)) is None:
+        return None
+    outcome = _held(rt, event, hold)
+    rt.store.finish_event(event.id, "held", None, outcome["error"])
+    return outcome
 
 
 def _desired_for(rt: Runtime, event: Event, now: datetime) -> dict[str, Any] | None:
@@ -352,6 +489,77 @@ def _desired_for(rt: Runtime, event: Event, now: datetime) -> dict[str, Any] | N
 def _reject(rt: Runtime, event: Event, exc: PolicyViolation) -> Outcome:
     rt.store.finish_event(event.id, "rejected", None, str(exc))
     return _outcome(event, "rejected", error=str(exc))
+
+
+#: The event `run_due` records when a time-bound grant has expired.
+GRANT_EXPIRY = "grant-expiry"
+GRANT_SOURCE = "policy:grants"
+_GRANT_IDS = uuid.UUID("6b1d3c1e-2f0a-4d5e-9a63-3f7c1e8b2a10")
+
+
+def _expiry_id(grant: Grant) -> str:
+    """The same for every worker that notices the same expiry: it is recorded once."""
+    return str(uuid.uuid5(_GRANT_IDS, f"{grant.username}|{grant.role}|{grant.expires.isoformat()}"))
+
+
+def _schedule_grant_expiries(rt: Runtime, policy: Policy, now: datetime) -> None:
+    """Record, once ever, each grant whose last day has ended for a person still active.
+
+    It ends at midnight after ``expires`` in the configured time zone, as an
+    end date does. The event is then claimed and applied like any due event.
+    """
+    for grant in policy.grants:
+        ends = end_of_day(grant.expires, rt.config.tz)
+        if ends > now:
+            continue
+        person = _identity(rt, grant.username)
+        if person is None or person.status != "active":
+            continue  # nothing of theirs to revoke; a rehire gets only unexpired grants
+        reason = f"grant of role {grant.role} expired {grant.expires} (requested by {grant.requester})"
+        event = Event(GRANT_EXPIRY, grant.username, ends, person, reason, GRANT_SOURCE, id=_expiry_id(grant))
+        if rt.store.schedule_event(event.to_row("pending")):
+            rt.audit.record(
+                "grant.expired",
+                event_id=event.id,
+                username=grant.username,
+                role=grant.role,
+                expires=grant.expires.isoformat(),
+                requester=grant.requester,
+                grant_reason=grant.reason,
+            )
+
+
+def _identity(rt: Runtime, username: str) -> Identity | None:
+    """The person as stored now (from HR), or None if iam has no HR record of them."""
+    row = rt.store.get_identity(username)
+    if row is None or not (row["attributes"] or {}).get("hr_id"):
+        return None
+    return Identity.from_dict({**row["attributes"], "status": row["status"]})
+
+
+def _expire_grant(rt: Runtime, policy: Policy, event: Event, now: datetime) -> Outcome:
+    """A provisioning run, like a mover's, on the systems the grant's role names.
+
+    Afterwards the person holds there exactly what their remaining roles name:
+    an entitlement another role still names is kept.
+    """
+    person = _identity(rt, event.username)
+    if person is None or person.status != "active":
+        rt.store.finish_event(event.id, "cancelled", None, "no longer active: nothing to revoke")
+        return _outcome(event, "cancelled")
+    try:
+        desired = policy.desired(person, now.astimezone(rt.config.tz).date(), rt.connectors)
+    except PolicyViolation as exc:
+        rt.store.finish_event(event.id, "rejected", None, str(exc))
+        return _outcome(event, "rejected", error=str(exc))
+    grant = next((g for g in policy.grants if _expiry_id(g) == event.id), None)
+    if grant is not None:  # else the grant left the policy since: every system follows it
+        named = policy.roles[grant.role].entitlements
+        desired = {system: want for system, want in desired.items() if system in named}
+    if not desired:  # the role names no configured system
+        rt.store.finish_event(event.id, "applied", None, None)
+        return _outcome(event, "applied")
+    return _apply(rt, event, desired)
 
 
 def maintain(rt: Runtime) -> list[dict[str, str]]:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from iam.plan import Plan
 from iam.secrets import redact_value
+
+if TYPE_CHECKING:
+    from iam.lifecycle import LifecycleReport
 
 RESULT_STYLE = {
     "complete": "green",
@@ -119,6 +122,7 @@ def events_table(report: dict[str, Any], title: str) -> Table:
             "rejected": "red",
             "blocked": "red",
             "cannot plan": "red",
+            "held": "red",
         }.get(e["status"], "")
         status = f"[{style}]{e['status']}[/{style}]" if style else e["status"]
         table.add_row(
@@ -129,6 +133,31 @@ def events_table(report: dict[str, Any], title: str) -> Table:
             e.get("error") or (e.get("run_id") or "-"),
         )
     return table
+
+
+def lifecycle_notes(report: LifecycleReport) -> list[tuple[str, str]]:
+    """(line, style) for what a sync says besides its events: holds and orphaned third parties.
+
+    Printed without markup: reasons and names come from users.
+    """
+    lines = [(f"held: {hold.conflict()}", "red") for hold in report.holds]
+    lines += [
+        (f"hold ended: {hold.username}, {hold.terminated()}: HR terminated them too", "")
+        for hold in report.holds_ended
+    ]
+    for orphan in report.orphaned_third_parties:
+        who = f"third party {orphan.username} ({orphan.kind}) was sponsored by {orphan.owner}, who leaves"
+        if orphan.action == "terminate":
+            lines.append((f"{who}: terminated with them (safety.orphaned_third_parties: terminate)", ""))
+        else:
+            lines.append(
+                (
+                    f"{who}: they keep their access; review it, or set "
+                    "safety.orphaned_third_parties: terminate to end it with their owner's",
+                    "yellow",
+                )
+            )
+    return lines
 
 
 def person_plan_table(data: dict[str, Any]) -> Table:

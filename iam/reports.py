@@ -21,6 +21,7 @@ LABELS = {
     "expired": "Expired",
     "sod_conflict": "Separation-of-duty conflict",
     "unowned_third_party": "Third party without owner",
+    "termination_hold_conflict": "Terminated, yet active in HR",
 }
 
 

@@ -7,13 +7,16 @@ suggested action, and has a stable ``key`` so two sweeps can be compared.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iam.model import AccountState, DesiredAccount, Identity
 from iam.policy import Policy, held_roles
+
+if TYPE_CHECKING:
+    from iam.holds import Hold
 
 FINDING_TYPES = (
     "orphan",
@@ -24,6 +27,7 @@ FINDING_TYPES = (
     "expired",
     "sod_conflict",
     "unowned_third_party",
+    "termination_hold_conflict",
 )
 
 
@@ -57,8 +61,10 @@ def find(
     now: datetime,
     dormant_days: int = 90,
     left_at: Mapping[str, datetime] | None = None,
+    holds: Iterable[Hold] = (),
 ) -> list[Finding]:
-    """Every finding across the systems that were read."""
+    """Every finding across the systems that were read, and the termination
+    holds a sync saw HR contradict (`iam.holds`)."""
     left_at = left_at or {}
     findings: list[Finding] = []
     held: dict[str, dict[str, frozenset]] = {}
@@ -84,6 +90,7 @@ def find(
         ]
     for person in identities.values():
         findings += _identity_findings(person, identities, policy, held.get(person.username, {}), today)
+    findings += [_hold_conflict(hold) for hold in holds if hold.conflict_since is not None]
     return sorted(findings, key=lambda f: (f.type, f.system or "", f.account, f.entitlement or ""))
 
 
@@ -224,3 +231,17 @@ def _identity_findings(
             )
         )
     return out
+
+
+def _hold_conflict(hold: Hold) -> Finding:
+    """A person terminated outside HR whom HR's feed still lists active: someone must decide."""
+    return Finding(
+        "termination_hold_conflict",
+        None,
+        hold.username,
+        None,
+        f"{hold.terminated()}; HR still lists them active (seen by a sync since "
+        f"{_iso(hold.conflict_since)}): have HR terminate them, or lift the hold with `iam reinstate`",
+        _iso(hold.placed_at),
+        "review",
+    )

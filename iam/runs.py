@@ -80,14 +80,19 @@ def offboard(
     dry_run: bool = False,
     confirm: Confirm | None = None,
     on_step: StepCallback | None = None,
+    on_start: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Terminate every access of ``username``; returns the verified run report."""
+    """Terminate every access of ``username``; returns the verified run report.
+
+    ``on_start`` is called with the run id once the run is journaled, before
+    any system changes (`iam.holds` records there who ordered it).
+    """
     if not reason.strip():
         raise InputError("a reason is required (--reason), it goes to the audit log")
     plan = plan_offboard(rt, username)
     if not plan.errors and set(plan.no_account) == set(rt.connectors):
         return _not_found(rt, plan, reason, dry_run)
-    return _execute(rt, plan, reason, dry_run=dry_run, confirm=confirm, on_step=on_step)
+    return _execute(rt, plan, reason, dry_run=dry_run, confirm=confirm, on_step=on_step, on_start=on_start)
 
 
 def _not_found(rt: Runtime, plan: Plan, reason: str, dry_run: bool) -> dict[str, Any]:
@@ -210,6 +215,7 @@ def _execute(
     on_step: StepCallback | None,
     desired: dict[str, Any] | None = None,
     states: Mapping[str, ReadResult] | None = None,
+    on_start: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     admit(rt, plan, states)
     rows = _rows(plan)
@@ -228,6 +234,8 @@ def _execute(
         rt.audit.record("run.cancelled", steps=len(rows), **common)
         return {"status": "cancelled", "username": plan.username, "kind": plan.kind, "systems": []}
     run_id = rt.store.create_run(plan.kind, plan.username, reason, False, rows, plan.errors, desired)
+    if on_start is not None:
+        on_start(run_id)
     rt.audit.record("run.started", run_id=run_id, steps=len(rows), plan_errors=plan.errors, **common)
     return _apply_and_verify(rt, run_id, on_step)
 

@@ -94,10 +94,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(400, {"error": f"not valid JSON: {exc.msg} at line {exc.lineno}"})
             return
         try:
-            with self.server.work_lock:
-                report = lifecycle.submit(
-                    self.server.rt, data, f"http:{self.client_address[0]}", self.server.clock()
-                )
+            source = f"http:{self.client_address[0]}"
+            with self.server.work_lock:  # the client is who submitted: a leaver holds in its name
+                report = lifecycle.submit(self.server.rt, data, source, self.server.clock(), actor=source)
         except IamError as exc:
             self._reply(400, {"error": str(exc)})
             return

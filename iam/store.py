@@ -126,6 +126,23 @@ events = sa.Table(
     sa.Column("claimed_at", UtcDateTime()),
     # how many times a partial run of it was tried again: see `Store.unfinished_events`
     sa.Column("retries", sa.Integer),
+    # who submitted it (OS user, or the HTTP endpoint's client); None for HR's feed
+    sa.Column("actor", sa.String(255)),
+)
+
+#: Standing termination holds, one per person (see `iam.holds`); a lifted or
+#: ended hold is deleted, its whole story stays in the audit log.
+holds = sa.Table(
+    "holds",
+    metadata,
+    sa.Column("username", sa.String(128), primary_key=True),
+    sa.Column("placed_at", UtcDateTime(), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("placed_by", sa.String(255), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(36)),
+    # since when HR's feed has been seen listing the person active anyway
+    sa.Column("conflict_since", UtcDateTime()),
 )
 
 seen_requests = sa.Table(
@@ -617,6 +634,21 @@ class Store:
             )
             return int(result.rowcount or 0)
 
+    def schedule_event(self, event: dict[str, Any]) -> bool:
+        """Store an event unless one with its id exists; False if it did.
+
+        With a deterministic id (a grant's expiry), any number of workers
+        noticing the same fact at once record it exactly once.
+        """
+        with self._lock, self.engine.begin() as db:
+            inserted = db.execute(
+                _insert(db)(events)
+                .values(**event, received_at=now())
+                .on_conflict_do_nothing(index_elements=[events.c.id])
+                .returning(events.c.id)
+            )
+            return inserted.first() is not None
+
     def first_sighting(self, digest: str, window_start: datetime) -> bool:
         """Remember a signed request; False if it was seen before (a replay).
 
@@ -639,6 +671,53 @@ class Store:
                 db.execute(sa.select(identities).where(identities.c.username == username)).mappings().first()
             )
             return dict(row) if row else None
+
+    # termination holds --------------------------------------------------
+
+    def place_hold(self, username: str, reason: str, placed_by: str, source: str, run_id: str | None) -> bool:
+        """Hold ``username`` against HR unless a hold already stands (the first termination counts)."""
+        with self._lock, self.engine.begin() as db:
+            inserted = db.execute(
+                _insert(db)(holds)
+                .values(
+                    username=username,
+                    placed_at=now(),
+                    reason=reason,
+                    placed_by=placed_by,
+                    source=source,
+                    run_id=run_id,
+                )
+                .on_conflict_do_nothing(index_elements=[holds.c.username])
+                .returning(holds.c.username)
+            )
+            return inserted.first() is not None
+
+    def standing_holds(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as db:
+            return [dict(r) for r in db.execute(sa.select(holds).order_by(holds.c.username)).mappings()]
+
+    def get_hold(self, username: str) -> dict[str, Any] | None:
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(holds).where(holds.c.username == username)).mappings().first()
+            return dict(row) if row else None
+
+    def remove_hold(self, username: str, run_id: str | None = None) -> dict[str, Any] | None:
+        """Delete the standing hold (only the one placed by ``run_id``, if given); the row deleted, if any."""
+        query = holds.delete().where(holds.c.username == username)
+        if run_id is not None:
+            query = query.where(holds.c.run_id == run_id)
+        with self._lock, self.engine.begin() as db:
+            row = db.execute(query.returning(*holds.c)).mappings().first()
+            return dict(row) if row else None
+
+    def hold_conflicts_since(self, username: str, at: datetime) -> None:
+        """Record that HR's feed lists a held person active; the first sighting is kept."""
+        with self._lock, self.engine.begin() as db:
+            db.execute(
+                holds.update()
+                .where(holds.c.username == username, holds.c.conflict_since.is_(None))
+                .values(conflict_since=at)
+            )
 
     # reviews ------------------------------------------------------------
 

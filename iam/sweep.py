@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from iam import lifecycle, review, runs
+from iam import holds, lifecycle, review, runs
 from iam.contract import Capability, Op, Readable, StepSpec
 from iam.errors import InputError
 from iam.model import AccountState, Identity
@@ -67,7 +67,8 @@ def sweep(rt: Runtime, now: datetime, on_system: Callable[[str, int], None] | No
     people, left = identities_for_review(rt)
     accounts, errors = read_all(rt, on_system)
     today = now.astimezone(rt.config.tz).date()
-    found = review.find(people, policy, accounts, today, now, rt.config.dormant_days, left)
+    standing = holds.standing(rt).values()
+    found = review.find(people, policy, accounts, today, now, rt.config.dormant_days, left, standing)
     findings = [f.to_dict() for f in found]
     by_type = Counter(f["type"] for f in findings)
     by_system = Counter(f["system"] or "(identity)" for f in findings)
@@ -112,7 +113,7 @@ def diff(rt: Runtime, sweep_id: str | None = None) -> dict[str, Any]:
 
 
 #: Findings a sweep can fix by itself; the others (SoD conflicts, unowned third
-#: parties) need a person's decision and are only reported.
+#: parties, termination holds HR contradicts) need a person's decision and are only reported.
 REMEDIATED = ("orphan", "leaver_with_access", "excess", "expired", "missing", "dormant")
 
 
@@ -159,7 +160,10 @@ def remediation_plans(rt: Runtime, findings: list[dict[str, Any]]) -> list[tuple
 def remediate(
     rt: Runtime, sweep_result: dict[str, Any], max_terminations: int | None = None
 ) -> list[dict[str, Any]]:
-    """Apply the remediation of a sweep; every run's reason names the sweep."""
+    """Apply the remediation of a sweep; every run's reason names the sweep.
+
+    A termination here holds against HR (`iam.holds`), in the name of whoever runs the sweep.
+    """
     plans = remediation_plans(rt, sweep_result["findings"])
     terminations = sum(1 for kind, _, _ in plans if kind == "offboard")
     limit = rt.config.max_terminations if max_terminations is None else max_terminations
@@ -172,7 +176,7 @@ def remediate(
     reports = []
     for kind, username, plan in plans:
         if kind == "offboard":
-            reports.append(runs.offboard(rt, username, reason))
+            reports.append(holds.terminate(rt, username, reason, by=holds.os_user(), source=reason))
             continue
         assert plan is not None
         try:

@@ -395,6 +395,60 @@ def test_a_store_made_before_claims_existed_gets_the_new_columns(shared_location
     assert claimed[0]["claimed_at"] is not None
 
 
+def test_workers_noticing_the_same_grant_expiry_at_once_record_it_once(shared_location: str) -> None:
+    expiry = {
+        **event_row("grant-expiry-ann", "ann", datetime(2026, 12, 1, tzinfo=UTC)),
+        "type": "grant-expiry",
+    }
+    stores = [Store(shared_location) for _ in range(6)]
+    try:
+        recorded, errors = at_once(6, lambda i: stores[i].schedule_event(expiry))
+        claimed = [e["id"] for e in stores[0].due_events(datetime(2026, 12, 2, tzinfo=UTC))]
+    finally:
+        for store in stores:
+            store.close()
+
+    assert errors == []
+    assert sorted(recorded) == [False] * 5 + [True]
+    assert claimed == ["grant-expiry-ann"]
+
+
+def test_workers_holding_the_same_person_at_once_keep_one_hold(shared_location: str) -> None:
+    stores = [Store(shared_location) for _ in range(6)]
+    try:
+        placed, errors = at_once(
+            6, lambda i: stores[i].place_hold("ann", f"reason {i}", "root", "cli", f"r{i}")
+        )
+        holds = stores[0].standing_holds()
+    finally:
+        for store in stores:
+            store.close()
+
+    assert errors == []
+    assert sorted(placed) == [False] * 5 + [True]
+    assert len(holds) == 1 and holds[0]["placed_at"].tzinfo is not None
+
+
+def test_a_store_made_before_holds_existed_gets_them(shared_location: str) -> None:
+    old = Store(shared_location)
+    with old.engine.begin() as db:
+        db.exec_driver_sql("ALTER TABLE events DROP COLUMN actor")
+        db.exec_driver_sql("DROP TABLE holds")
+    old.close()
+
+    store = Store(shared_location)
+    try:
+        store.record_event(
+            {**event_row("e1", "ann", datetime(2027, 1, 1, tzinfo=UTC)), "actor": "root"}, None
+        )
+        placed = store.place_hold("ann", "for cause", "root", "cli", None)
+        [event] = store.list_events()
+    finally:
+        store.close()
+
+    assert placed and event["actor"] == "root"
+
+
 def test_workers_claiming_due_events_at_once_each_get_different_ones(shared_location: str) -> None:
     due_at = datetime(2027, 1, 1, tzinfo=UTC)
     setup = Store(shared_location)

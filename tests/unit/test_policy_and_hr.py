@@ -186,3 +186,103 @@ def test_events_for_unknown_people_and_naive_times_are_rejected() -> None:
         (5, "reason"),
     ]
     assert len(events) == 1 and events[0].immediate
+
+
+def vendor(**kw) -> Identity:
+    base = dict(
+        username="vic",
+        hr_id="9",
+        given_name="Vic",
+        family_name="V",
+        kind="vendor",
+        owner="cal",
+        end_date=date(2027, 6, 30),
+    )
+    base.update(kw)
+    return Identity(**base)
+
+
+CAL_LEFT = {"3": ann(username="cal", hr_id="3", status="terminated"), "9": vendor()}
+
+
+def row_of(identity: Identity, **changes: str) -> dict[str, str]:
+    """The identity as a feed row: only the fields that have a value."""
+    return {k: v for k, v in {**identity.to_dict(), **changes}.items() if v not in ("", None)}
+
+
+def test_a_terminating_row_needs_only_the_hr_id_of_someone_known() -> None:
+    """Whatever else is wrong with it (owner gone, fields missing, a new username), it terminates."""
+    row = {"hr_id": "9", "username": "not valid!", "status": "terminated", "email": "x", "kind": "vendor"}
+    people, errors = validate_people([(2, row)], "feed.csv", CAL_LEFT, NOW)
+    assert errors == []
+    assert [(p.username, p.status) for p in people] == [("vic", "terminated")]
+    events = derive_events(people, CAL_LEFT, {}, NOW)
+    assert [(e.type, e.username) for e in events] == [("leaver", "vic")]
+
+
+def test_a_row_whose_end_date_has_passed_terminates_whatever_its_owner() -> None:
+    row = row_of(vendor(), end_date="2026-11-21")
+    people, errors = validate_people([(2, row)], "feed.csv", CAL_LEFT, NOW)
+    assert errors == [] and [p.end_date for p in people] == [date(2026, 11, 21)]
+    assert [e.type for e in derive_events(people, CAL_LEFT, {}, NOW)] == ["leaver"]
+
+
+def test_an_active_row_whose_owner_left_is_still_rejected() -> None:
+    people, errors = validate_people([(2, row_of(vendor()))], "feed.csv", CAL_LEFT, NOW)
+    assert people == [] and [(e.row, e.field) for e in errors] == [(2, "owner")]
+
+
+def test_a_broken_terminated_row_for_someone_unknown_is_still_reported() -> None:
+    row = {"hr_id": "77", "username": "zed", "status": "terminated"}
+    people, errors = validate_people([(2, row)], "feed.csv", CAL_LEFT, NOW)
+    assert people == [] and {"given_name", "family_name", "kind"} <= {e.field for e in errors}
+
+
+def test_a_duplicate_cannot_hide_a_termination() -> None:
+    rows = [(2, row_of(vendor())), (3, {"hr_id": "9", "status": "terminated"})]
+    people, errors = validate_people(rows, "feed.csv", CAL_LEFT, NOW)
+    assert [(p.username, p.status) for p in people] == [("vic", "terminated")]
+    assert [(e.row, e.field) for e in errors] == [(2, "hr_id")]
+
+
+def test_nothing_is_derived_for_a_held_person() -> None:
+    terminated = ann(status="terminated")
+    assert derive_events([ann()], {"1": terminated}, {}, NOW, held={"ann"}) == []
+    assert derive_events([ann(department="Sales")], {}, {}, NOW, held={"ann"}) == []
+    assert derive_events([], {"1": ann()}, {}, NOW, held={"ann"}) == []
+    assert [e.type for e in derive_events([ann()], {"1": terminated}, {}, NOW)] == ["rehire"]
+
+
+def test_third_parties_of_a_leaving_owner_are_named_unless_they_leave_or_moved() -> None:
+    from iam.hr import orphaned_third_parties
+
+    people = [
+        vendor(),
+        vendor(username="val", hr_id="10", owner="ann"),  # HR gave her another owner
+        vendor(username="vim", hr_id="11", end_date=date(2026, 11, 1)),  # past her end date: leaving anyway
+        ann(username="cal", hr_id="3"),
+    ]
+    assert [p.username for p in orphaned_third_parties(people, {"cal"}, NOW)] == ["vic"]
+    assert orphaned_third_parties(people, {"cal", "vic"}, NOW) == []
+
+
+def test_a_hold_stands_while_hr_lists_the_person_and_ends_when_hr_terminates_them() -> None:
+    from iam.holds import Hold, judge
+
+    def hold(name: str) -> Hold:
+        return Hold(name, NOW, "for cause", "root", "cli")
+
+    standing = {n: hold(n) for n in ("ann", "bob", "cy", "dee", "eve")}
+    feed = [
+        ann(status="terminated"),  # HR agrees
+        ann(username="bob", hr_id="2"),  # HR lists him active: conflict
+        ann(username="cy", hr_id="3", end_date=date(2026, 11, 21)),  # last day over: HR agrees
+        ann(username="eve", hr_id="5", start_date=date(2027, 1, 4)),  # a future hire of that name
+    ]
+    known = {"1": ann(status="terminated"), "4": ann(username="dee", hr_id="4", status="terminated")}
+
+    verdict = judge(feed, known, standing, NOW)
+
+    assert [h.username for h in verdict.conflicts] == ["bob", "eve"]
+    assert [h.username for h in verdict.agreed] == ["ann", "cy", "dee"]  # dee: HR's row is gone
+    assert judge([], {}, {"zed": hold("zed")}, NOW).agreed == []  # never in HR: the hold stays

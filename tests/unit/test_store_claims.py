@@ -67,3 +67,29 @@ def test_an_old_journal_with_a_create_step_resumes_on_an_implicit_accounts_conne
 
     result = contract.perform(Vpn("vpn"), "ann", contract.StepSpec(contract.Op.CREATE, "ann"))
     assert result.outcome == Outcome.UNCHANGED
+
+
+def test_an_event_with_a_deterministic_id_is_scheduled_once(tmp_path: Path) -> None:
+    first, second = Store(str(tmp_path / "iam.db")), Store(str(tmp_path / "iam.db"))
+    row = {**leaver("grant-expiry-1", "pending"), "type": "grant-expiry"}
+
+    assert first.schedule_event(row) is True
+    assert second.schedule_event(row) is False
+    assert [e["id"] for e in first.list_events()] == ["grant-expiry-1"]
+    first.close()
+    second.close()
+
+
+def test_the_first_hold_stands_and_only_its_own_run_may_drop_it(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "iam.db"))
+
+    assert store.place_hold("ann", "for cause", "root", "cli", "run-1") is True
+    assert store.place_hold("ann", "again", "root", "cli", "run-2") is False
+    assert store.remove_hold("ann", "run-2") is None
+    store.hold_conflicts_since("ann", NOW)
+    store.hold_conflicts_since("ann", datetime(2027, 1, 1, tzinfo=UTC))
+    [hold] = store.standing_holds()
+    assert (hold["reason"], hold["run_id"], hold["conflict_since"]) == ("for cause", "run-1", NOW)
+    assert store.remove_hold("ann")["reason"] == "for cause"
+    assert store.standing_holds() == []
+    store.close()
