@@ -101,6 +101,7 @@ def tls_connector(server: Slapd, **overrides: object) -> LdapConnector:
     settings = {
         "url": server.url,
         "base_dn": BASE_DN,
+        "groups_dn": f"ou=groups,{BASE_DN}",  # empty: provably no groups yet
         "bind_dn": ADMIN_DN,
         "bind_password": Secret(ADMIN_PASSWORD, "test"),
         "timeout": 5,

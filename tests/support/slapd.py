@@ -20,6 +20,9 @@ import ldap3
 BASE_DN = "dc=example,dc=org"
 ADMIN_DN = f"cn=admin,{BASE_DN}"
 ADMIN_PASSWORD = "slapd-admin-S3cret-for-tests"
+#: A bind account that, unlike the rootdn, is subject to the ACLs a test gives `Slapd`.
+SERVICE_DN = f"cn=iam,{BASE_DN}"
+SERVICE_PASSWORD = "iam-service-S3cret-for-tests"
 MODULE_DIR = "/usr/lib/ldap"
 SCHEMA_DIR = "/etc/ldap/schema"
 
@@ -43,6 +46,7 @@ rootdn "{admin}"
 rootpw {password}
 directory {dir}/data
 dbnosync
+{database}
 index objectClass eq
 index uid,cn,memberUid eq
 index member,uniqueMember eq
@@ -71,7 +75,8 @@ def slapd_available() -> bool:
 class Slapd:
     """Start, stop, pause and resume one slapd; its data survives a restart."""
 
-    def __init__(self, workdir: Path, port: int | None = None, tls: bool = False) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, tls: bool = False, database: str = "") -> None:
+        """``database``: more slapd.conf lines for the database, such as ``access`` and ``limits``."""
         self.dir = workdir
         self.port = port or free_port()
         self.url = f"ldap://127.0.0.1:{self.port}"
@@ -84,6 +89,7 @@ class Slapd:
             base=BASE_DN,
             admin=ADMIN_DN,
             password=ADMIN_PASSWORD,
+            database=database,
         )
         self.ca_file: Path | None = None
         if tls:
@@ -176,6 +182,13 @@ def seed_base(conn: ldap3.Connection) -> None:
         ["person", "pwdPolicy"],
         {"cn": "default", "sn": "policy", "pwdAttribute": "userPassword", "pwdLockout": "TRUE"},
     )
+
+
+def add_service_account(conn: ldap3.Connection) -> str:
+    """`SERVICE_DN`, the account iam binds as where a test needs ACLs to apply."""
+    ok = conn.add(SERVICE_DN, ["inetOrgPerson"], {"cn": "iam", "sn": "iam", "userPassword": SERVICE_PASSWORD})
+    assert ok, conn.result
+    return SERVICE_DN
 
 
 def add_person(conn: ldap3.Connection, uid: str, password: str = "Passw0rd-user") -> str:
