@@ -241,6 +241,34 @@ def test_a_user_who_may_not_write_is_denied_and_nothing_changes(
     assert pacs.snapshot() == before
 
 
+def test_a_listing_that_ends_on_a_later_page_is_an_error_not_fewer_cardholders(
+    pacs: LenelEmulator, site: Site, clock: FakeClock
+) -> None:
+    for n in range(5):
+        pacs.add_cardholder(f"Extra{n}", SSNO=f"E9{n:03d}")
+    pacs.cut_listings(
+        after=4, type_name="Lnl_Cardholder"
+    )  # 7 cardholders, pages of 2: page 3 comes back empty
+    connector = make(pacs, clock, page_size=2)
+    with pytest.raises(errors.IncompleteRead, match="Lnl_Cardholder came back empty at page 3 of 4"):
+        list(connector.iter_accounts())
+    pacs.cut_listings(after=6, type_name="Lnl_Cardholder")  # the last page is short of what was announced
+    with pytest.raises(errors.IncompleteRead, match="Lnl_Cardholder ended after 6 of 7"):
+        list(connector.iter_accounts())
+
+
+def test_a_class_the_user_may_not_read_is_permission_denied_not_no_access(
+    connector: LenelBadgeConnector, pacs: LenelEmulator
+) -> None:
+    pacs.forbid_reading(USER, "Lnl_AccessLevelAssignment")
+    with pytest.raises(errors.PermissionDenied, match=USER):
+        connector.read_account(JANE)
+    with pytest.raises(errors.PermissionDenied):
+        list(connector.iter_accounts())
+    with pytest.raises(errors.PermissionDenied, match="prove Lnl_AccessLevelAssignment can be listed"):
+        connector.check()
+
+
 def test_an_untrusted_or_absent_server_says_which(pacs: LenelEmulator, site: Site, clock: FakeClock) -> None:
     tls = LenelBadgeConnector(
         "badges", settings(pacs, url=pacs.url.replace("http://", "https://")), now=clock
