@@ -19,7 +19,7 @@ from iam.model import Entitlement, Outcome, Result
 from iam.secrets import Secret
 from tests.emulators.lenel import FakeClock, LenelEmulator
 from tests.emulators.lenel.seed import PASSWORD, USER, Site, closed_port, seed, settings
-from tests.support.conformance import ConnectorConformance
+from tests.support.conformance import ConnectorConformance, Unreadable
 
 JANE = "E1001"
 
@@ -79,6 +79,14 @@ class TestConformance(ConnectorConformance):
         url = f"http://127.0.0.1:{closed_port()}/api/access/onguard/openaccess"
         c = LenelBadgeConnector("badges", {**settings_for(url)}, now=clock)
         yield c
+        c.close()
+
+    @pytest.fixture
+    def unreadable(self, pacs: LenelEmulator, site: Site, clock: FakeClock) -> Iterator[Unreadable]:
+        """A PACS whose listings stop short of the totals they announce: what they leave out is unknown."""
+        pacs.cut_listings(after=0)
+        c = make(pacs, clock)
+        yield Unreadable(c, r"the listing of Lnl_\w+ ended after 0 of")
         c.close()
 
 

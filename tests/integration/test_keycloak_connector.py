@@ -31,7 +31,7 @@ from tests.emulators.keycloak.seed import (
     seed,
     settings,
 )
-from tests.support.conformance import MISSING, ConnectorConformance
+from tests.support.conformance import MISSING, ConnectorConformance, Unreadable
 
 SERVICE_ACCOUNT = f"service-account-{SWEEPER}"
 
@@ -91,6 +91,14 @@ PEEKER, PEEKER_SECRET = "iam-peeker", "peeker-S3cret-77a1"
 def query_only(kc: KeycloakEmulator) -> KeycloakConnector:
     kc.add_client(REALM, PEEKER, secret=PEEKER_SECRET, service_account=True, admin_roles=["query-users"])
     return make(kc, client_id=PEEKER, client_secret=Secret(PEEKER_SECRET, "test"))
+
+
+@pytest.fixture
+def unreadable(kc: KeycloakEmulator) -> Iterator[Unreadable]:
+    """An admin shown no user (query-users without view-users): its empty search proves nothing."""
+    conn = query_only(kc)
+    yield Unreadable(conn, "view-users")
+    conn.close()
 
 
 class TestKeycloakConformance(ConnectorConformance):

@@ -44,7 +44,7 @@ from tests.integration.openvpn_harness import (
 )
 from tests.integration.vpn_fixtures import require, wait_for
 from tests.support.company import person, write_feed
-from tests.support.conformance import MISSING, ConnectorConformance, MaintainableConformance
+from tests.support.conformance import MISSING, ConnectorConformance, MaintainableConformance, Unreadable
 
 pytestmark = pytest.mark.openvpn
 
@@ -107,6 +107,12 @@ def spare() -> Entitlement:
 @pytest.fixture
 def unreachable(lab: OpenVpnLab) -> OpenVpnConnector:
     return OpenVpnConnector("vpn", lab.settings(management=str(lab.root / "no-such.sock"), timeout=1))
+
+
+@pytest.fixture
+def unreadable(lab: OpenVpnLab) -> Unreadable:
+    """pki_dir names a directory with no PKI: no index to read is not "no certificate"."""
+    return Unreadable(OpenVpnConnector("vpn", lab.settings(pki_dir=str(lab.root / "no-such-pki"))), "pki_dir")
 
 
 class TestOpenVpnConformance(ConnectorConformance, MaintainableConformance):

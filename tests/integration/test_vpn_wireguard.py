@@ -20,7 +20,7 @@ from iam import contract, errors
 from iam.contract import Op
 from iam.model import Entitlement, Outcome
 from tests.integration.vpn_fixtures import Cleanup, WireGuardLab, require, wait_for, wg_keypair
-from tests.support.conformance import MISSING, ConnectorConformance
+from tests.support.conformance import MISSING, ConnectorConformance, Unreadable
 
 VPN = Entitlement("vpn", "access")
 
@@ -56,6 +56,14 @@ def spare() -> Entitlement:
 @pytest.fixture
 def unreachable(lab: WireGuardLab) -> WireGuardConnector:
     return WireGuardConnector("wg", lab.settings(interface="wgnone0"))
+
+
+@pytest.fixture
+def unreadable(lab: WireGuardLab) -> Unreadable:
+    """config_path names no file: without it nobody's peers are known, which is not "no peer"."""
+    return Unreadable(
+        WireGuardConnector("wg", lab.settings(config_path=str(lab.root / "no-such.conf"))), "config_path"
+    )
 
 
 class TestWireGuardConformance(ConnectorConformance):
