@@ -6,6 +6,16 @@ engine plans only operations a system can perform. Every operation is
 idempotent and returns a `Result`; "already done" is `unchanged`, a missing
 account is `absent`. Failures raise the types in `iam.errors`. Connectors
 never retry: the engine does.
+
+"Could not look" is never "nothing there". A read answers None or an empty
+iterator only when it saw the whole place it is configured to read and that
+place holds nothing. A read that did not see everything (its place is
+missing, the account iam uses may not see all of it, a limit or a listing
+cut it short, the system did not answer) raises instead, so a termination
+is never reported complete on an empty view: `errors.IncompleteRead` or
+`errors.PermissionDenied` when a person must change something, a
+`errors.TransientError` when a retry can help. `Connector.check` proves the
+same for every place the settings name.
 """
 
 from __future__ import annotations
@@ -98,20 +108,42 @@ class Connector(ABC):
 
     @abstractmethod
     def check(self) -> str:
-        """Connect and authenticate; return a one-line description or raise."""
+        """Connect and authenticate; return a one-line description or raise.
+
+        Also proves that every place the settings name exists and that what
+        reads look at there is visible to the account iam uses; raises
+        (`errors.IncompleteRead`, naming the setting and the fix) when it
+        cannot prove it.
+        """
 
     def close(self) -> None:  # noqa: B027 - most connectors hold nothing to release
         """Release connections; safe to call twice."""
 
 
 class Readable(ABC):
+    """Reading accounts; an empty answer is a promise that there is nothing, never a guess."""
+
     @abstractmethod
     def read_account(self, username: str) -> AccountState | None:
-        """The person's account with its entitlements, or None if absent."""
+        """The person's account with all of its entitlements, or None if absent.
+
+        None only when the system was fully readable and holds no such
+        account. A read that did not see everything (a missing or hidden
+        search base, entitlements the account iam uses may not see, a limit
+        reached) raises `errors.IncompleteRead` or another `ConnectorError`:
+        returning None or fewer entitlements would let a termination be
+        reported complete while access survives.
+        """
 
     @abstractmethod
     def iter_accounts(self) -> Iterator[AccountState]:
-        """Every account, read in pages, for reviews and bulk work."""
+        """Every account, read in pages, for reviews and bulk work.
+
+        Empty only when the system was fully readable and holds no account.
+        A page that did not come, a listing that ended early or a place that
+        could not be read raises (`errors.IncompleteRead` or another
+        `ConnectorError`); it never ends the iteration quietly.
+        """
 
 
 class Creatable(ABC):

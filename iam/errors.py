@@ -13,12 +13,18 @@ The engine's retry policy reads the *type* of an error, never its message::
         ├── PermanentError        a retry cannot help
         │   ├── AuthenticationFailed   bad credentials
         │   ├── PermissionDenied       authenticated, not allowed
+        │   ├── IncompleteRead         a read could not see everything it asked for
         │   ├── InvalidAttribute       schema or value rejected
         │   ├── AmbiguousAccount       more than one account matches
         │   └── Unsupported            the system cannot do this
         └── StateConflict         the object is not as the step assumed
             ├── AlreadyExists
             └── NoSuchObject      the engine turns it into `absent`
+
+"Could not look" is never "nothing there": a read whose place is missing
+(an LDAP search base, a realm, a file), hidden from the account iam uses,
+or cut short (a size limit, a listing that ends early) raises
+`IncompleteRead` or `PermissionDenied`, never returns an empty answer.
 
 Messages never carry a secret: connectors build them from names, DNs and
 codes, and the audit log redacts any registered secret again on the way out.
@@ -93,6 +99,15 @@ class AuthenticationFailed(PermanentError):
 
 class PermissionDenied(PermanentError):
     """Authenticated, but not allowed to do this."""
+
+
+class IncompleteRead(PermanentError):
+    """A read did not see everything it asked for: its place is missing or hidden, or it was cut short.
+
+    Raised instead of an empty answer, so that "could not look" is never
+    taken for "nothing there" (no account, no entitlement left). The message
+    names the place, the setting that points there and what to change.
+    """
 
 
 class InvalidAttribute(PermanentError):

@@ -62,6 +62,11 @@ class Directory:
 @pytest.fixture
 def directory(slapd: Slapd) -> Directory:
     """alice is in groups of every kind (one where she is the only member); bob shares some."""
+    return seed_directory(slapd)
+
+
+def seed_directory(slapd: Slapd) -> Directory:
+    """The `directory` fixture's people and groups, on any running slapd."""
     conn = slapd.admin()
     seed_base(conn)
     alice = add_person(conn, "alice", "alice-Passw0rd")

@@ -71,6 +71,7 @@ class BadgeConnector(
 
     def check(self) -> str:
         site = self.driver.site()
+        self.driver.prove_readable()
         known = {s.casefold() for s in self.driver.status_names()}
         for status in (self.policy.active_status, self.policy.terminated_status):
             if status.casefold() not in known:

@@ -106,6 +106,10 @@ class BadgeDriver(Protocol):
         """Every badge status the site defines, by name."""
         ...
 
+    def prove_readable(self) -> None:
+        """Raise unless the user may list what reads look at (cardholders, badges, levels, assignments)."""
+        ...
+
     def find_cardholders(self, field_name: str, value: str) -> list[Cardholder]:
         """Cardholders whose ``field_name`` equals ``value`` (every page of them)."""
         ...

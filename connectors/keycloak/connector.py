@@ -8,6 +8,11 @@ among the consents) and ``idp:<alias>`` (a federated-identity link).
 Termination disables, cuts every way back in and strips every mapping, in
 the order of `termination_steps`. Names in URL paths are percent-encoded
 (python-keycloak formats them in raw).
+
+"No such user" is trusted only from an admin that may view every user:
+Keycloak leaves out of a search (and its count) each user the admin may not
+view, so an admin holding ``query-users`` alone finds nobody and is told no
+error. `_sees_every_user` proves the right before an empty answer is believed.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ VIEW_CLIENTS = "view-clients"
 REALM_ROLE, CLIENT_ROLE, GROUP = "realm-role", "client-role", "group"
 CONSENT, IDP = "consent", "idp"
 _NO_ACCOUNT = Result(Outcome.ABSENT, "no account")
+#: An id no Keycloak user has: its brute-force status is answered only to an admin who may view every user.
+_NO_USER_ID = "iam-probe-no-such-user"
 T = TypeVar("T")
 
 
@@ -63,9 +70,11 @@ class KeycloakConnector(
         managed = s.get("managed_clients")
         self.managed_clients = frozenset(managed) if managed is not None else None
         self.api = KeycloakSession(name, s)
+        self._proven = False
 
     def check(self) -> str:
         count = self._in_realm("count users", lambda kc: kc.users_count())
+        self._sees_every_user(again=True)
         return (
             f"{self.api.who} (realm {self.api.auth_realm}) administers realm {self.realm} "
             f"at {self.api.server_url}: {count} users"
@@ -91,13 +100,35 @@ class KeycloakConnector(
         where = f"{what}: realm {self.realm} does not exist at {self.api.server_url} (check `realm`)"
         return self._fetch(what, VIEW_USERS, fetch, errors.PermanentError(where))
 
+    def _sees_every_user(self, again: bool = False) -> None:
+        """Prove (once, unless ``again``) that a user search leaves nobody out; raise otherwise.
+
+        Keycloak answers an unknown id's brute-force status only to an admin
+        allowed to view every user of the realm (``view-users`` or
+        ``manage-users``), the same right its user search needs to list everyone.
+        """
+        if self._proven and not again:
+            return
+        try:
+            self._in_realm(
+                "prove every user is visible", lambda kc: kc.get_bruteforce_detection_status(_NO_USER_ID)
+            )
+        except errors.PermissionDenied as exc:
+            raise errors.PermissionDenied(
+                f"{exc}. Without it Keycloak leaves every user {self.api.who} may not view out of a "
+                "search, so 'no such user' cannot be told from 'not allowed to see'"
+            ) from None
+        self._proven = True
+
     def _find(self, username: str) -> dict[str, Any] | None:
-        """The user by exact username (Keycloak stores them lower-case)."""
+        """The user by exact username (Keycloak stores them lower-case); None only if provably absent."""
         query = {"username": username, "exact": "true", "first": 0, "max": 2}
         found = self._in_realm(f"look up {username}", lambda kc: kc.get_users(query))
         matches = [u for u in found if u.get("username", "").lower() == username.lower()]
         if len(matches) > 1:
             raise errors.AmbiguousAccount(f"{len(matches)} users in realm {self.realm} are named {username}")
+        if not matches:
+            self._sees_every_user()
         return matches[0] if matches else None
 
     def read_account(self, username: str) -> AccountState | None:
@@ -107,9 +138,19 @@ class KeycloakConnector(
         try:
             return self._state(user)
         except errors.NoSuchObject:
-            return None  # deleted between the two reads
+            return self._vanished(user)
+
+    def _vanished(self, user: Mapping[str, Any]) -> None:
+        """A 404 while reading a listed user: fine if the user was deleted meanwhile, an error if not."""
+        if self._find(user["username"]) is None:
+            return None
+        raise errors.IncompleteRead(
+            f"read {user['username']}: realm {self.realm} answered 404 for part of a user that exists; "
+            "their access could not be read in full"
+        )
 
     def iter_accounts(self) -> Iterator[AccountState]:
+        self._sees_every_user()
         first = 0
         while True:
             query = {"first": first, "max": self.page_size}
@@ -118,7 +159,7 @@ class KeycloakConnector(
                 try:
                     yield self._state(user)
                 except errors.NoSuchObject:
-                    continue
+                    self._vanished(user)
             if len(page) < self.page_size:
                 return
             first += len(page)

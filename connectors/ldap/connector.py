@@ -8,6 +8,11 @@ every group that names the account, never only those a policy knows. A
 disable counts only where the server enforces it (`connectors.ldap.disabling`).
 HR's facts are followed through a configured attribute map
 (`connectors.ldap.attributes`). Every filter value and DN component is escaped.
+
+A read that could not see everything raises (see `connectors.ldap.session`
+and `connectors.ldap.visibility`): a missing or hidden base, or groups whose
+members the bind account may not see, never read as "no account" or "no
+groups left".
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from connectors.ldap.session import (
     VALUE_EXISTS,
     LdapSession,
 )
+from connectors.ldap.visibility import GroupVisibility, group_class
 from iam import contract, errors
 from iam.model import AccountState, Entitlement, Outcome, Result
 from iam.secrets import SECRET_SCHEMA
@@ -163,15 +169,40 @@ class LdapConnector(
         self._group_attr: dict[str, str] = {}
         self._dns: dict[str, str] = {}
         self._cache_lock = threading.Lock()
+        group_classes = (
+            ["group"] if self.flavor == "ad" else ["groupofnames", "groupofuniquenames", "posixgroup"]
+        )
+        self._visibility = GroupVisibility(self.session, self.groups_dn, group_classes, self.page_size)
+        self._groups_proven = False
 
     # base -------------------------------------------------------------------
 
     def check(self) -> str:
-        self.session.search(self.base_dn, "(objectClass=*)", ["objectClass"], scope=ldap3.BASE, what="check")
-        return (
-            f"bound to {self.session.url} as {self.session.bind_dn or 'anonymous'}; {self.base_dn} readable; "
-            + self.prove_disable()
-        )
+        places = self._check_places()
+        groups = self._visibility.prove()
+        who = self.session.bind_dn or "anonymous"
+        return f"bound to {self.session.url} as {who}; {places} readable; {groups}; {self.prove_disable()}"
+
+    def _check_places(self) -> str:
+        """Every DN the settings name exists and is visible to the bind account; names them."""
+        named = [key for key in ("base_dn", "users_dn", "groups_dn", "leavers_dn") if self.settings.get(key)]
+        for key in named:
+            self._check_place(key)
+        return ", ".join(named)
+
+    def _check_place(self, key: str) -> None:
+        """The entry the setting ``key`` names exists and the bind account sees it, or `IncompleteRead`."""
+        dn = self.settings[key]
+        self.session.search(dn, "(objectClass=*)", ["1.1"], setting=key, scope=ldap3.BASE, what=f"read {key}")
+
+    def _groups_visible(self) -> None:
+        """Prove once per connector that group reads see every group and member (`visibility`)."""
+        with self._cache_lock:
+            if self._groups_proven:
+                return
+        self._visibility.prove()
+        with self._cache_lock:
+            self._groups_proven = True
 
     def prove_disable(self) -> str:
         """Why this directory enforces the configured disable; raises naming the fix when it would not."""
@@ -207,7 +238,11 @@ class LdapConnector(
 
     def _find_user(self, username: str) -> dict[str, Any] | None:
         found = self.session.search(
-            self.base_dn, self._user_filter(username), self._user_attributes(), what=f"look up {username}"
+            self.base_dn,
+            self._user_filter(username),
+            self._user_attributes(),
+            setting="base_dn",
+            what=f"look up {username}",
         )
         if len(found) > 1:
             dns = ", ".join(e["dn"] for e in found)
@@ -240,9 +275,15 @@ class LdapConnector(
                 f"(&(objectClass=groupOfUniqueNames)(uniqueMember={edn}))"
                 f"(&(objectClass=posixGroup)(memberUid={uid})))"
             )
+        self._groups_visible()  # a filter on a member attribute it may not search matches nothing
         groups = []
         for entry in self.session.search(
-            self.groups_dn, flt, ["objectClass"], page_size=self.page_size, what=f"find groups of {username}"
+            self.groups_dn,
+            flt,
+            ["objectClass"],
+            setting="groups_dn",
+            page_size=self.page_size,
+            what=f"find groups of {username}",
         ):
             attr = _membership_attr(entry)
             with self._cache_lock:
@@ -282,7 +323,9 @@ class LdapConnector(
 
     def iter_accounts(self) -> Iterator[AccountState]:
         """Every account with its groups, in two paged passes (groups, then users), never one query each."""
+        self._groups_visible()
         members: dict[str, list[str]] = {}
+        shown_empty: dict[str, str] = {}
         group_filter = (
             "(objectClass=group)"
             if self.flavor == "ad"
@@ -292,19 +335,25 @@ class LdapConnector(
             self.groups_dn,
             group_filter,
             ["objectClass", "member", "uniqueMember", "memberUid"],
+            setting="groups_dn",
             page_size=self.page_size,
             what="list groups",
         ):
             attr = _membership_attr(group)
             with self._cache_lock:
                 self._group_attr[group["dn"].lower()] = attr
+            if not group["attrs"].get(attr):
+                shown_empty[group["dn"]] = group_class(group)
             for value in group["attrs"].get(attr, []):
                 key = f"uid:{value}" if attr == "memberuid" else _norm(value)
                 members.setdefault(key, []).append(group["dn"])
+        if shown_empty:  # empty, or members it may not read: only the directory can tell
+            self._visibility.prove_empty(shown_empty)
         entries = self.session.search(
             self.base_dn,
             self._user_filter(),
             self._user_attributes(),
+            setting="base_dn",
             page_size=self.page_size,
             what="list accounts",
         )
@@ -395,12 +444,10 @@ class LdapConnector(
             attr = self._group_attr.get(group_dn.lower())
         if attr:
             return attr
-        found = self.session.search(
-            group_dn, "(objectClass=*)", ["objectClass"], scope=ldap3.BASE, what=f"read group {group_dn}"
-        )
-        if not found:
+        found = self.session.read_entry(group_dn, ["objectClass"], f"read group {group_dn}")
+        if found is None:
             raise errors.InvalidAttribute(f"group {group_dn} does not exist")
-        attr = _membership_attr(found[0])
+        attr = _membership_attr(found)
         with self._cache_lock:
             self._group_attr[group_dn.lower()] = attr
         return attr
@@ -470,8 +517,7 @@ class LdapConnector(
 
     def _holds(self, group: str, attr: str, value: str) -> bool:
         flt = f"({attr}={escape_filter_chars(value)})"
-        found = self.session.search(group, flt, ["objectClass"], scope=ldap3.BASE, what=f"read {group}")
-        return bool(found)
+        return self.session.read_entry(group, ["1.1"], f"read {group}", flt) is not None
 
     def disable(self, username: str) -> Result:
         return self._set_enabled(username, False)
@@ -555,6 +601,8 @@ class LdapConnector(
         if code == ALREADY_EXISTS:
             raise errors.AlreadyExists(f"{what}: {rdn},{parent} already exists; move or rename one of them")
         if code == NO_SUCH_OBJECT:
+            # the account is gone, or the parent is ("new superior not found"): only the second is an error
+            self._check_place("users_dn" if parent == self.users_dn else "leavers_dn")
             return Result(Outcome.ABSENT, "no account")
         with self._cache_lock:
             self._dns[username] = f"{rdn},{parent}"

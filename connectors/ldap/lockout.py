@@ -109,11 +109,10 @@ class LockoutPolicies:
     def _read_fault(self, policy_dn: str, whose: str) -> str:
         what = f"read password policy {policy_dn}"
         try:
-            found = self.session.search(
-                policy_dn, "(objectClass=*)", ["pwdLockout"], scope=ldap3.BASE, what=what
-            )
-        except (errors.NoSuchObject, errors.PermanentError):  # missing, refused, a referral: unreadable
-            found = []
+            entry = self.session.read_entry(policy_dn, ["pwdLockout"], what)
+        except (errors.NoSuchObject, errors.PermanentError):  # refused, a referral: unreadable
+            entry = None
+        found = [entry] if entry else []
         if not found:
             return (
                 f"the lock is not enforced: password policy {policy_dn} ({whose}) does not exist or "
@@ -188,7 +187,11 @@ class LockoutPolicies:
         """(the database's suffix, its ppolicy overlay entries), or None when cn=config is unreadable."""
         try:
             databases = self.session.search(
-                CONFIG_BASE, "(olcSuffix=*)", ["olcSuffix"], what=f"read the databases in {CONFIG_BASE}"
+                CONFIG_BASE,
+                "(olcSuffix=*)",
+                ["olcSuffix"],
+                setting="disable.policy_dn",
+                what=f"read the databases in {CONFIG_BASE}",
             )
             serving = [
                 (len(s), d["dn"], s)
@@ -203,6 +206,7 @@ class LockoutPolicies:
                 database_dn,
                 "(objectClass=olcPPolicyConfig)",
                 ["olcPPolicyDefault"],
+                setting="disable.policy_dn",
                 scope=ldap3.LEVEL,
                 what=f"read the ppolicy overlay of {suffix} in {CONFIG_BASE}",
             )
@@ -241,6 +245,7 @@ class LockoutPolicies:
             self.base_dn,
             flt,
             ["pwdPolicySubentry"],
+            setting="base_dn",
             page_size=self.page_size,
             what="find accounts with their own policy",
         ):

@@ -61,6 +61,7 @@ class PrimaryGroups:
             domain,
             f"(&(objectClass=group)(objectSid={escape_filter_chars(sid)}))",
             ["objectClass"],
+            setting="base_dn",
             what=f"find the group with RID {rid} (primary group of {entry['dn']})",
         )
         if len(found) != 1:

@@ -3,6 +3,13 @@
 ldap3 connections are not safe to share between threads, so every call
 holds a lock; the engine uses one thread per system, so the lock is almost
 never contended. A broken connection is dropped and rebuilt on next use.
+
+A search answers everything below its base or raises: a base that does not
+exist, or that the bind account may not see (slapd answers both with
+noSuchObject), a read refused, a size or administrative limit reached, are
+`errors.IncompleteRead` or `errors.PermissionDenied` naming the setting that
+points there, never an empty list. Reading one entry that may legitimately
+not exist (a group named in a step) is the separate `read_entry`.
 """
 
 from __future__ import annotations
@@ -27,12 +34,15 @@ SUCCESS = 0
 NO_SUCH_ATTRIBUTE = 16
 VALUE_EXISTS = 20
 NO_SUCH_OBJECT = 32
+TIME_LIMIT = 3
+SIZE_LIMIT = 4
+ADMIN_LIMIT = 11
 INVALID_CREDENTIALS = 49
 INSUFFICIENT_ACCESS = 50
 UNWILLING_TO_PERFORM = 53
 OBJECT_CLASS_VIOLATION = 65
 ALREADY_EXISTS = 68
-_TRANSIENT_CODES = {3, 11, 51, 52}  # timeLimit, adminLimit, busy, unavailable
+_TRANSIENT_CODES = {TIME_LIMIT, ADMIN_LIMIT, 51, 52}  # timeLimit, adminLimit, busy, unavailable
 _INVALID_CODES = {17, 18, 19, 21, 34, 64, 65, 67, 69}
 
 PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
@@ -178,11 +188,16 @@ class LdapSession:
         search_filter: str,
         attributes: list[str],
         *,
+        setting: str,
         scope: str = ldap3.SUBTREE,
         page_size: int = 0,
         what: str = "search",
     ) -> list[dict[str, Any]]:
-        """Entries as ``{"dn": ..., "attrs": {lowercased name: [str, ...]}}``, all pages."""
+        """Every entry below ``base``, all pages, as ``{"dn": ..., "attrs": {lowercased name: [str, ...]}}``.
+
+        ``setting`` names the configuration key that points at ``base``: a
+        search that could not see everything raises naming it, never answers [].
+        """
         out: list[dict[str, Any]] = []
         cookie: bytes | None = None
         with self.connection(what) as conn:
@@ -191,9 +206,8 @@ class LdapSession:
                 if page_size:
                     kwargs = {"paged_size": page_size, "paged_cookie": cookie}
                 conn.search(base, search_filter, scope, attributes=attributes, **kwargs)
-                code = conn.result.get("result")
-                if code not in (SUCCESS, NO_SUCH_OBJECT):
-                    raise map_result(conn.result, what)
+                if conn.result.get("result") != SUCCESS:
+                    raise self.incomplete(conn.result, base, setting, what)
                 out += [_entry(e) for e in (conn.response or []) if e.get("type") == "searchResEntry"]
                 if not page_size:
                     break
@@ -202,6 +216,76 @@ class LdapSession:
                 if not cookie:
                     break
         return out
+
+    def read_entry(
+        self, dn: str, attributes: list[str], what: str, search_filter: str = "(objectClass=*)"
+    ) -> dict[str, Any] | None:
+        """The one entry ``dn`` if it exists and matches ``search_filter``; None if it does not.
+
+        For a DN that may legitimately be gone (a group a step names, read
+        again to decide an outcome), never for a search base: a missing base
+        is an error (`search`).
+        """
+        with self.connection(what) as conn:
+            conn.search(dn, search_filter, ldap3.BASE, attributes=attributes)
+            code = conn.result.get("result")
+            if code == NO_SUCH_OBJECT:
+                return None
+            if code != SUCCESS:
+                raise map_result(conn.result, what)
+            found = [_entry(e) for e in (conn.response or []) if e.get("type") == "searchResEntry"]
+        return found[0] if found else None
+
+    def first(
+        self, base: str, search_filter: str, attributes: list[str], *, setting: str, what: str
+    ) -> dict[str, Any] | None:
+        """One entry below ``base`` matching ``search_filter``, or None when none does (a probe).
+
+        The server is asked for one entry only, so its "size limit exceeded"
+        means "there were more", not "cut short".
+        """
+        with self.connection(what) as conn:
+            conn.search(base, search_filter, ldap3.SUBTREE, attributes=attributes, size_limit=1)
+            if conn.result.get("result") not in (SUCCESS, SIZE_LIMIT):
+                raise self.incomplete(conn.result, base, setting, what)
+            found = [_entry(e) for e in (conn.response or []) if e.get("type") == "searchResEntry"]
+        return found[0] if found else None
+
+    def where(self, setting: str) -> str:
+        """A setting as the configuration spells it: ``systems.<system>.<setting>``."""
+        return f"systems.{self.system}.{setting}"
+
+    def incomplete(self, result: dict[str, Any], base: str, setting: str, what: str) -> errors.ConnectorError:
+        """Why a search below ``base`` did not see everything, naming the setting and the fix."""
+        code = result.get("result")
+        said = f"{result.get('description')} (LDAP {code})"
+        who = self.bind_dn or "the anonymous bind"
+        where = f"{base} ({self.where(setting)})"
+        if code == NO_SUCH_OBJECT:
+            matched = result.get("dn")
+            closest = f"; the closest entry that exists is {matched}" if matched else ""
+            return errors.IncompleteRead(
+                f"{what}: {where} does not exist, or {who} may not see it: {said}{closest}. "
+                f"Set {setting} to an entry that exists, or grant {who} read access to it",
+            )
+        if code == INSUFFICIENT_ACCESS:
+            return errors.PermissionDenied(
+                f"{what}: {who} may not read {where}: {said}. Grant it read access there",
+            )
+        if code in (SIZE_LIMIT, ADMIN_LIMIT):
+            detail = f": {result.get('message')}" if result.get("message") else ""
+            return errors.IncompleteRead(
+                f"{what}: the search below {where} was cut short by a server limit: {said}{detail}. "
+                f"Keep systems.{self.system}.page_size within the server's paged-results limit, or raise "
+                f'the limits for {who} (OpenLDAP: `limits dn.exact="{who}" size=unlimited`; '
+                "Active Directory: MaxPageSize)",
+            )
+        if code == TIME_LIMIT:
+            return errors.TransientError(
+                f"{what}: the search below {where} was cut short by the server's time limit: {said}; "
+                "what it found is not taken as all there is",
+            )
+        return map_result(result, what)
 
     def modify(
         self, dn: str, changes: dict[str, Any], what: str, accept: frozenset[int] = frozenset()

@@ -4,7 +4,10 @@ The management client, the PKI wrapper and the ``wg`` runner raise their own
 exceptions (as httpcore does below httpx); `translate` maps them, so the
 engine's retry policy can read the type: a refused or vanished socket, a
 timeout or a busy lock may pass (transient); a failing easy-rsa, a rejected
-password, a missing tool or an unreadable file needs a person (permanent).
+password, a missing tool or an unreadable file needs a person (permanent),
+and a file that could not be read in full (a missing or damaged PKI index, a
+missing peers file or configuration) is `errors.IncompleteRead`, never "no
+certificate" or "no peer".
 Messages name the operation and the file or socket, never a key or password.
 """
 
@@ -15,7 +18,7 @@ from contextlib import contextmanager
 
 from connectors.vpn import commands as cmd
 from connectors.vpn import management as mgmt
-from connectors.vpn.pki import NotRevocableByName, PkiLocked
+from connectors.vpn.pki import NotRevocableByName, PkiLocked, UnreadableIndex
 from iam import errors
 from iam.secrets import redact
 
@@ -51,6 +54,8 @@ def translate(what: str, system: str | None = None) -> Iterator[None]:
         raise errors.TransientError(f"{what}: {exc}", system=system) from None
     except NotRevocableByName as exc:
         raise CommandRefused(f"{what}: {exc}", system=system) from None
+    except UnreadableIndex as exc:
+        raise errors.IncompleteRead(f"{what}: {exc}", system=system) from None
     except cmd.ToolMissing as exc:
         raise ToolUnavailable(f"{what}: {exc}", system=system) from None
     except cmd.CommandFailed as exc:

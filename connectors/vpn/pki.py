@@ -7,8 +7,11 @@ revocation state that counts is read back from that file with
 ``openssl crl`` (checked against the CA), not from the index alone.
 
 Commands run through `connectors.vpn.commands` (argument lists, never a
-shell, bounded in time) and fail with its exceptions, `PkiLocked` or
-`NotRevocableByName`; the connector's boundary translates them.
+shell, bounded in time) and fail with its exceptions, `PkiLocked`,
+`NotRevocableByName` or `UnreadableIndex`; the connector's boundary
+translates them. An index that is missing or holds a line that cannot be
+read is an error, never fewer certificates: a skipped line could be the
+valid certificate of a leaver.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ _HEX = re.compile(r"[0-9A-Fa-f]{1,64}")
 
 class PkiLocked(Exception):
     """Another process holds the PKI lock for too long."""
+
+
+class UnreadableIndex(Exception):
+    """``index.txt`` is missing or holds a line that is not an index line: who holds what is unknown."""
 
 
 class NotRevocableByName(Exception):
@@ -83,23 +90,33 @@ def parse_asn1_time(value: str) -> datetime:
     return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
 
 
-def parse_index(text: str) -> list[CertRecord]:
-    """Every certificate of an ``index.txt``; malformed lines are skipped."""
+def parse_index(text: str, source: str = "index.txt") -> list[CertRecord]:
+    """Every certificate of an ``index.txt``; a line that is not an index line raises `UnreadableIndex`."""
     records = []
-    for line in text.splitlines():
-        fields = line.split("\t")
-        if len(fields) < 6 or fields[0] not in ("V", "R", "E"):
-            continue
-        serial = normalize_serial(fields[3])
-        if serial is None:
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
             continue
         try:
-            expires = parse_asn1_time(fields[1])
-            revoked = parse_asn1_time(fields[2].split(",")[0]) if fields[2] else None
-        except ValueError:
-            continue
-        records.append(CertRecord(fields[0], expires, revoked, serial, fields[5]))
+            records.append(_index_line(line))
+        except ValueError as exc:
+            raise UnreadableIndex(
+                f"{source} line {number} is not an index line ({exc}): the certificate it stands for "
+                "cannot be read, so no one's access can be trusted; repair the line (tab-separated: "
+                "status V/R/E, expiry, revocation, serial, file, subject)"
+            ) from None
     return records
+
+
+def _index_line(line: str) -> CertRecord:
+    fields = line.split("\t")
+    if len(fields) < 6 or fields[0] not in ("V", "R", "E"):
+        raise ValueError("expected 6 fields starting with V, R or E")
+    serial = normalize_serial(fields[3])
+    if serial is None:
+        raise ValueError("the serial is not hexadecimal")
+    expires = parse_asn1_time(fields[1])
+    revoked = parse_asn1_time(fields[2].split(",")[0]) if fields[2] else None
+    return CertRecord(fields[0], expires, revoked, serial, fields[5])
 
 
 def parse_crl_text(text: str) -> CrlInfo:
@@ -158,7 +175,16 @@ class EasyRsa:
     # reading ------------------------------------------------------------------
 
     def records(self) -> list[CertRecord]:
-        return parse_index((self.pki_dir / "index.txt").read_text(encoding="utf-8", errors="replace"))
+        """Every certificate the PKI ever issued; `UnreadableIndex` if the index is missing or damaged."""
+        index = self.pki_dir / "index.txt"
+        try:
+            text = index.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            raise UnreadableIndex(
+                f"the PKI index {index} does not exist: set pki_dir to the easy-rsa PKI directory that "
+                "issues the server's client certificates"
+            ) from None
+        return parse_index(text, str(index))
 
     def cert_serial(self, path: Path) -> str | None:
         """The serial of a certificate file, or None if there is no such file."""

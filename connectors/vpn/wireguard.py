@@ -9,6 +9,11 @@ block (`connectors.vpn.wgconf`) or by a ``peers_file`` mapping
 
 A live session is a peer whose last handshake is recent (``live_seconds``):
 WireGuard rekeys every two minutes, so an older handshake means no tunnel.
+
+Who holds which peer is read from those files, so a configuration or peers
+file that does not exist, or a peers-file value that is not a public key, is
+`errors.IncompleteRead` naming the setting: read as "nobody has a peer" it
+would let a leaver's live peer pass for none.
 """
 
 from __future__ import annotations
@@ -82,10 +87,21 @@ class WireGuardConnector(
         return table
 
     def _config(self) -> str:
-        return self.config_path.read_text(encoding="utf-8") if self.config_path.exists() else ""
+        """The saved configuration; it must exist, since it is where peers are tied to people."""
+        if not self.config_path.exists():
+            raise errors.IncompleteRead(
+                f"the WireGuard configuration {self.config_path} does not exist: set "
+                f"systems.{self.name}.config_path to the file the interface {self.interface} is loaded from",
+                system=self.name,
+            )
+        return self.config_path.read_text(encoding="utf-8")
 
-    def _mapping(self) -> dict[str, set[str]]:
-        """{username: keys} from the config comments and the peers file."""
+    def _mapping(self, only: str | None = None) -> dict[str, set[str]]:
+        """{username: keys} from the config comments and the peers file.
+
+        The keys of ``only`` (of everyone when None) must all be readable; a
+        malformed peers-file entry of someone else does not stop this read.
+        """
         keys: dict[str, set[str]] = {}
         text = self._config()
         for peer in wgconf.parse_peers(text, self.comment_key):
@@ -94,22 +110,49 @@ class WireGuardConnector(
         for user, key in wgconf.removed_peers(text, self.comment_key):
             keys.setdefault(user, set()).add(key)
         if self.peers_file is not None:
-            try:
-                data = yaml.safe_load(self.peers_file.read_text(encoding="utf-8")) or {}
-            except yaml.YAMLError:
-                data = None
-            if not isinstance(data, dict):
-                raise errors.PermanentError(
-                    f"{self.peers_file}: expected a YAML/JSON mapping of username to public keys",
-                    system=self.name,
-                )
-            for user, values in data.items():
-                listed = [values] if isinstance(values, str) else list(values or [])
-                # only well-formed keys: a value from this file ends up in a wg command line
-                keys.setdefault(str(user), set()).update(
-                    str(v) for v in listed if wgconf.KEY.fullmatch(str(v))
-                )
+            listed, unreadable = self._peers_file()
+            for user, found in listed.items():
+                keys.setdefault(user, set()).update(found)
+            wanted = [only] if only is not None else sorted(unreadable)
+            for user in wanted:
+                if user in unreadable:
+                    raise errors.IncompleteRead(
+                        f"{self.peers_file} (systems.{self.name}.peers_file): {unreadable[user]} value(s) "
+                        f"listed for {user} are not WireGuard public keys, so the peers of {user} cannot "
+                        "all be known; correct them",
+                        system=self.name,
+                    )
         return keys
+
+    def _peers_file(self) -> tuple[dict[str, set[str]], dict[str, int]]:
+        """{username: keys} from ``peers_file``, and how many values of whom are not public keys.
+
+        A value that is not a key is never used (it would reach a wg command line).
+        """
+        assert self.peers_file is not None
+        where = f"{self.peers_file} (systems.{self.name}.peers_file)"
+        try:
+            data = yaml.safe_load(self.peers_file.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise errors.IncompleteRead(
+                f"the peers file {where} does not exist: point peers_file at it, or remove the setting",
+                system=self.name,
+            ) from None
+        except yaml.YAMLError:
+            data = None
+        if not isinstance(data, dict):
+            raise errors.PermanentError(
+                f"{where}: expected a YAML/JSON mapping of username to public keys", system=self.name
+            )
+        keys: dict[str, set[str]] = {}
+        unreadable: dict[str, int] = {}
+        for user, values in data.items():
+            listed = [str(v) for v in ([values] if isinstance(values, str) else list(values or []))]
+            keys[str(user)] = {v for v in listed if wgconf.KEY.fullmatch(v)}
+            bad = sum(1 for v in listed if not wgconf.KEY.fullmatch(v))
+            if bad:
+                unreadable[str(user)] = bad
+        return keys, unreadable
 
     def _state(
         self,
@@ -151,8 +194,10 @@ class WireGuardConnector(
             credentials=credentials,
         )
 
-    def _snapshot(self) -> tuple[dict[str, set[str]], set[str], dict[str, str], dict[str, str]]:
-        mapping = self._mapping()
+    def _snapshot(
+        self, only: str | None = None
+    ) -> tuple[dict[str, set[str]], set[str], dict[str, str], dict[str, str]]:
+        mapping = self._mapping(only)
         saved = {p.public_key for p in wgconf.parse_peers(self._config(), self.comment_key)}
         return mapping, saved, self._table("latest-handshakes"), self._table("endpoints")
 
@@ -168,7 +213,7 @@ class WireGuardConnector(
     def read_account(self, username: str) -> AccountState | None:
         user = check_username(username, self.name)
         with translate(f"read {user}", self.name):
-            mapping, saved, live, endpoints = self._snapshot()
+            mapping, saved, live, endpoints = self._snapshot(user)
         keys = mapping.get(user)
         return self._state(user, keys, saved, live, endpoints) if keys else None
 
@@ -191,7 +236,7 @@ class WireGuardConnector(
                 system=self.name,
             )
         with self._lock, translate(f"grant vpn:access to {user}", self.name):
-            mapping, saved, live, _ = self._snapshot()
+            mapping, saved, live, _ = self._snapshot(user)
             if any(k in saved or k in live for k in mapping.get(user, ())):
                 return Result(Outcome.UNCHANGED, "a peer is configured")
             address = self._free_address(s["address_pool"])
@@ -226,7 +271,7 @@ class WireGuardConnector(
         user = check_username(username, self.name)
         _only_vpn_access(entitlement)
         with self._lock, translate(f"revoke vpn:access of {user}", self.name):
-            keys = self._mapping().get(user)
+            keys = self._mapping(user).get(user)
             if not keys:
                 return Result(Outcome.ABSENT, f"no peer for {user}")
             removed = self._remove(user, keys)
@@ -240,7 +285,7 @@ class WireGuardConnector(
                 f"{credential_id!r} is not a WireGuard public key", system=self.name
             )
         with self._lock, translate(f"remove peer {credential_id} of {user}", self.name):
-            if credential_id not in self._mapping().get(user, set()):
+            if credential_id not in self._mapping(user).get(user, set()):
                 return Result(Outcome.ABSENT, f"{user} has no peer {credential_id}")
             removed = self._remove(user, {credential_id})
         return Result(Outcome.UPDATED if removed else Outcome.UNCHANGED, f"peer {credential_id} removed")

@@ -19,7 +19,7 @@ from iam.model import Entitlement, Outcome, Result
 from iam.secrets import Secret
 from tests.emulators.lenel import FakeClock, LenelEmulator
 from tests.emulators.lenel.seed import PASSWORD, USER, Site, closed_port, seed, settings
-from tests.support.conformance import ConnectorConformance
+from tests.support.conformance import ConnectorConformance, Unreadable
 
 JANE = "E1001"
 
@@ -79,6 +79,14 @@ class TestConformance(ConnectorConformance):
         url = f"http://127.0.0.1:{closed_port()}/api/access/onguard/openaccess"
         c = LenelBadgeConnector("badges", {**settings_for(url)}, now=clock)
         yield c
+        c.close()
+
+    @pytest.fixture
+    def unreadable(self, pacs: LenelEmulator, site: Site, clock: FakeClock) -> Iterator[Unreadable]:
+        """A PACS whose listings stop short of the totals they announce: what they leave out is unknown."""
+        pacs.cut_listings(after=0)
+        c = make(pacs, clock)
+        yield Unreadable(c, r"the listing of Lnl_\w+ ended after 0 of")
         c.close()
 
 
@@ -239,6 +247,34 @@ def test_a_user_who_may_not_write_is_denied_and_nothing_changes(
     with pytest.raises(errors.PermissionDenied, match=USER):
         connector.revoke_credential(JANE, str(site.jane_badge))
     assert pacs.snapshot() == before
+
+
+def test_a_listing_that_ends_on_a_later_page_is_an_error_not_fewer_cardholders(
+    pacs: LenelEmulator, site: Site, clock: FakeClock
+) -> None:
+    for n in range(5):
+        pacs.add_cardholder(f"Extra{n}", SSNO=f"E9{n:03d}")
+    pacs.cut_listings(
+        after=4, type_name="Lnl_Cardholder"
+    )  # 7 cardholders, pages of 2: page 3 comes back empty
+    connector = make(pacs, clock, page_size=2)
+    with pytest.raises(errors.IncompleteRead, match="Lnl_Cardholder came back empty at page 3 of 4"):
+        list(connector.iter_accounts())
+    pacs.cut_listings(after=6, type_name="Lnl_Cardholder")  # the last page is short of what was announced
+    with pytest.raises(errors.IncompleteRead, match="Lnl_Cardholder ended after 6 of 7"):
+        list(connector.iter_accounts())
+
+
+def test_a_class_the_user_may_not_read_is_permission_denied_not_no_access(
+    connector: LenelBadgeConnector, pacs: LenelEmulator
+) -> None:
+    pacs.forbid_reading(USER, "Lnl_AccessLevelAssignment")
+    with pytest.raises(errors.PermissionDenied, match=USER):
+        connector.read_account(JANE)
+    with pytest.raises(errors.PermissionDenied):
+        list(connector.iter_accounts())
+    with pytest.raises(errors.PermissionDenied, match="prove Lnl_AccessLevelAssignment can be listed"):
+        connector.check()
 
 
 def test_an_untrusted_or_absent_server_says_which(pacs: LenelEmulator, site: Site, clock: FakeClock) -> None:

@@ -31,7 +31,7 @@ from tests.emulators.keycloak.seed import (
     seed,
     settings,
 )
-from tests.support.conformance import MISSING, ConnectorConformance
+from tests.support.conformance import MISSING, ConnectorConformance, Unreadable
 
 SERVICE_ACCOUNT = f"service-account-{SWEEPER}"
 
@@ -82,6 +82,23 @@ def spare() -> Entitlement:
 @pytest.fixture
 def unreachable(kc: KeycloakEmulator) -> KeycloakConnector:
     return make(kc, server_url=f"http://127.0.0.1:{closed_port()}", timeout=1)
+
+
+#: A second service account that may search users but not view them (realm-management query-users only).
+PEEKER, PEEKER_SECRET = "iam-peeker", "peeker-S3cret-77a1"
+
+
+def query_only(kc: KeycloakEmulator) -> KeycloakConnector:
+    kc.add_client(REALM, PEEKER, secret=PEEKER_SECRET, service_account=True, admin_roles=["query-users"])
+    return make(kc, client_id=PEEKER, client_secret=Secret(PEEKER_SECRET, "test"))
+
+
+@pytest.fixture
+def unreadable(kc: KeycloakEmulator) -> Iterator[Unreadable]:
+    """An admin shown no user (query-users without view-users): its empty search proves nothing."""
+    conn = query_only(kc)
+    yield Unreadable(conn, "view-users")
+    conn.close()
 
 
 class TestKeycloakConformance(ConnectorConformance):
@@ -272,6 +289,41 @@ def test_a_missing_admin_role_is_permission_denied_naming_it(
     kc.set_admin_roles(REALM, SERVICE_ACCOUNT, [])
     with pytest.raises(errors.PermissionDenied, match=r"'view-users'.*realm acme"):
         connector.read_account("alice")
+
+
+def test_an_admin_that_may_only_query_users_never_reads_as_no_account(kc: KeycloakEmulator) -> None:
+    """Keycloak answers such an admin's searches with nobody, not 403: that must not read as "no account"."""
+    conn = query_only(kc)
+    with pytest.raises(
+        errors.PermissionDenied, match=r"'view-users'.*cannot be told from 'not allowed to see'"
+    ):
+        conn.read_account("alice")
+    with pytest.raises(errors.PermissionDenied, match="'view-users'"):
+        conn.disable("alice")
+    assert kc.user(REALM, "alice").enabled
+    with pytest.raises(errors.PermissionDenied, match="'view-users'"):
+        conn.check()
+    kc.set_admin_roles(REALM, f"service-account-{PEEKER}", ["query-users", "view-users"])
+    assert conn.read_account("alice") is not None and conn.read_account(MISSING) is None
+
+
+def test_a_404_for_part_of_a_user_who_exists_is_an_error_not_absent(
+    kc: KeycloakEmulator, connector: KeycloakConnector
+) -> None:
+    kc.fail_next(1, 404, template="/{realm}/users/{id}/role-mappings")
+    with pytest.raises(errors.IncompleteRead, match="could not be read in full"):
+        connector.read_account("alice")
+    kc.fail_next(1, 404, template="/{realm}/users/{id}/role-mappings")
+    with pytest.raises(errors.IncompleteRead):
+        list(connector.iter_accounts())
+
+
+def test_a_user_deleted_while_being_read_is_absent(
+    kc: KeycloakEmulator, connector: KeycloakConnector
+) -> None:
+    kc.fail_next(1, 404, template="/{realm}/users/{id}/role-mappings")
+    kc.realm(REALM).users.pop(kc.user(REALM, "bob").id)  # gone before the read that 404s
+    assert connector.read_account("bob") is None
 
 
 def test_bad_credentials_fail_authentication(kc: KeycloakEmulator) -> None:

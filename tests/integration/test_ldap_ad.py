@@ -28,7 +28,7 @@ from iam import contract, errors
 from iam.model import Entitlement, Outcome
 from iam.secrets import Secret
 from tests.conftest import iam_env, run_iam
-from tests.support.conformance import ConnectorConformance
+from tests.support.conformance import ConnectorConformance, Unreadable
 from tests.support.samba import (
     ADMIN_DN,
     BASE_DN,
@@ -144,6 +144,12 @@ def spare(domain: Domain) -> Entitlement:
 @pytest.fixture
 def unreachable(domain: Domain) -> LdapConnector:
     return make(domain, url=f"ldaps://127.0.0.1:{free_port()}", timeout=1)
+
+
+@pytest.fixture
+def unreadable(domain: Domain) -> Unreadable:
+    """groups_dn names an OU that does not exist: group searches fail, none comes back empty."""
+    return Unreadable(make(domain, groups_dn=f"OU=no-such-groups,{domain.ou}"), "groups_dn")
 
 
 class TestAdConformance(ConnectorConformance):

@@ -10,7 +10,7 @@ from iam import contract, errors
 from iam.model import Entitlement, Outcome
 from iam.secrets import Secret
 from tests.conftest import Directory
-from tests.support.conformance import ConnectorConformance
+from tests.support.conformance import ConnectorConformance, Unreadable
 from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, BASE_DN, Slapd, add_person, free_port, seed_base
 
 
@@ -39,6 +39,12 @@ def spare(directory: Directory) -> Entitlement:
 @pytest.fixture
 def unreachable(directory: Directory) -> LdapConnector:
     return make(directory, url=f"ldap://127.0.0.1:{free_port()}", timeout=1)
+
+
+@pytest.fixture
+def unreadable(directory: Directory) -> Unreadable:
+    """groups_dn names an entry that does not exist: every group search fails, none comes back empty."""
+    return Unreadable(make(directory, groups_dn=f"ou=no-such-groups,{BASE_DN}"), "groups_dn")
 
 
 class TestLdapConformance(ConnectorConformance):
@@ -101,6 +107,7 @@ def tls_connector(server: Slapd, **overrides: object) -> LdapConnector:
     settings = {
         "url": server.url,
         "base_dn": BASE_DN,
+        "groups_dn": f"ou=groups,{BASE_DN}",  # empty: provably no groups yet
         "bind_dn": ADMIN_DN,
         "bind_password": Secret(ADMIN_PASSWORD, "test"),
         "timeout": 5,

@@ -44,7 +44,7 @@ from tests.integration.openvpn_harness import (
 )
 from tests.integration.vpn_fixtures import require, wait_for
 from tests.support.company import person, write_feed
-from tests.support.conformance import MISSING, ConnectorConformance, MaintainableConformance
+from tests.support.conformance import MISSING, ConnectorConformance, MaintainableConformance, Unreadable
 
 pytestmark = pytest.mark.openvpn
 
@@ -109,6 +109,12 @@ def unreachable(lab: OpenVpnLab) -> OpenVpnConnector:
     return OpenVpnConnector("vpn", lab.settings(management=str(lab.root / "no-such.sock"), timeout=1))
 
 
+@pytest.fixture
+def unreadable(lab: OpenVpnLab) -> Unreadable:
+    """pki_dir names a directory with no PKI: no index to read is not "no certificate"."""
+    return Unreadable(OpenVpnConnector("vpn", lab.settings(pki_dir=str(lab.root / "no-such-pki"))), "pki_dir")
+
+
 class TestOpenVpnConformance(ConnectorConformance, MaintainableConformance):
     """Implicit accounts: the suite grants vpn:access to a newcomer, as a joiner gets a certificate."""
 
@@ -148,6 +154,22 @@ def test_termination_revokes_first_then_kills_and_the_client_is_refused(
     assert connector.termination_steps(after) == []
     for step in steps:  # a second termination changes nothing
         assert contract.perform(connector, "alice", step).outcome == Outcome.UNCHANGED, step
+
+
+def test_a_damaged_index_line_is_an_error_never_a_certificate_less(
+    lab: OpenVpnLab, connector: OpenVpnConnector
+) -> None:
+    """alice's valid certificate on a line that cannot be read must not make her look certificate-less."""
+    index = lab.pki / "index.txt"
+    lines = index.read_text().splitlines(keepends=True)
+    (at,) = [n for n, line in enumerate(lines) if line.rstrip("\n").endswith("/CN=alice")]
+    status, expires, revoked, _serial, *rest = lines[at].split("\t")
+    lines[at] = "\t".join([status, expires, revoked, "not-a-serial", *rest])
+    index.write_text("".join(lines))
+    with pytest.raises(errors.IncompleteRead, match=rf"index\.txt line {at + 1} is not an index line"):
+        connector.read_account("alice")
+    with pytest.raises(errors.IncompleteRead):
+        connector.check()
 
 
 def test_offboarding_with_the_cli_is_complete_verified_and_repeatable(connected: OpenVpnLab) -> None:

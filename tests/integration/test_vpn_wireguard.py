@@ -20,7 +20,7 @@ from iam import contract, errors
 from iam.contract import Op
 from iam.model import Entitlement, Outcome
 from tests.integration.vpn_fixtures import Cleanup, WireGuardLab, require, wait_for, wg_keypair
-from tests.support.conformance import MISSING, ConnectorConformance
+from tests.support.conformance import MISSING, ConnectorConformance, Unreadable
 
 VPN = Entitlement("vpn", "access")
 
@@ -56,6 +56,14 @@ def spare() -> Entitlement:
 @pytest.fixture
 def unreachable(lab: WireGuardLab) -> WireGuardConnector:
     return WireGuardConnector("wg", lab.settings(interface="wgnone0"))
+
+
+@pytest.fixture
+def unreadable(lab: WireGuardLab) -> Unreadable:
+    """config_path names no file: without it nobody's peers are known, which is not "no peer"."""
+    return Unreadable(
+        WireGuardConnector("wg", lab.settings(config_path=str(lab.root / "no-such.conf"))), "config_path"
+    )
 
 
 class TestWireGuardConformance(ConnectorConformance):
@@ -140,7 +148,8 @@ def test_peers_named_only_in_the_peers_file_are_found_and_removed(lab: WireGuard
 
     state = connector.read_account("dan")
     assert state is not None and [c.id for c in state.credentials if c.active] == [dan_pub]
-    assert connector.read_account("erin") is None  # a malformed key is never used
+    with pytest.raises(errors.IncompleteRead, match="listed for erin are not WireGuard public keys"):
+        connector.read_account("erin")  # a malformed key is never used, nor taken for "no peer"
     for step in connector.termination_steps(state):
         assert contract.perform(connector, "dan", step).changed, step
 
@@ -149,6 +158,14 @@ def test_peers_named_only_in_the_peers_file_are_found_and_removed(lab: WireGuard
     after = connector.read_account("dan")
     assert after is not None and after.remaining_access() == []
     assert lab.server_peers() == {lab.alice_pub, lab.bob_pub}
+
+
+def test_a_peers_file_that_does_not_exist_is_an_error_naming_it(lab: WireGuardLab) -> None:
+    connector = WireGuardConnector("wg", lab.settings(peers_file=str(lab.root / "no-such-peers.yaml")))
+    with pytest.raises(errors.IncompleteRead, match=r"systems\.wg\.peers_file\) does not exist"):
+        connector.read_account("alice")
+    with pytest.raises(errors.IncompleteRead, match="peers_file"):
+        connector.check()
 
 
 def test_a_wg_quick_file_keeps_its_interface_lines_and_still_loads(

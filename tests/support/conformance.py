@@ -3,8 +3,11 @@
 A connector's test module subclasses `ConnectorConformance` and provides the
 fixtures ``connector`` (a live connector), ``holder`` (a username holding at
 least one entitlement and enabled), ``spare`` (an entitlement that exists
-and ``holder`` does not hold), and ``unreachable`` (the same connector type
-pointed at a closed port). Capabilities a connector lacks are skipped.
+and ``holder`` does not hold), ``unreachable`` (the same connector type
+pointed at a closed port) and ``unreadable`` (an `Unreadable`: the same
+connector type, on its real server or emulator, pointed at a place that does
+not exist or that it may not read). Capabilities a connector lacks are
+skipped; every connector provides every fixture.
 
 A connector with ``implicit_accounts`` (an account exists only while it
 holds an entitlement: a VPN certificate, a WireGuard peer) is held to that
@@ -15,15 +18,30 @@ expected to be absent.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from iam import contract
-from iam.errors import TransientError
+from iam.errors import PermanentError, TransientError
 from iam.model import Entitlement, Outcome
 
 MISSING = "no-such-user-7f3a"
 #: Someone with no account yet, granted into being by connectors with implicit accounts.
 NEWCOMER = "newcomer-7f3a"
+
+
+@dataclass
+class Unreadable:
+    """A connector pointed at a place it cannot read, and the name its errors must give.
+
+    ``names`` is the setting (or the place) a person has to look at, such as
+    ``groups_dn`` or ``config_path``: an error that does not say where is no
+    help to the person who has to fix it.
+    """
+
+    connector: contract.Connector
+    names: str
 
 
 class ConnectorConformance:
@@ -98,6 +116,19 @@ class ConnectorConformance:
     def test_an_unreachable_system_is_a_transient_error(self, unreachable: contract.Readable) -> None:
         with pytest.raises(TransientError):
             unreachable.read_account("anyone")
+
+    def test_an_unreadable_place_is_an_error_never_nothing(self, unreadable: Unreadable, holder: str) -> None:
+        """None or [] from a place that could not be read would let a termination look complete."""
+        reader: contract.Readable = unreadable.connector  # type: ignore[assignment]
+        with pytest.raises(PermanentError, match=unreadable.names):
+            reader.read_account(holder)
+        with pytest.raises(PermanentError, match=unreadable.names):
+            list(reader.iter_accounts())
+
+    def test_check_fails_on_an_unreadable_place(self, unreadable: Unreadable) -> None:
+        """`iam connectors check` must fail, naming where, before any run trusts an empty read."""
+        with pytest.raises(PermanentError, match=unreadable.names):
+            unreadable.connector.check()
 
 
 class MaintainableConformance:

@@ -26,6 +26,9 @@ BASE_DN = "dc=example,dc=org"
 ADMIN_DN = f"cn=admin,{BASE_DN}"
 ADMIN_PASSWORD = "slapd-admin-S3cret-for-tests"
 DEFAULT_POLICY = f"cn=default,ou=policies,{BASE_DN}"
+#: A bind account that, unlike the rootdn, is subject to the ACLs a test gives `Slapd`.
+SERVICE_DN = f"cn=iam,{BASE_DN}"
+SERVICE_PASSWORD = "iam-service-S3cret-for-tests"
 MODULE_DIR = "/usr/lib/ldap"
 SCHEMA_DIR = "/etc/ldap/schema"
 
@@ -49,7 +52,8 @@ rootdn "{admin}"
 rootpw {password}
 directory {dir}/data
 dbnosync
-{access}index objectClass eq
+{access}{database}
+index objectClass eq
 index uid,cn,memberUid eq
 index member,uniqueMember eq
 overlay memberof
@@ -85,8 +89,10 @@ class Slapd:
         ppolicy_default: bool = True,
         config_readable: bool = True,
         access: str = "",
+        database: str = "",
     ) -> None:
-        """``access``: slapd.conf ``access`` lines for the data, before the defaults."""
+        """``access``: slapd.conf ``access`` lines for the data, before the defaults;
+        ``database``: more lines for the database, such as ``access`` and ``limits``."""
         self.dir = workdir
         self.port = port or free_port()
         self.url = f"ldap://127.0.0.1:{self.port}"
@@ -106,6 +112,7 @@ class Slapd:
             ),
             ppolicy_default=f'ppolicy_default "{DEFAULT_POLICY}"\n' if ppolicy_default else "",
             access=access,
+            database=database,
         )
         self.ca_file: Path | None = None
         if tls:
@@ -200,6 +207,13 @@ def seed_base(conn: ldap3.Connection, lockout: bool = True) -> None:
     conn.add(
         DEFAULT_POLICY, ["person", "pwdPolicy"], {**policy, **({"pwdLockout": "TRUE"} if lockout else {})}
     )
+
+
+def add_service_account(conn: ldap3.Connection) -> str:
+    """`SERVICE_DN`, the account iam binds as where a test needs ACLs to apply."""
+    ok = conn.add(SERVICE_DN, ["inetOrgPerson"], {"cn": "iam", "sn": "iam", "userPassword": SERVICE_PASSWORD})
+    assert ok, conn.result
+    return SERVICE_DN
 
 
 def add_person(conn: ldap3.Connection, uid: str, password: str = "Passw0rd-user") -> str:

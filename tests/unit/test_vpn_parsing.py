@@ -14,7 +14,14 @@ from connectors.vpn.commands import output_tail
 from connectors.vpn.files import replace_file
 from connectors.vpn.names import InvalidUsername, check_username
 from connectors.vpn.openvpn import OpenVpnConnector
-from connectors.vpn.pki import EasyRsa, normalize_serial, parse_asn1_time, parse_crl_text, parse_index
+from connectors.vpn.pki import (
+    EasyRsa,
+    UnreadableIndex,
+    normalize_serial,
+    parse_asn1_time,
+    parse_crl_text,
+    parse_index,
+)
 from connectors.vpn.profile import ProfileSettings, write_profile
 from connectors.vpn.settings import OPENVPN_SCHEMA, loopback, validated
 from connectors.vpn.status import parse_status3
@@ -26,8 +33,7 @@ INDEX = (
     "R\t290224212533Z\t261122212856Z,keyCompromise\t04F8AABE\tunknown\t/CN=alice\n"
     "V\t20600101000000Z\t\t00AB\tunknown\t/C=FR/O=Example/CN=bob\n"
     "E\t200101000000Z\t\tCD\tunknown\t/CN=carol\n"
-    "garbage line\n"
-    "V\tnot-a-date\t\tEF\tunknown\t/CN=dave\n"
+    "\n"
 )
 
 CRL_TEXT = """Certificate Revocation List (CRL):
@@ -87,6 +93,20 @@ def test_index_lines_become_records() -> None:
     now = datetime(2027, 1, 1, tzinfo=UTC)
     assert records["carol"].expired(now) and not records["bob"].expired(now)
     assert records["server"].expired(datetime(2030, 1, 1, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "garbage line",
+        "V\t290224212533Z\t\tNOT-HEX\tunknown\t/CN=dave",
+        "V\tyesterday\t\t0A\tunknown\t/CN=dave",
+        "X\t290224212533Z\t\t0A\tunknown\t/CN=dave",
+    ],
+)
+def test_a_line_that_cannot_be_read_is_an_error_never_one_certificate_fewer(line: str) -> None:
+    with pytest.raises(UnreadableIndex, match=r"pki/index\.txt line 6 is not an index line"):
+        parse_index(INDEX + line + "\n", "pki/index.txt")
 
 
 def test_asn1_times_of_both_centuries() -> None:

@@ -6,6 +6,11 @@ Calls and shapes follow ``lenel-openaccess-7.5.swagger.yaml``: ``type_name``,
 The description leaves the properties open; their names (``BADGEKEY``,
 ``STATUS``, ``DEACTIVATE``, ...) are OnGuard's class properties. Badge
 statuses and types are numbered per site, so they are looked up by NAME.
+
+A listing is read to its announced end: every page up to ``total_pages``,
+and as many items as ``total_items`` says. One that ends early (an empty
+page before the last, fewer items than announced) is `errors.IncompleteRead`,
+never a shorter list: a cardholder or badge left out reads as "no access".
 """
 
 from __future__ import annotations
@@ -55,6 +60,14 @@ def _props(values: Mapping[str, Any]) -> dict[str, Any]:
     return {"property_value_map": dict(values)}
 
 
+def _count(value: Any) -> int | None:
+    """A total the server announced, or None when it announced none."""
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
 def _get(props: Mapping[str, Any], name: str) -> Any:
     """A property whatever case the server answered it in."""
     for key, value in props.items():
@@ -78,7 +91,8 @@ class LenelDriver:
     # reading --------------------------------------------------------------------------------------
 
     def _instances(self, type_name: str, what: str, filter_: str | None = None) -> Iterator[dict[str, Any]]:
-        page = 1
+        """Every instance, page after page, to the end the server announced (see the module docstring)."""
+        page, seen = 1, 0
         while True:
             params: dict[str, Any] = {
                 "type_name": type_name,
@@ -91,9 +105,30 @@ class LenelDriver:
             items = answer.get("item_list") or []
             for item in items:
                 yield item.get("property_value_map") or {}
-            if not items or page >= int(answer.get("total_pages") or 0):
+            seen += len(items)
+            if self._listed_all(answer, page, len(items), seen, f"{what}: the listing of {type_name}"):
                 return
             page += 1
+
+    def _listed_all(self, answer: Mapping[str, Any], page: int, count: int, seen: int, listing: str) -> bool:
+        """Whether the listing is over after ``page``; raise if it ended before its announced end."""
+        pages, total = _count(answer.get("total_pages")), _count(answer.get("total_items"))
+        if pages is None:  # no totals announced: only a page shorter than asked for is the end
+            return count < self.page_size
+        if page < pages:
+            if count == 0:
+                raise self._cut_short(f"{listing} came back empty at page {page} of {pages}")
+            return False
+        if total is not None and seen < total:
+            raise self._cut_short(f"{listing} ended after {seen} of {total} item(s)")
+        return True
+
+    def _cut_short(self, said: str) -> errors.IncompleteRead:
+        return errors.IncompleteRead(
+            f"{said}: what was left out cannot be taken for nothing; check that OnGuard user "
+            f"{self.session.username} may read every instance of it (segments, permission groups)",
+            system=self.session.system,
+        )
 
     def site(self) -> Site:
         answer = self.session.call("read the version", "GET", "/version", authenticated=False)
@@ -111,6 +146,12 @@ class LenelDriver:
 
     def status_names(self) -> list[str]:
         return sorted(self._status_table(refresh=True).values())
+
+    def prove_readable(self) -> None:
+        """One small page of each class the reads list: a refusal surfaces here, not as "no access"."""
+        for type_name in (CARDHOLDER, BADGE, ACCESS_LEVEL, ASSIGNMENT):
+            params = {"type_name": type_name, "page_number": 1, "page_size": 1}
+            self.session.call(f"prove {type_name} can be listed", "GET", INSTANCES, params=params)
 
     def _status_name(self, status_id: Any) -> str:
         key = str(status_id)

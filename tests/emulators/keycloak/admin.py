@@ -5,7 +5,9 @@ spells it (relative to ``/admin/realms``); the matcher is derived from it, so
 the contract test that looks each template up in the description also covers
 what the server really answers. ``needs`` lists the realm-management roles of
 which any one lets the call through (Keycloak's ``AdminPermissions`` checks,
-simplified: fine-grained permissions are not modelled).
+simplified: fine-grained permissions are not modelled). As in Keycloak, the
+user search and count need only ``query-users`` but leave out every user the
+caller may not view: with ``query-users`` alone they answer [] and 0, not 403.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class Call:
     params: dict[str, str]
     query: dict[str, str]
     body: Any
+    sees_users: bool = True  # may view every user of the realm (view-users or manage-users)
 
     def user(self) -> User:
         found = self.realm.users.get(self.params["id"])
@@ -121,11 +124,24 @@ def _search(call: Call) -> list[User]:
 
 def list_users(call: Call) -> Reply:
     brief = call.flag("briefRepresentation")
-    return 200, [reps.user(u, brief=brief) for u in call.page(_search(call))]
+    found = _search(call) if call.sees_users else []  # Keycloak filters out whom the caller may not view
+    return 200, [reps.user(u, brief=brief) for u in call.page(found)]
 
 
 def count_users(call: Call) -> Reply:
-    return 200, len(_search(call))
+    return 200, len(_search(call)) if call.sees_users else 0
+
+
+def brute_force_status(call: Call) -> Reply:
+    """Keycloak checks view-users realm-wide when the id names no user, and for that user otherwise."""
+    return 200, {
+        "disabled": False,
+        "numFailures": 0,
+        "numTemporaryLockouts": 0,
+        "lastFailure": 0,
+        "lastIPFailure": "n/a",
+        "failedLoginNotBefore": 0,
+    }
 
 
 def get_user(call: Call) -> Reply:
@@ -380,7 +396,7 @@ def get_realm_role(call: Call) -> Reply:
 
 U = "/{realm}/users/{id}"
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/{realm}/users", VIEW_USERS, list_users),
+    Route("GET", "/{realm}/users", QUERY_USERS, list_users),
     Route("GET", "/{realm}/users/count", QUERY_USERS, count_users),
     Route("GET", U, VIEW_USERS, get_user),
     Route("PUT", U, MANAGE_USERS, put_user),
@@ -403,6 +419,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", U + "/federated-identity", VIEW_USERS, list_links),
     Route("DELETE", U + "/federated-identity/{provider}", MANAGE_USERS, delete_link),
     Route("DELETE", "/{realm}/sessions/{session}", MANAGE_USERS, delete_session),
+    Route("GET", "/{realm}/attack-detection/brute-force/users/{userId}", VIEW_USERS, brute_force_status),
     Route("GET", "/{realm}/clients", QUERY_CLIENTS, list_clients),
     Route("GET", "/{realm}/clients/{id}/roles", VIEW_CLIENTS, list_client_roles),
     Route("GET", "/{realm}/clients/{id}/roles/{role-name}", VIEW_CLIENTS, get_client_role),

@@ -7,7 +7,7 @@ success body validates against the documented response schema with every
 object schema that lists its properties admits no others, so a misspelt or
 invented field in the emulator fails.
 
-Two documented leniencies, both where Keycloak's generated description
+Three documented leniencies, each where Keycloak's generated description
 disagrees with Keycloak itself (and with python-keycloak, which follows the
 server):
 
@@ -15,7 +15,10 @@ server):
   (``putUser`` 200, ``postLogout`` 201) while the server answers 204 and
   python-keycloak expects 204, so any bodyless 2xx matches a bodyless one;
 - a ``List<X>`` request body is described as ``X`` (``RoleRepresentation``
-  for the role-mapping POST and DELETE): an array matches when every item does.
+  for the role-mapping POST and DELETE): an array matches when every item does;
+- a ``Map<String, Object>`` is described as an object whose values are
+  objects (``getBruteForceUser``), while the server answers ``false``, ``0``
+  or ``"n/a"`` there: its values may be of any JSON type.
 
 Error answers are not in the description; they must have Keycloak's error
 shape (`ERROR_SCHEMA`).
@@ -55,6 +58,21 @@ def find_spec() -> Path:
     return specs.find_spec(SPEC_NAME, "IAM_KEYCLOAK_OPENAPI")
 
 
+#: How the description spells Java's ``Map<String, Object>``.
+_MAP_OF_OBJECTS = {"type": "object", "additionalProperties": {"type": "object"}}
+
+
+def _maps_take_any_value(schema: Any) -> Any:
+    """A copy where a ``Map<String, Object>`` admits values of any type, as the server answers them."""
+    if schema == _MAP_OF_OBJECTS:
+        return {"type": "object"}
+    if isinstance(schema, dict):
+        return {k: _maps_take_any_value(v) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_maps_take_any_value(v) for v in schema]
+    return schema
+
+
 def _closed(schema: Any) -> Any:
     """A copy where every object schema that lists properties forbids others."""
     if isinstance(schema, dict):
@@ -80,7 +98,7 @@ class AdminContract:
 
     @cached_property
     def _components(self) -> dict[str, Any]:
-        components = copy.deepcopy(self.spec.get("components", {}))
+        components = _maps_take_any_value(copy.deepcopy(self.spec.get("components", {})))
         return _closed(components) if self.strict else components
 
     def operation(self, method: str, template: str) -> dict[str, Any] | None:
@@ -93,6 +111,7 @@ class AdminContract:
 
     def validate(self, schema: dict[str, Any], instance: Any) -> list[str]:
         """Errors of ``instance`` against a schema whose ``$ref``s point into the components."""
+        schema = _maps_take_any_value(schema)
         root = {"allOf": [_closed(schema) if self.strict else schema], "components": self._components}
         validator = jsonschema.Draft4Validator(root)
         return [

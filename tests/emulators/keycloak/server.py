@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.emulators.keycloak.admin import ROUTES, Call, Exchange, HttpError, Route
+from tests.emulators.keycloak.admin import ROUTES, VIEW_USERS, Call, Exchange, HttpError, Route
 from tests.emulators.keycloak.state import REALM_MANAGEMENT, Client, Consent, Group, Realm, Role, Store, User
 from tests.emulators.keycloak.tokens import OAuthError, admin_subject, allowed, token
 from tests.emulators.loopback import LoopbackHttp
@@ -54,7 +54,7 @@ class KeycloakEmulator:
         self.store = Store(clock)
         self.lock = threading.RLock()
         self.exchanges: list[Exchange] = []
-        self._faults: list[tuple[int, float | None]] = []
+        self._faults: list[tuple[int, float | None, str | None]] = []
         self._http = LoopbackHttp()
         master = self.add_realm("master", access_token_lifespan=60)
         master.roles["admin"] = Role("admin", master.id)
@@ -207,10 +207,12 @@ class KeycloakEmulator:
 
     # faults and records ---------------------------------------------------------------------------
 
-    def fail_next(self, count: int, status: int = 503, retry_after: float | None = None) -> None:
-        """The next ``count`` requests, whatever they are, answer ``status``."""
+    def fail_next(
+        self, count: int, status: int = 503, retry_after: float | None = None, template: str | None = None
+    ) -> None:
+        """The next ``count`` requests answer ``status`` (with ``template``: only that route's)."""
         with self.lock:
-            self._faults += [(status, retry_after)] * count
+            self._faults += [(status, retry_after, template)] * count
 
     def calls(self, template: str | None = None, method: str | None = None) -> list[Exchange]:
         with self.lock:
@@ -236,8 +238,10 @@ class KeycloakEmulator:
             request = _parse(raw, headers.get("Content-Type", ""))
             route = self._route(method, parts.path)
             template = route[0].template if route else None
-            if self._faults:
-                status, retry_after = self._faults.pop(0)
+            fault = next((f for f in self._faults if f[2] in (None, template)), None)
+            if fault is not None:
+                self._faults.remove(fault)
+                status, retry_after, _ = fault
                 body: Any = {"error": f"HTTP {status} injected fault"}
                 if retry_after is not None:
                     extra["Retry-After"] = str(int(retry_after))
@@ -282,7 +286,8 @@ class KeycloakEmulator:
                 raise HttpError(404, "Realm not found.")
             if not allowed(auth_realm, subject, target, route.needs):
                 raise HttpError(403, "HTTP 403 Forbidden")
-            return route.handler(Call(self.store, target, params, query, body))
+            sees_users = allowed(auth_realm, subject, target, VIEW_USERS)
+            return route.handler(Call(self.store, target, params, query, body, sees_users))
         except HttpError as exc:
             return exc.status, {"error": exc.message}
 

@@ -3,7 +3,8 @@
 Every vendor route needs the ``version`` query parameter; all but
 ``GET /version`` need an ``Application-Id`` the site licenses; all but the
 login need a live ``Session-Token`` (401 otherwise, as for an expired one);
-writes need a user allowed to write (403). Parameters may sit in the query or
+writes need a user allowed to write, reads of a class a user allowed to read
+it (403). Parameters may sit in the query or
 in the body, as the description says OpenAccess accepts both. The one route
 outside the vendor API, ``POST /_emulator/swipe``, is the door reader.
 """
@@ -69,6 +70,7 @@ class User:
     password: str
     directory_id: str | None = None
     can_write: bool = True
+    cannot_read: set[str] = field(default_factory=set)  # classes (type names) this user may not list
 
 
 @dataclass
@@ -99,6 +101,8 @@ class Api:
         self.sessions: dict[str, Session] = {}
         self.logins = 0
         self._swipe = swipe
+        #: type name (None: every type) -> how many instances a listing shows at most, whatever its totals say
+        self.cut_after: dict[str | None, int] = {}
 
     def dispatch(self, route: Route, headers: Mapping[str, str], query: dict[str, str], body: Any) -> Reply:
         params = dict(query)
@@ -175,8 +179,10 @@ class Api:
             raise invalid(f"The type {name} is not supported.")
         return spec
 
-    def get_instances(self, params: dict[str, str], **_: Any) -> Reply:
+    def get_instances(self, params: dict[str, str], session: Session, **_: Any) -> Reply:
         spec = self._spec(params)
+        if spec.name in session.user.cannot_read:
+            raise ApiError(403, "openaccess.general.accessdenied", "The user is not permitted to do this.")
         clauses = parse_filter(spec, params["filter"]) if params.get("filter") else []
         try:
             number, size = int(params.get("page_number", 1)), int(params.get("page_size", 20))
@@ -189,7 +195,8 @@ class Api:
             raise invalid(f"The property {order} does not exist on {spec.name}.")
         rows = [r for r in self.store.rows[spec.name].values() if matches(r, clauses)]
         rows.sort(key=lambda r: (r.get(order) is None, r.get(order)) if order else self.store.key_of(spec, r))
-        page = rows[(number - 1) * size : number * size]
+        shown = min(len(rows), self.cut_after.get(spec.name, self.cut_after.get(None, len(rows))))
+        page = rows[(number - 1) * size : min(number * size, shown)]
         return 200, {
             "count": len(page),
             "item_list": [{"property_value_map": self.store.wire(spec, r)} for r in page],

@@ -115,6 +115,10 @@ class LenelEmulator:
     def set_can_write(self, name: str, allowed: bool) -> None:
         self.api.users[name].can_write = allowed
 
+    def forbid_reading(self, name: str, type_name: str) -> None:
+        """User ``name`` may no longer list ``type_name``: 403, as for a user without that permission."""
+        self.api.users[name].cannot_read.add(type_name)
+
     def add_status(self, name: str) -> int:
         return self._add("Lnl_BadgeStatus", NAME=name)["ID"]
 
@@ -186,6 +190,12 @@ class LenelEmulator:
         """Every session token issued so far is refused from now on, as after an idle timeout."""
         with self.lock:
             self.api.expire_all()
+
+    def cut_listings(self, after: int, type_name: str | None = None) -> None:
+        """Listings (of ``type_name``, or of every type) show at most ``after`` instances, while their
+        ``total_items`` and ``total_pages`` still count them all: a listing that ends early."""
+        with self.lock:
+            self.api.cut_after[type_name] = after
 
     def fail_next(self, count: int = 1, status: int = 503) -> None:
         self._faults += [status] * count
