@@ -20,6 +20,7 @@ from tests.conftest import Directory, seed_directory
 from tests.support.slapd import (
     ADMIN_PASSWORD,
     BASE_DN,
+    DEFAULT_POLICY,
     SERVICE_DN,
     SERVICE_PASSWORD,
     Slapd,
@@ -78,6 +79,8 @@ def as_service(directory: Directory, **overrides: object) -> LdapConnector:
         **directory.settings,
         "bind_dn": SERVICE_DN,
         "bind_password": Secret(SERVICE_PASSWORD, "test"),
+        # an ordinary account cannot read cn=config: it names the default policy the disable relies on
+        "disable": {"method": "ppolicy", "policy_dn": DEFAULT_POLICY},
         **overrides,
     }
     return LdapConnector("directory", settings)
