@@ -440,7 +440,10 @@ def build_report(
                 else ("complete" if not entry["remaining"] else "partial")
             )
         else:
-            entry["remaining"] = _provisioning_gaps(state, (desired or {}).get(name))
+            want = (desired or {}).get(name)
+            entry["remaining"] = (
+                _provisioning_gaps(state, want) if want is not None else _step_gaps(state, rows, name)
+            )
             entry["result"] = "complete" if not entry["remaining"] else "partial"
         if state is not None and not isinstance(state, ConnectorError):
             entry["account"] = state.to_dict()
@@ -461,6 +464,23 @@ def build_report(
         "systems": systems,
         "evidence": {"store": rt.store.location, "audit_log": rt.config.audit_log, "run_id": run_id},
     }
+
+
+def _step_gaps(state: AccountState | None, rows: list[StepRow], system: str) -> list[str]:
+    """For a plan with no desired state (a remediation, a certification): what the read-back
+    shows of each step's intent not holding, and every step that failed."""
+    gaps = [f"step {r.seq} failed: {r.error}" for r in rows if r.system == system and r.status == "failed"]
+    held = frozenset() if state is None else state.entitlements
+    for r in rows:
+        if r.system != system:
+            continue
+        if r.op == Op.GRANT and parse_entitlement(r.target or "") not in held:
+            gaps.append(f"missing {r.target}")
+        elif r.op == Op.REVOKE and parse_entitlement(r.target or "") in held:
+            gaps.append(f"still holds {r.target}")
+        elif r.op == Op.DISABLE and state is not None and state.enabled:
+            gaps.append("account is enabled")
+    return gaps
 
 
 def _provisioning_gaps(state: AccountState | None, want: DesiredAccount | None) -> list[str]:

@@ -200,3 +200,25 @@ def test_an_account_gone_after_planning_is_drift_and_stops_that_system(tmp_path:
     assert "ann" not in drifting.accounts  # nothing was recreated behind the operator's back
     assert report["status"] != "complete"
     assert steady.read_account("ann").entitlements == {ENG, OPS}  # the other system went on
+
+
+def test_a_plan_without_desired_state_is_complete_only_when_each_step_holds(tmp_path: Path) -> None:
+    """A remediation or certification revoke that failed is never reported complete."""
+    from iam.contract import Op, StepSpec
+    from iam.plan import number_steps
+
+    conn = leaver(MemoryConnector("a"))
+    conn.fail["revoke"] = [InvalidAttribute("the directory refused")]
+    rt, _ = runtime(tmp_path, conn)
+    plan = number_steps("remediate", "ann", {"a": [StepSpec(Op.REVOKE, str(ENG), "revoke eng (excess)")]})
+
+    report = runs.execute_plan(rt, plan, "review sweep s1")
+
+    assert report["status"] == "partial"
+    assert report["systems"][0]["remaining"] == [
+        "step 1 failed: a: the directory refused",
+        "still holds group:eng",
+    ]
+    conn.fail.clear()
+    again = runs.execute_plan(rt, plan, "review sweep s1")
+    assert again["status"] == "complete" and ENG not in conn.read_account("ann").entitlements
