@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 import ldap3
+from iam.connectors.ldap import LdapConnector
 
-from connectors.ldap import LdapConnector
 from iam import runs
 from iam.config import Config, RetryPolicy, SystemConfig
 from iam.runtime import Runtime

@@ -21,9 +21,9 @@ from pathlib import Path
 import ldap3
 import sqlalchemy as sa
 import yaml
+from iam.connectors.ldap import LdapConnector
 
 from benchmarks.offboard_ldap import GROUP_COUNT, GROUPS_EACH, department_of, ldap_settings, seed
-from connectors.ldap import LdapConnector
 from iam import store as store_module
 from iam import sweep
 from iam.config import Config, SystemConfig

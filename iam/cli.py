@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,26 @@ class Context:
         return Runtime(config)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The core's commands, plus those installed packages add (entry-point group ``iam.commands``,
+    such as the lab's `demo`): found by name and loaded when used, never imported by the core."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *(ep.name for ep in entry_points(group=COMMANDS))})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None:
+            found = [ep for ep in entry_points(group=COMMANDS) if ep.name == name]
+            command = found[0].load() if found else None
+        return command
+
+
+#: Entry-point group of commands added by other packages.
+COMMANDS = "iam.commands"
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config", "config", metavar="FILE", help="Configuration file (default: $IAM_CONFIG or ./iam.yaml)."
 )
@@ -717,21 +737,6 @@ def audit_show(obj: Context, username: str | None, fmt: str) -> None:
             if r.get(k) is not None
         )
         click.echo(f"{r['seq']:>6} {r['at'][:19]} {r['event']:<16} {r.get('username', '')} {detail}")
-
-
-@cli.command()
-@click.option(
-    "--workdir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("iam-demo"),
-    show_default=True,
-    help="Where the demo's store and audit log are written.",
-)
-def demo(workdir: Path) -> None:
-    """Joiner, mover and leaver on built-in sample systems: nothing to install."""
-    from iam.demo import run_demo
-
-    sys.exit(run_demo(workdir, render.console()))
 
 
 def main() -> None:

@@ -30,8 +30,9 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from connectors.badge.model import Assignment, Badge, BadgeDriver, Cardholder, NewBadge, NewCardholder
-from connectors.badge.settings import BadgePolicy
+from iam.connectors.badge.model import Assignment, Badge, BadgeDriver, Cardholder, NewBadge, NewCardholder
+from iam.connectors.badge.settings import BadgePolicy
+
 from iam import contract, errors
 from iam.model import AccountState, Credential, Entitlement, Outcome, Result
 

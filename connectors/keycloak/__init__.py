@@ -1,5 +1,5 @@
 """Keycloak realms, through python-keycloak's admin client."""
 
-from connectors.keycloak.connector import KeycloakConnector
+from iam.connectors.keycloak.connector import KeycloakConnector
 
 __all__ = ["KeycloakConnector"]

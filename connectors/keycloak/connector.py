@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
+from iam.connectors.keycloak.session import KeycloakSession
+from iam.connectors.keycloak.settings import SETTINGS_SCHEMA, validated
 from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakDeleteError, raise_error_from_response
 
-from connectors.keycloak.session import KeycloakSession
-from connectors.keycloak.settings import SETTINGS_SCHEMA, validated
 from iam import contract, errors
 from iam.model import AccountState, Credential, Entitlement, Outcome, Result, Session
 

@@ -1,5 +1,5 @@
 """LDAP directories: OpenLDAP and Active Directory, through ldap3."""
 
-from connectors.ldap.connector import LdapConnector
+from iam.connectors.ldap.connector import LdapConnector
 
 __all__ = ["LdapConnector"]

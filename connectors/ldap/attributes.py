@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import ldap3
+from iam.connectors.ldap.dn import norm
 
-from connectors.ldap.dn import norm
 from iam import errors
 from iam.contract import AttributeDelta
 

@@ -24,16 +24,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import ldap3
-from ldap3.utils.conv import escape_filter_chars
-from ldap3.utils.dn import escape_rdn, safe_dn, to_dn
-
-from connectors.ldap.attributes import DEFAULT_MAPS, HR_FIELDS, AttributeMap
-from connectors.ldap.disabling import disable_method
-from connectors.ldap.dn import norm as _norm
-from connectors.ldap.dn import under as _under
-from connectors.ldap.lockout import LockoutPolicies
-from connectors.ldap.primary_group import DOMAIN_USERS_RID, PrimaryGroups
-from connectors.ldap.session import (
+from iam.connectors.ldap.attributes import DEFAULT_MAPS, HR_FIELDS, AttributeMap
+from iam.connectors.ldap.disabling import disable_method
+from iam.connectors.ldap.dn import norm as _norm
+from iam.connectors.ldap.dn import under as _under
+from iam.connectors.ldap.lockout import LockoutPolicies
+from iam.connectors.ldap.primary_group import DOMAIN_USERS_RID, PrimaryGroups
+from iam.connectors.ldap.session import (
     ALREADY_EXISTS,
     NO_SUCH_ATTRIBUTE,
     NO_SUCH_OBJECT,
@@ -42,7 +39,10 @@ from connectors.ldap.session import (
     VALUE_EXISTS,
     LdapSession,
 )
-from connectors.ldap.visibility import GroupVisibility, group_class
+from iam.connectors.ldap.visibility import GroupVisibility, group_class
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import escape_rdn, safe_dn, to_dn
+
 from iam import contract, errors
 from iam.model import AccountState, Entitlement, Outcome, Result
 from iam.secrets import SECRET_SCHEMA

@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import ldap3
+from iam.connectors.ldap.lockout import PPOLICY_LOCKED, LockoutPolicies
+from iam.connectors.ldap.session import OBJECT_CLASS_VIOLATION, SUCCESS, LdapSession
 
-from connectors.ldap.lockout import PPOLICY_LOCKED, LockoutPolicies
-from connectors.ldap.session import OBJECT_CLASS_VIOLATION, SUCCESS, LdapSession
 from iam import errors
 
 AD_ACCOUNTDISABLE = 0x2

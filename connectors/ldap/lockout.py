@@ -23,9 +23,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import ldap3
+from iam.connectors.ldap.dn import norm as _norm
+from iam.connectors.ldap.session import LdapSession
 
-from connectors.ldap.dn import norm as _norm
-from connectors.ldap.session import LdapSession
 from iam import errors
 
 PPOLICY_LOCKED = "000001010000Z"  # "locked by an administrator", never expires

@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import ldap3
+from iam.connectors.ldap.session import LdapSession
 
-from connectors.ldap.session import LdapSession
 from iam import errors
 
 #: Group object classes (lower case) and the attribute that lists their members.

@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from connectors.vpn import commands as cmd
-from connectors.vpn import management as mgmt
-from connectors.vpn.pki import NotRevocableByName, PkiLocked, UnreadableIndex
+from iam.connectors.vpn import commands as cmd
+from iam.connectors.vpn import management as mgmt
+from iam.connectors.vpn.pki import NotRevocableByName, PkiLocked, UnreadableIndex
+
 from iam import errors
 from iam.secrets import redact
 

@@ -19,14 +19,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.vpn import settings as vpn_settings
-from connectors.vpn.boundary import translate
-from connectors.vpn.files import replace_file
-from connectors.vpn.management import Address, ManagementClient, describe
-from connectors.vpn.names import InvalidUsername, check_username
-from connectors.vpn.pki import CertRecord, CrlInfo, EasyRsa, NotRevocableByName, normalize_serial
-from connectors.vpn.profile import ProfileSettings, write_profile
-from connectors.vpn.status import ClientRow, parse_status3
+from iam.connectors.vpn import settings as vpn_settings
+from iam.connectors.vpn.boundary import translate
+from iam.connectors.vpn.files import replace_file
+from iam.connectors.vpn.management import Address, ManagementClient, describe
+from iam.connectors.vpn.names import InvalidUsername, check_username
+from iam.connectors.vpn.pki import CertRecord, CrlInfo, EasyRsa, NotRevocableByName, normalize_serial
+from iam.connectors.vpn.profile import ProfileSettings, write_profile
+from iam.connectors.vpn.status import ClientRow, parse_status3
+
 from iam import contract, errors
 from iam.contract import Op, StepSpec
 from iam.model import AccountState, Credential, Entitlement, Outcome, Result, Session

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from connectors.vpn.commands import CommandFailed, output_tail, run
+from iam.connectors.vpn.commands import CommandFailed, output_tail, run
+
 from iam.secrets import Secret
 
 _PASSIN_VAR = "IAM_EASYRSA_PASSIN"

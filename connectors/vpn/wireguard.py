@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
+from iam.connectors.vpn import commands, wgconf
+from iam.connectors.vpn import settings as vpn_settings
+from iam.connectors.vpn.boundary import translate
+from iam.connectors.vpn.files import replace_file
+from iam.connectors.vpn.names import check_username
 
-from connectors.vpn import commands, wgconf
-from connectors.vpn import settings as vpn_settings
-from connectors.vpn.boundary import translate
-from connectors.vpn.files import replace_file
-from connectors.vpn.names import check_username
 from iam import contract, errors
 from iam.contract import Op, StepSpec
 from iam.model import AccountState, Credential, Entitlement, Outcome, Result, Session

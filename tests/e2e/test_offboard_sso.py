@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from iam.lab.keycloak.seed import REALM, SWEEPER, SWEEPER_SECRET, seed, settings
+from iam.lab.keycloak.server import KeycloakEmulator
 
 from tests.conftest import Directory, iam_env, run_iam
-from tests.emulators.keycloak.seed import REALM, SWEEPER, SWEEPER_SECRET, seed, settings
-from tests.emulators.keycloak.server import KeycloakEmulator
 from tests.support.slapd import add_person
 
 

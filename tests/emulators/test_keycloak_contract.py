@@ -12,15 +12,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from iam.connectors.keycloak import KeycloakConnector
+from iam.lab.keycloak import FakeClock, KeycloakEmulator
+from iam.lab.keycloak.admin import ROUTES, Exchange
+from iam.lab.keycloak.seed import ADMIN_PASSWORD, REALM, SWEEPER, SWEEPER_SECRET, WIKI, seed, settings
 from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
 from keycloak.exceptions import KeycloakError
 
-from connectors.keycloak import KeycloakConnector
 from iam import contract, errors
 from iam.model import Entitlement
-from tests.emulators.keycloak import AdminContract, FakeClock, KeycloakEmulator
-from tests.emulators.keycloak.admin import ROUTES, Exchange
-from tests.emulators.keycloak.seed import ADMIN_PASSWORD, REALM, SWEEPER, SWEEPER_SECRET, WIKI, seed, settings
+from tests.emulators.keycloak_openapi import AdminContract
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-
-from tests.emulators.keycloak import FakeClock, KeycloakEmulator
-from tests.emulators.keycloak.seed import ADMIN_PASSWORD, REALM, SWEEPER, SWEEPER_SECRET, seed
+from iam.lab.keycloak import FakeClock, KeycloakEmulator
+from iam.lab.keycloak.seed import ADMIN_PASSWORD, REALM, SWEEPER, SWEEPER_SECRET, seed
 
 
 @pytest.fixture

@@ -14,13 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
+from iam.connectors.badge import LenelBadgeConnector
+from iam.lab.lenel import APPLICATION_ID, FakeClock, LenelEmulator
+from iam.lab.lenel.api import BASE, EMULATOR_BASE, EMULATOR_ROUTES, ROUTES, Exchange
+from iam.lab.lenel.seed import seed, settings
 
-from connectors.badge import LenelBadgeConnector
 from iam import contract, errors
 from iam.model import Entitlement
-from tests.emulators.lenel import APPLICATION_ID, FakeClock, LenelEmulator, SwaggerContract
-from tests.emulators.lenel.api import BASE, EMULATOR_BASE, EMULATOR_ROUTES, ROUTES, Exchange
-from tests.emulators.lenel.seed import seed, settings
+from tests.emulators.lenel_swagger import SwaggerContract
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-
-from tests.emulators.lenel import APPLICATION_ID, FakeClock, LenelEmulator
-from tests.emulators.lenel.seed import PASSWORD, USER, Site, seed
+from iam.lab.lenel import APPLICATION_ID, FakeClock, LenelEmulator
+from iam.lab.lenel.seed import PASSWORD, USER, Site, seed
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 The PKI is built with easy-rsa in batch mode with EC keys (fast), its CA
 key optionally under a passphrase; the server (configured as `iam demo`'s,
-from `iam.demo_vpn`) listens on the namespace's loopback with a tun device,
+from `iam.lab.openvpn`) listens on the namespace's loopback with a tun device,
 reads its CRL with ``crl-verify`` and serves the management interface on a
 unix socket (or the namespace's 127.0.0.1) protected by a password file.
 Clients run in the same namespace with their own tun devices; the ``iam``
@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
+from iam.connectors.vpn.management import ManagementClient
+from iam.connectors.vpn.status import ClientRow, parse_status3
+from iam.lab.openvpn import CLIENT_EXTRA, EASYRSA, PORT, Process, VpnFiles, easyrsa, server_config
 
-from connectors.vpn.management import ManagementClient
-from connectors.vpn.status import ClientRow, parse_status3
-from iam.demo_vpn import CLIENT_EXTRA, EASYRSA, PORT, Process, VpnFiles, easyrsa, server_config
 from iam.secrets import Secret
 from tests.conftest import iam_env
 from tests.integration.vpn_fixtures import Cleanup, Netns, wait_for

@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from iam.connectors.badge import LenelBadgeConnector
+from iam.lab.lenel import FakeClock, LenelEmulator
+from iam.lab.lenel.seed import PASSWORD, USER, Site, closed_port, seed, settings
 
-from connectors.badge import LenelBadgeConnector
 from iam import contract, errors
 from iam.model import Entitlement, Outcome, Result
 from iam.secrets import Secret
-from tests.emulators.lenel import FakeClock, LenelEmulator
-from tests.emulators.lenel.seed import PASSWORD, USER, Site, closed_port, seed, settings
 from tests.support.conformance import ConnectorConformance, Unreadable
 
 JANE = "E1001"

@@ -17,16 +17,16 @@ from typing import Any
 
 import pytest
 import yaml
+from iam.connectors.badge import LenelBadgeConnector
+from iam.lab.lenel import APPLICATION_ID, FakeClock, LenelEmulator
+from iam.lab.lenel.seed import PASSWORD, USER, Site, seed, settings
 
-from connectors.badge import LenelBadgeConnector
 from iam import contract, errors, registry
 from iam.config import parse_config
 from iam.model import DesiredAccount, Entitlement, Outcome
 from iam.plan import plan_provisioning
 from iam.secrets import Secret
 from tests.conftest import iam_env, run_iam
-from tests.emulators.lenel import APPLICATION_ID, FakeClock, LenelEmulator
-from tests.emulators.lenel.seed import PASSWORD, USER, Site, seed, settings
 from tests.support import company
 
 SYSTEM = "badges"

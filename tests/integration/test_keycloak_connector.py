@@ -14,15 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-
-from connectors.keycloak import KeycloakConnector
-from iam import contract, errors, registry
-from iam.config import RetryPolicy, load_config
-from iam.model import Entitlement, Outcome
-from iam.retry import call_with_retry
-from iam.secrets import Secret
-from tests.emulators.keycloak import FakeClock, KeycloakEmulator
-from tests.emulators.keycloak.seed import (
+from iam.connectors.keycloak import KeycloakConnector
+from iam.lab.keycloak import FakeClock, KeycloakEmulator
+from iam.lab.keycloak.seed import (
     ADMIN_PASSWORD,
     REALM,
     SWEEPER,
@@ -31,6 +25,12 @@ from tests.emulators.keycloak.seed import (
     seed,
     settings,
 )
+
+from iam import contract, errors, registry
+from iam.config import RetryPolicy, load_config
+from iam.model import Entitlement, Outcome
+from iam.retry import call_with_retry
+from iam.secrets import Secret
 from tests.support.conformance import MISSING, ConnectorConformance, Unreadable
 
 SERVICE_ACCOUNT = f"service-account-{SWEEPER}"

@@ -21,9 +21,9 @@ from typing import Any, TypeVar
 import ldap3
 import pytest
 import yaml
+from iam.connectors.ldap import LdapConnector
 from ldap3.utils.conv import escape_filter_chars
 
-from connectors.ldap import LdapConnector
 from iam import contract, errors
 from iam.model import Entitlement, Outcome
 from iam.secrets import Secret

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ldap3
 import pytest
+from iam.connectors.ldap import LdapConnector
 
-from connectors.ldap import LdapConnector
 from iam import contract, errors
 from iam.model import Entitlement, Outcome
 from iam.secrets import Secret

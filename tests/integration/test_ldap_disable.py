@@ -13,8 +13,8 @@ from pathlib import Path
 
 import ldap3
 import pytest
+from iam.connectors.ldap import LdapConnector
 
-from connectors.ldap import LdapConnector
 from iam import contract, errors
 from iam.model import Outcome
 from iam.secrets import Secret

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from iam.connectors.ldap import LdapConnector
 
-from connectors.ldap import LdapConnector
 from iam import errors
 from iam.model import Entitlement, Outcome
 from iam.secrets import Secret

@@ -21,12 +21,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from iam.connectors.vpn import InvalidUsername, OpenVpnConnector
+from iam.connectors.vpn.boundary import CommandRefused
+from iam.connectors.vpn.management import ManagementClient
+from iam.connectors.vpn.status import parse_status3
 
 import schemas
-from connectors.vpn import InvalidUsername, OpenVpnConnector
-from connectors.vpn.boundary import CommandRefused
-from connectors.vpn.management import ManagementClient
-from connectors.vpn.status import parse_status3
 from iam import contract, errors
 from iam.contract import Op
 from iam.model import Entitlement, Outcome

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from iam.connectors.vpn import InvalidUsername, WireGuardConnector
 
-from connectors.vpn import InvalidUsername, WireGuardConnector
 from iam import contract, errors
 from iam.contract import Op
 from iam.model import Entitlement, Outcome

@@ -17,9 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from iam.demo_vpn import Process as Proc
-from iam.demo_vpn import wait_for
+from iam.lab.openvpn import Process as Proc
+from iam.lab.openvpn import wait_for
 
 
 def require(*tools: str) -> None:

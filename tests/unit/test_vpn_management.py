@@ -15,16 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from connectors.vpn.boundary import translate
-from connectors.vpn.management import (
+from iam.connectors.vpn.boundary import translate
+from iam.connectors.vpn.management import (
     ManagementAuthError,
     ManagementClient,
     ManagementProtocolError,
     ManagementUnavailable,
     Notification,
 )
-from connectors.vpn.status import parse_status3
+from iam.connectors.vpn.status import parse_status3
+
 from iam import errors
 from iam.secrets import Secret
 

@@ -8,13 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
-from connectors.vpn.boundary import CommandRefused, translate
-from connectors.vpn.commands import output_tail
-from connectors.vpn.files import replace_file
-from connectors.vpn.names import InvalidUsername, check_username
-from connectors.vpn.openvpn import OpenVpnConnector
-from connectors.vpn.pki import (
+from iam.connectors.vpn.boundary import CommandRefused, translate
+from iam.connectors.vpn.commands import output_tail
+from iam.connectors.vpn.files import replace_file
+from iam.connectors.vpn.names import InvalidUsername, check_username
+from iam.connectors.vpn.openvpn import OpenVpnConnector
+from iam.connectors.vpn.pki import (
     EasyRsa,
     UnreadableIndex,
     normalize_serial,
@@ -22,9 +21,10 @@ from connectors.vpn.pki import (
     parse_crl_text,
     parse_index,
 )
-from connectors.vpn.profile import ProfileSettings, write_profile
-from connectors.vpn.settings import OPENVPN_SCHEMA, loopback, validated
-from connectors.vpn.status import parse_status3
+from iam.connectors.vpn.profile import ProfileSettings, write_profile
+from iam.connectors.vpn.settings import OPENVPN_SCHEMA, loopback, validated
+from iam.connectors.vpn.status import parse_status3
+
 from iam import errors
 from iam.secrets import Secret
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from connectors.vpn.wgconf import KEY, add_peer, interface_addresses, parse_peers, remove_peers, removed_peers
+from iam.connectors.vpn.wgconf import (
+    KEY,
+    add_peer,
+    interface_addresses,
+    parse_peers,
+    remove_peers,
+    removed_peers,
+)
 
 A = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="
 B = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="

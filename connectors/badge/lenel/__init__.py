@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
+from iam.connectors.badge.connector import BadgeConnector
+from iam.connectors.badge.lenel.driver import NAME_FIELDS, LenelDriver
+from iam.connectors.badge.lenel.session import OpenAccessSession
+from iam.connectors.badge.settings import POLICY_PROPERTIES, BadgePolicy, validated
 
-from connectors.badge.connector import BadgeConnector
-from connectors.badge.lenel.driver import NAME_FIELDS, LenelDriver
-from connectors.badge.lenel.session import OpenAccessSession
-from connectors.badge.settings import POLICY_PROPERTIES, BadgePolicy, validated
 from iam.secrets import SECRET_SCHEMA
 
 SETTINGS_SCHEMA: dict[str, Any] = {

@@ -19,8 +19,17 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.badge.lenel.session import OpenAccessSession
-from connectors.badge.model import AccessLevel, Assignment, Badge, Cardholder, NewBadge, NewCardholder, Site
+from iam.connectors.badge.lenel.session import OpenAccessSession
+from iam.connectors.badge.model import (
+    AccessLevel,
+    Assignment,
+    Badge,
+    Cardholder,
+    NewBadge,
+    NewCardholder,
+    Site,
+)
+
 from iam import errors
 
 CARDHOLDER = "Lnl_Cardholder"

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+from iam.lab.keycloak.admin import Exchange
 
-from tests.emulators.keycloak.admin import Exchange
 from tests.support import specs
 
 SPEC_NAME = "keycloak-admin-23.0.6.openapi.json"

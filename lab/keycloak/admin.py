@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from tests.emulators.keycloak import reps
-from tests.emulators.keycloak.state import Realm, Role, Store, User
+from iam.lab.keycloak import reps
+from iam.lab.keycloak.state import Realm, Role, Store, User
 
 VIEW_USERS = frozenset({"view-users", "manage-users"})
 QUERY_USERS = VIEW_USERS | {"query-users"}

@@ -1,15 +1,11 @@
-"""The demo's simulated systems beyond the directory.
-
-The emulators are test doubles and live in ``tests/emulators``; from a
-source checkout (as `scripts/demo` runs) the demo borrows them so the story
-shows SSO sessions being ended. Installed without the checkout, the demo
-runs on the directory alone and says so.
-"""
+"""The demo's systems beyond the directory: the lab's Keycloak and OpenAccess
+emulators (shipped with iam, so an installed iam shows SSO sessions ending and
+a door refusing the leaver's card) and a real OpenVPN server where the machine
+can run one."""
 
 from __future__ import annotations
 
 import subprocess
-import sys
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +14,6 @@ from typing import Any
 from iam.contract import Connector
 from iam.secrets import Secret
 
-CHECKOUT = Path(__file__).resolve().parents[1]
 REALM = "example"
 SSO_SECRET = "demo-sso-client-" + "secret"
 
@@ -31,26 +26,14 @@ class DemoSystems:
     sso: Any = None  # the Keycloak emulator, to log Ada in
     pacs: Any = None  # the badge system emulator, to swipe Ada's card
     vpn: Any = None  # the real OpenVPN server, to connect Ada's client
-
-
-def _emulators_importable() -> bool:
-    if (CHECKOUT / "tests" / "emulators").is_dir() and str(CHECKOUT) not in sys.path:
-        sys.path.append(str(CHECKOUT))
-    try:
-        import tests.emulators.keycloak.server
-        import tests.emulators.lenel.server  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    #: Each system's settings as a configuration file would hold them (`iam lab up` writes them).
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def start_sso(stack: ExitStack, systems: DemoSystems) -> None:
     """A Keycloak realm in the emulator, with Ada federated from the directory."""
-    if not _emulators_importable():
-        systems.notes.append("SSO: the Keycloak emulator (tests/emulators) is not installed; directory only")
-        return
-    from connectors.keycloak import KeycloakConnector
-    from tests.emulators.keycloak.server import KeycloakEmulator
+    from iam.connectors.keycloak import KeycloakConnector
+    from iam.lab.keycloak.server import KeycloakEmulator
 
     kc = stack.enter_context(KeycloakEmulator())
     kc.add_realm(REALM)
@@ -76,6 +59,7 @@ def start_sso(stack: ExitStack, systems: DemoSystems) -> None:
     }
     systems.connectors["sso"] = KeycloakConnector("sso", settings)
     systems.types["sso"] = "keycloak"
+    systems.settings["sso"] = settings
     systems.sso = kc
     systems.notes.append(f"SSO: Keycloak Admin API emulator at {kc.url} (realm {REALM})")
 
@@ -95,13 +79,10 @@ PACS_PASSWORD = "demo-pacs-" + "password"
 
 def start_pacs(stack: ExitStack, systems: DemoSystems) -> None:
     """A Lenel OnGuard site in the emulator: one entrance, Ada's badge issued at the badging office."""
-    if not _emulators_importable():
-        systems.notes.append("badges: the OpenAccess emulator (tests/emulators) is not installed; skipped")
-        return
     from datetime import UTC, datetime
 
-    from connectors.badge import LenelBadgeConnector
-    from tests.emulators.lenel.server import APPLICATION_ID, LenelEmulator
+    from iam.connectors.badge import LenelBadgeConnector
+    from iam.lab.lenel.server import APPLICATION_ID, LenelEmulator
 
     pacs = stack.enter_context(LenelEmulator(clock=lambda: datetime.now(UTC)))
     pacs.add_user("svc-iam", PACS_PASSWORD)
@@ -118,6 +99,7 @@ def start_pacs(stack: ExitStack, systems: DemoSystems) -> None:
     }
     systems.connectors["badges"] = LenelBadgeConnector("badges", settings)
     systems.types["badges"] = "lenel"
+    systems.settings["badges"] = settings
     systems.pacs = pacs
     systems.notes.append(f"badges: Lenel OpenAccess emulator at {pacs.url}, with a door reader at {DOOR}")
 
@@ -131,8 +113,8 @@ def swipe(systems: DemoSystems) -> str | None:
 
 def start_vpn(stack: ExitStack, systems: DemoSystems, workdir: Path) -> None:
     """A real OpenVPN server on a fresh PKI; the joiner's profile is the one iam writes."""
-    from connectors.vpn import OpenVpnConnector
-    from iam.demo_vpn import DemoVpn, Unavailable
+    from iam.connectors.vpn import OpenVpnConnector
+    from iam.lab.openvpn import DemoVpn, Unavailable
 
     try:
         vpn = DemoVpn(stack)
@@ -140,16 +122,18 @@ def start_vpn(stack: ExitStack, systems: DemoSystems, workdir: Path) -> None:
     except (Unavailable, OSError, subprocess.SubprocessError, TimeoutError) as exc:
         systems.notes.append(f"VPN: skipped, {exc}")
         return
-    connector = OpenVpnConnector("vpn", vpn.settings(workdir / "vpn-profiles"))
+    settings = vpn.settings(workdir / "vpn-profiles")
+    connector = OpenVpnConnector("vpn", settings)
     systems.connectors["vpn"] = connector
     systems.types["vpn"] = "openvpn"
+    systems.settings["vpn"] = dict(settings)
     systems.vpn = (vpn, connector)
     systems.notes.append(f"VPN: OpenVPN server in {vpn.where}, PKI made on the spot at {vpn.pki}")
 
 
 def vpn_connect(systems: DemoSystems, username: str, workdir: Path) -> str | None:
     """Ada imports the profile iam wrote for her and connects."""
-    from iam.demo_vpn import Unavailable
+    from iam.lab.openvpn import Unavailable
 
     if systems.vpn is None:
         return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import socket
 
-from tests.emulators.keycloak.server import KeycloakEmulator
+from iam.lab.keycloak.server import KeycloakEmulator
 
 REALM = "acme"
 SWEEPER = "iam-sweeper"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.emulators.keycloak.state import Client, Group, Realm, Role, User, UserSession
+from iam.lab.keycloak.state import Client, Group, Realm, Role, User, UserSession
 
 
 def ms(seconds: float) -> int:

@@ -19,10 +19,10 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.emulators.keycloak.admin import ROUTES, VIEW_USERS, Call, Exchange, HttpError, Route
-from tests.emulators.keycloak.state import REALM_MANAGEMENT, Client, Consent, Group, Realm, Role, Store, User
-from tests.emulators.keycloak.tokens import OAuthError, admin_subject, allowed, token
-from tests.emulators.loopback import LoopbackHttp
+from iam.lab.keycloak.admin import ROUTES, VIEW_USERS, Call, Exchange, HttpError, Route
+from iam.lab.keycloak.state import REALM_MANAGEMENT, Client, Consent, Group, Realm, Role, Store, User
+from iam.lab.keycloak.tokens import OAuthError, admin_subject, allowed, token
+from iam.lab.loopback import LoopbackHttp
 
 TOKEN_PATH = re.compile(r"^/realms/(?P<realm>[^/]+)/protocol/openid-connect/token$")
 ADMIN_PREFIX = "/admin/realms"

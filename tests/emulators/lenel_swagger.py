@@ -32,8 +32,8 @@ from typing import Any
 
 import jsonschema
 import yaml
+from iam.lab.lenel.api import Exchange
 
-from tests.emulators.lenel.api import Exchange
 from tests.support import specs
 
 SPEC_NAME = "lenel-openaccess-7.5.swagger.yaml"

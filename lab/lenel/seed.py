@@ -10,8 +10,9 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+from iam.lab.lenel.server import APPLICATION_ID, LenelEmulator
+
 from iam.secrets import Secret
-from tests.emulators.lenel.server import APPLICATION_ID, LenelEmulator
 
 USER = "svc-iam"
 PASSWORD = "Pacs-Passw0rd-91c2"  # long enough to be registered and scrubbed as a secret

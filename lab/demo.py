@@ -2,8 +2,8 @@
 
 The directory is ldap3's in-memory server (MOCK_SYNC) loaded with a small
 company; SSO and badges are the Keycloak and OpenAccess emulators when the
-source checkout is at hand (`iam.demo_systems`); the VPN is a real OpenVPN
-server when this machine can run one (`iam.demo_vpn`). The demo runs the
+source checkout is at hand (`iam.lab.systems`); the VPN is a real OpenVPN
+server when this machine can run one (`iam.lab.openvpn`). The demo runs the
 same engine, store, audit log and connectors as a real deployment. MOCK_SYNC
 has no ppolicy or overlays, so the directory part is a demo, never proof:
 the tests use a real slapd.
@@ -19,12 +19,8 @@ from typing import Any
 
 import ldap3
 import yaml
-from rich.console import Console
-
-from connectors.ldap import LdapConnector
-from iam import lifecycle, runs
-from iam.config import Config, SystemConfig
-from iam.demo_systems import (
+from iam.connectors.ldap import LdapConnector
+from iam.lab.systems import (
     DemoSystems,
     log_in,
     start_pacs,
@@ -34,6 +30,10 @@ from iam.demo_systems import (
     vpn_connect,
     vpn_refused,
 )
+from rich.console import Console
+
+from iam import lifecycle, runs
+from iam.config import Config, SystemConfig
 from iam.errors import InputError
 from iam.runtime import Runtime
 from iam.secrets import Secret
@@ -208,9 +208,9 @@ def run_demo(workdir: Path, out: Console) -> int:
     }
     with ExitStack() as stack:
         systems = DemoSystems(
-            {"directory": LdapConnector("directory", settings, lambda: directory)},
-            {"directory": "ldap"},
-            ["directory: ldap3's in-memory server, a sample company"],
+            connectors={"directory": LdapConnector("directory", settings, lambda: directory)},
+            types={"directory": "ldap"},
+            notes=["directory: ldap3's in-memory server, a sample company"],
         )
         start_sso(stack, systems)
         start_pacs(stack, systems)

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.emulators.lenel.api import (
+from iam.lab.lenel.api import (
     BASE,
     EMULATOR_BASE,
     EMULATOR_ROUTES,
@@ -28,7 +28,7 @@ from tests.emulators.lenel.api import (
     Route,
     User,
 )
-from tests.emulators.lenel.state import (
+from iam.lab.lenel.state import (
     TYPES,
     ApiError,
     Clock,
@@ -39,7 +39,7 @@ from tests.emulators.lenel.state import (
     decide,
     site_offset,
 )
-from tests.emulators.loopback import LoopbackHttp
+from iam.lab.loopback import LoopbackHttp
 
 APPLICATION_ID = "IAM-TEST-APP-7f31"
 _BAD_JSON = object()

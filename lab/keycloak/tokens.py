@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.emulators.keycloak.admin import HttpError
-from tests.emulators.keycloak.state import Client, Realm, Store, Token, User
+from iam.lab.keycloak.admin import HttpError
+from iam.lab.keycloak.state import Client, Realm, Store, Token, User
 
 
 class OAuthError(Exception):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from tests.emulators.lenel.state import TYPES, ApiError, Store, TypeSpec, invalid, matches, parse_filter
+from iam.lab.lenel.state import TYPES, ApiError, Store, TypeSpec, invalid, matches, parse_filter
 
 BASE = "/api/access/onguard/openaccess"
 EMULATOR_BASE = "/_emulator"
