@@ -105,7 +105,7 @@ def engine(slapd: Slapd, leavers: range, workdir: Path) -> tuple[float, int]:
         start = time.perf_counter()
         for i in leavers:
             report = runs.offboard(rt, f"p{i:06d}", "benchmark")
-            incomplete += report["status"] != "complete"
+            incomplete += report.status != "complete"
         elapsed = time.perf_counter() - start
     return elapsed, incomplete
 

@@ -18,9 +18,10 @@ from typing import Any
 from iam import runs
 from iam.contract import Op, StepSpec
 from iam.errors import InputError
+from iam.export import certification_html
 from iam.hr import RowError
 from iam.plan import number_steps
-from iam.reports import certification_html
+from iam.report import Campaign, CertificationItem, CertificationResult, RunReport
 from iam.runtime import Runtime
 from iam.sweep import identities_for_review
 
@@ -30,7 +31,7 @@ DECISIONS = ("keep", "revoke")
 
 def export(
     rt: Runtime, manager: str, now: datetime, due: date | None = None, out_dir: Path | None = None
-) -> dict[str, Any]:
+) -> Campaign:
     """Start a campaign for ``manager``'s people; write its CSV and HTML to ``out_dir``."""
     people, _ = identities_for_review(rt)
     if manager not in people:
@@ -38,52 +39,50 @@ def export(
     reports = [p for p in people.values() if p.manager == manager and p.status == "active"]
     if not reports:
         raise InputError(f"{manager!r} manages nobody who is active")
-    items = []
-    for person in sorted(reports, key=lambda p: p.username):
-        for system in runs.status(rt, person.username)["systems"]:
-            for ent in (system["account"] or {}).get("entitlements", []):
-                items.append(
-                    {
-                        "item": f"{person.username}|{system['system']}|{ent}",
-                        "username": person.username,
-                        "name": person.display_name,
-                        "system": system["system"],
-                        "entitlement": ent,
-                    }
-                )
-    campaign = {
-        "id": str(uuid.uuid4()),
-        "manager": manager,
-        "due": due or (now.date() + timedelta(days=14)),
-        "items": items,
-    }
-    rt.store.save_certification(campaign["id"], manager, campaign["due"], items)
+    items = [
+        CertificationItem(
+            item=f"{person.username}|{system.system}|{ent}",
+            username=person.username,
+            name=person.display_name,
+            system=system.system,
+            entitlement=ent,
+        )
+        for person in sorted(reports, key=lambda p: p.username)
+        for system in runs.status(rt, person.username).systems
+        for ent in (system.account.entitlements if system.account else [])
+    ]
+    campaign = Campaign(
+        id=str(uuid.uuid4()), manager=manager, due=due or (now.date() + timedelta(days=14)), items=items
+    )
+    rt.store.save_certification(
+        campaign.id, manager, campaign.due, [i.model_dump(mode="json") for i in items]
+    )
     rt.audit.record(
         "certification.started",
-        campaign=campaign["id"],
+        campaign=campaign.id,
         manager=manager,
         items=len(items),
-        due=campaign["due"].isoformat(),
+        due=campaign.due.isoformat(),
     )
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        stem = f"certification-{manager}-{campaign['id'][:8]}"
+        stem = f"certification-{manager}-{campaign.id[:8]}"
         (out_dir / f"{stem}.csv").write_text(decisions_template(campaign), encoding="utf-8")
         (out_dir / f"{stem}.html").write_text(certification_html(campaign), encoding="utf-8")
-        campaign["files"] = [str(out_dir / f"{stem}.csv"), str(out_dir / f"{stem}.html")]
+        campaign.files = [str(out_dir / f"{stem}.csv"), str(out_dir / f"{stem}.html")]
     return campaign
 
 
-def decisions_template(campaign: dict[str, Any]) -> str:
+def decisions_template(campaign: Campaign) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    for item in campaign["items"]:
-        writer.writerow({"campaign": campaign["id"], **item, "decision": "", "comment": ""})
+    for item in campaign.items:
+        writer.writerow({"campaign": campaign.id, **item.model_dump(), "decision": "", "comment": ""})
     return out.getvalue()
 
 
-def import_decisions(rt: Runtime, path: Path, decided_by: str, now: datetime) -> dict[str, Any]:
+def import_decisions(rt: Runtime, path: Path, decided_by: str, now: datetime) -> CertificationResult:
     """Apply a returned decisions file; returns revocations, records and what is undecided."""
     if not decided_by.strip():
         raise InputError("--decided-by is required: every decision records who made it")
@@ -132,23 +131,22 @@ def import_decisions(rt: Runtime, path: Path, decided_by: str, now: datetime) ->
     reports = [
         _revoke(rt, campaign["id"], decided_by, username, chosen) for username, chosen in revoke.items()
     ]
-    undecided = [i for key, i in items.items() if key not in decisions]
-    overdue = now.date() > campaign["due"]
-    return {
-        "campaign": campaign["id"],
-        "manager": campaign["manager"],
-        "due": campaign["due"].isoformat(),
-        "revoked": reports,
-        "decided": len(decisions),
-        "undecided": undecided,
-        "overdue": overdue and bool(undecided),
-        "rejected": [str(e) for e in errors],
-    }
+    undecided = [CertificationItem(**i) for key, i in items.items() if key not in decisions]
+    return CertificationResult(
+        campaign=campaign["id"],
+        manager=campaign["manager"],
+        due=campaign["due"],
+        revoked=reports,
+        decided=len(decisions),
+        undecided=undecided,
+        overdue=now.date() > campaign["due"] and bool(undecided),
+        rejected=[str(e) for e in errors],
+    )
 
 
 def _revoke(
     rt: Runtime, campaign: str, decided_by: str, username: str, items: list[dict[str, Any]]
-) -> dict[str, Any]:
+) -> RunReport:
     steps: dict[str, list[StepSpec]] = {}
     for item in sorted(items, key=lambda i: (i["system"], i["entitlement"])):
         steps.setdefault(item["system"], []).append(

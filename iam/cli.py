@@ -16,21 +16,38 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import singledispatch
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import BaseModel
 
 from iam import holds, lifecycle, registry, render, runs
 from iam.config import config_path, load_config
 from iam.errors import InputError, UserError
 from iam.plan import Plan
+from iam.report import (
+    AuditRecords,
+    CertificationResult,
+    ConnectorChecks,
+    EventList,
+    LifecycleReport,
+    Reinstatement,
+    Remediation,
+    RunList,
+    RunReport,
+    RunSummary,
+    StatusReport,
+    StoredEvent,
+    SweepResult,
+)
 from iam.runtime import Runtime
 from iam.secrets import redact
 from iam.store import StepRow
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL, EXIT_FINDINGS = 0, 1, 2, 3, 4
 
 FORMAT = click.option(
     "--format",
@@ -129,44 +146,63 @@ def _confirmer(yes: bool, fmt: str) -> Callable[[Plan], bool]:
     return confirm
 
 
-def _finish(report: dict[str, Any], fmt: str) -> None:
-    if fmt == "json":
-        render.emit_json(report)
-    else:
-        _render_report(report)
-    if report["status"] == "not_found":
-        sys.exit(EXIT_USAGE)
-    if report["status"] == "partial" or _unplannable(report):
-        sys.exit(EXIT_PARTIAL)
+def _done(document: Any, fmt: str, *, title: str | None = None) -> None:
+    """Print a command's result the one way (`iam.render.show`), then exit with its code."""
+    render.show(document, fmt, title=title)
+    code = exit_code(document)
+    if code != EXIT_OK:
+        sys.exit(code)
 
 
-def _render_report(report: dict[str, Any]) -> None:
-    out = render.console()
-    if report["status"] == "cancelled":
-        out.print("Cancelled; nothing was changed.")
-    elif report["status"] == "not_found":
-        render.console(err=True).print(render.not_found_text(report))
-    elif report["status"] == "planned":
-        _dry_run_summary(report)
-    else:
-        out.print(render.report_table(report))
-        ev = report["evidence"]
-        out.print(f"Evidence: run {ev['run_id']} in {ev['store']}; audit log {ev['audit_log']}")
+@singledispatch
+def exit_code(document: Any) -> int:
+    """The exit code a result calls for (the table in the module docstring)."""
+    return EXIT_OK
 
 
-def _unplannable(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """The systems a dry run could not read or plan: its plan is not the whole plan."""
-    return [s for s in report["systems"] if report["status"] == "planned" and s["result"] == "error"]
+@exit_code.register
+def _(report: RunReport) -> int:
+    if report.status == "not_found":
+        return EXIT_USAGE
+    return EXIT_PARTIAL if report.status == "partial" or report.unplannable else EXIT_OK
 
 
-def _dry_run_summary(report: dict[str, Any]) -> None:
-    """The plan table (already shown) names what could not be planned; say what the plan is worth."""
-    blind = [s["system"] for s in _unplannable(report)]
-    if blind:
-        render.console().print(
-            f"[red]Incomplete plan[/red]: {', '.join(blind)} could not be read, so its steps are unknown."
-        )
-    render.console().print("Dry run: nothing was changed.")
+@exit_code.register
+def _(data: StatusReport) -> int:
+    return EXIT_PARTIAL if any(s.result == "error" for s in data.systems) else EXIT_OK
+
+
+@exit_code.register
+def _(report: LifecycleReport) -> int:
+    if report.partial:
+        return EXIT_PARTIAL
+    if report.needs_a_look:
+        return EXIT_USAGE
+    return EXIT_FINDINGS if report.held else EXIT_OK
+
+
+@exit_code.register
+def _(checks: ConnectorChecks) -> int:
+    return EXIT_OK if all(c.ok for c in checks.root) else EXIT_USAGE
+
+
+@exit_code.register
+def _(result: SweepResult) -> int:
+    return EXIT_FINDINGS if result.findings or result.summary.errors else EXIT_OK
+
+
+@exit_code.register
+def _(done: Remediation) -> int:
+    return EXIT_PARTIAL if done.partial else EXIT_OK
+
+
+@exit_code.register
+def _(data: CertificationResult) -> int:
+    if any(r.status != "complete" for r in data.revoked):
+        return EXIT_PARTIAL
+    if data.rejected:
+        return EXIT_USAGE
+    return EXIT_FINDINGS if data.overdue else EXIT_OK
 
 
 @cli.command()
@@ -197,7 +233,7 @@ def offboard(obj: Context, username: str, reason: str, dry_run: bool, yes: bool,
             confirm=_confirmer(yes or dry_run, fmt),
             on_step=on_step,
         )
-    _finish(report, fmt)
+    _done(report, fmt)
 
 
 @cli.command()
@@ -211,7 +247,7 @@ def resume(obj: Context, run_id: str | None, fmt: str) -> None:
     """
     with obj.runtime() as rt, _progress(fmt == "table") as on_step:
         report = runs.resume(rt, run_id, on_step=on_step)
-    _finish(report, fmt)
+    _done(report, fmt)
 
 
 @cli.command()
@@ -225,12 +261,7 @@ def status(obj: Context, username: str, fmt: str) -> None:
     """
     with obj.runtime() as rt:
         data = runs.status(rt, username)
-    if fmt == "json":
-        render.emit_json(data)
-    else:
-        render.console().print(render.status_table(data))
-    if any(s["result"] == "error" for s in data["systems"]):
-        sys.exit(EXIT_PARTIAL)
+    _done(data, fmt)
 
 
 @cli.command("runs")
@@ -240,25 +271,13 @@ def status(obj: Context, username: str, fmt: str) -> None:
 def list_runs(obj: Context, username: str | None, fmt: str) -> None:
     """List recent runs with their status."""
     with obj.runtime() as rt:
-        rows = rt.store.list_runs(username)
-    data = [{k: r[k] for k in ("id", "kind", "username", "status", "dry_run", "created_at")} for r in rows]
-    if fmt == "json":
-        render.emit_json(data)
-        return
-    from rich.table import Table
+        data = RunList([RunSummary(**r) for r in _fields(rt.store.list_runs(username), RunSummary)])
+    _done(data, fmt)
 
-    table = Table(title="Runs", title_justify="left")
-    for col in ("id", "kind", "user", "status", "started"):
-        table.add_column(col)
-    for r in data:
-        table.add_row(
-            r["id"],
-            r["kind"] + (" (dry run)" if r["dry_run"] else ""),
-            r["username"],
-            r["status"],
-            str(r["created_at"])[:19],
-        )
-    render.console().print(table)
+
+def _fields(rows: list[dict[str, Any]], model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The columns of store rows that a listing shows."""
+    return [{k: row[k] for k in model.model_fields} for row in rows]
 
 
 def _now(value: str | None) -> datetime:
@@ -277,34 +296,6 @@ NOW = click.option(
     metavar="ISO-TIME",
     help="Act as if it were this time (to check schedules); default: now.",
 )
-
-
-def _lifecycle_exit(report: lifecycle.LifecycleReport, fmt: str, title: str) -> None:
-    if fmt == "json":
-        render.emit_json(report.to_dict())
-    else:
-        out = render.console()
-        for system, error in report.unreachable.items():
-            out.print(f"[red]unreachable:[/red] {system}: {error}")
-        out.print(render.events_table(report.to_dict(), title))
-        for problem in report.rejected:
-            out.print(f"[red]rejected[/red] {problem}")
-        if report.blocked:
-            out.print(f"[red]blocked:[/red] {report.blocked}")
-        for m in report.maintenance:
-            out.print(f"upkeep {m['system']}: {m['outcome']}: {m['detail']}")
-        for line, style in render.lifecycle_notes(report):
-            out.print(line, style=style, markup=False)
-    if report.partial:
-        sys.exit(EXIT_PARTIAL)
-    if (
-        report.rejected
-        or report.blocked
-        or any(e["status"] in ("rejected", "not_found") for e in report.events)
-    ):
-        sys.exit(EXIT_USAGE)
-    if report.held:
-        sys.exit(EXIT_FINDINGS)
 
 
 @cli.group()
@@ -338,7 +329,7 @@ def hr_sync(
         report = lifecycle.hr_sync(
             rt, feed, _now(now_text), dry_run=dry_run, max_terminations=max_terminations
         )
-    _lifecycle_exit(report, fmt, f"HR sync {feed.name}" + (" (dry run)" if dry_run else ""))
+    _done(report, fmt, title=f"HR sync {feed.name}" + (" (dry run)" if dry_run else ""))
 
 
 @cli.group()
@@ -362,7 +353,7 @@ def event_submit(obj: Context, events_file: Path, dry_run: bool, now_text: str |
         raise InputError(f"{events_file}:{exc.lineno}: not valid JSON: {exc.msg}") from None
     with obj.runtime() as rt:
         report = lifecycle.submit(rt, data, f"file:{events_file.name}", _now(now_text), dry_run=dry_run)
-    _lifecycle_exit(report, fmt, f"Events {events_file.name}")
+    _done(report, fmt, title=f"Events {events_file.name}")
 
 
 @event.command("list")
@@ -377,15 +368,8 @@ def event_submit(obj: Context, events_file: Path, dry_run: bool, now_text: str |
 def event_list(obj: Context, status: str | None, fmt: str) -> None:
     """Stored events, e.g. the future-dated ones still waiting (--status pending)."""
     with obj.runtime() as rt:
-        rows = rt.store.list_events(status)
-    data = [
-        {k: r[k] for k in ("id", "type", "username", "effective_at", "status", "run_id", "source")}
-        for r in rows
-    ]
-    if fmt == "json":
-        render.emit_json(data)
-    else:
-        render.console().print(render.events_table({"events": data}, "Events"))
+        data = EventList([StoredEvent(**r) for r in _fields(rt.store.list_events(status), StoredEvent)])
+    _done(data, fmt)
 
 
 @cli.command("run-due")
@@ -396,7 +380,7 @@ def run_due(obj: Context, now_text: str | None, fmt: str) -> None:
     """Apply stored events whose effective time has come (run from cron or a timer)."""
     with obj.runtime() as rt:
         report = lifecycle.run_due(rt, _now(now_text))
-    _lifecycle_exit(report, fmt, "Due events")
+    _done(report, fmt, title="Due events")
 
 
 @cli.command()
@@ -412,15 +396,7 @@ def reinstate(obj: Context, username: str, reason: str, fmt: str) -> None:
     """
     with obj.runtime() as rt:
         hold = holds.reinstate(rt, username, reason, holds.os_user())
-    if fmt == "json":
-        lifted = {k: v for k, v in hold.to_dict().items() if k != "message"}
-        render.emit_json({"username": username, "reason": reason, "lifted": lifted})
-        return
-    render.console().print(
-        f"Lifted the termination hold on {username} (they were {hold.terminated()}). "
-        "Nothing was granted: the next `iam hr sync` provisions them as HR lists them.",
-        markup=False,
-    )
+    _done(Reinstatement(username=username, reason=reason, lifted=hold.view()), fmt)
 
 
 @cli.command()
@@ -432,10 +408,7 @@ def plan(obj: Context, username: str, now_text: str | None, fmt: str) -> None:
     """What USERNAME should have (policy) against what they have, system by system."""
     with obj.runtime() as rt:
         data = lifecycle.plan_person(rt, username, _now(now_text))
-    if fmt == "json":
-        render.emit_json(data)
-    else:
-        render.console().print(render.person_plan_table(data))
+    _done(data, fmt)
 
 
 @cli.command()
@@ -449,9 +422,6 @@ def serve(obj: Context, host: str, port: int) -> None:
     with obj.runtime() as rt:
         run_server(rt, host, port, ready=lambda server: click.echo(f"listening on {server.url}", err=True))
     click.echo("stopped", err=True)
-
-
-EXIT_FINDINGS = 4
 
 
 @cli.group()
@@ -500,33 +470,28 @@ def review_sweep(
 
     Exits 0 when clean and 4 when findings exist, so a scheduler can alert.
     """
-    from iam import reports, sweep
+    from iam import export, sweep
 
     with obj.runtime() as rt:
         result = sweep.sweep(rt, _now(now_text))
-        if fmt == "json":
-            _write_or_print(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n", out)
-        elif fmt == "csv":
-            _write_or_print(reports.findings_csv(result["findings"]), out)
+        if fmt == "csv":
+            _write_or_print(export.findings_csv(result.findings), out)
         elif fmt == "html":
-            _write_or_print(reports.sweep_html(result), out)
+            _write_or_print(export.sweep_html(result), out)
+        elif out is not None or fmt == "json":
+            _write_or_print(json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n", out)
         else:
-            render.console().print(render.findings_table(result))
+            render.show(result)
         if remediate:
-            plans = sweep.remediation_plans(rt, result["findings"])
+            plans = sweep.remediation_plans(rt, result.findings)
             render.console(err=True).print(render.remediation_table(plans))
             if yes:
-                done = sweep.remediate(rt, result, max_terminations)
-                for refused in (r for r in done if r["status"] == "refused"):
-                    click.echo(f"refused {refused['username']}: {refused['error']}", err=True)
-                partial = [r for r in done if r["status"] != "complete"]
-                click.echo(f"remediated: {len(done)} run(s), {len(partial)} partial", err=True)
-                if partial:
-                    sys.exit(EXIT_PARTIAL)
+                _done(sweep.remediate(rt, result, max_terminations), "table")
                 return
             click.echo("Nothing was changed; add --yes to apply this plan.", err=True)
-    if result["findings"] or result["summary"]["errors"]:
-        sys.exit(EXIT_FINDINGS)
+    code = exit_code(result)
+    if code != EXIT_OK:
+        sys.exit(code)
 
 
 @review.command("diff")
@@ -539,20 +504,7 @@ def review_diff(obj: Context, sweep_id: str | None, fmt: str) -> None:
 
     with obj.runtime() as rt:
         data = sweep.diff(rt, sweep_id)
-    if fmt == "json":
-        render.emit_json(data)
-        return
-    out = render.console()
-    out.print(
-        f"sweep {data['current']} against {data['previous'] or '(none)'}: "
-        f"{len(data['new'])} new, {len(data['resolved'])} resolved, {data['unchanged']} unchanged"
-    )
-    for label, items in (("new", data["new"]), ("resolved", data["resolved"])):
-        for f in items:
-            out.print(
-                f"  {label:<8} {f['type']:<20} {f['system'] or '-':<12} {f['account']} "
-                f"{f['entitlement'] or ''}"
-            )
+    _done(data, fmt)
 
 
 @review.command("schedule")
@@ -638,34 +590,12 @@ def review_certify(
                 due_date = datetime.fromisoformat(due).date() if due else None
             except ValueError:
                 raise InputError(f"--due: not a date (YYYY-MM-DD): {due!r}") from None
-            data = certify.export(rt, manager, _now(now_text), due_date, out_dir)
-            if fmt == "json":
-                render.emit_json(data)
-            else:
-                click.echo(
-                    f"campaign {data['id']}: {len(data['items'])} item(s) for {manager}, due {data['due']}"
-                )
-                for path in data.get("files", []):
-                    click.echo(f"  {path}")
+            campaign = certify.export(rt, manager, _now(now_text), due_date, out_dir)
+            _done(campaign, fmt)
             return
         assert import_file is not None
-        data = certify.import_decisions(rt, import_file, decided_by or "", _now(now_text))
-    if fmt == "json":
-        render.emit_json(data)
-    else:
-        click.echo(
-            f"campaign {data['campaign']} ({data['manager']}): {data['decided']} decided, "
-            f"{len(data['revoked'])} revocation run(s), {len(data['undecided'])} undecided"
-            + (" — OVERDUE" if data["overdue"] else "")
-        )
-        for line in data["rejected"]:
-            click.echo(f"rejected {line}", err=True)
-    if any(r["status"] != "complete" for r in data["revoked"]):
-        sys.exit(EXIT_PARTIAL)
-    if data["rejected"]:
-        sys.exit(EXIT_USAGE)
-    if data["overdue"]:
-        sys.exit(EXIT_FINDINGS)
+        result = certify.import_decisions(rt, import_file, decided_by or "", _now(now_text))
+    _done(result, fmt)
 
 
 @cli.group()
@@ -680,12 +610,7 @@ def connectors_check(obj: Context, fmt: str) -> None:
     """Reach and authenticate to every configured system (exit 2 if any fails)."""
     with obj.runtime() as rt:
         checks = runs.connectors_check(rt.connectors)
-    if fmt == "json":
-        render.emit_json(checks)
-    else:
-        render.console().print(render.checks_table(checks))
-    if not all(c["ok"] for c in checks):
-        sys.exit(EXIT_USAGE)
+    _done(checks, fmt)
 
 
 @connectors.command("list")
@@ -726,17 +651,8 @@ def audit_verify(obj: Context) -> None:
 def audit_show(obj: Context, username: str | None, fmt: str) -> None:
     """Print audit records."""
     with obj.runtime() as rt:
-        records = list(rt.audit.records(username))
-    if fmt == "json":
-        render.emit_json(records)
-        return
-    for r in records:
-        detail = " ".join(
-            f"{k}={r[k]}"
-            for k in ("system", "op", "target", "outcome", "status", "error")
-            if r.get(k) is not None
-        )
-        click.echo(f"{r['seq']:>6} {r['at'][:19]} {r['event']:<16} {r.get('username', '')} {detail}")
+        records = AuditRecords(list(rt.audit.records(username)))
+    _done(records, fmt)
 
 
 def main() -> None:

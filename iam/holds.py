@@ -26,6 +26,7 @@ from iam.engine import StepCallback
 from iam.errors import InputError
 from iam.hr import gone
 from iam.model import Identity
+from iam.report import HoldView, RunReport
 from iam.runtime import Runtime
 
 #: Report statuses that mean the person was terminated, even if not completely.
@@ -71,17 +72,19 @@ class Hold:
             f"`iam reinstate {self.username} --reason TEXT`; if not, have HR mark them terminated"
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "username": self.username,
-            "terminated_at": self.placed_at.isoformat(),
-            "reason": self.reason,
-            "by": self.placed_by,
-            "source": self.source,
-            "run_id": self.run_id,
-            "conflict_since": self.conflict_since.isoformat() if self.conflict_since else None,
-            "message": self.conflict(),
-        }
+    def view(self) -> HoldView:
+        """The hold as reports show it."""
+        return HoldView(
+            username=self.username,
+            terminated_at=self.placed_at.isoformat(),
+            reason=self.reason,
+            by=self.placed_by,
+            source=self.source,
+            run_id=self.run_id,
+            conflict_since=self.conflict_since.isoformat() if self.conflict_since else None,
+            terminated=self.terminated(),
+            message=self.conflict(),
+        )
 
 
 @dataclass
@@ -165,7 +168,7 @@ def terminate(
     dry_run: bool = False,
     confirm: runs.Confirm | None = None,
     on_step: StepCallback | None = None,
-) -> dict[str, Any]:
+) -> RunReport:
     """Offboard ``username`` on an order from outside HR's feed, and hold them against it.
 
     The hold is recorded when the run is journaled, before any system
@@ -182,9 +185,8 @@ def terminate(
     report = runs.offboard(
         rt, username, reason, dry_run=dry_run, confirm=confirm, on_step=on_step, on_start=place
     )
-    run_id = report.get("run_id")
-    if run_id and not dry_run and report["status"] not in _TERMINATED:
-        rt.store.remove_hold(username, run_id)
+    if report.run_id and not dry_run and report.status not in _TERMINATED:
+        rt.store.remove_hold(username, report.run_id)
     return report
 
 

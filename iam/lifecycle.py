@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,68 +33,22 @@ from iam.hr import (
 )
 from iam.model import Identity
 from iam.policy import Grant, Policy, PolicyViolation
+from iam.report import (
+    EventOutcome,
+    EventStatus,
+    LifecycleReport,
+    OrphanedThirdParty,
+    PersonPlan,
+    Rejection,
+    RunReport,
+    SystemPlan,
+    Upkeep,
+)
 from iam.runtime import Runtime
 
-#: Event status once handled: applied (verified complete), partial, rejected, failed.
-Outcome = dict[str, Any]
 
-
-@dataclass(frozen=True)
-class OrphanedThirdParty:
-    """A contractor or vendor whose owner leaves, and what `safety.orphaned_third_parties` does."""
-
-    owner: str
-    username: str
-    kind: str
-    action: str
-
-
-@dataclass
-class LifecycleReport:
-    """What a sync, a submission or a run-due pass did, event by event."""
-
-    events: list[Outcome] = field(default_factory=list)
-    rejected: list[RowError] = field(default_factory=list)
-    blocked: str | None = None
-    #: What `run-due` did to keep systems working (e.g. a renewed CRL), system by system.
-    maintenance: list[dict[str, str]] = field(default_factory=list)
-    #: Termination holds HR contradicts: it still lists these people active.
-    holds: list[Hold] = field(default_factory=list)
-    #: Holds that ended in this sync because HR terminated the person too.
-    holds_ended: list[Hold] = field(default_factory=list)
-    #: Contractors and vendors whose owner leaves in this sync, and what `safety` says to do.
-    orphaned_third_parties: list[OrphanedThirdParty] = field(default_factory=list)
-
-    #: Systems found unreachable during the command, each said once (not once per person).
-    unreachable: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def partial(self) -> bool:
-        return (
-            any(e["status"] in ("partial", "failed", "cannot plan") for e in self.events)
-            or any(m["outcome"] == "failed" for m in self.maintenance)
-            or bool(self.unreachable)
-        )
-
-    @property
-    def held(self) -> bool:
-        """A termination hold stands against HR's data: a person has to decide."""
-        return bool(self.holds) or any(e["status"] == "held" for e in self.events)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "events": self.events,
-            "rejected": [
-                {"source": r.source, "row": r.row, "field": r.field, "message": r.message}
-                for r in self.rejected
-            ],
-            "blocked": self.blocked,
-            "maintenance": self.maintenance,
-            "unreachable": self.unreachable,
-            "holds": [h.to_dict() for h in self.holds],
-            "holds_ended": [h.to_dict() for h in self.holds_ended],
-            "orphaned_third_parties": [asdict(o) for o in self.orphaned_third_parties],
-        }
+def _rejections(errors: Iterable[RowError]) -> list[Rejection]:
+    return [Rejection(source=e.source, row=e.row, field=e.field, message=e.message) for e in errors]
 
 
 def policy_of(rt: Runtime) -> Policy:
@@ -126,8 +80,8 @@ def process(
     now: datetime,
     *,
     dry_run: bool = False,
-    on_event: Callable[[Outcome], None] | None = None,
-) -> list[Outcome]:
+    on_event: Callable[[EventOutcome], None] | None = None,
+) -> list[EventOutcome]:
     """Store each event; run the ones already due; return one outcome per event."""
     outcomes = []
     for event in events:
@@ -139,21 +93,21 @@ def process(
 
 
 def _outcome(
-    event: Event, status: str, run: dict[str, Any] | None = None, error: str | None = None
-) -> Outcome:
-    return {
-        "id": event.id,
-        "type": event.type,
-        "username": event.username,
-        "effective_at": event.effective_at.isoformat(),
-        "status": status,
-        "run_id": run.get("run_id") if run else None,
-        "error": error,
-        "run": run,
-    }
+    event: Event, status: EventStatus, run: RunReport | None = None, error: str | None = None
+) -> EventOutcome:
+    return EventOutcome(
+        id=event.id,
+        type=event.type,
+        username=event.username,
+        effective_at=event.effective_at.isoformat(),
+        status=status,
+        run_id=run.run_id if run else None,
+        error=error,
+        run=run,
+    )
 
 
-def _held(rt: Runtime, event: Event, hold: Hold) -> Outcome:
+def _held(rt: Runtime, event: Event, hold: Hold) -> EventOutcome:
     """Refuse an event that would grant a held person anything; say who terminated them and why."""
     rt.audit.record(
         "event.held",
@@ -167,7 +121,7 @@ def _held(rt: Runtime, event: Event, hold: Hold) -> Outcome:
     return _outcome(event, "held", error=hold.conflict())
 
 
-def _process_one(rt: Runtime, policy: Policy, event: Event, now: datetime, dry_run: bool) -> Outcome:
+def _process_one(rt: Runtime, policy: Policy, event: Event, now: datetime, dry_run: bool) -> EventOutcome:
     due = event.immediate or event.effective_at <= now
     if event.type != "leaver" and (hold := holds.held(rt, event.username)):
         return _held(rt, event, hold)
@@ -182,7 +136,7 @@ def _process_one(rt: Runtime, policy: Policy, event: Event, now: datetime, dry_r
         if not due:
             return _outcome(event, "would wait")
         run = _run(rt, event, desired, dry_run=True)
-        blind = {s["system"]: s["error"] for s in run["systems"] if s["result"] == "error"}
+        blind = {s.system: s.error for s in run.systems if s.result == "error"}
         if blind:  # a plan that could not read a system is not the plan that would run
             down = rt.outages.summary()  # said once for the whole command, not per person
             why = [name if name in down else f"{name}: {error}" for name, error in blind.items()]
@@ -233,19 +187,19 @@ def _run(rt: Runtime, event: Event, desired: dict[str, Any] | None, dry_run: boo
     return runs.provision(rt, event.type, event.username, desired, reason, dry_run=dry_run)
 
 
-def _apply(rt: Runtime, event: Event, desired: dict[str, Any] | None) -> Outcome:
+def _apply(rt: Runtime, event: Event, desired: dict[str, Any] | None) -> EventOutcome:
     try:
         run = _run(rt, event, desired)
     except UserError as exc:
         rt.store.finish_event(event.id, "failed", None, str(exc))
         return _outcome(event, "failed", error=str(exc))
-    status = "applied" if run["status"] == "complete" else "partial"
+    status: EventStatus = "applied" if run.status == "complete" else "partial"
     error = None
-    if run["status"] == "not_found":
+    if run.status == "not_found":
         # Nothing to remove for someone never given access; alarming for someone iam provisioned.
         status = "not_found" if _provisioned_before(rt, event.username) else "applied"
         error = "no system holds an account by this name" if status == "not_found" else None
-    rt.store.finish_event(event.id, status, run["run_id"], error)
+    rt.store.finish_event(event.id, status, run.run_id, error)
     if event.type != "leaver":
         rt.store.upsert_identity(event.username, "active")
     return _outcome(event, status, run, error)
@@ -282,7 +236,11 @@ def hr_sync(
     feed_source = f"{FEED_SOURCE}:{feed.name}"
     events = derive_events(people, kept, pending, now, rt.config.tz, source=feed_source, held=standing.keys())
     verdict = holds.judge(people, kept, standing, now, rt.config.tz)
-    report = LifecycleReport(rejected=rejected, holds=verdict.conflicts, holds_ended=verdict.agreed)
+    report = LifecycleReport(
+        rejected=_rejections(rejected),
+        holds=[h.view() for h in verdict.conflicts],
+        holds_ended=[h.view() for h in verdict.agreed],
+    )
     events += _orphaned_third_parties(rt, report, people, known, events, standing, now, feed_source)
     report.blocked = _blast_radius(rt, events, known, now, max_terminations)
     if report.blocked:
@@ -292,7 +250,7 @@ def hr_sync(
         return report
     holds.settle(rt, verdict, source, now, dry_run=dry_run)
     for orphan in report.orphaned_third_parties:
-        rt.audit.record("third_party.orphaned", source=source, dry_run=dry_run, **asdict(orphan))
+        rt.audit.record("third_party.orphaned", source=source, dry_run=dry_run, **orphan.model_dump())
     report.events = process(rt, policy, events, now, dry_run=dry_run)
     if not dry_run:
         report.events += retry_unfinished(
@@ -322,7 +280,9 @@ def _orphaned_third_parties(
     ]
     orphans = orphaned_third_parties(active, leaving, now, rt.config.tz)
     action = rt.config.orphaned_third_parties
-    report.orphaned_third_parties = [OrphanedThirdParty(p.owner, p.username, p.kind, action) for p in orphans]
+    report.orphaned_third_parties = [
+        OrphanedThirdParty(owner=p.owner, username=p.username, kind=p.kind, action=action) for p in orphans
+    ]
     if action != "terminate":
         return []
     return [Event("leaver", p.username, now, p, f"HR: owner {p.owner} left", source) for p in orphans]
@@ -355,7 +315,7 @@ def submit(
     """
     policy = policy_of(rt)
     events, rejected = parse_events(data, source, _by_username(rt), now, actor or holds.os_user())
-    report = LifecycleReport(rejected=rejected)
+    report = LifecycleReport(rejected=_rejections(rejected))
     report.events = process(rt, policy, events, now, dry_run=dry_run)
     report.unreachable = rt.outages.summary()
     return report
@@ -415,7 +375,7 @@ def retry_unfinished(
     wait: bool = True,
     people: Mapping[str, Identity] | None = None,
     skip: Iterable[str] = (),
-) -> list[Outcome]:
+) -> list[EventOutcome]:
     """Run again every event whose run ended partial, so nobody stays half done.
 
     A joiner stuck on a missing OU, a leaver whose badge system was down:
@@ -472,12 +432,12 @@ def _event_from_row(row: Mapping[str, Any], now: datetime) -> Event:
     )
 
 
-def _held_now(rt: Runtime, event: Event) -> Outcome | None:
+def _held_now(rt: Runtime, event: Event) -> EventOutcome | None:
     """A grant of any kind to a person under a termination hold ends `held`; None when it may run."""
     if event.type == "leaver" or (hold := holds.held(rt, event.username)) is None:
         return None
     outcome = _held(rt, event, hold)
-    rt.store.finish_event(event.id, "held", None, outcome["error"])
+    rt.store.finish_event(event.id, "held", None, outcome.error)
     return outcome
 
 
@@ -486,7 +446,7 @@ def _desired_for(rt: Runtime, event: Event, now: datetime) -> dict[str, Any] | N
     return None if event.type == "leaver" else _desired(rt, policy_of(rt), event, now)
 
 
-def _reject(rt: Runtime, event: Event, exc: PolicyViolation) -> Outcome:
+def _reject(rt: Runtime, event: Event, exc: PolicyViolation) -> EventOutcome:
     rt.store.finish_event(event.id, "rejected", None, str(exc))
     return _outcome(event, "rejected", error=str(exc))
 
@@ -537,7 +497,7 @@ def _identity(rt: Runtime, username: str) -> Identity | None:
     return Identity.from_dict({**row["attributes"], "status": row["status"]})
 
 
-def _expire_grant(rt: Runtime, policy: Policy, event: Event, now: datetime) -> Outcome:
+def _expire_grant(rt: Runtime, policy: Policy, event: Event, now: datetime) -> EventOutcome:
     """A provisioning run, like a mover's, on the systems the grant's role names.
 
     Afterwards the person holds there exactly what their remaining roles name:
@@ -562,24 +522,24 @@ def _expire_grant(rt: Runtime, policy: Policy, event: Event, now: datetime) -> O
     return _apply(rt, event, desired)
 
 
-def maintain(rt: Runtime) -> list[dict[str, str]]:
+def maintain(rt: Runtime) -> list[Upkeep]:
     """Let every system that needs upkeep do it (a CRL renewed before it expires), each on its own."""
-    done: list[dict[str, str]] = []
+    done: list[Upkeep] = []
     for system, connector in sorted(rt.connectors.items()):
         if not isinstance(connector, Maintainable):
             continue
         try:
             result = connector.maintain()
         except ConnectorError as exc:
-            entry = {"system": system, "outcome": "failed", "detail": str(exc)}
+            entry = Upkeep(system=system, outcome="failed", detail=str(exc))
         else:
-            entry = {"system": system, "outcome": str(result.outcome), "detail": result.detail}
-        rt.audit.record("system.maintain", **entry)
+            entry = Upkeep(system=system, outcome=str(result.outcome), detail=result.detail)
+        rt.audit.record("system.maintain", **entry.model_dump())
         done.append(entry)
     return done
 
 
-def plan_person(rt: Runtime, username: str, now: datetime) -> dict[str, Any]:
+def plan_person(rt: Runtime, username: str, now: datetime) -> PersonPlan:
     """What the person should hold (policy) against what they hold (systems)."""
     runs.check_username(username)
     identity = _by_username(rt).get(username)
@@ -589,20 +549,19 @@ def plan_person(rt: Runtime, username: str, now: datetime) -> dict[str, Any]:
     today = now.astimezone(rt.config.tz).date()
     roles = sorted(policy.roles_of(identity, today))
     desired = policy.desired(identity, today, rt.connectors) if identity.status == "active" else {}
-    status = runs.status(rt, username)
     systems = []
-    for entry in status["systems"]:
-        want = desired.get(entry["system"])
-        held = set((entry["account"] or {}).get("entitlements", []))
+    for entry in runs.status(rt, username).systems:
+        want = desired.get(entry.system)
+        held = set(entry.account.entitlements if entry.account else [])
         should = {str(e) for e in want.entitlements} if want else set()
         systems.append(
-            {
-                "system": entry["system"],
-                "should_have_account": bool(want and want.account),
-                "has_account": entry["account"] is not None,
-                "missing": sorted(should - held),
-                "extra": sorted(held - should),
-                "error": entry["error"],
-            }
+            SystemPlan(
+                system=entry.system,
+                should_have_account=bool(want and want.account),
+                has_account=entry.account is not None,
+                missing=sorted(should - held),
+                extra=sorted(held - should),
+                error=entry.error,
+            )
         )
-    return {"username": username, "status": identity.status, "roles": roles, "systems": systems}
+    return PersonPlan(username=username, status=identity.status, roles=roles, systems=systems)

@@ -1,19 +1,44 @@
-"""Human output with rich; JSON output that follows schemas/."""
+"""The one way a command's result is printed: JSON, or tables on a terminal.
+
+`show` takes any document of `iam.report`: ``json`` prints the document
+itself (secrets redacted; the shape its generated schema describes),
+``table`` prints what `human` draws for that type of document. Commands
+never format their output themselves.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import singledispatch
+from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from iam.plan import Plan
+from iam.report import (
+    AuditRecords,
+    Campaign,
+    CertificationResult,
+    ConnectorChecks,
+    EventList,
+    EventOutcome,
+    LifecycleReport,
+    PersonPlan,
+    Reinstatement,
+    Remediation,
+    RunList,
+    RunReport,
+    StatusReport,
+    StoredEvent,
+    SweepDiff,
+    SweepResult,
+)
 from iam.secrets import redact_value
-
-if TYPE_CHECKING:
-    from iam.lifecycle import LifecycleReport
 
 RESULT_STYLE = {
     "complete": "green",
@@ -25,6 +50,16 @@ RESULT_STYLE = {
     "access": "yellow",
     "planned": "cyan",
 }
+EVENT_STYLE = {
+    "applied": "green",
+    "partial": "red",
+    "failed": "red",
+    "rejected": "red",
+    "blocked": "red",
+    "cannot plan": "red",
+    "held": "red",
+    "not_found": "red",
+}
 
 
 def console(err: bool = False) -> Console:
@@ -35,173 +70,307 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(redact_value(data), indent=2, sort_keys=True, default=str) + "\n")
 
 
+@dataclass(frozen=True)
+class Warning:
+    """A line for standard error rather than standard output (the result is that nothing happened)."""
+
+    renderable: RenderableType
+
+
+def show(document: Any, fmt: str = "table", *, title: str | None = None) -> None:
+    """Print a command's result: the document as JSON, or its tables."""
+    if fmt == "json":
+        emit_json(document.to_json())
+        return
+    out, err = console(), console(err=True)
+    for item in human(document, title):
+        if isinstance(item, Warning):
+            err.print(item.renderable)
+        else:
+            out.print(item)
+
+
+@singledispatch
+def human(document: Any, title: str | None = None) -> Iterator[RenderableType | Warning]:
+    """What a terminal shows of a document, one renderable at a time."""
+    raise TypeError(f"no table for {type(document).__name__}")
+
+
+def plain(text: str, style: str = "") -> Text:
+    """Text that comes from users or systems: never read as markup."""
+    return Text(text, style=style)
+
+
+# runs -----------------------------------------------------------------------------------------
+
+
 def plan_table(plan: Plan) -> Table:
     table = Table(title=f"Plan: {plan.kind} {plan.username}", title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("system")
     table.add_column("step")
     for step in plan.steps:
-        table.add_row(str(step.seq), step.system, step.spec.description or step.spec.op)
+        table.add_row(str(step.seq), step.system, plain(step.spec.description or step.spec.op))
     for system, why in sorted(plan.errors.items()):
-        table.add_row("-", system, f"[red]cannot plan: {why.removeprefix(f'{system}: ')}[/red]")
+        table.add_row("-", system, plain(f"cannot plan: {why.removeprefix(f'{system}: ')}", "red"))
     for system in plan.no_account:
-        table.add_row("-", system, "[dim]no account here[/dim]")
+        table.add_row("-", system, plain("no account here", "dim"))
     return table
 
 
-def report_table(report: dict[str, Any]) -> Table:
-    title = f"{report['kind']} {report['username']}: {report['status'].upper()}"
-    table = Table(title=title, title_justify="left")
+@human.register
+def _(report: RunReport, title: str | None = None) -> Iterator[RenderableType | Warning]:
+    if report.status == "cancelled":
+        yield "Cancelled; nothing was changed."
+    elif report.status == "not_found":
+        yield Warning(not_found_text(report))
+    elif report.status == "planned":
+        blind = [s.system for s in report.unplannable]
+        if blind:
+            yield Text.assemble(
+                ("Incomplete plan", "red"),
+                f": {', '.join(blind)} could not be read, so its steps are unknown.",
+            )
+        yield "Dry run: nothing was changed."
+    else:
+        yield report_table(report)
+        if report.evidence:
+            ev = report.evidence
+            yield plain(f"Evidence: run {ev.run_id} in {ev.store}; audit log {ev.audit_log}")
+
+
+def report_table(report: RunReport) -> Table:
+    table = Table(title=f"{report.kind} {report.username}: {report.status.upper()}", title_justify="left")
     for col in ("system", "result", "steps", "left / error"):
         table.add_column(col)
-    for s in report["systems"]:
-        changed = sum(1 for st in s["steps"] if st["outcome"] in ("created", "updated"))
-        failed = sum(1 for st in s["steps"] if st["status"] == "failed")
-        steps = f"{len(s['steps'])} ({changed} changed{f', {failed} failed' if failed else ''})"
-        left = "\n".join(s["remaining"] + ([s["error"]] if s.get("error") else []))
-        style = RESULT_STYLE.get(s["result"], "")
-        table.add_row(s["system"], f"[{style}]{s['result']}[/{style}]", steps, left or "-")
+    for s in report.systems:
+        changed = sum(1 for st in s.steps if st.outcome in ("created", "updated"))
+        failed = sum(1 for st in s.steps if st.status == "failed")
+        steps = f"{len(s.steps)} ({changed} changed{f', {failed} failed' if failed else ''})"
+        left = "\n".join(s.remaining + ([s.error] if s.error else []))
+        table.add_row(s.system, plain(s.result, RESULT_STYLE.get(s.result, "")), steps, plain(left or "-"))
     return table
 
 
-def not_found_text(report: dict[str, Any]) -> str:
+def steps_table(report: RunReport) -> Table:
+    """Every step of a run with what it did: the readable journal."""
+    table = Table(title=f"Steps of run {report.run_id}", title_justify="left")
+    for col in ("#", "system", "step", "outcome"):
+        table.add_column(col)
+    for s in report.systems:
+        for st in s.steps:
+            outcome = plain(st.outcome) if st.outcome else plain(f"{st.status}: {st.error or ''}", "red")
+            table.add_row(str(st.seq), s.system, plain(st.description), outcome)
+    return table
+
+
+def not_found_text(report: RunReport) -> Text:
     """Why nothing was terminated, and the names the user may have meant."""
-    systems = ", ".join(s["system"] for s in report["systems"]) or "no system is configured"
-    text = (
-        f"[red]not found:[/red] no system holds an account named {report['username']!r} "
-        f"(read: {systems}); nothing was terminated."
+    systems = ", ".join(s.system for s in report.systems) or "no system is configured"
+    text = Text("not found:", style="red")
+    text.append(
+        f" no system holds an account named {report.username!r} (read: {systems}); nothing was terminated."
     )
-    if report.get("suggestions"):
-        text += f"\nDid you mean: {', '.join(report['suggestions'])}?"
+    if report.suggestions:
+        text.append(f"\nDid you mean: {', '.join(report.suggestions)}?")
     return text
 
 
-def status_table(data: dict[str, Any]) -> Table:
-    table = Table(title=f"Access of {data['username']}", title_justify="left")
+@human.register
+def _(data: StatusReport, title: str | None = None) -> Iterator[RenderableType | Warning]:
+    yield status_table(data)
+
+
+def status_table(data: StatusReport) -> Table:
+    table = Table(title=f"Access of {data.username}", title_justify="left")
     for col in ("system", "state", "account", "access"):
         table.add_column(col)
-    for s in data["systems"]:
-        style = RESULT_STYLE.get(s["result"], "")
-        account = (s["account"] or {}).get("ref", "-") if s["account"] else "-"
-        detail = "\n".join(s["access"]) if s["access"] else (s["error"] or "-")
-        table.add_row(s["system"], f"[{style}]{s['result']}[/{style}]", account, detail)
+    for s in data.systems:
+        account = s.account.ref if s.account else "-"
+        detail = "\n".join(s.access) if s.access else (s.error or "-")
+        table.add_row(
+            s.system, plain(s.result, RESULT_STYLE.get(s.result, "")), plain(account), plain(detail)
+        )
     return table
 
 
-def checks_table(checks: list[dict[str, Any]]) -> Table:
+@human.register
+def _(checks: ConnectorChecks, title: str | None = None) -> Iterator[RenderableType | Warning]:
     table = Table(title="Connected systems", title_justify="left")
     for col in ("system", "ok", "detail", "can"):
         table.add_column(col)
-    for c in checks:
-        ok = "[green]yes[/green]" if c["ok"] else "[red]no[/red]"
-        table.add_row(c["system"], ok, c["detail"], ", ".join(c["capabilities"]))
-    return table
+    for c in checks.root:
+        ok = plain("yes", "green") if c.ok else plain("no", "red")
+        table.add_row(c.system, ok, plain(c.detail), ", ".join(c.capabilities))
+    yield table
 
 
-def steps_table(report: dict[str, Any]) -> Table:
-    """Every step of a run with what it did: the readable journal."""
-    table = Table(title=f"Steps of run {report['run_id']}", title_justify="left")
-    for col in ("#", "system", "step", "outcome"):
+@human.register
+def _(runs: RunList, title: str | None = None) -> Iterator[RenderableType | Warning]:
+    table = Table(title="Runs", title_justify="left")
+    for col in ("id", "kind", "user", "status", "started"):
         table.add_column(col)
-    for s in report["systems"]:
-        for st in s["steps"]:
-            outcome = st["outcome"] or f"[red]{st['status']}: {st['error'] or ''}[/red]"
-            table.add_row(str(st["seq"]), s["system"], st["description"], outcome)
-    return table
+    for r in runs.root:
+        kind = r.kind + (" (dry run)" if r.dry_run else "")
+        table.add_row(r.id, kind, r.username, r.status, str(r.created_at)[:19])
+    yield table
 
 
-def events_table(report: dict[str, Any], title: str) -> Table:
+@human.register
+def _(data: PersonPlan, title: str | None = None) -> Iterator[RenderableType | Warning]:
+    table = Table(
+        title=f"{data.username} ({data.status}): roles {', '.join(data.roles) or 'none'}",
+        title_justify="left",
+    )
+    for col in ("system", "account", "missing", "extra"):
+        table.add_column(col)
+    for s in data.systems:
+        if s.should_have_account:
+            account = plain("should have, has") if s.has_account else plain("should have, missing", "red")
+        else:
+            account = plain("has, should not", "yellow") if s.has_account else plain("-")
+        extra = "\n".join(s.extra) or (s.error or "-")
+        table.add_row(s.system, account, plain("\n".join(s.missing) or "-"), plain(extra))
+    yield table
+
+
+# HR's events ----------------------------------------------------------------------------------
+
+
+def events_table(events: list[EventOutcome] | list[StoredEvent], title: str) -> Table:
     table = Table(title=title, title_justify="left")
     for col in ("event", "person", "effective", "status", "run / error"):
         table.add_column(col)
-    for e in report["events"]:
-        style = {
-            "applied": "green",
-            "partial": "red",
-            "failed": "red",
-            "rejected": "red",
-            "blocked": "red",
-            "cannot plan": "red",
-            "held": "red",
-        }.get(e["status"], "")
-        status = f"[{style}]{e['status']}[/{style}]" if style else e["status"]
+    for e in events:
+        error = getattr(e, "error", None)
         table.add_row(
-            e["type"],
-            e["username"],
-            str(e["effective_at"])[:16],
-            status,
-            e.get("error") or (e.get("run_id") or "-"),
+            e.type,
+            plain(e.username),
+            str(e.effective_at)[:16],
+            plain(e.status, EVENT_STYLE.get(e.status, "")),
+            plain(error or e.run_id or "-"),
         )
     return table
 
 
-def lifecycle_notes(report: LifecycleReport) -> list[tuple[str, str]]:
-    """(line, style) for what a sync says besides its events: holds and orphaned third parties.
-
-    Printed without markup: reasons and names come from users.
-    """
-    lines = [(f"held: {hold.conflict()}", "red") for hold in report.holds]
-    lines += [
-        (f"hold ended: {hold.username}, {hold.terminated()}: HR terminated them too", "")
-        for hold in report.holds_ended
-    ]
+@human.register
+def _(report: LifecycleReport, title: str | None = None) -> Iterator[RenderableType | Warning]:
+    for system, error in report.unreachable.items():
+        yield Text.assemble(("unreachable:", "red"), f" {system}: {error}")
+    yield events_table(report.events, title or "Events")
+    for problem in report.rejected:
+        yield Text.assemble(("rejected", "red"), f" {problem}")
+    if report.blocked:
+        yield Text.assemble(("blocked:", "red"), f" {report.blocked}")
+    for m in report.maintenance:
+        yield plain(f"upkeep {m.system}: {m.outcome}: {m.detail}")
+    for hold in report.holds:
+        yield plain(f"held: {hold.message}", "red")
+    for hold in report.holds_ended:
+        yield plain(f"hold ended: {hold.username}, {hold.terminated}: HR terminated them too")
     for orphan in report.orphaned_third_parties:
         who = f"third party {orphan.username} ({orphan.kind}) was sponsored by {orphan.owner}, who leaves"
         if orphan.action == "terminate":
-            lines.append((f"{who}: terminated with them (safety.orphaned_third_parties: terminate)", ""))
+            yield plain(f"{who}: terminated with them (safety.orphaned_third_parties: terminate)")
         else:
-            lines.append(
-                (
-                    f"{who}: they keep their access; review it, or set "
-                    "safety.orphaned_third_parties: terminate to end it with their owner's",
-                    "yellow",
-                )
+            yield plain(
+                f"{who}: they keep their access; review it, or set "
+                "safety.orphaned_third_parties: terminate to end it with their owner's",
+                "yellow",
             )
-    return lines
 
 
-def person_plan_table(data: dict[str, Any]) -> Table:
-    title = f"{data['username']} ({data['status']}): roles {', '.join(data['roles']) or 'none'}"
-    table = Table(title=title, title_justify="left")
-    for col in ("system", "account", "missing", "extra"):
-        table.add_column(col)
-    for s in data["systems"]:
-        account = (
-            ("should have, has" if s["has_account"] else "[red]should have, missing[/red]")
-            if s["should_have_account"]
-            else ("[yellow]has, should not[/yellow]" if s["has_account"] else "-")
-        )
-        table.add_row(
-            s["system"], account, "\n".join(s["missing"]) or "-", "\n".join(s["extra"]) or (s["error"] or "-")
-        )
-    return table
+@human.register
+def _(events: EventList, title: str | None = None) -> Iterator[RenderableType | Warning]:
+    yield events_table(events.root, title or "Events")
 
 
-def findings_table(result: dict[str, Any]) -> Table:
-    summary = result["summary"]
-    title = (
-        f"Access review {result['at'][:19]}: {summary['total']} finding(s), "
-        f"{summary['identities']} identities"
+@human.register
+def _(done: Reinstatement, title: str | None = None) -> Iterator[RenderableType | Warning]:
+    yield plain(
+        f"Lifted the termination hold on {done.username} (they were {done.lifted.terminated}). "
+        "Nothing was granted: the next `iam hr sync` provisions them as HR lists them."
     )
-    table = Table(title=title, title_justify="left")
+
+
+# reviews --------------------------------------------------------------------------------------
+
+
+@human.register
+def _(result: SweepResult, title: str | None = None) -> Iterator[RenderableType | Warning]:
+    summary = result.summary
+    table = Table(
+        title=f"Access review {result.at[:19]}: {summary.total} finding(s), {summary.identities} identities",
+        title_justify="left",
+    )
     for col in ("finding", "system", "account", "entitlement", "why", "action"):
         table.add_column(col)
-    for f in result["findings"]:
+    for f in result.findings:
         table.add_row(
-            f["type"], f["system"] or "-", f["account"], f["entitlement"] or "-", f["why"], f["action"]
+            f.type, f.system or "-", plain(f.account), plain(f.entitlement or "-"), plain(f.why), f.action
         )
-    for name, error in summary["errors"].items():
-        table.add_row("[red]unread[/red]", name, "-", "-", error, "fix and sweep again")
-    return table
+    for name, error in summary.errors.items():
+        table.add_row(plain("unread", "red"), name, "-", "-", plain(error), "fix and sweep again")
+    yield table
 
 
-def remediation_table(plans: list[tuple[str, str, Any]]) -> Table:
+def remediation_table(plans: list[tuple[str, str, Plan | None]]) -> Table:
     table = Table(title="Remediation plan", title_justify="left")
     for col in ("person", "action"):
         table.add_column(col)
-    for kind, username, plan in plans:
-        if kind == "offboard":
-            table.add_row(username, "terminate on every system")
-        else:
-            table.add_row(username, "\n".join(step.line() for step in plan.steps))
+    for _kind, username, plan in plans:
+        action = "terminate on every system" if plan is None else "\n".join(s.line() for s in plan.steps)
+        table.add_row(plain(username), plain(action))
     return table
+
+
+@human.register
+def _(done: Remediation, title: str | None = None) -> Iterator[RenderableType | Warning]:
+    for refused in done.refused:
+        yield Warning(plain(f"refused {refused.username}: {refused.error}"))
+    partial = [r for r in done.runs if r.status != "complete"]
+    yield Warning(plain(f"remediated: {len(done.runs)} run(s), {len(partial)} partial"))
+
+
+@human.register
+def _(data: SweepDiff, title: str | None = None) -> Iterator[RenderableType | Warning]:
+    yield plain(
+        f"sweep {data.current} against {data.previous or '(none)'}: "
+        f"{len(data.new)} new, {len(data.resolved)} resolved, {data.unchanged} unchanged"
+    )
+    for label, items in (("new", data.new), ("resolved", data.resolved)):
+        for f in items:
+            yield plain(f"  {label:<8} {f.type:<20} {f.system or '-':<12} {f.account} {f.entitlement or ''}")
+
+
+@human.register
+def _(campaign: Campaign, title: str | None = None) -> Iterator[RenderableType | Warning]:
+    yield plain(
+        f"campaign {campaign.id}: {len(campaign.items)} item(s) for {campaign.manager}, due {campaign.due}"
+    )
+    for path in campaign.files:
+        yield plain(f"  {path}")
+
+
+@human.register
+def _(data: CertificationResult, title: str | None = None) -> Iterator[RenderableType | Warning]:
+    yield plain(
+        f"campaign {data.campaign} ({data.manager}): {data.decided} decided, "
+        f"{len(data.revoked)} revocation run(s), {len(data.undecided)} undecided"
+        + (" — OVERDUE" if data.overdue else "")
+    )
+    for line in data.rejected:
+        yield Warning(plain(f"rejected {line}"))
+
+
+# the audit log --------------------------------------------------------------------------------
+
+#: The keys `iam audit show` prints after the event, when a record has them.
+AUDIT_DETAIL = ("system", "op", "target", "outcome", "status", "error", "reason", "run_id")
+
+
+@human.register
+def _(records: AuditRecords, title: str | None = None) -> Iterator[RenderableType | Warning]:
+    for r in records.root:
+        detail = " ".join(f"{k}={r[k]}" for k in AUDIT_DETAIL if r.get(k) is not None)
+        yield plain(f"{r['seq']:>6} {r['at'][:19]} {r['event']:<16} {r.get('username', '')} {detail}")

@@ -8,12 +8,12 @@ suggested action, and has a stable ``key`` so two sweeps can be compared.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from iam.model import AccountState, DesiredAccount, Identity
 from iam.policy import Policy, held_roles
+from iam.report import Finding
 
 if TYPE_CHECKING:
     from iam.holds import Hold
@@ -29,24 +29,6 @@ FINDING_TYPES = (
     "unowned_third_party",
     "termination_hold_conflict",
 )
-
-
-@dataclass(frozen=True)
-class Finding:
-    type: str
-    system: str | None
-    account: str
-    entitlement: str | None
-    why: str
-    since: str | None
-    action: str
-
-    @property
-    def key(self) -> str:
-        return "|".join([self.type, self.system or "", self.account, self.entitlement or ""])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "key": self.key}
 
 
 def _iso(moment: datetime | date | None) -> str | None:
@@ -84,7 +66,15 @@ def find(
                 system, state, person, want, policy, today, now, dormant_days, left_at
             )
         findings += [
-            Finding("missing", system, username, None, no_account, None, "create")
+            Finding(
+                type="missing",
+                system=system,
+                account=username,
+                entitlement=None,
+                why=no_account,
+                since=None,
+                action="create",
+            )
             for username, want in wanted.items()
             if want[system].account and username not in by_user
         ]
@@ -111,13 +101,13 @@ def _account_findings(
             return []
         return [
             Finding(
-                "orphan",
-                system,
-                state.username,
-                None,
-                f"no identity in HR for this account; {'; '.join(access)}",
-                _iso(state.created),
-                "disable",
+                type="orphan",
+                system=system,
+                account=state.username,
+                entitlement=None,
+                why=f"no identity in HR for this account; {'; '.join(access)}",
+                since=_iso(state.created),
+                action="disable",
             )
         ]
     if person.status == "terminated":
@@ -125,13 +115,13 @@ def _account_findings(
             return []
         return [
             Finding(
-                "leaver_with_access",
-                system,
-                state.username,
-                None,
-                "; ".join(access),
-                _iso(left_at.get(person.username)),
-                "terminate",
+                type="leaver_with_access",
+                system=system,
+                account=state.username,
+                entitlement=None,
+                why="; ".join(access),
+                since=_iso(left_at.get(person.username)),
+                action="terminate",
             )
         ]
     if person.status != "active" or want is None:
@@ -146,31 +136,37 @@ def _account_findings(
             )
             out.append(
                 Finding(
-                    "expired",
-                    system,
-                    state.username,
-                    str(ent),
-                    f"time-bound grant of role {grant.role} expired",
-                    grant.expires.isoformat(),
-                    "revoke",
+                    type="expired",
+                    system=system,
+                    account=state.username,
+                    entitlement=str(ent),
+                    why=f"time-bound grant of role {grant.role} expired",
+                    since=grant.expires.isoformat(),
+                    action="revoke",
                 )
             )
         else:
             out.append(
                 Finding(
-                    "excess",
-                    system,
-                    state.username,
-                    str(ent),
-                    "no role or unexpired grant of this person names it",
-                    None,
-                    "revoke",
+                    type="excess",
+                    system=system,
+                    account=state.username,
+                    entitlement=str(ent),
+                    why="no role or unexpired grant of this person names it",
+                    since=None,
+                    action="revoke",
                 )
             )
     for ent in sorted(want.entitlements - state.entitlements):
         out.append(
             Finding(
-                "missing", system, state.username, str(ent), "the policy names it; not held", None, "grant"
+                type="missing",
+                system=system,
+                account=state.username,
+                entitlement=str(ent),
+                why="the policy names it; not held",
+                since=None,
+                action="grant",
             )
         )
     seen = state.last_login or state.created
@@ -178,13 +174,13 @@ def _account_findings(
         what = "last login" if state.last_login else "created and never logged in"
         out.append(
             Finding(
-                "dormant",
-                system,
-                state.username,
-                None,
-                f"{what} {(now - seen).days} days ago",
-                _iso(seen),
-                "disable",
+                type="dormant",
+                system=system,
+                account=state.username,
+                entitlement=None,
+                why=f"{what} {(now - seen).days} days ago",
+                since=_iso(seen),
+                action="disable",
             )
         )
     return out
@@ -203,31 +199,41 @@ def _identity_findings(
     if person.third_party and person.end_date and person.end_date < today:
         out.append(
             Finding(
-                "expired",
-                None,
-                person.username,
-                None,
-                f"{person.kind} past their end date",
-                person.end_date.isoformat(),
-                "terminate",
+                type="expired",
+                system=None,
+                account=person.username,
+                entitlement=None,
+                why=f"{person.kind} past their end date",
+                since=person.end_date.isoformat(),
+                action="terminate",
             )
         )
     if person.third_party:
         owner = identities.get(person.owner) if person.owner else None
         if owner is None or owner.status != "active":
             why = "no owner" if not person.owner else f"owner {person.owner} is not an active employee"
-            out.append(Finding("unowned_third_party", None, person.username, None, why, None, "review"))
+            out.append(
+                Finding(
+                    type="unowned_third_party",
+                    system=None,
+                    account=person.username,
+                    entitlement=None,
+                    why=why,
+                    since=None,
+                    action="review",
+                )
+            )
     roles = held_roles(policy, held)
     for rule in policy.violations(roles):
         out.append(
             Finding(
-                "sod_conflict",
-                None,
-                person.username,
-                None,
-                f"holds {' + '.join(sorted(rule.roles))}, forbidden together by {rule.name}",
-                None,
-                "review",
+                type="sod_conflict",
+                system=None,
+                account=person.username,
+                entitlement=None,
+                why=f"holds {' + '.join(sorted(rule.roles))}, forbidden together by {rule.name}",
+                since=None,
+                action="review",
             )
         )
     return out
@@ -236,12 +242,12 @@ def _identity_findings(
 def _hold_conflict(hold: Hold) -> Finding:
     """A person terminated outside HR whom HR's feed still lists active: someone must decide."""
     return Finding(
-        "termination_hold_conflict",
-        None,
-        hold.username,
-        None,
-        f"{hold.terminated()}; HR still lists them active (seen by a sync since "
+        type="termination_hold_conflict",
+        system=None,
+        account=hold.username,
+        entitlement=None,
+        why=f"{hold.terminated()}; HR still lists them active (seen by a sync since "
         f"{_iso(hold.conflict_since)}): have HR terminate them, or lift the hold with `iam reinstate`",
-        _iso(hold.placed_at),
-        "review",
+        since=_iso(hold.placed_at),
+        action="review",
     )

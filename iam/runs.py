@@ -15,9 +15,19 @@ from typing import Any
 from iam.contract import Connector, Op, Readable, parse_entitlement
 from iam.engine import Applier, StepCallback, SystemApply, read_states
 from iam.errors import ConnectorError, InputError
+from iam.evidence import RunFacts, build_report
 from iam.model import AccountState, DesiredAccount
 from iam.plan import Plan, ReadResult, plan_provisioning, plan_termination
 from iam.policy import PolicyViolation, new_conflicts, sod_systems
+from iam.report import (
+    AccountView,
+    ConnectorCheck,
+    ConnectorChecks,
+    EvidenceRef,
+    RunReport,
+    StatusReport,
+    SystemAccess,
+)
 from iam.runtime import Runtime
 from iam.store import StepRow
 
@@ -81,7 +91,7 @@ def offboard(
     confirm: Confirm | None = None,
     on_step: StepCallback | None = None,
     on_start: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
+) -> RunReport:
     """Terminate every access of ``username``; returns the verified run report.
 
     ``on_start`` is called with the run id once the run is journaled, before
@@ -95,7 +105,7 @@ def offboard(
     return _execute(rt, plan, reason, dry_run=dry_run, confirm=confirm, on_step=on_step, on_start=on_start)
 
 
-def _not_found(rt: Runtime, plan: Plan, reason: str, dry_run: bool) -> dict[str, Any]:
+def _not_found(rt: Runtime, plan: Plan, reason: str, dry_run: bool) -> RunReport:
     """Every system was read and none holds the name: no termination happened.
 
     Most often a typo; the run is kept as evidence of the attempt, the person
@@ -112,9 +122,9 @@ def _not_found(rt: Runtime, plan: Plan, reason: str, dry_run: bool) -> dict[str,
         systems=sorted(rt.connectors),
         suggestions=suggestions,
     )
-    report = build_report(rt, run_id, plan.kind, plan.username, reason, [], {}, {}, plan.no_account)
-    report.update(status="not_found", dry_run=dry_run, suggestions=suggestions)
-    rt.store.finish_run(run_id, "not_found", report)
+    report = build_report(_stored_facts(rt, run_id), [], {}, no_account=plan.no_account)
+    report = report.model_copy(update={"status": "not_found", "dry_run": dry_run, "suggestions": suggestions})
+    rt.store.finish_run(run_id, "not_found", report.to_json())
     return report
 
 
@@ -142,7 +152,7 @@ def provision(
     dry_run: bool = False,
     confirm: Confirm | None = None,
     on_step: StepCallback | None = None,
-) -> dict[str, Any]:
+) -> RunReport:
     """Make each system hold exactly ``desired`` (joiner, mover, rehire)."""
     check_username(username)
     unknown = set(desired) - set(rt.connectors)
@@ -163,7 +173,7 @@ def provision(
     )
 
 
-def execute_plan(rt: Runtime, plan: Plan, reason: str, on_step: StepCallback | None = None) -> dict[str, Any]:
+def execute_plan(rt: Runtime, plan: Plan, reason: str, on_step: StepCallback | None = None) -> RunReport:
     """Journal, apply and verify a plan built elsewhere (e.g. a review's remediation)."""
     check_username(plan.username)
     return _execute(rt, plan, reason, dry_run=False, confirm=None, on_step=on_step)
@@ -216,7 +226,7 @@ def _execute(
     desired: dict[str, Any] | None = None,
     states: Mapping[str, ReadResult] | None = None,
     on_start: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
+) -> RunReport:
     admit(rt, plan, states)
     rows = _rows(plan)
     common = {"username": plan.username, "reason": reason, "kind": plan.kind}
@@ -225,14 +235,21 @@ def _execute(
             confirm(plan)  # shows the plan; a dry run changes nothing either way
         run_id = rt.store.create_run(plan.kind, plan.username, reason, True, rows, plan.errors, desired)
         rt.audit.record("run.dry_run", run_id=run_id, steps=len(rows), **common)
-        report = build_report(
-            rt, run_id, plan.kind, plan.username, reason, rows, {}, plan.errors, plan.no_account
-        )
-        rt.store.finish_run(run_id, "planned", report)
+        report = build_report(_stored_facts(rt, run_id), rows, {}, no_account=plan.no_account)
+        rt.store.finish_run(run_id, "planned", report.to_json())
         return report
     if confirm is not None and not confirm(plan):
         rt.audit.record("run.cancelled", steps=len(rows), **common)
-        return {"status": "cancelled", "username": plan.username, "kind": plan.kind, "systems": []}
+        return RunReport(
+            run_id=None,
+            kind=plan.kind,
+            username=plan.username,
+            reason=reason,
+            status="cancelled",
+            dry_run=False,
+            systems=[],
+            evidence=None,
+        )
     run_id = rt.store.create_run(plan.kind, plan.username, reason, False, rows, plan.errors, desired)
     if on_start is not None:
         on_start(run_id)
@@ -240,7 +257,7 @@ def _execute(
     return _apply_and_verify(rt, run_id, on_step)
 
 
-def resume(rt: Runtime, run_id: str | None = None, on_step: StepCallback | None = None) -> dict[str, Any]:
+def resume(rt: Runtime, run_id: str | None = None, on_step: StepCallback | None = None) -> RunReport:
     """Finish a crashed or partial run: pending steps run, done steps never again.
 
     Systems that could not be planned (unreachable at the time) are read and
@@ -297,7 +314,27 @@ def _append_steps(rt: Runtime, run_id: str, plan: Plan) -> int:
     return len(rows)
 
 
-def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) -> dict[str, Any]:
+def _stored_facts(rt: Runtime, run_id: str) -> RunFacts:
+    run = rt.store.get_run(run_id)
+    assert run is not None
+    return _facts(rt, run)
+
+
+def _facts(rt: Runtime, run: Mapping[str, Any]) -> RunFacts:
+    """What the evidence of a stored run needs to know about it."""
+    return RunFacts(
+        run_id=run["id"],
+        kind=run["kind"],
+        username=run["username"],
+        reason=run["reason"],
+        evidence=EvidenceRef(store=rt.store.location, audit_log=rt.config.audit_log, run_id=run["id"]),
+        types={name: rt.system_types.get(name, "custom") for name in rt.connectors},
+        plan_errors=run["plan_errors"] or {},
+        desired=_desired_from_json(run["desired"]) if run["desired"] else None,
+    )
+
+
+def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) -> RunReport:
     run = rt.store.get_run(run_id)
     assert run is not None
     applier = Applier(rt.store, rt.audit, rt.connectors, rt.config.retry, rt.sleep, on_step)
@@ -317,23 +354,16 @@ def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) ->
             or not _replan_leftovers(rt, run, after, applied)
         ):
             break
-    rows = rt.store.run_steps(run_id)
     report = build_report(
-        rt,
-        run_id,
-        run["kind"],
-        run["username"],
-        run["reason"],
-        rows,
+        _facts(rt, run),
+        rt.store.run_steps(run_id),
         after,
-        run["plan_errors"],
-        desired=_desired_from_json(run["desired"]) if run["desired"] else None,
-        applied=applied,
+        stopped={name: a.stopped_by for name, a in applied.items() if a.stopped_by},
     )
-    rt.store.finish_run(run_id, report["status"], report)
+    rt.store.finish_run(run_id, report.status, report.to_json())
     status = (
         "terminated"
-        if run["kind"] == "offboard" and report["status"] == "complete"
+        if run["kind"] == "offboard" and report.status == "complete"
         else ("terminating" if run["kind"] == "offboard" else "active")
     )
     rt.store.upsert_identity(run["username"], status)
@@ -342,8 +372,8 @@ def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) ->
         run_id=run_id,
         username=run["username"],
         kind=run["kind"],
-        status=report["status"],
-        remaining={s["system"]: s["remaining"] for s in report["systems"] if s["remaining"]},
+        status=report.status,
+        remaining={s.system: s.remaining for s in report.systems if s.remaining},
     )
     return report
 
@@ -378,178 +408,69 @@ def _replan_leftovers(
     return True
 
 
-def build_report(
-    rt: Runtime,
-    run_id: str,
-    kind: str,
-    username: str,
-    reason: str,
-    rows: list[StepRow],
-    after: Mapping[str, Any],
-    plan_errors: Mapping[str, str],
-    no_account: list[str] | None = None,
-    desired: Mapping[str, DesiredAccount] | None = None,
-    applied: Mapping[str, SystemApply] | None = None,
-) -> dict[str, Any]:
-    """The evidence of one run: per system, the steps and what is left."""
-    verified = bool(after)
-    systems = []
-    names = sorted(
-        set(rt.connectors)
-        if kind == "offboard"
-        else set(desired or {}) | {r.system for r in rows} | set(plan_errors)
-    )
-    for name in names:
-        steps = [
-            {
-                "seq": r.seq,
-                "op": r.op,
-                "target": r.target,
-                "description": r.description,
-                "status": r.status,
-                "outcome": r.outcome,
-                "error": r.error,
-            }
-            for r in rows
-            if r.system == name
-        ]
-        entry: dict[str, Any] = {
-            "system": name,
-            "type": rt.system_types.get(name, "custom"),
-            "steps": steps,
-            "remaining": [],
-            "error": plan_errors.get(name),
-        }
-        if applied and name in applied and applied[name].stopped_by:
-            entry["error"] = applied[name].stopped_by
-        state = after.get(name)
-        if not verified:
-            entry["result"] = (
-                "error"
-                if entry["error"]
-                else ("no_account" if no_account and name in no_account else "planned")
-            )
-        elif isinstance(state, ConnectorError):
-            entry["result"], entry["error"] = "unverified", str(state)
-            entry["remaining"] = ["could not read back: access unknown"]
-        elif kind == "offboard":
-            entry["remaining"] = state.remaining_access() if state else []
-            entry["result"] = (
-                "no_account"
-                if state is None and not steps
-                else ("complete" if not entry["remaining"] else "partial")
-            )
-        else:
-            want = (desired or {}).get(name)
-            entry["remaining"] = (
-                _provisioning_gaps(state, want) if want is not None else _step_gaps(state, rows, name)
-            )
-            entry["result"] = "complete" if not entry["remaining"] else "partial"
-        if state is not None and not isinstance(state, ConnectorError):
-            entry["account"] = state.to_dict()
-        systems.append(entry)
-    if not verified:
-        status = "planned"
-    elif all(s["result"] in ("complete", "no_account") for s in systems):
-        status = "complete"
-    else:
-        status = "partial"
-    return {
-        "run_id": run_id,
-        "kind": kind,
-        "username": username,
-        "reason": reason,
-        "status": status,
-        "dry_run": not verified,
-        "systems": systems,
-        "evidence": {"store": rt.store.location, "audit_log": rt.config.audit_log, "run_id": run_id},
-    }
-
-
-def _step_gaps(state: AccountState | None, rows: list[StepRow], system: str) -> list[str]:
-    """For a plan with no desired state (a remediation, a certification): what the read-back
-    shows of each step's intent not holding, and every step that failed."""
-    gaps = [f"step {r.seq} failed: {r.error}" for r in rows if r.system == system and r.status == "failed"]
-    held = frozenset() if state is None else state.entitlements
-    for r in rows:
-        if r.system != system:
-            continue
-        if r.op == Op.GRANT and parse_entitlement(r.target or "") not in held:
-            gaps.append(f"missing {r.target}")
-        elif r.op == Op.REVOKE and parse_entitlement(r.target or "") in held:
-            gaps.append(f"still holds {r.target}")
-        elif r.op == Op.DISABLE and state is not None and state.enabled:
-            gaps.append("account is enabled")
-    return gaps
-
-
-def _provisioning_gaps(state: AccountState | None, want: DesiredAccount | None) -> list[str]:
-    if want is None:
-        return []
-    if state is None:
-        return ["account does not exist"]
-    gaps = [] if state.enabled else ["account is disabled"]
-    gaps += [f"missing {e}" for e in sorted(want.entitlements - state.entitlements)]
-    gaps += [f"extra {e}" for e in sorted(state.entitlements - want.entitlements)]
-    return gaps
-
-
-def status(rt: Runtime, username: str) -> dict[str, Any]:
+def status(rt: Runtime, username: str) -> StatusReport:
     """What the person holds in every configured system, read live."""
     check_username(username)
     states = _read(rt, rt.connectors, username)
     systems = []
     for name in sorted(states):
         state = states[name]
-        entry: dict[str, Any] = {"system": name, "type": rt.system_types.get(name, "custom")}
+        kind = rt.system_types.get(name, "custom")
         if isinstance(state, ConnectorError):
-            entry.update(result="error", error=str(state), account=None, access=[])
+            entry = SystemAccess(
+                system=name, type=kind, result="error", error=str(state), account=None, access=[]
+            )
         elif state is None:
-            entry.update(result="no_account", error=None, account=None, access=[])
+            entry = SystemAccess(
+                system=name, type=kind, result="no_account", error=None, account=None, access=[]
+            )
         else:
             access = state.remaining_access()
-            entry.update(
-                result="access" if access else "no_access", error=None, account=state.to_dict(), access=access
+            entry = SystemAccess(
+                system=name,
+                type=kind,
+                result="access" if access else "no_access",
+                error=None,
+                account=AccountView.of(state),
+                access=access,
             )
         systems.append(entry)
     identity = rt.store.get_identity(username)
-    return {
-        "username": username,
-        "identity_status": identity["status"] if identity else None,
-        "systems": systems,
-    }
+    return StatusReport(
+        username=username, identity_status=identity["status"] if identity else None, systems=systems
+    )
 
 
-def connectors_check(connectors: Mapping[str, Connector]) -> list[dict[str, Any]]:
-    """Reach and authenticate to every system; never raises."""
+def connectors_check(connectors: Mapping[str, Connector]) -> ConnectorChecks:
+    """Reach, authenticate and prove every system readable (and its disable enforced); never raises."""
     out = []
     for name, connector in sorted(connectors.items()):
+        capabilities = sorted(type(connector).capabilities())
         try:
             out.append(
-                {
-                    "system": name,
-                    "ok": True,
-                    "detail": connector.check(),
-                    "capabilities": sorted(type(connector).capabilities()),
-                }
+                ConnectorCheck(system=name, ok=True, detail=connector.check(), capabilities=capabilities)
             )
         except Exception as exc:
             err = exc if isinstance(exc, ConnectorError) else ConnectorError(f"{type(exc).__name__}: {exc}")
             out.append(
-                {
-                    "system": name,
-                    "ok": False,
-                    "detail": str(err),
-                    "error_type": type(err).__name__,
-                    "capabilities": sorted(type(connector).capabilities()),
-                }
+                ConnectorCheck(
+                    system=name,
+                    ok=False,
+                    detail=str(err),
+                    capabilities=capabilities,
+                    error_type=type(err).__name__,
+                )
             )
-    return out
+    return ConnectorChecks(out)
 
 
 def _desired_to_json(desired: Mapping[str, DesiredAccount]) -> dict[str, Any]:
     return {
-        name: {"entitlements": [str(e) for e in sorted(d.entitlements)], "attributes": dict(d.attributes)}
+        name: {
+            "entitlements": [str(e) for e in sorted(d.entitlements)],
+            "attributes": dict(d.attributes),
+            "account": d.account,
+        }
         for name, d in desired.items()
     }
 
@@ -557,7 +478,9 @@ def _desired_to_json(desired: Mapping[str, DesiredAccount]) -> dict[str, Any]:
 def _desired_from_json(data: Mapping[str, Any]) -> dict[str, DesiredAccount]:
     return {
         name: DesiredAccount(
-            frozenset(parse_entitlement(e) for e in d["entitlements"]), d.get("attributes", {})
+            frozenset(parse_entitlement(e) for e in d["entitlements"]),
+            d.get("attributes", {}),
+            d.get("account", True),  # runs journaled before it was kept wanted an account everywhere
         )
         for name, d in data.items()
     }

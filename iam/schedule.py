@@ -16,17 +16,18 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from iam import reports, sweep
+from iam import export, sweep
 from iam.errors import InputError
+from iam.report import SweepResult
 from iam.runtime import Runtime
 
 
-def sweep_to_files(rt: Runtime, out_dir: Path, now: datetime) -> dict[str, object]:
+def sweep_to_files(rt: Runtime, out_dir: Path, now: datetime) -> SweepResult:
     result = sweep.sweep(rt, now)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / f"review-{now.strftime('%Y%m%dT%H%M%SZ')}"
-    stem.with_suffix(".html").write_text(reports.sweep_html(result), encoding="utf-8")
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+    stem.with_suffix(".html").write_text(export.sweep_html(result), encoding="utf-8")
+    stem.with_suffix(".json").write_text(json.dumps(result.to_json(), indent=2), encoding="utf-8")
     return result
 
 
@@ -55,7 +56,7 @@ def run_schedule(
     def job() -> None:
         result = sweep_to_files(rt, out_dir, datetime.now(UTC))
         done[0] += 1
-        log(f"sweep {result['id']}: {result['summary']['total']} finding(s); reports in {out_dir}")
+        log(f"sweep {result.id}: {result.summary.total} finding(s); reports in {out_dir}")
         if max_runs and done[0] >= max_runs and scheduler.running:
             scheduler.shutdown(wait=False)
 

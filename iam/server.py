@@ -100,7 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
         except IamError as exc:
             self._reply(400, {"error": str(exc)})
             return
-        result = report.to_dict()
+        result = report.to_json()
         for event in result["events"]:
             event.pop("run", None)
         self._reply(422 if report.rejected and not report.events else 202, result)

@@ -12,7 +12,6 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
 
 from iam import holds, lifecycle, review, runs
 from iam.contract import Capability, Op, Readable, StepSpec
@@ -20,6 +19,7 @@ from iam.errors import InputError
 from iam.model import AccountState, Identity
 from iam.plan import Plan, number_steps
 from iam.policy import PolicyViolation
+from iam.report import Finding, Remediation, RemediationRefusal, SweepDiff, SweepResult, SweepSummary
 from iam.retry import call_with_retry
 from iam.runtime import Runtime
 
@@ -61,34 +61,33 @@ def read_all(
     return accounts, errors
 
 
-def sweep(rt: Runtime, now: datetime, on_system: Callable[[str, int], None] | None = None) -> dict[str, Any]:
-    """Run one sweep, store it and return it (``findings`` are dicts with stable keys)."""
+def sweep(rt: Runtime, now: datetime, on_system: Callable[[str, int], None] | None = None) -> SweepResult:
+    """Run one sweep, store it and return it (each finding has a stable ``key``)."""
     policy = lifecycle.policy_of(rt)
     people, left = identities_for_review(rt)
     accounts, errors = read_all(rt, on_system)
     today = now.astimezone(rt.config.tz).date()
     standing = holds.standing(rt).values()
-    found = review.find(people, policy, accounts, today, now, rt.config.dormant_days, left, standing)
-    findings = [f.to_dict() for f in found]
-    by_type = Counter(f["type"] for f in findings)
-    by_system = Counter(f["system"] or "(identity)" for f in findings)
-    summary = {
-        "identities": len(people),
-        "accounts": {n: len(a) for n, a in accounts.items()},
-        "errors": errors,
-        "by_type": dict(by_type),
-        "by_system": dict(by_system),
-        "total": len(findings),
-    }
-    sweep_id = str(uuid.uuid4())
-    rt.store.save_sweep(sweep_id, now, summary, findings)
-    rt.audit.record(
-        "review.sweep", sweep_id=sweep_id, findings=len(findings), by_type=dict(by_type), errors=errors
+    findings = review.find(people, policy, accounts, today, now, rt.config.dormant_days, left, standing)
+    by_type = Counter(f.type for f in findings)
+    summary = SweepSummary(
+        identities=len(people),
+        accounts={n: len(a) for n, a in accounts.items()},
+        errors=errors,
+        by_type=dict(by_type),
+        by_system=dict(Counter(f.system or "(identity)" for f in findings)),
+        total=len(findings),
     )
-    return {"id": sweep_id, "at": now.isoformat(), "summary": summary, "findings": findings}
+    result = SweepResult(id=str(uuid.uuid4()), at=now.isoformat(), summary=summary, findings=findings)
+    stored = result.to_json()
+    rt.store.save_sweep(result.id, now, stored["summary"], stored["findings"])
+    rt.audit.record(
+        "review.sweep", sweep_id=result.id, findings=len(findings), by_type=dict(by_type), errors=errors
+    )
+    return result
 
 
-def diff(rt: Runtime, sweep_id: str | None = None) -> dict[str, Any]:
+def diff(rt: Runtime, sweep_id: str | None = None) -> SweepDiff:
     """New and resolved findings between a sweep (default: the latest) and the one before it."""
     history = rt.store.sweeps(limit=10_000)
     if not history:
@@ -101,15 +100,15 @@ def diff(rt: Runtime, sweep_id: str | None = None) -> dict[str, Any]:
         index = matches[0]
     current = history[index]
     previous = history[index + 1] if index + 1 < len(history) else None
-    now_keys = {f["key"]: f for f in current["findings"]}
-    then_keys = {f["key"]: f for f in previous["findings"]} if previous else {}
-    return {
-        "current": current["id"],
-        "previous": previous["id"] if previous else None,
-        "new": [f for k, f in now_keys.items() if k not in then_keys],
-        "resolved": [f for k, f in then_keys.items() if k not in now_keys],
-        "unchanged": len(set(now_keys) & set(then_keys)),
-    }
+    now_keys = {f.key: f for f in map(Finding.model_validate, current["findings"])}
+    then_keys = {f.key: f for f in map(Finding.model_validate, previous["findings"] if previous else [])}
+    return SweepDiff(
+        current=current["id"],
+        previous=previous["id"] if previous else None,
+        new=[f for k, f in now_keys.items() if k not in then_keys],
+        resolved=[f for k, f in then_keys.items() if k not in now_keys],
+        unchanged=len(set(now_keys) & set(then_keys)),
+    )
 
 
 #: Findings a sweep can fix by itself; the others (SoD conflicts, unowned third
@@ -117,14 +116,14 @@ def diff(rt: Runtime, sweep_id: str | None = None) -> dict[str, Any]:
 REMEDIATED = ("orphan", "leaver_with_access", "excess", "expired", "missing", "dormant")
 
 
-def _terminates(finding: dict[str, Any]) -> bool:
+def _terminates(finding: Finding) -> bool:
     """Orphans and leavers lose everything; so does a third party past their end date."""
-    kind = finding["type"]
-    return kind in ("orphan", "leaver_with_access") or (kind == "expired" and finding["system"] is None)
+    kind = finding.type
+    return kind in ("orphan", "leaver_with_access") or (kind == "expired" and finding.system is None)
 
 
-def _remedy(finding: dict[str, Any], caps: frozenset[Capability]) -> StepSpec | None:
-    kind, ent = finding["type"], finding["entitlement"]
+def _remedy(finding: Finding, caps: frozenset[Capability]) -> StepSpec | None:
+    kind, ent = finding.type, finding.entitlement
     if kind in ("excess", "expired") and ent and Capability.ENTITLE in caps:
         return StepSpec(Op.REVOKE, ent, f"revoke {ent} ({kind})")
     if kind == "missing" and ent and Capability.ENTITLE in caps:
@@ -134,37 +133,35 @@ def _remedy(finding: dict[str, Any], caps: frozenset[Capability]) -> StepSpec | 
     return None
 
 
-def remediation_plans(rt: Runtime, findings: list[dict[str, Any]]) -> list[tuple[str, str, Plan | None]]:
+def remediation_plans(rt: Runtime, findings: list[Finding]) -> list[tuple[str, str, Plan | None]]:
     """(kind, username, plan) per person; an offboard has no plan here (it plans itself)."""
     out: list[tuple[str, str, Plan | None]] = []
-    per_user: dict[str, list[dict[str, Any]]] = {}
+    per_user: dict[str, list[Finding]] = {}
     for f in findings:
-        if f["type"] in REMEDIATED:
-            per_user.setdefault(f["account"], []).append(f)
+        if f.type in REMEDIATED:
+            per_user.setdefault(f.account, []).append(f)
     for username, items in sorted(per_user.items()):
         if any(_terminates(f) for f in items):
             out.append(("offboard", username, None))
             continue
         steps: dict[str, list[StepSpec]] = {}
         for f in items:
-            if f["system"] not in rt.connectors:
+            if f.system not in rt.connectors:
                 continue
-            step = _remedy(f, type(rt.connectors[f["system"]]).capabilities())
+            step = _remedy(f, type(rt.connectors[f.system]).capabilities())
             if step is not None:
-                steps.setdefault(f["system"], []).append(step)
+                steps.setdefault(f.system, []).append(step)
         if steps:
             out.append(("remediate", username, number_steps("remediate", username, steps)))
     return out
 
 
-def remediate(
-    rt: Runtime, sweep_result: dict[str, Any], max_terminations: int | None = None
-) -> list[dict[str, Any]]:
+def remediate(rt: Runtime, result: SweepResult, max_terminations: int | None = None) -> Remediation:
     """Apply the remediation of a sweep; every run's reason names the sweep.
 
     A termination here holds against HR (`iam.holds`), in the name of whoever runs the sweep.
     """
-    plans = remediation_plans(rt, sweep_result["findings"])
+    plans = remediation_plans(rt, result.findings)
     terminations = sum(1 for kind, _, _ in plans if kind == "offboard")
     limit = rt.config.max_terminations if max_terminations is None else max_terminations
     if terminations > limit:
@@ -172,18 +169,16 @@ def remediate(
             f"remediation would terminate {terminations} people, more than the limit of {limit}; "
             "nothing was changed (use --max-terminations N)"
         )
-    reason = f"review sweep {sweep_result['id']}"
-    reports = []
+    reason = f"review sweep {result.id}"
+    done = Remediation(runs=[], refused=[])
     for kind, username, plan in plans:
         if kind == "offboard":
-            reports.append(holds.terminate(rt, username, reason, by=holds.os_user(), source=reason))
+            done.runs.append(holds.terminate(rt, username, reason, by=holds.os_user(), source=reason))
             continue
         assert plan is not None
         try:
-            reports.append(runs.execute_plan(rt, plan, reason))
+            done.runs.append(runs.execute_plan(rt, plan, reason))
         except PolicyViolation as exc:  # this person's fix needs a decision; the others go on
-            reports.append({"status": "refused", "username": username, "run_id": None, "error": str(exc)})
-    rt.audit.record(
-        "review.remediated", sweep_id=sweep_result["id"], runs=[r["run_id"] for r in reports if r["run_id"]]
-    )
-    return reports
+            done.refused.append(RemediationRefusal(username=username, error=str(exc)))
+    rt.audit.record("review.remediated", sweep_id=result.id, runs=[r.run_id for r in done.runs if r.run_id])
+    return done

@@ -35,6 +35,7 @@ from rich.console import Console
 from iam import lifecycle, runs
 from iam.config import Config, SystemConfig
 from iam.errors import InputError
+from iam.report import EventOutcome
 from iam.runtime import Runtime
 from iam.secrets import Secret
 
@@ -264,12 +265,13 @@ def _tell(rt: Runtime, systems: DemoSystems, out: Console, render: Any, workdir:
             out.print(render.status_table(runs.status(rt, "ada")))
         report = lifecycle.submit(rt, {"events": [event]}, "demo", datetime.now(UTC))
         outcome = report.events[0]
-        run = outcome["run"]
+        run = outcome.run
+        assert run is not None, outcome.error
         out.print(f"roles from policy: {', '.join(_roles(rt, outcome)) or 'none (leaver)'}")
         out.print(render.steps_table(run))
         out.print(render.report_table(run))
-        failures += run["status"] != "complete"
-        if event["type"] == "joiner" and run["status"] == "complete":
+        failures += run.status != "complete"
+        if event["type"] == "joiner" and run.status == "complete":
             note = vpn_connect(systems, "ada", workdir)
             if note:
                 out.print(note)
@@ -285,8 +287,8 @@ def _tell(rt: Runtime, systems: DemoSystems, out: Console, render: Any, workdir:
     return failures
 
 
-def _roles(rt: Runtime, outcome: dict[str, object]) -> list[str]:
-    if outcome["type"] == "leaver":
+def _roles(rt: Runtime, outcome: EventOutcome) -> list[str]:
+    if outcome.type == "leaver":
         return []
     identity = lifecycle.known_identities(rt)["E2001"]
     return sorted(lifecycle.policy_of(rt).roles_of(identity, datetime.now(UTC).date()))

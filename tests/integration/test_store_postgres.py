@@ -143,7 +143,7 @@ def stop_at_end() -> Iterator[list[subprocess.Popen[str]]]:
 def test_offboarding_is_journaled_and_verified_in_postgres(tmp_path: Path, pg: Database) -> None:
     conn = holding(MemoryConnector("a"), "ann")
     with memory_runtime(tmp_path, pg.url, conn) as rt:
-        report = runs.offboard(rt, "ann", "left")
+        report = runs.offboard(rt, "ann", "left").to_json()
         stored = rt.store.get_run(report["run_id"])
         identity = rt.store.get_identity("ann")
         verified = rt.audit.verify()
@@ -495,7 +495,7 @@ def test_two_workers_offboard_different_people_at_once_and_lose_nothing(tmp_path
         try:
             # each worker has its own runtime: its own connection pool and audit log handle
             with memory_runtime(tmp_path, pg.url, holding(people[username], username, groups=40)) as rt:
-                reports[username] = runs.offboard(rt, username, "left")
+                reports[username] = runs.offboard(rt, username, "left").to_json()
         except BaseException as exc:
             errors.append(exc)
 

@@ -48,7 +48,7 @@ def test_offboard_is_complete_and_journaled_before_and_after(tmp_path: Path) -> 
     conn = leaver(MemoryConnector("a"))
     rt, _ = runtime(tmp_path, conn)
     seen: list[str] = []
-    report = runs.offboard(rt, "ann", "left", on_step=lambda system, row: seen.append(row.status))
+    report = runs.offboard(rt, "ann", "left", on_step=lambda system, row: seen.append(row.status)).to_json()
     assert report["status"] == "complete"
     assert seen and set(seen) == {"done"}
     rows = rt.store.run_steps(report["run_id"])
@@ -61,7 +61,7 @@ def test_transient_failures_are_retried_with_backoff(tmp_path: Path) -> None:
     conn = leaver(MemoryConnector("a"))
     conn.fail["disable"] = [ConnectTimeout("slow"), ConnectTimeout("slow")]
     rt, clock = runtime(tmp_path, conn)
-    report = runs.offboard(rt, "ann", "left")
+    report = runs.offboard(rt, "ann", "left").to_json()
     assert report["status"] == "complete"
     assert clock.slept == [1, 2]
     retries = [r for r in rt.audit.records() if r["event"] == "step.retry"]
@@ -80,7 +80,7 @@ def test_permanent_failure_is_not_retried_and_reported_partial(tmp_path: Path) -
     conn = leaver(MemoryConnector("a"))
     conn.fail["revoke"] = [InvalidAttribute("schema says no")]
     rt, clock = runtime(tmp_path, conn)
-    report = runs.offboard(rt, "ann", "left")
+    report = runs.offboard(rt, "ann", "left").to_json()
     failed = [s for s in report["systems"][0]["steps"] if s["status"] == "failed"]
     assert len(failed) == 1 and "schema says no" in failed[0]["error"]
     assert clock.slept == []
@@ -93,7 +93,7 @@ def test_one_failing_system_never_stops_the_others(tmp_path: Path) -> None:
     bad, good = leaver(MemoryConnector("bad")), leaver(MemoryConnector("good"))
     bad.fail["lock_password"] = [AuthenticationFailed("bind rejected")]
     rt, _ = runtime(tmp_path, bad, good)
-    report = runs.offboard(rt, "ann", "left")
+    report = runs.offboard(rt, "ann", "left").to_json()
     by = {s["system"]: s for s in report["systems"]}
     assert report["status"] == "partial"
     assert by["good"]["result"] == "complete"
@@ -107,10 +107,10 @@ def test_resume_after_partial_runs_only_what_is_left(tmp_path: Path) -> None:
     conn = leaver(MemoryConnector("a"))
     conn.fail["lock_password"] = [AuthenticationFailed("bind rejected")]
     rt, _ = runtime(tmp_path, conn)
-    first = runs.offboard(rt, "ann", "left")
+    first = runs.offboard(rt, "ann", "left").to_json()
     assert first["status"] == "partial"
     calls_before = len(conn.calls)
-    report = runs.resume(rt)
+    report = runs.resume(rt).to_json()
     assert report["status"] == "complete"
     redone = [op for op, _ in conn.calls[calls_before:] if op != "read"]
     assert redone == [
@@ -137,7 +137,7 @@ def test_entitlement_put_back_behind_our_back_is_revoked_in_another_round(tmp_pa
 
     conn = leaver(Sticky("a"))
     rt, _ = runtime(tmp_path, conn)
-    report = runs.offboard(rt, "ann", "left")
+    report = runs.offboard(rt, "ann", "left").to_json()
     assert report["status"] == "complete"
     revokes = [s["target"] for s in report["systems"][0]["steps"] if s["op"] == "revoke"]
     assert revokes.count("group:ops") == 2
@@ -148,7 +148,7 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
     conn = leaver(MemoryConnector("a"))
     rt, _ = runtime(tmp_path, conn)
     before = conn.read_account("ann")
-    report = runs.offboard(rt, "ann", "left", dry_run=True)
+    report = runs.offboard(rt, "ann", "left", dry_run=True).to_json()
     assert report["status"] == "planned" and report["systems"][0]["steps"]
     assert conn.read_account("ann") == before
     assert [op for op, _ in conn.calls if op != "read"] == []
@@ -157,7 +157,7 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
 def test_cancelled_confirmation_changes_nothing(tmp_path: Path) -> None:
     conn = leaver(MemoryConnector("a"))
     rt, _ = runtime(tmp_path, conn)
-    report = runs.offboard(rt, "ann", "left", confirm=lambda plan: False)
+    report = runs.offboard(rt, "ann", "left", confirm=lambda plan: False).to_json()
     assert report["status"] == "cancelled"
     assert conn.read_account("ann").enabled
 
@@ -191,7 +191,7 @@ def test_an_account_gone_after_planning_is_drift_and_stops_that_system(tmp_path:
     rt, _ = runtime(tmp_path, drifting, steady)
     desired = {name: DesiredAccount(frozenset({ENG, OPS})) for name in ("a", "b")}
 
-    report = runs.provision(rt, "mover", "ann", desired, "moved")
+    report = runs.provision(rt, "mover", "ann", desired, "moved").to_json()
 
     rows = {(r.system, r.target): r for r in rt.store.run_steps(report["run_id"])}
     first, second = rows[("a", "group:eng")], rows[("a", "group:ops")]
@@ -212,7 +212,7 @@ def test_a_plan_without_desired_state_is_complete_only_when_each_step_holds(tmp_
     rt, _ = runtime(tmp_path, conn)
     plan = number_steps("remediate", "ann", {"a": [StepSpec(Op.REVOKE, str(ENG), "revoke eng (excess)")]})
 
-    report = runs.execute_plan(rt, plan, "review sweep s1")
+    report = runs.execute_plan(rt, plan, "review sweep s1").to_json()
 
     assert report["status"] == "partial"
     assert report["systems"][0]["remaining"] == [
@@ -220,5 +220,5 @@ def test_a_plan_without_desired_state_is_complete_only_when_each_step_holds(tmp_
         "still holds group:eng",
     ]
     conn.fail.clear()
-    again = runs.execute_plan(rt, plan, "review sweep s1")
+    again = runs.execute_plan(rt, plan, "review sweep s1").to_json()
     assert again["status"] == "complete" and ENG not in conn.read_account("ann").entitlements

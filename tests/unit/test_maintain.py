@@ -50,7 +50,7 @@ def test_run_due_maintains_each_system_and_a_failure_does_not_stop_the_others(tm
         report = lifecycle.run_due(rt, NOW)
 
     assert (vpn.calls, broken.calls) == (1, 1)
-    assert report.maintenance == [
+    assert report.to_json()["maintenance"] == [
         {"system": "vpn", "outcome": "updated", "detail": "CRL renewed, valid until 2026-12-22"},
         {"system": "vpn-b", "outcome": "failed", "detail": "vpn-b: the PKI is on a disk that is gone"},
     ]
@@ -69,7 +69,7 @@ def test_upkeep_needs_no_policy_and_runs_even_when_events_fail(tmp_path: Path) -
         systems=(SystemConfig("vpn", "memory", {}),),
     )
     with Runtime(config, connectors={"vpn": vpn}) as rt:
-        assert lifecycle.run_due(rt, NOW).maintenance[0]["outcome"] == "updated"
+        assert lifecycle.run_due(rt, NOW).maintenance[0].outcome == "updated"
         rt.store.record_event(
             {
                 "id": "e1",

@@ -1,4 +1,4 @@
-"""Review reports people want to read: CSV, and one self-contained HTML file.
+"""Files people read or fill in: a sweep as CSV or one self-contained HTML page, a certification page.
 
 The HTML report has no external assets: inline CSS and an inline SVG bar
 chart of findings by type, then the detailed list. Every value is escaped.
@@ -10,6 +10,8 @@ import csv
 import io
 from html import escape
 from typing import Any
+
+from iam.report import Campaign, Finding, SweepResult
 
 COLUMNS = ("type", "system", "account", "entitlement", "why", "since", "action")
 LABELS = {
@@ -25,11 +27,13 @@ LABELS = {
 }
 
 
-def findings_csv(findings: list[dict[str, Any]]) -> str:
+def findings_csv(findings: list[Finding]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: ("" if f.get(k) is None else f[k]) for k in COLUMNS} for f in findings)
+    for f in findings:
+        row = f.model_dump()
+        writer.writerow({k: "" if row[k] is None else row[k] for k in COLUMNS})
     return out.getvalue()
 
 
@@ -77,58 +81,58 @@ svg .n{font-size:12px;font-weight:600}
 CLEAN = '<p class="ok">Nothing found: every account matches HR and the policy.</p>'
 
 
-def sweep_html(result: dict[str, Any]) -> str:
-    summary = result["summary"]
-    findings = result["findings"]
-    total = summary["total"]
+def sweep_html(result: SweepResult) -> str:
+    summary = result.summary
+    findings = result.findings
+    total = summary.total
     cards = [
         f'<div class="card"><b class="{"ok" if not total else "bad"}">{total}</b>findings</div>',
-        f'<div class="card"><b>{summary["identities"]}</b>identities</div>',
+        f'<div class="card"><b>{summary.identities}</b>identities</div>',
     ]
     cards += [
         f'<div class="card"><b>{count}</b>accounts in {escape(name)}</div>'
-        for name, count in sorted(summary["accounts"].items())
+        for name, count in sorted(summary.accounts.items())
     ]
     errors = "".join(
-        f'<p class="bad">Could not read {escape(n)}: {escape(e)}</p>' for n, e in summary["errors"].items()
+        f'<p class="bad">Could not read {escape(n)}: {escape(e)}</p>' for n, e in summary.errors.items()
     )
-    by_system = _table(["system", "findings"], sorted([k, v] for k, v in summary["by_system"].items()))
+    by_system = _table(["system", "findings"], sorted([k, v] for k, v in summary.by_system.items()))
     details = _table(
         ["finding", "system", "account", "entitlement", "why", "since", "suggested action"],
         [
             [
-                LABELS.get(f["type"], f["type"]),
-                f["system"] or "-",
-                f["account"],
-                f["entitlement"] or "-",
-                f["why"],
-                f["since"] or "-",
-                f["action"],
+                LABELS.get(f.type, f.type),
+                f.system or "-",
+                f.account,
+                f.entitlement or "-",
+                f.why,
+                f.since or "-",
+                f.action,
             ]
             for f in findings
         ],
     )
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Access review {escape(result["at"][:10])}</title>
+<html lang="en"><head><meta charset="utf-8"><title>Access review {escape(result.at[:10])}</title>
 <style>{STYLE}</style></head><body>
-<h1>Access review</h1><p class="meta">Sweep {escape(result["id"])} · {escape(result["at"])}</p>
+<h1>Access review</h1><p class="meta">Sweep {escape(result.id)} · {escape(result.at)}</p>
 <div class="cards">{"".join(cards)}</div>{errors}
-<h2>Findings by type</h2>{_bar_chart(summary["by_type"])}
+<h2>Findings by type</h2>{_bar_chart(summary.by_type)}
 <h2>Findings by system</h2>{by_system}
 <h2>All findings</h2>{details if findings else CLEAN}
 </body></html>
 """
 
 
-def certification_html(campaign: dict[str, Any]) -> str:
-    rows = [[i["username"], i["name"], i["system"], i["entitlement"], ""] for i in campaign["items"]]
+def certification_html(campaign: Campaign) -> str:
+    rows = [[i.username, i.name, i.system, i.entitlement, ""] for i in campaign.items]
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>Access certification for {escape(campaign["manager"])}</title>
+<title>Access certification for {escape(campaign.manager)}</title>
 <style>{STYLE}</style></head><body>
 <h1>Access certification</h1>
-<p class="meta">Manager {escape(campaign["manager"])} · campaign {escape(campaign["id"])} · decide by
-{escape(str(campaign["due"]))}</p>
+<p class="meta">Manager {escape(campaign.manager)} · campaign {escape(campaign.id)} · decide by
+{escape(str(campaign.due))}</p>
 <p>For each line, write <b>keep</b> or <b>revoke</b> in the <code>decision</code> column of the CSV file
 and return it; lines without a decision by the due date are reported.</p>
 {_table(["person", "name", "system", "entitlement", "decision"], rows)}

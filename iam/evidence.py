@@ -1,0 +1,140 @@
+"""A run's evidence: its journal and the read-back of every system, judged.
+
+Pure: the journaled steps, what each system showed when read back, and what
+the run aimed at go in; a `RunReport` comes out, saying per system what is
+left and whether the run is complete. Running the steps is `iam.runs`'s job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from iam.contract import Op, parse_entitlement
+from iam.errors import ConnectorError
+from iam.model import AccountState, DesiredAccount
+from iam.plan import ReadResult
+from iam.report import AccountView, EvidenceRef, RunReport, StepView, SystemOutcome, SystemResult
+from iam.store import StepRow
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What a run is: its identity, what it aimed at, and where its records are."""
+
+    run_id: str
+    kind: str
+    username: str
+    reason: str
+    evidence: EvidenceRef
+    #: The configured systems, by name, with their types.
+    types: Mapping[str, str]
+    #: Why a system could not be planned.
+    plan_errors: Mapping[str, str]
+    #: What a joiner, mover or rehire aimed at; None for an offboarding or a plan built elsewhere.
+    desired: Mapping[str, DesiredAccount] | None = None
+
+
+def build_report(
+    run: RunFacts,
+    rows: list[StepRow],
+    after: Mapping[str, ReadResult],
+    *,
+    no_account: Iterable[str] = (),
+    stopped: Mapping[str, str] | None = None,
+) -> RunReport:
+    """Per system, the steps and what is left; complete only when every system was read back clean.
+
+    An empty ``after`` means nothing was read back: a dry run, ``planned``.
+    ``stopped`` names why a system's steps stopped (it outranks a plan error).
+    """
+    verified = bool(after)
+    absent = set(no_account)
+    names = (
+        set(run.types)
+        if run.kind == "offboard"
+        else set(run.desired or {}) | {r.system for r in rows} | set(run.plan_errors)
+    )
+    systems = []
+    for name in sorted(names):
+        mine = [r for r in rows if r.system == name]
+        error = (stopped or {}).get(name) or run.plan_errors.get(name)
+        state = after.get(name)
+        remaining: list[str] = []
+        result: SystemOutcome
+        if not verified:
+            result = "error" if error else ("no_account" if name in absent else "planned")
+        elif isinstance(state, ConnectorError):
+            result, error = "unverified", str(state)
+            remaining = ["could not read back: access unknown"]
+        elif run.kind == "offboard":
+            remaining = state.remaining_access() if state else []
+            result = "no_account" if state is None and not mine else ("partial" if remaining else "complete")
+        else:
+            want = (run.desired or {}).get(name)
+            remaining = provisioning_gaps(state, want) if want is not None else step_gaps(state, mine)
+            result = "partial" if remaining else "complete"
+        systems.append(
+            SystemResult(
+                system=name,
+                type=run.types.get(name, "custom"),
+                result=result,
+                error=error,
+                remaining=remaining,
+                steps=[_step(r) for r in mine],
+                account=AccountView.of(state) if isinstance(state, AccountState) else None,
+            )
+        )
+    if not verified:
+        status = "planned"
+    elif all(s.result in ("complete", "no_account") for s in systems):
+        status = "complete"
+    else:
+        status = "partial"
+    return RunReport(
+        run_id=run.run_id,
+        kind=run.kind,
+        username=run.username,
+        reason=run.reason,
+        status=status,
+        dry_run=not verified,
+        systems=systems,
+        evidence=run.evidence,
+    )
+
+
+def _step(row: StepRow) -> StepView:
+    return StepView(
+        seq=row.seq,
+        op=row.op,
+        target=row.target,
+        description=row.description,
+        status=row.status,  # type: ignore[arg-type]
+        outcome=row.outcome,  # type: ignore[arg-type]
+        error=row.error,
+    )
+
+
+def step_gaps(state: AccountState | None, rows: list[StepRow]) -> list[str]:
+    """For a plan with no desired state (a remediation, a certification): every step that
+    failed, and each step's intent the read-back shows not holding."""
+    gaps = [f"step {r.seq} failed: {r.error}" for r in rows if r.status == "failed"]
+    held = frozenset() if state is None else state.entitlements
+    for r in rows:
+        if r.op == Op.GRANT and parse_entitlement(r.target or "") not in held:
+            gaps.append(f"missing {r.target}")
+        elif r.op == Op.REVOKE and parse_entitlement(r.target or "") in held:
+            gaps.append(f"still holds {r.target}")
+        elif r.op == Op.DISABLE and state is not None and state.enabled:
+            gaps.append("account is enabled")
+    return gaps
+
+
+def provisioning_gaps(state: AccountState | None, want: DesiredAccount) -> list[str]:
+    """How the account differs from what a joiner, mover or rehire aimed at."""
+    if state is None:
+        return ["account does not exist"] if want.account else []
+    gaps = [] if state.enabled or not want.account else ["account is disabled"]
+    gaps += [f"missing {e}" for e in sorted(want.entitlements - state.entitlements)]
+    gaps += [f"extra {e}" for e in sorted(state.entitlements - want.entitlements)]
+    return gaps

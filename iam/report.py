@@ -1,0 +1,458 @@
+"""The documents iam gives back: one typed definition each, printed as JSON or a table.
+
+Every command's result is one of these models: `iam.render.show` prints it
+(JSON follows the schema generated from the model, ``iam schema NAME``);
+the run report is also what the store keeps as a run's evidence. Building
+them from the journal and the read-back is `iam.evidence`'s job.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, RootModel, computed_field
+
+from iam.model import AccountState
+
+
+class Document(BaseModel):
+    """A document iam prints: its JSON is exactly its fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def to_json(self) -> Any:
+        return self.model_dump(mode="json")
+
+
+# one run --------------------------------------------------------------------------------------
+
+StepStatus = Literal["pending", "running", "done", "failed"]
+StepOutcome = Literal["created", "updated", "unchanged", "absent"]
+#: complete: read back, nothing left (or the target state reached); partial: something is left
+#: or unverified; planned: a dry run; no_account: nothing here; unverified: could not read back.
+SystemOutcome = Literal["complete", "no_account", "partial", "unverified", "error", "planned"]
+RunStatus = Literal["complete", "partial", "planned", "not_found", "cancelled"]
+
+
+class StepView(Document):
+    """One journaled step, as the run left it."""
+
+    seq: int
+    op: str
+    target: str | None
+    description: str
+    status: StepStatus
+    outcome: StepOutcome | None
+    error: str | None
+
+
+class CredentialView(Document):
+    kind: str
+    id: str
+    active: bool
+
+
+class AccountView(Document):
+    """What one system holds for the person, as read (no secrets, no free-form attributes)."""
+
+    system: str
+    username: str
+    ref: str
+    enabled: bool
+    entitlements: list[str]
+    sessions: list[str]
+    credentials: list[CredentialView]
+
+    @classmethod
+    def of(cls, state: AccountState) -> AccountView:
+        return cls(
+            system=state.system,
+            username=state.username,
+            ref=state.ref,
+            enabled=state.enabled,
+            entitlements=[str(e) for e in sorted(state.entitlements)],
+            sessions=[s.id for s in state.sessions],
+            credentials=[CredentialView(kind=c.kind, id=c.id, active=c.active) for c in state.credentials],
+        )
+
+
+class SystemResult(Document):
+    """One system's part of a run: its steps, and what the read-back shows is left."""
+
+    system: str
+    type: str
+    result: SystemOutcome
+    error: str | None
+    #: What still grants access (offboard) or differs from the target (joiner, mover).
+    remaining: list[str]
+    steps: list[StepView]
+    account: AccountView | None = None
+
+
+class EvidenceRef(Document):
+    """Where the run's journal and audit records are."""
+
+    store: str
+    audit_log: str
+    run_id: str
+
+
+class RunReport(Document):
+    """The evidence of one run (offboard, resume, joiner, mover, remediation)."""
+
+    run_id: str | None
+    kind: str
+    username: str
+    reason: str
+    status: RunStatus
+    dry_run: bool
+    systems: list[SystemResult]
+    evidence: EvidenceRef | None
+    #: not_found only: close names iam knows (the store) or a system holds.
+    suggestions: list[str] = []
+
+    @property
+    def unplannable(self) -> list[SystemResult]:
+        """The systems a dry run could not read: its plan is not the whole plan."""
+        return [s for s in self.systems if self.status == "planned" and s.result == "error"]
+
+
+# what a person holds ---------------------------------------------------------------------------
+
+
+class SystemAccess(Document):
+    system: str
+    type: str
+    result: Literal["access", "no_access", "no_account", "error"]
+    error: str | None
+    account: AccountView | None
+    #: Every way the account can still get in.
+    access: list[str]
+
+
+class StatusReport(Document):
+    """What a person holds in every configured system, read live."""
+
+    username: str
+    identity_status: str | None
+    systems: list[SystemAccess]
+
+
+class SystemPlan(Document):
+    system: str
+    should_have_account: bool
+    has_account: bool
+    missing: list[str]
+    extra: list[str]
+    error: str | None
+
+
+class PersonPlan(Document):
+    """What the person should hold (policy) against what they hold (systems)."""
+
+    username: str
+    status: str
+    roles: list[str]
+    systems: list[SystemPlan]
+
+
+class ConnectorCheck(Document):
+    system: str
+    ok: bool
+    #: What was proven (reachable, authenticated, readable, a disable enforced), or what failed.
+    detail: str
+    capabilities: list[str]
+    error_type: str | None = None
+
+
+class ConnectorChecks(RootModel[list[ConnectorCheck]]):
+    """`iam connectors check`: one line per configured system."""
+
+    def to_json(self) -> Any:
+        return self.model_dump(mode="json")
+
+
+class RunSummary(Document):
+    id: str
+    kind: str
+    username: str
+    status: str
+    dry_run: bool
+    created_at: datetime
+
+
+class RunList(RootModel[list[RunSummary]]):
+    """`iam runs`: recent runs, newest first."""
+
+    def to_json(self) -> Any:
+        return self.model_dump(mode="json")
+
+
+# HR's events ------------------------------------------------------------------------------------
+
+EventStatus = Literal[
+    "applied",
+    "partial",
+    "failed",
+    "rejected",
+    "scheduled",
+    "would apply",
+    "would wait",
+    "cannot plan",
+    "blocked",
+    "held",
+    "not_found",
+    "cancelled",
+]
+
+
+class EventOutcome(Document):
+    """What became of one joiner, mover, leaver, rehire or grant expiry."""
+
+    id: str
+    type: str
+    username: str
+    effective_at: str
+    status: EventStatus
+    run_id: str | None
+    error: str | None
+    run: RunReport | None
+
+
+class Rejection(Document):
+    """A row or event left out: where, which field, what is wrong."""
+
+    source: str
+    row: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: row {self.row}: {self.field}: {self.message}"
+
+
+class Upkeep(Document):
+    """What `run-due` did to keep one system working (a renewed CRL)."""
+
+    system: str
+    outcome: str
+    detail: str
+
+
+class HoldView(Document):
+    """A termination made outside HR that HR's feed contradicts (or has just agreed with)."""
+
+    username: str
+    terminated_at: str
+    reason: str
+    by: str
+    source: str
+    run_id: str | None
+    conflict_since: str | None
+    #: One line: when, by whom, from where, why, in which run.
+    terminated: str
+    #: What to do about it.
+    message: str
+
+
+class OrphanedThirdParty(Document):
+    """A contractor or vendor whose owner leaves, and what `safety.orphaned_third_parties` does."""
+
+    owner: str
+    username: str
+    kind: str
+    action: str
+
+
+class LifecycleReport(Document):
+    """What a sync, a submission or a run-due pass did, event by event."""
+
+    events: list[EventOutcome] = []
+    rejected: list[Rejection] = []
+    blocked: str | None = None
+    maintenance: list[Upkeep] = []
+    #: Systems found unreachable during the command, each said once (not once per person).
+    unreachable: dict[str, str] = {}
+    #: Termination holds HR contradicts: it still lists these people active.
+    holds: list[HoldView] = []
+    #: Holds that ended in this sync because HR terminated the person too.
+    holds_ended: list[HoldView] = []
+    #: Contractors and vendors whose owner leaves in this sync.
+    orphaned_third_parties: list[OrphanedThirdParty] = []
+
+    @property
+    def partial(self) -> bool:
+        """Something is left, could not be read, or upkeep failed: exit 3."""
+        return (
+            any(e.status in ("partial", "failed", "cannot plan") for e in self.events)
+            or any(m.outcome == "failed" for m in self.maintenance)
+            or bool(self.unreachable)
+        )
+
+    @property
+    def held(self) -> bool:
+        """A termination hold stands against HR's data: a person has to decide."""
+        return bool(self.holds) or any(e.status == "held" for e in self.events)
+
+    @property
+    def needs_a_look(self) -> bool:
+        """Input was refused, or a name was found nowhere: exit 2."""
+        return bool(self.rejected or self.blocked) or any(
+            e.status in ("rejected", "not_found") for e in self.events
+        )
+
+
+# access reviews ----------------------------------------------------------------------------------
+
+FindingType = Literal[
+    "orphan",
+    "leaver_with_access",
+    "excess",
+    "missing",
+    "dormant",
+    "expired",
+    "sod_conflict",
+    "unowned_third_party",
+    "termination_hold_conflict",
+]
+
+
+class Finding(Document):
+    """Something that should not exist: what, where, why, since when, and the suggested action."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)  # a stored sweep's findings carry their key
+
+    type: FindingType
+    system: str | None
+    account: str
+    entitlement: str | None
+    why: str
+    since: str | None
+    action: str
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def key(self) -> str:
+        """Stable across sweeps, so two sweeps can say what is new and what was resolved."""
+        return "|".join([self.type, self.system or "", self.account, self.entitlement or ""])
+
+
+class SweepSummary(Document):
+    identities: int
+    #: Accounts read, per system.
+    accounts: dict[str, int]
+    #: Systems that could not be read entirely: their findings are unknown.
+    errors: dict[str, str]
+    by_type: dict[str, int]
+    by_system: dict[str, int]
+    total: int
+
+
+class SweepResult(Document):
+    """One access-review sweep: every system read in bulk, compared with HR and the policy."""
+
+    id: str
+    at: str
+    summary: SweepSummary
+    findings: list[Finding]
+
+
+class SweepDiff(Document):
+    """What changed since the sweep before: new and resolved findings."""
+
+    current: str
+    previous: str | None
+    new: list[Finding]
+    resolved: list[Finding]
+    unchanged: int
+
+
+class RemediationRefusal(Document):
+    """A person whose remediation was refused (it would break separation of duty)."""
+
+    username: str
+    error: str
+
+
+class Remediation(Document):
+    """What `review sweep --remediate --yes` did: one run per person, and the refusals."""
+
+    runs: list[RunReport]
+    refused: list[RemediationRefusal]
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.refused) or any(r.status != "complete" for r in self.runs)
+
+
+# certification ------------------------------------------------------------------------------------
+
+
+class CertificationItem(Document):
+    """One entitlement a manager's person holds, to keep or revoke."""
+
+    item: str
+    username: str
+    name: str
+    system: str
+    entitlement: str
+
+
+class Campaign(Document):
+    """A certification campaign: a manager's people, what each holds, and the deadline."""
+
+    id: str
+    manager: str
+    due: date
+    items: list[CertificationItem]
+    #: The decisions file (CSV) and the page to read (HTML), when written.
+    files: list[str] = []
+
+
+class CertificationResult(Document):
+    """What importing a manager's decisions did."""
+
+    campaign: str
+    manager: str
+    due: date
+    revoked: list[RunReport]
+    decided: int
+    undecided: list[CertificationItem]
+    overdue: bool
+    rejected: list[str]
+
+
+# the store's lists ----------------------------------------------------------------------------------
+
+
+class StoredEvent(Document):
+    """An event as the store keeps it (`iam event list`)."""
+
+    id: str
+    type: str
+    username: str
+    effective_at: datetime
+    status: str
+    run_id: str | None
+    source: str
+
+
+class EventList(RootModel[list[StoredEvent]]):
+    def to_json(self) -> Any:
+        return self.model_dump(mode="json")
+
+
+class Reinstatement(Document):
+    """A termination hold lifted by `iam reinstate`: nothing is granted until the next sync."""
+
+    username: str
+    reason: str
+    lifted: HoldView
+
+
+class AuditRecords(RootModel[list[dict[str, Any]]]):
+    """Audit records as the log holds them: each has ``seq``, ``at`` and ``event``, then its own keys."""
+
+    def to_json(self) -> Any:
+        return self.model_dump(mode="json")
