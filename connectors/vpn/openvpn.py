@@ -125,7 +125,7 @@ class OpenVpnConnector(
         """Whether the server would accept this certificate today."""
         if record.expired(now):
             return False
-        return record.serial not in crl.serials
+        return not crl.lists(record.serial)
 
     def _state(self, cn: str, records: list[CertRecord], crl: CrlInfo, live: list[ClientRow]) -> AccountState:
         now = self.clock()
@@ -353,7 +353,7 @@ class OpenVpnConnector(
         else:
             self.crl_path.chmod(0o644)  # easy-rsa writes it 0600: the server may run as nobody
         installed = self.pki.crl_info(self.crl_path)
-        missing = [serial for serial in must_list if serial not in installed.serials]
+        missing = [serial for serial in must_list if not installed.lists(serial)]
         if missing:
             raise errors.PermanentError(
                 f"the CRL installed at {self.crl_path} does not list {', '.join(missing)}", system=self.name
