@@ -23,7 +23,6 @@ import fcntl
 import os
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from pathlib import Path
 
 from cryptography import x509
 from iam.connectors.vpn.commands import run
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from iam.secrets import Secret
 
@@ -286,17 +286,16 @@ class EasyRsa:
         """Hold the PKI's lock file: easy-rsa's index and serial files are not safe to share."""
         fd = os.open(self.pki_dir / ".iam.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            deadline = time.monotonic() + self.timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise PkiLocked(
-                            f"the PKI {self.pki_dir} stayed locked for {self.timeout:g}s"
-                        ) from None
-                    time.sleep(0.05)
+            # Waiting for another holder to finish, not retrying a failure (the engine alone retries).
+            taking = Retrying(
+                retry=retry_if_exception_type(BlockingIOError),
+                stop=stop_after_delay(self.timeout),
+                wait=wait_fixed(0.05),
+            )
+            try:
+                taking(fcntl.flock, fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except RetryError:
+                raise PkiLocked(f"the PKI {self.pki_dir} stayed locked for {self.timeout:g}s") from None
             yield
         finally:
             os.close(fd)
