@@ -255,13 +255,13 @@ class LdapSession:
         replaced (a call between two entries made by the reader is not: it
         happens outside ``next``), judged, and handed on in the server's order.
         A referral (the base held by another server) is such a refused page
-        too: ldap3 would read on from there over a connection of its own,
-        whose pages this session could not judge.
+        too: ldap3 is not let to page on over a connection of its own, whose
+        pages this session could not judge.
         """
+        referrals, conn.auto_referrals = conn.auto_referrals, False
         raw = conn.extend.standard.paged_search(
             base, search_filter, scope, attributes=attributes, paged_size=page_size, generator=True
         )
-        referrals = conn.auto_referrals
         page: list[dict[str, Any]] = []
         try:
             while True:
@@ -277,7 +277,7 @@ class LdapSession:
                 page.append(entry)
             yield page[::-1]
         finally:
-            conn.auto_referrals = referrals  # ldap3 turns it back on only when run to the end
+            conn.auto_referrals = referrals  # as it was (ldap3 restores it only when run to the end)
 
     def read_entry(
         self, dn: str, attributes: list[str], what: str, search_filter: str = "(objectClass=*)"

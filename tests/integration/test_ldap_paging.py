@@ -27,6 +27,7 @@ from tests.support.slapd import (
     SERVICE_PASSWORD,
     Slapd,
     add_service_account,
+    free_port,
 )
 
 GROUPS = f"ou=groups,{BASE_DN}"
@@ -144,3 +145,17 @@ def test_a_bulk_read_cut_by_a_size_limit_on_a_later_page_is_an_error(limited: Di
     }
     with pytest.raises(errors.IncompleteRead, match="cut short by a server limit"):
         list(LdapConnector("directory", settings).iter_accounts())
+
+
+def test_a_paged_read_of_a_place_another_server_holds_is_an_error_not_followed(directory: Directory) -> None:
+    """A referral names another server: its pages could not be judged here, and it is not asked."""
+    moved = f"ou=moved-groups,{BASE_DN}"
+    elsewhere = f"ldap://127.0.0.1:{free_port()}/{moved}"  # nothing listens: following it fails to connect
+    admin = directory.slapd.admin()
+    referral = {"ou": "moved-groups", "ref": elsewhere}
+    assert admin.add(moved, ["referral", "extensibleObject"], referral), admin.result
+    session = session_for(directory, [])
+
+    with pytest.raises(errors.PermanentError, match=r"referral \(LDAP 10\)") as err:
+        session.search(moved, ANY_GROUP, ["cn"], setting="groups_dn", page_size=PAGE_SIZE)
+    assert not isinstance(err.value, errors.TransientError)
