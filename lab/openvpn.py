@@ -15,12 +15,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TypeVar
+
+from iam.lab.waiting import wait_for
 
 from iam.secrets import Secret
 
@@ -46,23 +46,10 @@ management {management}
 keepalive 1 3
 verb 3
 """
-T = TypeVar("T")
 
 
 class Unavailable(Exception):
     """Why this machine cannot run the demo's VPN (shown to the user, never fatal)."""
-
-
-def wait_for(check: Callable[[], T | None], seconds: float, what: str, interval: float = 0.05) -> T:
-    """Poll ``check`` until it returns something truthy (and return that); TimeoutError after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {seconds:g}s waiting for {what}")
-        time.sleep(interval)
 
 
 class Process:

@@ -10,6 +10,10 @@ noSuchObject), a read refused, a size or administrative limit reached, are
 `errors.IncompleteRead` or `errors.PermissionDenied` naming the setting that
 points there, never an empty list. Reading one entry that may legitimately
 not exist (a group named in a step) is the separate `read_entry`.
+
+Paging is ldap3's own paged search, held to the server's order and to an
+error on a page the server refused (`LdapSession._pages` says why ldap3
+alone would not be); `iter_search` streams a bulk read page by page.
 """
 
 from __future__ import annotations
@@ -44,8 +48,6 @@ OBJECT_CLASS_VIOLATION = 65
 ALREADY_EXISTS = 68
 _TRANSIENT_CODES = {TIME_LIMIT, ADMIN_LIMIT, 51, 52}  # timeLimit, adminLimit, busy, unavailable
 _INVALID_CODES = {17, 18, 19, 21, 34, 64, 65, 67, 69}
-
-PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"
 
 
 class LdapSession:
@@ -198,24 +200,84 @@ class LdapSession:
         ``setting`` names the configuration key that points at ``base``: a
         search that could not see everything raises naming it, never answers [].
         """
-        out: list[dict[str, Any]] = []
-        cookie: bytes | None = None
+        return list(
+            self.iter_search(
+                base, search_filter, attributes, setting=setting, scope=scope, page_size=page_size, what=what
+            )
+        )
+
+    def iter_search(
+        self,
+        base: str,
+        search_filter: str,
+        attributes: list[str],
+        *,
+        setting: str,
+        scope: str = ldap3.SUBTREE,
+        page_size: int = 0,
+        what: str = "search",
+    ) -> Iterator[dict[str, Any]]:
+        """The entries of `search` as they arrive, one page at a time, for a bulk read in flat memory.
+
+        Each page's result is judged before any of its entries is handed
+        out, so a search cut short raises where it is cut; entries already
+        handed out were real, but not all there is. The session (its lock,
+        its connection) is held until the iterator is exhausted or closed.
+        """
         with self.connection(what) as conn:
-            while True:
-                kwargs: dict[str, Any] = {}
-                if page_size:
-                    kwargs = {"paged_size": page_size, "paged_cookie": cookie}
-                conn.search(base, search_filter, scope, attributes=attributes, **kwargs)
+            if not page_size:
+                conn.search(base, search_filter, scope, attributes=attributes)
                 if conn.result.get("result") != SUCCESS:
                     raise self.incomplete(conn.result, base, setting, what)
-                out += [_entry(e) for e in (conn.response or []) if e.get("type") == "searchResEntry"]
-                if not page_size:
+                yield from _entries(conn.response or [])
+                return
+            for page in self._pages(conn, base, search_filter, scope, attributes, page_size, setting, what):
+                yield from _entries(page)
+
+    def _pages(
+        self,
+        conn: ldap3.Connection,
+        base: str,
+        search_filter: str,
+        scope: str,
+        attributes: list[str],
+        page_size: int,
+        setting: str,
+        what: str,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """ldap3's paged search regrouped into the server's pages, each judged before it is used.
+
+        ldap3's generator hands out one entry at a time, each page last entry
+        first, and on a page the server refused (a size limit reached half
+        way) it finds no cookie and stops as if done: with
+        ``raise_exceptions`` it still would for size and time limits. So each
+        page it fetches is caught here by the connection's ``result`` being
+        replaced (a call between two entries made by the reader is not: it
+        happens outside ``next``), judged, and handed on in the server's order.
+        A referral (the base held by another server) is such a refused page
+        too: ldap3 is not let to page on over a connection of its own, whose
+        pages this session could not judge.
+        """
+        referrals, conn.auto_referrals = conn.auto_referrals, False
+        raw = conn.extend.standard.paged_search(
+            base, search_filter, scope, attributes=attributes, paged_size=page_size, generator=True
+        )
+        page: list[dict[str, Any]] = []
+        try:
+            while True:
+                before = conn.result
+                entry = next(raw, None)
+                if conn.result is not before:  # ldap3 fetched the next page in this step
+                    if conn.result.get("result") != SUCCESS:
+                        raise self.incomplete(conn.result, base, setting, what)
+                    yield page[::-1]
+                    page = []
+                if entry is None:
                     break
-                control = (conn.result.get("controls") or {}).get(PAGED_RESULTS_OID)
-                cookie = control["value"]["cookie"] if control else None
-                if not cookie:
-                    break
-        return out
+                page.append(entry)
+            yield page[::-1]
+        finally:
+            conn.auto_referrals = referrals  # as it was (ldap3 restores it only when run to the end)
 
     def read_entry(
         self, dn: str, attributes: list[str], what: str, search_filter: str = "(objectClass=*)"
@@ -233,7 +295,7 @@ class LdapSession:
                 return None
             if code != SUCCESS:
                 raise map_result(conn.result, what)
-            found = [_entry(e) for e in (conn.response or []) if e.get("type") == "searchResEntry"]
+            found = list(_entries(conn.response or []))
         return found[0] if found else None
 
     def first(
@@ -248,7 +310,7 @@ class LdapSession:
             conn.search(base, search_filter, ldap3.SUBTREE, attributes=attributes, size_limit=1)
             if conn.result.get("result") not in (SUCCESS, SIZE_LIMIT):
                 raise self.incomplete(conn.result, base, setting, what)
-            found = [_entry(e) for e in (conn.response or []) if e.get("type") == "searchResEntry"]
+            found = list(_entries(conn.response or []))
         return found[0] if found else None
 
     def where(self, setting: str) -> str:
@@ -351,6 +413,11 @@ def map_result(result: dict[str, Any], what: str) -> errors.ConnectorError:
 
 #: Binary attributes read in their string form: a SID as ``S-1-5-21-...`` (AD's primary group).
 _SIDS = frozenset({"objectsid"})
+
+
+def _entries(response: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The entries of a search response (not its continuation references), in iam's form."""
+    return (_entry(e) for e in list(response) if e.get("type") == "searchResEntry")
 
 
 def _entry(raw: dict[str, Any]) -> dict[str, Any]:

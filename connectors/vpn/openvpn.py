@@ -13,7 +13,6 @@ connection, no restart needed.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from iam.connectors.vpn.names import InvalidUsername, check_username
 from iam.connectors.vpn.pki import CertRecord, CrlInfo, EasyRsa, NotRevocableByName, normalize_serial
 from iam.connectors.vpn.profile import ProfileSettings, write_profile
 from iam.connectors.vpn.status import ClientRow, parse_status3
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from iam import contract, errors
 from iam.contract import Op, StepSpec
@@ -125,7 +125,7 @@ class OpenVpnConnector(
         """Whether the server would accept this certificate today."""
         if record.expired(now):
             return False
-        return record.serial not in crl.serials
+        return not crl.lists(record.serial)
 
     def _state(self, cn: str, records: list[CertRecord], crl: CrlInfo, live: list[ClientRow]) -> AccountState:
         now = self.clock()
@@ -353,7 +353,7 @@ class OpenVpnConnector(
         else:
             self.crl_path.chmod(0o644)  # easy-rsa writes it 0600: the server may run as nobody
         installed = self.pki.crl_info(self.crl_path)
-        missing = [serial for serial in must_list if serial not in installed.serials]
+        missing = [serial for serial in must_list if not installed.lists(serial)]
         if missing:
             raise errors.PermanentError(
                 f"the CRL installed at {self.crl_path} does not list {', '.join(missing)}", system=self.name
@@ -376,18 +376,24 @@ class OpenVpnConnector(
         return len(live)
 
     def _wait_gone(self, mgmt: ManagementClient, cn: str, client_ids: set[str]) -> None:
-        """Poll ``status 3`` (bounded by ``timeout``) until the killed instances have no address."""
-        deadline = time.monotonic() + self.timeout
-        while True:
-            still = [r for r in self._clients(mgmt) if r.common_name == cn and r.client_id in client_ids]
-            if not still:
-                return
-            if time.monotonic() > deadline:
-                raise errors.TransientError(
-                    f"{len(still)} tunnel(s) of {cn} still listed {self.timeout:g}s after kill",
-                    system=self.name,
-                )
-            time.sleep(0.1)
+        """Poll ``status 3`` (bounded by ``timeout``) until the killed instances have no address.
+
+        A read-back of this step's own effect, not a retry (the engine alone retries).
+        """
+        polling = Retrying(
+            retry=retry_if_result(bool),  # some are still listed
+            stop=stop_after_delay(self.timeout),
+            wait=wait_fixed(0.1),
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        )
+        still = polling(
+            lambda: [r for r in self._clients(mgmt) if r.common_name == cn and r.client_id in client_ids]
+        )
+        if still:
+            raise errors.TransientError(
+                f"{len(still)} tunnel(s) of {cn} still listed {self.timeout:g}s after kill",
+                system=self.name,
+            )
 
 
 def _only_vpn_access(entitlement: Entitlement) -> None:

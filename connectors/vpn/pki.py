@@ -3,15 +3,18 @@
 ``pki/index.txt`` (the ``openssl ca`` database) is the record of every
 certificate: status V/R/E, expiry, revocation date, serial, subject. What
 the *server* enforces is the CRL file its ``crl-verify`` reads, so the
-revocation state that counts is read back from that file with
-``openssl crl`` (checked against the CA), not from the index alone.
+revocation state that counts is read back from that file (``cryptography``'s
+CRL loader, its signature checked against the PKI's CA certificate), not
+from the index alone.
 
 Commands run through `connectors.vpn.commands` (argument lists, never a
 shell, bounded in time) and fail with its exceptions, `PkiLocked`,
-`NotRevocableByName` or `UnreadableIndex`; the connector's boundary
-translates them. An index that is missing or holds a line that cannot be
-read is an error, never fewer certificates: a skipped line could be the
-valid certificate of a leaver.
+`NotRevocableByName`, `UnreadableIndex` or `UnreadableCrl`; the
+connector's boundary translates them. An index that is missing or holds a
+line that cannot be read is an error, never fewer certificates: a skipped
+line could be the valid certificate of a leaver. Likewise an installed CRL
+that cannot be parsed, or that this CA did not sign, is an error, never
+"nothing revoked".
 """
 
 from __future__ import annotations
@@ -20,14 +23,15 @@ import fcntl
 import os
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from iam.connectors.vpn.commands import CommandFailed, output_tail, run
+from cryptography import x509
+from iam.connectors.vpn.commands import run
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from iam.secrets import Secret
 
@@ -41,6 +45,10 @@ class PkiLocked(Exception):
 
 class UnreadableIndex(Exception):
     """``index.txt`` is missing or holds a line that is not an index line: who holds what is unknown."""
+
+
+class UnreadableCrl(Exception):
+    """The installed CRL, or the CA certificate that checks it, cannot be read or does not verify."""
 
 
 class NotRevocableByName(Exception):
@@ -68,10 +76,15 @@ class CertRecord:
 
 @dataclass(frozen=True)
 class CrlInfo:
-    """What an installed CRL says: revoked serials and when it must be renewed."""
+    """What an installed CRL says: revoked serials (as numbers) and when it must be renewed."""
 
-    serials: frozenset[str]
+    serials: frozenset[int]
     next_update: datetime | None
+
+    def lists(self, serial: str) -> bool:
+        """Whether the certificate ``serial`` (hex, as the index or openssl spells it) is revoked here."""
+        number = serial_number(serial)
+        return number is not None and number in self.serials
 
 
 def normalize_serial(text: str) -> str | None:
@@ -80,6 +93,12 @@ def normalize_serial(text: str) -> str | None:
     if not _HEX.fullmatch(text):
         return None
     return text.upper().lstrip("0") or "0"
+
+
+def serial_number(text: str) -> int | None:
+    """A serial spelled in hex (any case, colons, leading zeros) as the number it is, or None."""
+    normal = normalize_serial(text)
+    return None if normal is None else int(normal, 16)
 
 
 def parse_asn1_time(value: str) -> datetime:
@@ -120,23 +139,39 @@ def _index_line(line: str) -> CertRecord:
     return CertRecord(fields[0], expires, revoked, serial, fields[5])
 
 
-def parse_crl_text(text: str) -> CrlInfo:
-    """Serials and next update from ``openssl crl -noout -text``."""
-    serials = {
-        s
-        for s in (normalize_serial(m) for m in re.findall(r"Serial Number:\s*([0-9A-Fa-f:]+)", text))
-        if s is not None
-    }
-    found = re.search(r"Next Update:\s*(.+)", text)
-    next_update = None
-    if found:
-        try:
-            next_update = datetime.strptime(found.group(1).strip(), "%b %d %H:%M:%S %Y %Z").replace(
-                tzinfo=UTC
+def load_ca(data: bytes, source: str) -> x509.Certificate:
+    """The PKI's CA certificate (PEM), which every CRL the server trusts must be signed by."""
+    try:
+        return x509.load_pem_x509_certificate(data)
+    except ValueError as exc:
+        raise UnreadableCrl(
+            f"the CA certificate {source} cannot be read ({exc}), so no CRL can be checked: set pki_dir "
+            "to the easy-rsa PKI whose ca.crt signs the server's CRL"
+        ) from None
+
+
+def parse_crl(data: bytes, ca: x509.Certificate, source: str, ca_source: str) -> CrlInfo:
+    """The serials and next update of a PEM CRL, once its signature verifies against ``ca``.
+
+    An unreadable CRL, or one this CA did not sign (another PKI's, or one
+    merely naming this CA as its issuer), says nothing about what the server
+    refuses: `UnreadableCrl` naming the file, never an empty list.
+    """
+    try:
+        crl = x509.load_pem_x509_crl(data)
+        if not crl.is_signature_valid(ca.public_key()):  # type: ignore[arg-type]  # X25519/X448 sign nothing
+            raise UnreadableCrl(
+                f"the CRL {source} is not signed by the CA {ca_source} (it names "
+                f"{crl.issuer.rfc4514_string() or 'no issuer'}): it may be another PKI's; install the CRL "
+                "this PKI's `easyrsa gen-crl` makes at crl_path, or set pki_dir to the PKI that signs it"
             )
-        except ValueError:
-            next_update = None
-    return CrlInfo(frozenset(serials), next_update)
+        serials = frozenset(revoked.serial_number for revoked in crl)
+    except (ValueError, TypeError) as exc:
+        raise UnreadableCrl(
+            f"the CRL {source} cannot be read ({exc}), so what the server refuses is unknown: "
+            "regenerate it (`easyrsa gen-crl`) and install it at crl_path"
+        ) from None
+    return CrlInfo(serials, crl.next_update_utc)
 
 
 class EasyRsa:
@@ -197,16 +232,19 @@ class EasyRsa:
         return normalize_serial(out.stdout.strip().partition("=")[2])
 
     def crl_info(self, path: Path) -> CrlInfo:
-        """Read an installed CRL; it must verify against this PKI's CA."""
-        if not path.exists():
+        """Read an installed CRL (none installed: nothing listed); it must verify against this PKI's CA."""
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
             return CrlInfo(frozenset(), None)
-        out = self._run(
-            [self.openssl, "crl", "-in", str(path), "-noout", "-text", "-CAfile", str(self.ca_path)],
-            f"read the CRL {path}",
-        )
-        if "verify OK" not in out.stderr:
-            raise CommandFailed(f"verify the CRL {path} against {self.ca_path}", 0, output_tail(out.stderr))
-        return parse_crl_text(out.stdout)
+        try:
+            ca = self.ca_path.read_bytes()
+        except FileNotFoundError:
+            raise UnreadableCrl(
+                f"the CA certificate {self.ca_path} cannot be read (it does not exist), so the CRL {path} "
+                "cannot be checked: set pki_dir to the easy-rsa PKI whose ca.crt signs it"
+            ) from None
+        return parse_crl(data, load_ca(ca, str(self.ca_path)), str(path), str(self.ca_path))
 
     # changing -----------------------------------------------------------------
 
@@ -248,17 +286,16 @@ class EasyRsa:
         """Hold the PKI's lock file: easy-rsa's index and serial files are not safe to share."""
         fd = os.open(self.pki_dir / ".iam.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            deadline = time.monotonic() + self.timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise PkiLocked(
-                            f"the PKI {self.pki_dir} stayed locked for {self.timeout:g}s"
-                        ) from None
-                    time.sleep(0.05)
+            # Waiting for another holder to finish, not retrying a failure (the engine alone retries).
+            taking = Retrying(
+                retry=retry_if_exception_type(BlockingIOError),
+                stop=stop_after_delay(self.timeout),
+                wait=wait_fixed(0.05),
+            )
+            try:
+                taking(fcntl.flock, fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except RetryError:
+                raise PkiLocked(f"the PKI {self.pki_dir} stayed locked for {self.timeout:g}s") from None
             yield
         finally:
             os.close(fd)

@@ -6,11 +6,11 @@ import json
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from iam.lab.waiting import wait_for
 
 from tests.conftest import Directory, iam_env, run_iam
 from tests.support.slapd import ADMIN_PASSWORD, BASE_DN, add_group
@@ -39,13 +39,13 @@ def journal(config_file: Path) -> list[tuple[int, str, int]]:
 
 
 def wait_for_done_steps(config_file: Path, count: int, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    def under_way() -> bool:
         if sum(1 for _, status, _ in journal(config_file) if status == "done") >= count:
-            return
+            return True
         assert proc.poll() is None, "the run ended before it could be interrupted"
-        time.sleep(0.005)
-    raise AssertionError("the run never got going")
+        return False
+
+    wait_for(under_way, 60, f"{count} steps of the run done", interval=0.005)
 
 
 def start_offboarding_many_groups(

@@ -9,6 +9,7 @@ the connector's own word.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -334,11 +335,12 @@ class RecordingConnection(ldap3.Connection):
         self.pages: list[tuple[int | None, int]] = []
         super().__init__(*args, **kwargs)
 
-    def search(self, search_base: str, search_filter: str, *args: Any, **kwargs: Any) -> Any:
-        done = super().search(search_base, search_filter, *args, **kwargs)
-        if "(sAMAccountName=*)" in search_filter:
+    def search(self, *args: Any, **kwargs: Any) -> Any:
+        call = inspect.signature(super().search).bind(*args, **kwargs)  # ldap3's paging passes by position
+        done = super().search(*args, **kwargs)
+        if "(sAMAccountName=*)" in call.arguments["search_filter"]:
             count = sum(1 for e in self.response or [] if e["type"] == "searchResEntry")
-            self.pages.append((kwargs.get("paged_size"), count))
+            self.pages.append((call.arguments.get("paged_size"), count))
         return done
 
 
@@ -367,11 +369,12 @@ class CappedValuesConnection(ldap3.Connection):
         self.ranged: list[str] = []
         super().__init__(*args, **kwargs)
 
-    def search(self, search_base: str, search_filter: str, *args: Any, **kwargs: Any) -> Any:
-        attributes = kwargs.get("attributes")
+    def search(self, *args: Any, **kwargs: Any) -> Any:
+        call = inspect.signature(super().search).bind(*args, **kwargs)  # ldap3's paging passes by position
+        attributes = call.arguments.get("attributes")
         if attributes and "member" in attributes:
-            kwargs["attributes"] = [a if a != "member" else "member;range=0-2" for a in attributes]
-        done = super().search(search_base, search_filter, *args, **kwargs)
+            call.arguments["attributes"] = [a if a != "member" else "member;range=0-2" for a in attributes]
+        done = super().search(*call.args, **call.kwargs)
         self.ranged += [n for e in self.response or [] for n in e.get("raw_attributes", {}) if ";range=" in n]
         return done
 

@@ -12,7 +12,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from iam.lab.waiting import wait_for
 
 from iam import runs
 from iam.config import Config, RetryPolicy, SystemConfig
@@ -107,14 +107,15 @@ def iam_process(config_file: Path, *args: str, env: dict[str, str] | None = None
 
 def wait_until(check: Any, what: str, procs: list[subprocess.Popen[str]], timeout: float = 60) -> None:
     """Poll ``check`` until true; fail if a process ended first or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def holds() -> bool:
         if check():
-            return
+            return True
         ended = [p for p in procs if p.poll() is not None]
         assert not ended, f"a process ended before {what}: {ended[0].communicate()[1][-2000:]}"
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
+        return False
+
+    wait_for(holds, timeout, what, interval=0.01)
 
 
 def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from iam.lab.openvpn import Process as Proc
-from iam.lab.openvpn import wait_for
+from iam.lab.waiting import wait_for
 
 
 def require(*tools: str) -> None:

@@ -33,8 +33,10 @@ import uuid
 from pathlib import Path
 
 import ldap3
+from iam.lab.waiting import wait_for
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.dn import escape_rdn
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 REALM = "IAM.TEST"
 DOMAIN = "IAM"
@@ -165,22 +167,27 @@ class Samba:
             )
         finally:
             out.close()
-        deadline = time.monotonic() + timeout
-        last = "no answer yet"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SambaFailed(f"samba exited with {self.proc.returncode}: {self._tail('samba.out')}")
-            try:
-                conn = self.admin(timeout=2)
-            except LDAPException as exc:
-                last = f"{type(exc).__name__}: {exc}".replace(self.admin_password, "***")
-                time.sleep(0.1)
-                continue
-            conn.unbind()
-            self.start_seconds = time.monotonic() - started
-            return
-        self.stop()
-        raise SambaFailed(f"LDAPS on 127.0.0.1:{LDAPS_PORT} did not answer in {timeout}s ({last})")
+        answering = Retrying(
+            retry=retry_if_exception_type(LDAPException), stop=stop_after_delay(timeout), wait=wait_fixed(0.1)
+        )
+        try:
+            conn = answering(self._admin_while_running)
+        except RetryError as exc:
+            last = exc.last_attempt.exception()
+            said = f"{type(last).__name__}: {last}".replace(self.admin_password, "***")
+            self.stop()
+            raise SambaFailed(
+                f"LDAPS on 127.0.0.1:{LDAPS_PORT} did not answer in {timeout}s ({said})"
+            ) from None
+        conn.unbind()
+        self.start_seconds = time.monotonic() - started
+
+    def _admin_while_running(self) -> ldap3.Connection:
+        """An Administrator connection; `SambaFailed` if samba exited (waiting would not help)."""
+        assert self.proc
+        if self.proc.poll() is not None:
+            raise SambaFailed(f"samba exited with {self.proc.returncode}: {self._tail('samba.out')}")
+        return self.admin(timeout=2)
 
     def stop(self) -> None:
         """Stop samba and everything left in its process group; safe to call twice."""
@@ -188,9 +195,8 @@ class Samba:
         if proc is None or proc.returncode is not None:
             return
         _signal_group(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        while _running(proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        with contextlib.suppress(TimeoutError):  # then it is killed below
+            wait_for(lambda: not _running(proc.pid), 15, "samba to stop")
         # Until it is reaped the leader keeps its pid, so the group id cannot have been reused.
         _signal_group(proc.pid, signal.SIGKILL)
         proc.wait()

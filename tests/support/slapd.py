@@ -17,10 +17,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import ldap3
+from iam.lab.waiting import wait_for
 
 BASE_DN = "dc=example,dc=org"
 ADMIN_DN = f"cn=admin,{BASE_DN}"
@@ -158,16 +158,18 @@ class Slapd:
             stdout=subprocess.DEVNULL,
             stderr=open(self.dir / "slapd.log", "ab"),  # noqa: SIM115
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"slapd exited: {(self.dir / 'slapd.log').read_text()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("slapd did not start in time")
+        wait_for(self._accepting, timeout, f"slapd to accept connections on {self.url}", interval=0.02)
+
+    def _accepting(self) -> bool:
+        """Whether slapd takes connections yet; raises if it exited (waiting would not help)."""
+        assert self.proc
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"slapd exited: {(self.dir / 'slapd.log').read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

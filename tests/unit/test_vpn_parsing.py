@@ -1,4 +1,4 @@
-"""Pure pieces of the VPN connectors: names, the PKI index, CRL text, status rows, settings, files."""
+"""Pure VPN pieces: names, the PKI index, status rows, settings, files; CRLs in test_vpn_crl."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from iam.connectors.vpn.pki import (
     UnreadableIndex,
     normalize_serial,
     parse_asn1_time,
-    parse_crl_text,
     parse_index,
 )
 from iam.connectors.vpn.profile import ProfileSettings, write_profile
@@ -35,18 +34,6 @@ INDEX = (
     "E\t200101000000Z\t\tCD\tunknown\t/CN=carol\n"
     "\n"
 )
-
-CRL_TEXT = """Certificate Revocation List (CRL):
-        Version 2 (0x1)
-        Last Update: Nov 22 21:28:56 2026 GMT
-        Next Update: May 21 21:28:56 2027 GMT
-Revoked Certificates:
-    Serial Number: 04F8AABE
-        Revocation Date: Nov 22 21:28:56 2026 GMT
-    Serial Number: 0A:1B
-        Revocation Date: Nov 22 21:28:56 2026 GMT
-    Signature Algorithm: ecdsa-with-SHA256
-"""
 
 
 @pytest.mark.parametrize("name", ["alice", "a", "j.doe", "j_doe-2", "ada@example.org", "A" * 64])
@@ -118,14 +105,6 @@ def test_serials_compare_without_zeros_case_or_colons() -> None:
     assert normalize_serial("00ab:CD") == normalize_serial("ABcd") == "ABCD"
     assert normalize_serial("000") == "0"
     assert normalize_serial("xyz") is None and normalize_serial("") is None
-
-
-def test_crl_text_gives_serials_and_next_update() -> None:
-    info = parse_crl_text(CRL_TEXT)
-    assert info.serials == {"4F8AABE", "A1B"}
-    assert info.next_update == datetime(2027, 5, 21, 21, 28, 56, tzinfo=UTC)
-    empty = parse_crl_text("Certificate Revocation List (CRL):\nNo Revoked Certificates.\n")
-    assert empty.serials == frozenset() and empty.next_update is None
 
 
 def test_status_rows_without_a_header_use_the_26_columns() -> None:
