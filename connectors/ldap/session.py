@@ -96,6 +96,9 @@ class LdapSession:
             receive_timeout=self.timeout,
             raise_exceptions=False,
             auto_bind=ldap3.AUTO_BIND_NONE,
+            # A referral is an answer from elsewhere, not a read of this directory: never follow
+            # one (ldap3 would send the bind password to whichever server it names).
+            auto_referrals=False,
             # Active Directory sends at most 1,500 values of a group's member
             # (member;range=0-1499); ldap3 fetches the remaining ranges itself.
             auto_range=True,

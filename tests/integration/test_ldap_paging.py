@@ -98,14 +98,16 @@ def test_a_streaming_reader_may_use_the_session_between_entries(directory: Direc
 
 
 def test_a_read_left_half_way_leaves_the_connection_as_it_was(directory: Directory) -> None:
-    """ldap3 turns referral chasing off for a paged search and on again only when run to the end."""
-    opened: list[ldap3.Connection] = []
-    session = session_for(directory, opened)
+    """ldap3 turns referral chasing off for a paged search and restores it only when run to the end;
+    the session keeps it off for good (a referral's server would be sent the bind password)."""
+    session = LdapSession(
+        "directory", {**directory.settings, "bind_password": Secret(ADMIN_PASSWORD, "t")}, None
+    )
     entries = list_groups(session)
     next(entries)
     entries.close()
 
-    assert opened[0].auto_referrals is True
+    assert session._conn is not None and session._conn.auto_referrals is False
     assert len(session.search(GROUPS, ANY_GROUP, ["cn"], setting="groups_dn", page_size=2)) == 5
 
 
@@ -154,8 +156,11 @@ def test_a_paged_read_of_a_place_another_server_holds_is_an_error_not_followed(d
     admin = directory.slapd.admin()
     referral = {"ou": "moved-groups", "ref": elsewhere}
     assert admin.add(moved, ["referral", "extensibleObject"], referral), admin.result
-    session = session_for(directory, [])
+    session = LdapSession(
+        "directory", {**directory.settings, "bind_password": Secret(ADMIN_PASSWORD, "t")}, None
+    )
 
-    with pytest.raises(errors.PermanentError, match=r"referral \(LDAP 10\)") as err:
-        session.search(moved, ANY_GROUP, ["cn"], setting="groups_dn", page_size=PAGE_SIZE)
-    assert not isinstance(err.value, errors.TransientError)
+    for page_size in (PAGE_SIZE, 0):  # paged or not, the referral is an error and is never followed
+        with pytest.raises(errors.PermanentError, match=r"referral \(LDAP 10\)") as err:
+            session.search(moved, ANY_GROUP, ["cn"], setting="groups_dn", page_size=page_size)
+        assert not isinstance(err.value, errors.TransientError)
