@@ -14,7 +14,7 @@ from iam.contract import Op, parse_entitlement
 from iam.errors import ConnectorError
 from iam.model import AccountState, DesiredAccount
 from iam.plan import ReadResult
-from iam.report import AccountView, EvidenceRef, RunReport, StepView, SystemOutcome, SystemResult
+from iam.report import AccountView, EvidenceRef, RunReport, RunStatus, StepView, SystemOutcome, SystemResult
 from iam.store import StepRow
 
 
@@ -85,6 +85,7 @@ def build_report(
                 account=AccountView.of(state) if isinstance(state, AccountState) else None,
             )
         )
+    status: RunStatus
     if not verified:
         status = "planned"
     elif all(s.result in ("complete", "no_account") for s in systems):

@@ -176,7 +176,7 @@ def _desired(rt: Runtime, policy: Policy, event: Event, now: datetime) -> dict[s
     return policy.desired(active, now.astimezone(rt.config.tz).date(), rt.connectors)
 
 
-def _run(rt: Runtime, event: Event, desired: dict[str, Any] | None, dry_run: bool = False) -> dict[str, Any]:
+def _run(rt: Runtime, event: Event, desired: dict[str, Any] | None, dry_run: bool = False) -> RunReport:
     reason = f"{event.type} {event.id}: {event.reason or event.source}"
     if event.type == "leaver" and event.from_feed:
         return runs.offboard(rt, event.username, reason, dry_run=dry_run)

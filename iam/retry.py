@@ -41,8 +41,9 @@ def call_with_retry(
         return seconds
 
     def before_sleep(state: RetryCallState) -> None:
-        if on_retry and state.outcome:
-            on_retry(state.outcome.exception(), state.attempt_number)
+        exc = state.outcome.exception() if state.outcome else None
+        if on_retry and exc is not None:
+            on_retry(exc, state.attempt_number)
 
     retrying = Retrying(
         retry=retry_if_exception(is_retryable),

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from iam.model import AccountState, DesiredAccount, Identity
+from iam.model import AccountState, DesiredAccount, Entitlement, Identity
 from iam.policy import Policy, held_roles
 from iam.report import Finding
 
@@ -49,7 +49,7 @@ def find(
     holds a sync saw HR contradict (`iam.holds`)."""
     left_at = left_at or {}
     findings: list[Finding] = []
-    held: dict[str, dict[str, frozenset]] = {}
+    held: dict[str, dict[str, frozenset[Entitlement]]] = {}
     wanted = {
         person.username: policy.desired(person, today, accounts, check_sod=False)
         for person in identities.values()
@@ -190,7 +190,7 @@ def _identity_findings(
     person: Identity,
     identities: Mapping[str, Identity],
     policy: Policy,
-    held: Mapping[str, frozenset],
+    held: Mapping[str, frozenset[Entitlement]],
     today: date,
 ) -> list[Finding]:
     out: list[Finding] = []

@@ -445,7 +445,7 @@ def connectors_check(connectors: Mapping[str, Connector]) -> ConnectorChecks:
     """Reach, authenticate and prove every system readable (and its disable enforced); never raises."""
     out = []
     for name, connector in sorted(connectors.items()):
-        capabilities = sorted(type(connector).capabilities())
+        capabilities = sorted(str(c) for c in type(connector).capabilities())
         try:
             out.append(
                 ConnectorCheck(system=name, ok=True, detail=connector.check(), capabilities=capabilities)

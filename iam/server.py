@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from iam import lifecycle
-from iam.errors import IamError
+from iam.errors import IamError, InputError
 from iam.runtime import Runtime
 from iam.secrets import redact_value
 
@@ -38,7 +38,7 @@ class EventServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], rt: Runtime, clock: Callable[[], datetime]) -> None:
         if rt.config.hmac_secret is None:
-            raise lifecycle.InputError("`iam serve` needs http.hmac_secret in the configuration")
+            raise InputError("`iam serve` needs http.hmac_secret in the configuration")
         super().__init__(address, _Handler)
         self.rt = rt
         self.clock = clock
@@ -49,7 +49,7 @@ class EventServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
 
 class _Handler(BaseHTTPRequestHandler):

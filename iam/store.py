@@ -306,7 +306,8 @@ CLAIM_LEASE = timedelta(hours=1)
 
 def retry_delay(retries: int | None) -> timedelta:
     """How long a partial event waits before `run-due` tries it again: 5 min, doubling, at most 6 h."""
-    return min(timedelta(minutes=5) * 2 ** min(retries or 0, 10), timedelta(hours=6))
+    delay: timedelta = timedelta(minutes=5) * 2 ** min(retries or 0, 10)
+    return min(delay, timedelta(hours=6))
 
 
 def _unclaimed() -> sa.ColumnElement[bool]:

@@ -69,7 +69,7 @@ def sweep(rt: Runtime, now: datetime, on_system: Callable[[str, int], None] | No
     today = now.astimezone(rt.config.tz).date()
     standing = holds.standing(rt).values()
     findings = review.find(people, policy, accounts, today, now, rt.config.dormant_days, left, standing)
-    by_type = Counter(f.type for f in findings)
+    by_type: Counter[str] = Counter(f.type for f in findings)
     summary = SweepSummary(
         identities=len(people),
         accounts={n: len(a) for n, a in accounts.items()},

@@ -241,7 +241,7 @@ def run_demo(workdir: Path, out: Console) -> int:
 
 
 def _tell(rt: Runtime, systems: DemoSystems, out: Console, render: Any, workdir: Path) -> int:
-    chapters = [
+    chapters: list[tuple[str, dict[str, Any]]] = [
         (
             "1. Joiner: HR hires Ada Lovelace into Engineering",
             {"type": "joiner", "person": ADA, "reason": "new hire"},

@@ -200,7 +200,13 @@ class DemoVpn(VpnFiles):
     def connect(self, profile: Path, tunnel_up: Callable[[], str | None]) -> str:
         """Start the client from ``profile`` (the file iam wrote) and wait until the server lists it."""
         self.client = self._run(["openvpn", "--config", str(profile)], "client.log")
-        return wait_for(lambda: self._exited(self.client) or tunnel_up(), 20, "tunnel")
+        client = self.client
+
+        def up() -> str | None:
+            self._exited(client)
+            return tunnel_up()
+
+        return wait_for(up, 20, "tunnel")
 
     def reconnect_refused(self, cn: str) -> bool:
         """Whether the server refused ``cn``'s certificate as revoked after offboarding."""
@@ -211,9 +217,11 @@ class DemoVpn(VpnFiles):
         except TimeoutError:
             return False
 
-    def _exited(self, process: Process | None) -> None:
+    def _exited(self, process: Process | None) -> bool:
+        """False while ``process`` runs; a process that has exited raises, with its last words."""
         if process is not None and process.popen.poll() is not None:
             raise Unavailable(f"openvpn exited: {process.text().strip()[-300:]}")
+        return False
 
     def _run(self, args: list[str], log: str) -> Process:
         process = Process([*self.prefix, *args], self.root / log)

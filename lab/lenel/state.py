@@ -199,8 +199,9 @@ class Store:
         """A row as OpenAccess writes it: dates with the site's offset, unset values null."""
         out = {name: row.get(name) for name in spec.props}
         for name, kind in spec.props.items():
-            if kind == "date" and out[name] is not None:
-                out[name] = out[name].astimezone(self.site_tz).isoformat(timespec="seconds")
+            value = out[name]
+            if kind == "date" and isinstance(value, datetime):
+                out[name] = value.astimezone(self.site_tz).isoformat(timespec="seconds")
         return out
 
     def snapshot(self) -> dict[str, Any]:
