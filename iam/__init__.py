@@ -1,7 +1,8 @@
 """iam: identity lifecycle and complete access revocation.
 
 The public API a third party builds on: the connector contract (a
-`Connector` base and one mixin per capability), the errors that say whether
+`Connector` base and one mixin per capability, settings as a
+`ConnectorSettings` model with `SecretSetting` fields), the errors that say whether
 a retry helps, the model every part shares, and the functions the CLI calls
 (a Python caller gets the same behaviour from them). Connectors install as
 ``iam.connectors.*`` and are found through the ``iam.connectors`` entry
@@ -67,6 +68,8 @@ from iam.model import (
     Result,
     Session,
 )
+from iam.secrets import Secret, SecretSetting
+from iam.settings import ConnectorSettings
 
 if TYPE_CHECKING:
     from iam.config import Config, load_config
@@ -110,6 +113,7 @@ __all__ = [
     "ConnectTimeout",
     "Connector",
     "ConnectorError",
+    "ConnectorSettings",
     "Creatable",
     "Credential",
     "CredentialRevocable",
@@ -134,6 +138,8 @@ __all__ = [
     "Readable",
     "Result",
     "Runtime",
+    "Secret",
+    "SecretSetting",
     "Session",
     "SessionRevocable",
     "StateConflict",

@@ -24,7 +24,7 @@ from typing import Any
 import click
 from pydantic import BaseModel
 
-from iam import holds, lifecycle, registry, render, runs
+from iam import holds, lifecycle, registry, render, runs, schemas
 from iam.config import config_path, load_config
 from iam.errors import InputError, UserError
 from iam.plan import Plan
@@ -622,6 +622,26 @@ def connectors_list() -> None:
         except UserError as exc:
             caps = f"(cannot load: {exc})"
         click.echo(f"{name}: {caps}")
+
+
+@cli.command("schema")
+@click.argument("name", required=False)
+@click.option(
+    "--write",
+    "directory",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Regenerate every document's schema into DIR (the repository keeps them in schemas/).",
+)
+def schema_command(name: str | None, directory: Path | None) -> None:
+    """Print the JSON Schema of document NAME, generated from its model (or write them all)."""
+    if directory is not None:
+        for path in schemas.write_all(directory):
+            click.echo(str(path))
+        return
+    if name is None:
+        raise InputError(f"name a document ({', '.join(sorted(schemas.DOCUMENTS))}) or give --write DIR")
+    click.echo(schemas.text(name), nl=False)
 
 
 @cli.group()

@@ -1,7 +1,11 @@
 """Load and check the YAML configuration; resolve secret references.
 
-Every problem is a `ConfigError` naming the file, the line, the key and what
-to do, so a typo never surfaces as a traceback in the middle of a run.
+`ConfigFile` is the document as a user writes it (its JSON Schema is
+generated from it, with each installed connector's settings under
+``systems``); `Config` is what a command runs with: the same sections, paths
+made relative to the file, secrets resolved. Every problem is a
+`ConfigError` naming the file, the line, the key and what to do, so a typo
+never surfaces as a traceback in the middle of a run.
 """
 
 from __future__ import annotations
@@ -9,65 +13,213 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Any, Literal, Union
+from zoneinfo import ZoneInfo
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, create_model
 
-import schemas
 from iam import registry
-from iam.documents import child_node, read_yaml, validate_document
+from iam.contract import Connector
+from iam.documents import Document, TimeZone, child_node, read_yaml, validate_document
 from iam.errors import ConfigError
-from iam.secrets import SECRET_SCHEMA, Secret, is_secret_ref, resolve
+from iam.secrets import Secret, SecretSetting
+from iam.settings import ConnectorSettings
 
 DEFAULT_PATH = "iam.yaml"
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 5
-    initial_wait: float = 0.5
-    max_wait: float = 30.0
+class RetryPolicy(Document):
+    """How often the engine retries a transient error (timeout, refused connection, busy)."""
+
+    attempts: int = Field(default=5, ge=1, le=20)
+    initial_wait: float = Field(
+        default=0.5, ge=0, description="seconds before the first retry; doubles after"
+    )
+    max_wait: float = Field(default=30, ge=0, description="the longest wait between two tries, in seconds")
+
+
+class Safety(Document):
+    """Limits that stop a bad HR export or sweep before it changes anything."""
+
+    max_terminations: int = Field(default=20, ge=0, description="the most people one run may terminate")
+    max_termination_share: float = Field(
+        default=0.05, ge=0, le=1, description="the largest share of active people one run may terminate"
+    )
+    orphaned_third_parties: Literal["review", "terminate"] = Field(
+        default="review",
+        description="what a sync does to the active contractors and vendors of an owner it terminates: "
+        "review lists them (and the sweep reports them as unowned_third_party); terminate terminates "
+        "them in the same sync, counted in the blast-radius limit",
+    )
+
+
+class HttpSettings(Document):
+    """The HTTP endpoint for HR's events (``iam serve``)."""
+
+    hmac_secret: SecretSetting = Field(description="the key HR signs each request with")
+    max_skew_seconds: int = Field(default=300, ge=1, le=3600, description="how old a signed request may be")
+
+
+class ReviewSettings(Document):
+    """Access reviews (``iam review sweep``)."""
+
+    dormant_days: int = Field(
+        default=90, ge=1, description="an enabled account with no login for this many days is dormant"
+    )
+
+
+SystemName = Annotated[str, StringConstraints(pattern="^[a-z][a-z0-9_-]{0,39}$")]
+
+
+class DisabledSystem(BaseModel):
+    """A system kept in the file but switched off: only its type is read, its settings are not checked."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True, hide_input_in_errors=True)
+
+    type: str = Field(description="connector type, an entry point of group iam.connectors")
+    enabled: Literal[False]
+
+
+class ConfigFile(Document):
+    """The file named by --config, IAM_CONFIG or ./iam.yaml."""
+
+    store: str = Field(
+        default="iam.db",
+        min_length=1,
+        description="SQLite file path or an SQLAlchemy URL such as postgresql+psycopg://host/iam",
+    )
+    audit_log: str = Field(
+        default="iam-audit.jsonl", min_length=1, description="append-only, hash-chained JSON-lines audit log"
+    )
+    policy: str | None = Field(
+        default=None,
+        min_length=1,
+        description="access policy file (roles, birthright, grants, separation of duty); "
+        "see schemas/policy.schema.json",
+    )
+    timezone: TimeZone = Field(
+        default=ZoneInfo("UTC"), description="IANA zone in which HR dates (start, last day) begin and end"
+    )
+    http: HttpSettings | None = None
+    retry: RetryPolicy = RetryPolicy()
+    safety: Safety = Safety()
+    review: ReviewSettings = ReviewSettings()
+    #: Each block is checked against its type's settings model by `config_model` (which replaces this).
+    systems: dict[SystemName, ConnectorSettings] = Field(
+        min_length=1, description="each system by name: its connector type and that connector's settings"
+    )
+
+
+def _system_model(type_name: str, cls: type[Connector]) -> type[ConnectorSettings]:
+    """A system's block: its connector's settings plus ``type`` (and ``enabled``, true)."""
+    title = "".join(part.title() for part in type_name.replace("-", "_").split("_")) + "System"
+    named: Any = Literal[type_name]  # built at run time: one literal per installed type
+    return create_model(
+        title,
+        __base__=cls.settings_model,
+        __doc__=cls.settings_model.__doc__,
+        type=(named, Field(description="connector type, an entry point of group iam.connectors")),
+        enabled=(Literal[True], True),
+    )
+
+
+def _tag(block: Any) -> str | None:
+    if not isinstance(block, Mapping):
+        return None
+    return "(disabled)" if block.get("enabled") is False else block.get("type")
+
+
+@cache
+def config_model(types: tuple[tuple[str, type[Connector]], ...]) -> type[ConfigFile]:
+    """`ConfigFile` whose ``systems`` are checked against the settings of these connector types."""
+    choices: list[Any] = [Annotated[_system_model(t, cls), Tag(t)] for t, cls in types]
+    choices.append(Annotated[DisabledSystem, Tag("(disabled)")])
+    names = ", ".join(registry.available_types()) or "none"
+    if len(choices) == 1:  # no enabled system: pydantic wants a union of two or more to discriminate
+        return create_model(
+            "ConfigFile",
+            __base__=ConfigFile,
+            __doc__=ConfigFile.__doc__,
+            systems=(dict[SystemName, DisabledSystem], ConfigFile.model_fields["systems"]),
+        )
+    block: Any = Annotated[
+        Union[tuple(choices)],  # noqa: UP007 - a union built from a list
+        Discriminator(
+            _tag,
+            custom_error_type="system_type",
+            custom_error_message=f"a system needs a type (installed types: {names})",
+        ),
+    ]
+    return create_model(
+        "ConfigFile",
+        __base__=ConfigFile,
+        __doc__=ConfigFile.__doc__,
+        systems=(
+            dict[SystemName, block],
+            ConfigFile.model_fields["systems"],
+        ),
+    )
+
+
+def installed_config_model() -> type[ConfigFile]:
+    """The configuration's model with every installed connector type (for its JSON Schema)."""
+    return config_model(tuple((t, registry.load_connector_class(t)) for t in registry.available_types()))
 
 
 @dataclass(frozen=True)
 class SystemConfig:
     name: str
     type: str
-    settings: Mapping[str, Any]
+    #: The connector's settings model (from a file), or a mapping its connector validates.
+    settings: ConnectorSettings | Mapping[str, Any]
 
 
 @dataclass(frozen=True)
 class Config:
+    """The configuration a command runs with: paths relative to its file, secrets resolved."""
+
     path: Path | None
-    store: str = "iam.db"
-    audit_log: str = "iam-audit.jsonl"
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    max_terminations: int = 20
-    max_termination_share: float = 0.05
+    store: str = ConfigFile.model_fields["store"].default
+    audit_log: str = ConfigFile.model_fields["audit_log"].default
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy())
+    safety: Safety = field(default_factory=lambda: Safety())
+    review: ReviewSettings = field(default_factory=lambda: ReviewSettings())
+    http: HttpSettings | None = None
     systems: tuple[SystemConfig, ...] = ()
     policy: str | None = None
-    timezone: str = "UTC"
-    hmac_secret: Secret | None = None
-    max_skew_seconds: int = 300
-    dormant_days: int = 90
-    #: What a sync does to the third parties of an owner it terminates (review or terminate).
-    orphaned_third_parties: str = field(
-        default_factory=lambda: schema_default("safety", "orphaned_third_parties")
-    )
+    timezone: str = str(ConfigFile.model_fields["timezone"].default)
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def max_terminations(self) -> int:
+        return self.safety.max_terminations
 
-def schema_default(*keys: str) -> Any:
-    """A setting's default, written once: in schemas/config.schema.json."""
-    node: dict[str, Any] = schemas.load("config")
-    for key in keys:
-        node = node["properties"][key]
-    return node["default"]
+    @property
+    def max_termination_share(self) -> float:
+        return self.safety.max_termination_share
+
+    @property
+    def orphaned_third_parties(self) -> str:
+        """What a sync does to the third parties of an owner it terminates (review or terminate)."""
+        return self.safety.orphaned_third_parties
+
+    @property
+    def dormant_days(self) -> int:
+        return self.review.dormant_days
+
+    @property
+    def hmac_secret(self) -> Secret | None:
+        return self.http.hmac_secret if self.http else None
+
+    @property
+    def max_skew_seconds(self) -> int:
+        return (self.http or HttpSettings.model_construct()).max_skew_seconds
 
 
 def config_path(explicit: str | None) -> Path:
@@ -97,52 +249,43 @@ def parse_config(
     """Validate an already-parsed configuration document."""
     environ = os.environ if environ is None else environ
     label = str(path) if path else "<config>"
-    validate_document(data, schemas.load("config"), label, node, ())
-    systems = []
-    for name, block in data["systems"].items():
-        if not block.get("enabled", True):
-            continue
-        cls = registry.load_connector_class(block["type"])
-        settings = {k: v for k, v in block.items() if k not in ("type", "enabled")}
-        schema = dict(cls.settings_schema)
-        validate_document(settings, schema, label, child_node(node, ("systems", name)), ("systems", name))
-        settings = _resolve_secrets(settings, schema, environ, label, name)
-        systems.append(SystemConfig(name, block["type"], settings))
-    timezone = data.get("timezone", "UTC")
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"{label}: timezone: unknown time zone {timezone!r} (e.g. UTC, Europe/Paris)"
-        ) from None
-    http = data.get("http", {})
-    hmac_secret = None
-    if http:
-        try:
-            hmac_secret = resolve(http["hmac_secret"], environ)
-        except KeyError as exc:
-            raise ConfigError(f"{label}: http.hmac_secret: {exc.args[0]}") from None
-        except OSError as exc:
-            raise ConfigError(f"{label}: http.hmac_secret: cannot read secret file: {exc.strerror}") from None
-    retry = data.get("retry", {})
-    safety = data.get("safety", {})
+    model = config_model(_used_types(data, label, node))
+    document = validate_document(model, data, label, node, context={"environ": environ})
+    systems = tuple(
+        SystemConfig(name, block.type, block)  # type: ignore[attr-defined]  # the variant's discriminator
+        for name, block in document.systems.items()
+        if not isinstance(block, DisabledSystem)
+    )
     base = path.parent if path else Path()
     return Config(
         path=path,
-        store=_relative(data.get("store", "iam.db"), base),
-        audit_log=_relative(data.get("audit_log", "iam-audit.jsonl"), base),
-        retry=RetryPolicy(**retry),
-        max_terminations=safety.get("max_terminations", 20),
-        max_termination_share=safety.get("max_termination_share", 0.05),
-        systems=tuple(systems),
-        policy=_relative(data["policy"], base) if "policy" in data else None,
-        timezone=timezone,
-        hmac_secret=hmac_secret,
-        max_skew_seconds=http.get("max_skew_seconds", 300),
-        dormant_days=data.get("review", {}).get("dormant_days", 90),
-        orphaned_third_parties=safety.get("orphaned_third_parties")
-        or schema_default("safety", "orphaned_third_parties"),
+        store=_relative(document.store, base),
+        audit_log=_relative(document.audit_log, base),
+        retry=document.retry,
+        safety=document.safety,
+        review=document.review,
+        http=document.http,
+        systems=systems,
+        policy=_relative(document.policy, base) if document.policy else None,
+        timezone=str(document.timezone),
     )
+
+
+def _used_types(data: Any, label: str, node: Any) -> tuple[tuple[str, type[Connector]], ...]:
+    """The connector classes of the enabled systems, loaded (an unknown type is named with its line)."""
+    systems = data.get("systems") if isinstance(data, Mapping) else None
+    found: dict[str, type[Connector]] = {}
+    for name, block in (systems or {}).items() if isinstance(systems, Mapping) else ():
+        kind = _tag(block)
+        if not isinstance(kind, str) or kind == "(disabled)" or kind in found:
+            continue
+        try:
+            found[kind] = registry.load_connector_class(kind)
+        except ConfigError as exc:
+            where = child_node(node, ("systems", name, "type"))
+            line = f":{where.start_mark.line + 1}" if where is not None else ""
+            raise ConfigError(f"{label}{line}: systems.{name}.type: {exc}") from None
+    return tuple(sorted(found.items()))
 
 
 def _relative(value: str, base: Path) -> str:
@@ -150,21 +293,3 @@ def _relative(value: str, base: Path) -> str:
     if "://" in value or Path(value).is_absolute():
         return value
     return str(base / value)
-
-
-def _resolve_secrets(
-    settings: dict[str, Any], schema: Mapping[str, Any], environ: Mapping[str, str], label: str, name: str
-) -> dict[str, Any]:
-    props = schema.get("properties", {})
-    resolved = dict(settings)
-    for key, value in settings.items():
-        if props.get(key) == SECRET_SCHEMA or is_secret_ref(value):
-            try:
-                resolved[key] = resolve(value, environ)
-            except KeyError as exc:
-                raise ConfigError(f"{label}: systems.{name}.{key}: {exc.args[0]}") from None
-            except OSError as exc:
-                raise ConfigError(
-                    f"{label}: systems.{name}.{key}: cannot read secret file: {exc.strerror}"
-                ) from None
-    return resolved

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 from iam.errors import Unsupported
 from iam.model import AccountState, Entitlement, Outcome, Result
+from iam.settings import ConnectorSettings, validate_settings
 
 
 class Capability(StrEnum):
@@ -84,22 +85,26 @@ class AttributeDelta:
 class Connector(ABC):
     """Base of every connector: configuration, reachability, cleanup.
 
-    ``settings`` is the system's block from the configuration, already
-    validated against ``settings_schema``; secret values in it are
-    `iam.secrets.Secret` objects, revealed only where they are sent.
+    ``settings`` is the system's block from the configuration (or a mapping
+    given in code), validated here through ``settings_model`` whichever it
+    is: a connector reads typed attributes with their defaults applied, and
+    secret values are `iam.secrets.Secret` objects, revealed only where
+    they are sent.
     """
 
-    #: JSON Schema of the system's settings (``type`` is checked by the core).
-    settings_schema: ClassVar[Mapping[str, Any]] = {"type": "object"}
+    #: The system's settings (the block under ``systems.<name>`` less ``type``): one pydantic
+    #: model, a subclass of `iam.settings.ConnectorSettings`. It validates, holds the defaults
+    #: and is the connector's part of the configuration's JSON Schema (``iam schema config``).
+    settings_model: ClassVar[type[ConnectorSettings]] = ConnectorSettings
 
     #: True where an account exists only while it holds an entitlement (a VPN
     #: certificate, a WireGuard peer): the planner never plans `create`, and
     #: granting the entitlement brings the account into being.
     implicit_accounts: ClassVar[bool] = False
 
-    def __init__(self, name: str, settings: Mapping[str, Any]) -> None:
+    def __init__(self, name: str, settings: Mapping[str, Any] | ConnectorSettings) -> None:
         self.name = name
-        self.settings = settings
+        self.settings = validate_settings(name, self.settings_model, settings)
 
     @classmethod
     def capabilities(cls) -> frozenset[Capability]:

@@ -1,20 +1,191 @@
-"""YAML documents a user writes, checked against a JSON Schema.
+"""Documents a user writes (configuration, policy, HR rows, events), as typed models.
 
-Errors name the file, the line and the dotted key, so the user can go
-straight to the mistake.
+Each document has one pydantic model: it validates, holds the defaults, and
+generates the JSON Schema in ``schemas/`` (`iam.schemas`). A validation
+error names the file, the line and the dotted key (YAML), so the user can
+go straight to the mistake; a value is never echoed (it may be a secret).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import jsonschema
 import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from iam.errors import ConfigError
-from iam.secrets import SECRET_SCHEMA
+
+M = TypeVar("M", bound=BaseModel)
+
+#: The context key naming the field a model-level check is about (see `invalid`).
+KEY = "key"
+
+
+class Document(BaseModel):
+    """Base of every model of a document a user writes: unknown keys are refused by name."""
+
+    #: strict: "no" is not a boolean, "30" not a number (YAML already types what it reads).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, hide_input_in_errors=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        """An unknown key is named with the keys allowed there (a typo is the usual cause)."""
+        if isinstance(data, Mapping):
+            allowed = sorted(f.alias or name for name, f in cls.model_fields.items())
+            unknown = [str(k) for k in data if k not in allowed]
+            if unknown:
+                raise invalid(unknown[0], f"unknown key {unknown[0]!r}; allowed keys: {', '.join(allowed)}")
+        return data
+
+
+def _zone(value: Any) -> ZoneInfo:
+    if isinstance(value, ZoneInfo):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    raise PydanticCustomError("time_zone", f"unknown time zone {value!r} (e.g. UTC, Europe/Paris)")
+
+
+#: An IANA time zone name, as a `ZoneInfo`.
+TimeZone = Annotated[
+    ZoneInfo,
+    PlainValidator(_zone),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "minLength": 1, "description": "an IANA time zone, e.g. Europe/Paris"}),
+]
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _day(value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _DAY.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise PydanticCustomError("day", f"not a date (YYYY-MM-DD): {value!r}")
+
+
+#: A calendar day, written YYYY-MM-DD (YAML may already have read it as a date).
+Day = Annotated[
+    date,
+    PlainValidator(_day),
+    PlainSerializer(date.isoformat, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": "^\\d{4}-\\d{2}-\\d{2}$"}),
+]
+
+
+def invalid(key: str | None, message: str) -> PydanticCustomError:
+    """An error of a model-level check, about the field ``key`` (None: about the whole object)."""
+    return PydanticCustomError("invalid", message, {KEY: key} if key else None)
+
+
+def required(key: str, because: str = "") -> PydanticCustomError:
+    """A field required only in some cases (``because`` says which), reported on that field."""
+    return invalid(key, f"{key!r} is a required property{because}")
+
+
+def check_dependencies(model: BaseModel, dependencies: Mapping[str, Sequence[str]]) -> None:
+    """JSON Schema's ``dependentRequired`` for a model: a key given needs the keys it names.
+
+    The same mapping goes into the model's schema (``json_schema_extra``), so the
+    rule is written once.
+    """
+    for key, needs in dependencies.items():
+        if getattr(model, key) is not None:
+            for need in needs:
+                if getattr(model, need) is None:
+                    raise required(need, f" with {key}")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation error: where (keys and indexes into the document) and what."""
+
+    where: tuple[str | int, ...]
+    message: str
+    #: The key that is missing (its object is ``where``), if that is the problem.
+    missing: str | None = None
+
+    @property
+    def field(self) -> str:
+        """The dotted key the problem is about: the missing key itself, if one is missing."""
+        return ".".join(str(p) for p in (*self.where, *([self.missing] if self.missing else [])))
+
+
+def problems(exc: ValidationError, data: Any) -> list[Problem]:
+    """pydantic's errors, located in the document as the user wrote it.
+
+    pydantic's ``loc`` also names union members and tags (``ldap`` in
+    ``systems.directory.ldap.url``) that the document does not hold: only
+    the parts found in ``data`` are kept. A missing key is reported on the
+    object that lacks it, as ``'name' is a required property``.
+    """
+    out = []
+    for error in exc.errors(include_url=False, include_input=False):
+        where: list[str | int] = []
+        node = data
+        loc = list(error["loc"])
+        for part in loc:
+            if not _holds(node, part):
+                continue  # a union member or tag pydantic names, not a key of the document
+            node = node[part]
+            where.append(part)
+        if error["type"] == "missing":
+            out.append(Problem(tuple(where), f"{loc[-1]!r} is a required property", str(loc[-1])))
+            continue
+        key = (error.get("ctx") or {}).get(KEY)
+        if key is not None:
+            where.append(key)
+        out.append(Problem(tuple(where), error["msg"]))
+    return out
+
+
+def _holds(node: Any, part: str | int) -> bool:
+    """Whether ``part`` is a key (or an index) of ``node`` in the document."""
+    if isinstance(node, Mapping):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and part < len(node)
+
+
+def validate_document(
+    model: type[M],
+    data: Any,
+    label: str,
+    node: Any = None,
+    prefix: tuple[str | int, ...] = (),
+    context: Mapping[str, Any] | None = None,
+) -> M:
+    """The document as ``model``, or a `ConfigError` naming file, line and key of the first problem."""
+    try:
+        return model.model_validate(data, context=dict(context or {}))
+    except ValidationError as exc:
+        first = problems(exc, data)[0]
+        mark = _mark(node, first.where)
+        key = ".".join(str(p) for p in prefix + first.where) or "(top level)"
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{label}{line}: {key}: {first.message}") from None
 
 
 def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
@@ -31,32 +202,7 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
 
 
-def validate_document(
-    data: Any, schema: Mapping[str, Any], label: str, node: Any, prefix: tuple = ()
-) -> None:
-    """Raise a `ConfigError` naming file, line and key of the first problem."""
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if not errors:
-        return
-    err = jsonschema.exceptions.best_match(errors)
-    where = tuple(err.absolute_path)
-    mark = _mark(node, where)
-    key = ".".join(str(p) for p in prefix + where) or "(top level)"
-    line = f":{mark.line + 1}" if mark else ""
-    raise ConfigError(f"{label}{line}: {key}: {_explain(err)}")
-
-
-def _explain(err: jsonschema.ValidationError) -> str:
-    if err.validator == "additionalProperties":
-        allowed = sorted(err.schema.get("properties", {}))
-        return f"{err.message}; allowed keys: {', '.join(allowed)}"
-    if err.schema == SECRET_SCHEMA:
-        return "a secret must be {env: VARIABLE}, {file: PATH} or a string"
-    return err.message
-
-
-def child_node(node: Any, path: tuple) -> Any:
+def child_node(node: Any, path: tuple[str | int, ...]) -> Any:
     for part in path:
         if isinstance(node, yaml.MappingNode):
             node = next((v for k, v in node.value if k.value == str(part)), None)
@@ -67,9 +213,17 @@ def child_node(node: Any, path: tuple) -> Any:
     return node
 
 
-def _mark(node: Any, path: tuple) -> Any:
+def _key_node(node: Any, path: tuple[str | int, ...]) -> Any:
+    """The node of the last key of ``path`` itself (an unknown key has no value worth pointing at)."""
+    parent = child_node(node, path[:-1])
+    if isinstance(parent, yaml.MappingNode):
+        return next((k for k, _ in parent.value if k.value == str(path[-1])), None)
+    return None
+
+
+def _mark(node: Any, path: tuple[str | int, ...]) -> Any:
     while path:
-        found = child_node(node, path)
+        found = child_node(node, path) or _key_node(node, path)
         if found is not None:
             return found.start_mark
         path = path[:-1]

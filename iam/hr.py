@@ -16,13 +16,16 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import jsonschema
+from pydantic import BaseModel, ValidationError
 
-import schemas
+from iam.documents import problems
 from iam.errors import InputError
+from iam.hr_records import EventEntry, Person
 from iam.model import Identity
+
+M = TypeVar("M", bound=BaseModel)
 
 EVENT_TYPES = ("joiner", "mover", "leaver", "rehire")
 
@@ -91,17 +94,12 @@ def gone(person: Identity, now: datetime, tz: tzinfo = UTC) -> bool:
     )
 
 
-def _schema_errors(instance: Any, schema_name: str, source: str, row: int) -> list[RowError]:
-    validator = jsonschema.Draft202012Validator(
-        schemas.load(schema_name), registry=schemas.registry(), format_checker=jsonschema.FormatChecker()
-    )
-    out = []
-    for err in sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path)):
-        where = ".".join(str(p) for p in err.absolute_path)
-        if err.validator == "required":
-            where = f"{where}.{err.message.split(chr(39))[1]}".lstrip(".")
-        out.append(RowError(source, row, where or "(row)", err.message))
-    return out
+def _model_errors(model: type[M], record: Any, source: str, row: int) -> tuple[M | None, list[RowError]]:
+    """The record as ``model``, or its problems by field (a missing field is named as that field)."""
+    try:
+        return model.model_validate(record), []
+    except ValidationError as exc:
+        return None, [RowError(source, row, p.field or "(row)", p.message) for p in problems(exc, record)]
 
 
 #: Fields of prose, where a line break is text, not an attack on a name.
@@ -136,10 +134,6 @@ def control_character_errors(record: Any, source: str, row: int, prefix: str = "
                 )
             )
     return out
-
-
-def _row_errors(record: Any, source: str, row: int) -> list[RowError]:
-    return control_character_errors(record, source, row) or _schema_errors(record, "person", source, row)
 
 
 def _clean(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -204,16 +198,9 @@ def validate_people(
     errors: list[RowError] = []
     usernames: dict[str, str] = {}
     for row, record in sorted(rows, key=lambda r: r[0] not in leavers):
-        problems = (
-            []
-            if row in leavers
-            else control_character_errors(record, source, row)
-            or _schema_errors(record, "person", source, row)
-        )
-        if problems:
-            errors += problems
+        person = leavers.get(row) or _person(record, source, row, errors)
+        if person is None:
             continue
-        person = leavers.get(row) or Identity.from_dict(record)
         if person.hr_id in good:
             errors.append(
                 RowError(
@@ -238,6 +225,17 @@ def validate_people(
         else:
             people.append(person)
     return people, errors
+
+
+def _person(record: Any, source: str, row: int, errors: list[RowError]) -> Identity | None:
+    """The row as an identity; None (its problems added to ``errors``) when it is not a valid person."""
+    found = control_character_errors(record, source, row)
+    if not found:
+        person, found = _model_errors(Person, record, source, row)
+        if person is not None:
+            return Identity.from_dict(person.model_dump(exclude_none=True))
+    errors += found
+    return None
 
 
 def _terminated_by(
@@ -371,44 +369,32 @@ def parse_events(
     events: list[Event] = []
     errors: list[RowError] = []
     for row, raw in enumerate(data["events"], start=1):
-        problems = control_character_errors(raw, source, row) or _schema_errors(
-            {"events": [raw]}, "events", source, row
-        )
-        if problems:
-            errors += [
-                RowError(source, row, p.field.removeprefix("events.0.").removeprefix("events.0"), p.message)
-                for p in problems
-            ]
+        found = control_character_errors(raw, source, row)
+        entry, found = (None, found) if found else _model_errors(EventEntry, raw, source, row)
+        if entry is None:
+            errors += found
             continue
-        person = Identity.from_dict(raw["person"]) if raw.get("person") else None
-        username = person.username if person else raw["username"]
-        if raw["type"] in ("mover", "leaver") and username not in known_usernames:
+        person = Identity.from_dict(entry.person.model_dump(exclude_none=True)) if entry.person else None
+        username = person.username if person else str(entry.username)
+        if entry.type in ("mover", "leaver") and username not in known_usernames:
             errors.append(RowError(source, row, "username", f"unknown person {username!r}"))
             continue
-        if raw["type"] == "joiner" and username in known_usernames:
+        if entry.type == "joiner" and username in known_usernames:
             errors.append(
                 RowError(source, row, "username", f"{username!r} is already known; use mover or rehire")
             )
             continue
-        when = now
-        if raw.get("effective_at"):
-            when = datetime.fromisoformat(raw["effective_at"])
-            if when.tzinfo is None:
-                errors.append(
-                    RowError(source, row, "effective_at", "needs a time zone (e.g. 2026-12-31T18:00Z)")
-                )
-                continue
         if person is None:
             person = known_usernames[username]
         events.append(
             Event(
-                raw["type"],
+                entry.type,
                 username,
-                when,
+                entry.effective_at or now,
                 person,
-                raw.get("reason", ""),
+                entry.reason,
                 source,
-                bool(raw.get("immediate")),
+                entry.immediate,
                 actor,
             )
         )

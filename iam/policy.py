@@ -10,10 +10,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Annotated, Literal
 
-import schemas
+from pydantic import Field, StringConstraints, model_validator
+
 from iam.contract import parse_entitlement
-from iam.documents import read_yaml, validate_document
+from iam.documents import Day, Document, invalid, read_yaml, validate_document
 from iam.errors import ConfigError, UserError
 from iam.model import DesiredAccount, Entitlement, Identity
 
@@ -29,20 +31,47 @@ class Role:
     description: str = ""
 
 
-@dataclass(frozen=True)
-class Birthright:
+RoleName = Annotated[str, StringConstraints(pattern="^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+EntitlementName = Annotated[str, StringConstraints(pattern="^[a-z][a-z0-9-]*:.+$")]
+#: The HR attributes a birthright rule may test.
+Attribute = Literal["department", "title", "kind", "site"]
+
+
+class RoleEntry(Document):
+    """One role of the policy file: the entitlements it names per system."""
+
+    description: str = ""
+    entitlements: dict[str, list[EntitlementName]] = Field(
+        description="system name -> entitlements there ('kind:value'); an empty list means an account "
+        "with nothing else"
+    )
+
+    @model_validator(mode="after")
+    def _each_once(self) -> RoleEntry:
+        for system, names in self.entitlements.items():
+            if len(set(names)) < len(names):
+                raise invalid(system, "an entitlement is listed twice")
+        return self
+
+
+class Birthright(Document):
+    """A role everyone matching ``when`` holds (everyone, without ``when``)."""
+
     role: str
-    when: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    when: dict[Attribute, Annotated[list[str], Field(min_length=1)]] = Field(
+        default={}, description="every listed attribute must have one of the listed values"
+    )
 
     def applies_to(self, identity: Identity) -> bool:
         return all(getattr(identity, attr) in values for attr, values in self.when.items())
 
 
-@dataclass(frozen=True)
-class Grant:
+class Grant(Document):
+    """A role given to one person until a day (a time-bound exception, with who asked for it)."""
+
     username: str
     role: str
-    expires: date
+    expires: Day = Field(description="the last day the grant holds")
     requester: str
     reason: str = ""
 
@@ -50,11 +79,26 @@ class Grant:
         return today <= self.expires
 
 
-@dataclass(frozen=True)
-class SodRule:
+class SodRule(Document):
+    """Roles no one may hold together (separation of duty)."""
+
     name: str
-    roles: frozenset[str]
+    roles: frozenset[str] = Field(min_length=2, strict=False)
     description: str = ""
+
+
+class PolicyFile(Document):
+    """The access policy (least privilege): nothing is granted that no role or unexpired grant names.
+
+    Roles name entitlements per system; birthright rules give roles from HR
+    attributes; grants add a role for a time; separation-of-duty rules
+    forbid role combinations.
+    """
+
+    roles: dict[RoleName, RoleEntry] = Field(min_length=1)
+    birthright: list[Birthright] = []
+    grants: list[Grant] = []
+    separation_of_duty: list[SodRule] = []
 
 
 @dataclass(frozen=True)
@@ -113,61 +157,41 @@ class Policy:
 
 
 def parse_policy(data: object, label: str = "<policy>", node: object = None) -> Policy:
-    validate_document(data, schemas.load("policy"), label, node)
-    assert isinstance(data, dict)
+    document = validate_document(PolicyFile, data, label, node)
     roles = {
         name: Role(
             name,
             {
                 system: frozenset(parse_entitlement(e) for e in ents)
-                for system, ents in body["entitlements"].items()
+                for system, ents in body.entitlements.items()
             },
-            body.get("description", ""),
+            body.description,
         )
-        for name, body in data["roles"].items()
+        for name, body in document.roles.items()
     }
 
-    def known(role: str, where: str) -> str:
-        if role not in roles:
-            raise ConfigError(f"{label}: {where}: unknown role {role!r}; roles: {', '.join(sorted(roles))}")
-        return role
+    def known(roles_named: Iterable[str], where: str) -> None:
+        for role in sorted(roles_named):
+            if role not in roles:
+                raise ConfigError(
+                    f"{label}: {where}: unknown role {role!r}; roles: {', '.join(sorted(roles))}"
+                )
 
-    birthright = tuple(
-        Birthright(known(b["role"], f"birthright[{i}]"), {k: tuple(v) for k, v in b.get("when", {}).items()})
-        for i, b in enumerate(data.get("birthright", []))
+    for i, b in enumerate(document.birthright):
+        known([b.role], f"birthright[{i}]")
+    for i, g in enumerate(document.grants):
+        known([g.role], f"grants[{i}]")
+    for i, r in enumerate(document.separation_of_duty):
+        known(r.roles, f"separation_of_duty[{i}]")
+    return Policy(
+        roles, tuple(document.birthright), tuple(document.grants), tuple(document.separation_of_duty)
     )
-    grants = []
-    for i, g in enumerate(data.get("grants", [])):
-        try:
-            expires = date.fromisoformat(str(g["expires"]))
-        except ValueError:
-            raise ConfigError(
-                f"{label}: grants[{i}].expires: not a date (YYYY-MM-DD): {g['expires']!r}"
-            ) from None
-        grants.append(
-            Grant(
-                g["username"], known(g["role"], f"grants[{i}]"), expires, g["requester"], g.get("reason", "")
-            )
-        )
-    sod = tuple(
-        SodRule(
-            r["name"],
-            frozenset(known(x, f"separation_of_duty[{i}]") for x in r["roles"]),
-            r.get("description", ""),
-        )
-        for i, r in enumerate(data.get("separation_of_duty", []))
-    )
-    return Policy(roles, birthright, tuple(grants), sod)
 
 
 def load_policy(path: Path) -> Policy:
     if not path.exists():
         raise ConfigError(f"{path}: policy file not found (set `policy:` in the configuration)")
     data, node = read_yaml(path)
-    # YAML turns unquoted dates into date objects; the schema wants strings
-    for grant in (data or {}).get("grants", []) if isinstance(data, dict) else []:
-        if isinstance(grant, dict) and isinstance(grant.get("expires"), date):
-            grant["expires"] = grant["expires"].isoformat()
     return parse_policy(data, str(path), node)
 
 

@@ -7,8 +7,12 @@ audit log's redaction processor can scrub it from any text.
 
 from __future__ import annotations
 
+import os
 import threading
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import PlainSerializer, PlainValidator, ValidationInfo, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 REDACTED = "***"
 
@@ -70,29 +74,65 @@ def redact_value(value: Any) -> Any:
     return value
 
 
-#: JSON Schema of a secret setting: an ``{env: NAME}`` or ``{file: PATH}``
-#: reference (recommended) or an inline string.
-SECRET_SCHEMA: dict[str, Any] = {
+#: The forms a secret setting takes, as its JSON Schema says them to the user.
+SECRET_FORMS = "a secret must be {env: VARIABLE}, {file: PATH} or a string"
+
+_SECRET_JSON_SCHEMA: dict[str, Any] = {
+    "title": "Secret",
+    "description": "{env: VARIABLE} or {file: PATH} (recommended), or the value itself inline",
     "oneOf": [
-        {"type": "string", "minLength": 1},
+        {"type": "string", "minLength": 1, "description": "the value itself (keep such a file private)"},
         {
             "type": "object",
             "additionalProperties": False,
             "required": ["env"],
-            "properties": {"env": {"type": "string", "minLength": 1}},
+            "properties": {"env": {"type": "string", "minLength": 1, "description": "environment variable"}},
         },
         {
             "type": "object",
             "additionalProperties": False,
             "required": ["file"],
-            "properties": {"file": {"type": "string", "minLength": 1}},
+            "properties": {"file": {"type": "string", "minLength": 1, "description": "file holding it"}},
         },
-    ]
+    ],
 }
 
 
 def is_secret_ref(value: Any) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and ("env" in value or "file" in value)
+    return (
+        isinstance(value, dict)
+        and len(value) == 1
+        and isinstance(next(iter(value.values())), str)
+        and bool(next(iter(value.values())))
+        and ("env" in value or "file" in value)
+    )
+
+
+def _validate(value: Any, info: ValidationInfo) -> Secret:
+    """A `Secret` from any accepted form; errors say what is wrong, never the value."""
+    if isinstance(value, Secret):
+        return value
+    if isinstance(value, str) and value:
+        return Secret(value, "inline")
+    if not is_secret_ref(value):
+        raise PydanticCustomError("secret_form", SECRET_FORMS)
+    environ = (info.context or {}).get("environ", os.environ)
+    try:
+        return resolve(value, environ)
+    except KeyError as exc:
+        raise PydanticCustomError("secret_unset", str(exc.args[0])) from None
+    except OSError as exc:
+        raise PydanticCustomError("secret_unreadable", f"cannot read secret file: {exc.strerror}") from None
+
+
+#: A secret setting: a `Secret`, or ``{env: NAME}``, ``{file: PATH}`` or an inline string, resolved
+#: against the ``environ`` of the validation context (the process environment without one).
+SecretSetting = Annotated[
+    Secret,
+    PlainValidator(_validate),
+    PlainSerializer(lambda secret: REDACTED, return_type=str),
+    WithJsonSchema(_SECRET_JSON_SCHEMA),
+]
 
 
 def resolve(value: Any, environ: Any) -> Secret:

@@ -1,38 +1,47 @@
-"""Checking a connector's settings when it is built directly (not from a config file).
+"""A system's settings: the model every connector declares, and its one check.
 
-The config loader already validates and resolves secrets; a connector built
-in code (tests, the demo, a Python caller) gets the same check here, with
-secret values masked before the schema ever sees them.
+A configuration file and a connector built in code (tests, the lab, a Python
+caller) go through the same model, so a setting is checked, defaulted and
+its secrets resolved the same way wherever it comes from. Errors name
+``systems.<name>.<key>`` and never show a value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+import os
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
-import jsonschema
+from pydantic import ValidationError
 
+from iam.documents import Document, problems
 from iam.errors import ConfigError
-from iam.secrets import REDACTED, SECRET_SCHEMA, Secret
+
+
+class ConnectorSettings(Document):
+    """Base of a connector's settings model (``Connector.settings_model``); holds nothing itself."""
+
+
+S = TypeVar("S", bound=ConnectorSettings)
 
 
 def validate_settings(
     system: str,
-    settings: Mapping[str, Any],
-    schema: Mapping[str, Any],
-    explain: Callable[[jsonschema.ValidationError, str], str] | None = None,
-) -> dict[str, Any]:
-    """The settings with plain-string secrets wrapped in `Secret`; `ConfigError` naming the key if invalid."""
-    secret_keys = [k for k, v in schema.get("properties", {}).items() if v == SECRET_SCHEMA]
-    out = dict(settings)
-    for key in secret_keys:
-        if isinstance(out.get(key), str):
-            out[key] = Secret(out[key], "inline")
-    shown = {k: REDACTED if isinstance(v, Secret) else v for k, v in out.items()}
-    problems = list(jsonschema.Draft202012Validator(schema).iter_errors(shown))
-    if problems:
-        err = jsonschema.exceptions.best_match(problems)
-        where = ".".join(str(p) for p in err.absolute_path)
-        text = explain(err, where) if explain else err.message
-        raise ConfigError(f"systems.{system}{'.' + where if where else ''}: {text}")
-    return out
+    model: type[S],
+    settings: Mapping[str, Any] | ConnectorSettings,
+    environ: Mapping[str, str] | None = None,
+) -> S:
+    """``settings`` as ``model``: validated, with defaults and `Secret`s; `ConfigError` naming the key."""
+    if isinstance(settings, model):
+        return settings
+    if isinstance(settings, ConnectorSettings):  # another connector's: a mistake in code, not in a file
+        raise ConfigError(
+            f"systems.{system}: {type(settings).__name__} given where {model.__name__} is needed"
+        )
+    data = dict(settings)
+    try:
+        return model.model_validate(data, context={"environ": os.environ if environ is None else environ})
+    except ValidationError as exc:
+        first = problems(exc, data)[0]
+        where = "".join(f".{p}" for p in first.where)
+        raise ConfigError(f"systems.{system}{where}: {first.message}") from None

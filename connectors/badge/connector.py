@@ -57,7 +57,7 @@ class BadgeConnector(
     def __init__(
         self,
         name: str,
-        settings: Mapping[str, Any],
+        settings: Mapping[str, Any] | BadgePolicy,
         driver: BadgeDriver,
         policy: BadgePolicy,
         now: Callable[[], datetime],

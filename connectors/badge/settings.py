@@ -1,98 +1,60 @@
-"""Settings every badge connector shares (how people are matched, what statuses mean), and their check.
+"""Settings every badge connector shares (how people are matched, what statuses mean).
 
-A vendor's settings schema adds its connection properties to `POLICY_PROPERTIES`.
-The core validates a configuration file against that schema before it
-resolves secrets; the connector checks again when built directly (tests,
-scripts), with secrets masked, so a bad setting never reaches the PACS.
+A vendor's settings model subclasses `BadgePolicy`, adds its connection
+settings and names its default ``match_key`` and its person-name fields
+(refused as a key). A configuration file and a connector built in code go
+through the same model, so a bad setting never reaches the PACS.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, tzinfo
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, ClassVar
+from zoneinfo import ZoneInfo
 
-from iam.errors import ConfigError
-from iam.settings import validate_settings
+from pydantic import Field, StringConstraints, model_validator
+
+from iam.documents import TimeZone, invalid
+from iam.settings import ConnectorSettings
 
 #: A vendor field name: letters, digits, underscores (it is written into filters).
 FIELD_NAME = "^[A-Za-z][A-Za-z0-9_]*$"
 
-POLICY_PROPERTIES: dict[str, Any] = {
-    "match_key": {
-        "type": "string",
-        "pattern": FIELD_NAME,
-        "description": "the cardholder field holding the person's key (iam's username), e.g. an "
-        "employee id; never a name: two people share names, and a wrong match locks out the wrong person",
-    },
-    "active_status": {"type": "string", "minLength": 1, "default": "Active"},
-    "terminated_status": {"type": "string", "minLength": 1, "default": "Terminated"},
-    "lost_statuses": {
-        "type": "array",
-        "items": {"type": "string", "minLength": 1},
-        "uniqueItems": True,
-        "default": ["Lost", "Stolen"],
-        "description": "statuses kept as they are on termination: the mark is evidence",
-    },
-    "badge_type": {"type": "string", "minLength": 1, "description": "badge type of badges iam issues"},
-    "timezone": {
-        "type": "string",
-        "minLength": 1,
-        "default": "UTC",
-        "description": "the site's time zone: an HR end date ends at midnight there",
-    },
-    "page_size": {"type": "integer", "minimum": 1, "maximum": 100, "default": 100},
-}
+MATCH_KEY = (
+    "the cardholder field holding the person's key (iam's username), e.g. an employee id; never a "
+    "name: two people share names, and a wrong match locks out the wrong person"
+)
+
+Status = Annotated[str, StringConstraints(min_length=1)]
 
 
-@dataclass(frozen=True)
-class BadgePolicy:
-    """The settings the vendor-neutral rules read, with defaults applied."""
+class BadgePolicy(ConnectorSettings):
+    """The settings the vendor-neutral rules read; a vendor's model adds ``match_key`` and its connection."""
+
+    #: The vendor's person-name fields, refused as ``match_key`` in any case.
+    name_fields: ClassVar[frozenset[str]] = frozenset()
 
     match_key: str
-    active_status: str = "Active"
-    terminated_status: str = "Terminated"
-    lost_statuses: tuple[str, ...] = ("Lost", "Stolen")
-    badge_type: str | None = None
-    timezone: tzinfo = UTC
-    page_size: int = 100
+    active_status: Status = "Active"
+    terminated_status: Status = "Terminated"
+    lost_statuses: list[Status] = Field(
+        default=["Lost", "Stolen"],
+        description="statuses kept as they are on termination: the mark is evidence",
+        json_schema_extra={"uniqueItems": True},
+    )
+    badge_type: str | None = Field(default=None, min_length=1, description="badge type of badges iam issues")
+    timezone: TimeZone = Field(
+        default=ZoneInfo("UTC"), description="the site's time zone: an HR end date ends at midnight there"
+    )
+    page_size: int = Field(default=100, ge=1, le=100)
 
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], default_match_key: str) -> BadgePolicy:
-        return cls(
-            match_key=settings.get("match_key", default_match_key),
-            active_status=settings.get("active_status", "Active"),
-            terminated_status=settings.get("terminated_status", "Terminated"),
-            lost_statuses=tuple(settings.get("lost_statuses", ("Lost", "Stolen"))),
-            badge_type=settings.get("badge_type"),
-            timezone=ZoneInfo(settings.get("timezone", "UTC")),
-            page_size=settings.get("page_size", 100),
-        )
-
-
-def validated(
-    system: str,
-    settings: Mapping[str, Any],
-    schema: Mapping[str, Any],
-    *,
-    name_fields: Iterable[str],
-) -> dict[str, Any]:
-    """The settings with plain-string secrets (those typed `SECRET_SCHEMA`) wrapped; `ConfigError` if invalid.
-
-    ``name_fields`` are the vendor's person-name fields, refused as ``match_key``
-    in any case (JSON Schema's ``enum`` cannot say "case-insensitively").
-    """
-    out = validate_settings(system, settings, schema)
-    key = str(out.get("match_key", ""))
-    if key.upper() in {n.upper() for n in name_fields}:
-        raise ConfigError(
-            f"systems.{system}.match_key: {key} is a name; match people by a unique key such as an "
-            "employee id (two people can share a name, and a wrong match locks out the wrong person)"
-        )
-    try:
-        ZoneInfo(out.get("timezone", "UTC"))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"systems.{system}.timezone: unknown time zone {out['timezone']!r}") from None
-    return out
+    @model_validator(mode="after")
+    def _match_by_a_key(self) -> BadgePolicy:
+        if self.match_key.upper() in {n.upper() for n in self.name_fields}:
+            raise invalid(
+                "match_key",
+                f"{self.match_key} is a name; match people by a unique key such as an employee id "
+                "(two people can share a name, and a wrong match locks out the wrong person)",
+            )
+        if len(set(self.lost_statuses)) < len(self.lost_statuses):
+            raise invalid("lost_statuses", "a status is listed twice")
+        return self

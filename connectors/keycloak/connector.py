@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from iam.connectors.keycloak.session import KeycloakSession
-from iam.connectors.keycloak.settings import SETTINGS_SCHEMA, validated
+from iam.connectors.keycloak.settings import KeycloakSettings
 from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakDeleteError, raise_error_from_response
 
@@ -60,15 +60,15 @@ class KeycloakConnector(
 ):
     """One Keycloak realm, administered through python-keycloak."""
 
-    settings_schema: ClassVar[Mapping[str, Any]] = SETTINGS_SCHEMA
+    settings_model = KeycloakSettings
+    settings: KeycloakSettings
 
-    def __init__(self, name: str, settings: Mapping[str, Any]) -> None:
-        s = validated(name, settings)
-        super().__init__(name, s)
-        self.realm = s["realm"]
-        self.page_size: int = s.get("page_size", 100)
-        managed = s.get("managed_clients")
-        self.managed_clients = frozenset(managed) if managed is not None else None
+    def __init__(self, name: str, settings: Mapping[str, Any] | KeycloakSettings) -> None:
+        super().__init__(name, settings)
+        s = self.settings
+        self.realm = s.realm
+        self.page_size = s.page_size
+        self.managed_clients = frozenset(s.managed_clients) if s.managed_clients is not None else None
         self.api = KeycloakSession(name, s)
         self._proven = False
 

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import requests
+from iam.connectors.keycloak.settings import KeycloakSettings
 from keycloak import KeycloakAdmin, KeycloakOpenID, KeycloakOpenIDConnection
 from keycloak.connection import ConnectionManager
 from keycloak.exceptions import KeycloakConnectionError, KeycloakError, KeycloakPostError
@@ -133,17 +134,17 @@ class _Connection(KeycloakOpenIDConnection):
 class KeycloakSession:
     """One python-keycloak admin client per connector, used by one thread at a time."""
 
-    def __init__(self, system: str, settings: dict[str, Any]) -> None:
+    def __init__(self, system: str, settings: KeycloakSettings) -> None:
         self.system = system
-        self.server_url = settings["server_url"].rstrip("/") + "/"  # urljoin drops a last segment without it
-        self.realm = settings["realm"]
-        self.auth_realm = settings.get("auth_realm", "master")
-        self.timeout = settings.get("timeout", 10)
-        self.client_id = settings.get("client_id", "admin-cli")
-        self.username = settings.get("username")
+        self.server_url = settings.server_url.rstrip("/") + "/"  # urljoin drops a last segment without it
+        self.realm = settings.realm
+        self.auth_realm = settings.auth_realm
+        self.timeout = settings.timeout
+        self.client_id = settings.client_id
+        self.username = settings.username
         self.who = f"user {self.username}" if self.username else f"client {self.client_id}"
-        verify: bool | str = settings.get("ca_file") or True
-        if settings.get("verify_tls", True) is False:
+        verify: bool | str = settings.ca_file or True
+        if settings.verify_tls is False:
             verify = False
         self.connection = _Connection(
             server_url=self.server_url,
@@ -154,8 +155,8 @@ class KeycloakSession:
             user_realm_name=self.auth_realm,
             verify=verify,
             timeout=self.timeout,
-            secret_password=settings.get("password"),
-            secret_client=settings.get("client_secret"),
+            secret_password=settings.password,
+            secret_client=settings.client_secret,
         )
         self.admin = KeycloakAdmin(connection=self.connection)
         self._lock = threading.RLock()

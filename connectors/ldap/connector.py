@@ -21,15 +21,15 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 import ldap3
-from iam.connectors.ldap.attributes import DEFAULT_MAPS, HR_FIELDS, AttributeMap
+from iam.connectors.ldap.attributes import AttributeMap
 from iam.connectors.ldap.disabling import disable_method
 from iam.connectors.ldap.dn import norm as _norm
 from iam.connectors.ldap.dn import under as _under
 from iam.connectors.ldap.lockout import LockoutPolicies
-from iam.connectors.ldap.primary_group import DOMAIN_USERS_RID, PrimaryGroups
+from iam.connectors.ldap.primary_group import PrimaryGroups
 from iam.connectors.ldap.session import (
     ALREADY_EXISTS,
     NO_SUCH_ATTRIBUTE,
@@ -39,13 +39,13 @@ from iam.connectors.ldap.session import (
     VALUE_EXISTS,
     LdapSession,
 )
+from iam.connectors.ldap.settings import LdapSettings
 from iam.connectors.ldap.visibility import GroupVisibility, group_class
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn, safe_dn, to_dn
 
 from iam import contract, errors
 from iam.model import AccountState, Entitlement, Outcome, Result
-from iam.secrets import SECRET_SCHEMA
 
 LOCKED_PASSWORD_PREFIX = "{CRYPT}!"  # crypt() never yields "!": no password matches
 
@@ -71,101 +71,40 @@ class LdapConnector(
 ):
     """An LDAP directory reached with ldap3."""
 
-    settings_schema: ClassVar[Mapping[str, Any]] = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["url", "base_dn"],
-        "properties": {
-            "url": {"type": "string", "pattern": "^ldaps?://"},
-            "start_tls": {"type": "boolean", "description": "default: true for ldap://"},
-            "tls_verify": {"type": "boolean", "default": True},
-            "ca_file": {"type": "string"},
-            "bind_dn": {"type": "string"},
-            "bind_password": SECRET_SCHEMA,
-            "flavor": {"enum": ["openldap", "ad"], "default": "openldap"},
-            "base_dn": {"type": "string", "minLength": 1},
-            "users_dn": {"type": "string", "description": "where new accounts are created"},
-            "groups_dn": {"type": "string", "description": "where groups are searched"},
-            "leavers_dn": {"type": "string", "description": "terminated accounts are moved here"},
-            "user_attribute": {"type": "string", "default": "uid"},
-            "user_object_class": {"type": "string", "default": "inetOrgPerson"},
-            "disable": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["method"],
-                "properties": {
-                    "method": {"enum": ["ppolicy", "ad", "attribute"]},
-                    "attribute": {"type": "string", "minLength": 1},
-                    "value": {"type": "string", "minLength": 1},
-                    "policy_dn": {
-                        "type": "string",
-                        "minLength": 1,
-                        "description": "ppolicy: the overlay's ppolicy_default, if cn=config is unreadable",
-                    },
-                },
-                "if": {"properties": {"method": {"const": "attribute"}}},
-                "then": {"required": ["attribute", "value"]},
-            },
-            "attributes": {
-                "type": "object",
-                "description": "HR field -> directory attribute, followed on joiner, mover and rehire "
-                "(replaces the flavor's map whole)",
-                "propertyNames": {"enum": list(HR_FIELDS)},
-                "additionalProperties": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9-]*$"},
-            },
-            "primary_group_rid": {
-                "type": "integer",
-                "minimum": 1,
-                "description": "AD: the primary group every account keeps (513, Domain Users); "
-                "any other is access, revoked on termination",
-            },
-            "empty_group_member": {
-                "type": "string",
-                "description": "placeholder when a group would be empty",
-            },
-            "last_login_attribute": {
-                "type": "string",
-                "description": "default: authTimestamp (OpenLDAP lastbind overlay), lastLogonTimestamp (AD)",
-            },
-            "page_size": {"type": "integer", "minimum": 1, "maximum": 5000, "default": 500},
-            "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 10},
-        },
-    }
+    settings_model = LdapSettings
+    settings: LdapSettings
 
     def __init__(
         self,
         name: str,
-        settings: Mapping[str, Any],
+        settings: Mapping[str, Any] | LdapSettings,
         connection_factory: Callable[[], ldap3.Connection] | None = None,
     ) -> None:
         super().__init__(name, settings)
-        s = dict(settings)
-        self.flavor = s.get("flavor", "openldap")
-        self.base_dn = s["base_dn"]
-        self.users_dn = s.get("users_dn", self.base_dn)
-        self.groups_dn = s.get("groups_dn", self.base_dn)
-        self.leavers_dn = s.get("leavers_dn")
-        default_attr = "sAMAccountName" if self.flavor == "ad" else "uid"
-        self.user_attr = s.get("user_attribute", default_attr)
-        self.user_class = s.get("user_object_class", "user" if self.flavor == "ad" else "inetOrgPerson")
-        self.disable_cfg = s.get("disable") or {"method": "ad" if self.flavor == "ad" else "ppolicy"}
-        self.placeholder = s.get("empty_group_member", "cn=empty-group-placeholder")
-        self.page_size = s.get("page_size", 500)
-        self.last_login_attr = s.get(
-            "last_login_attribute", "lastLogonTimestamp" if self.flavor == "ad" else "authTimestamp"
-        )
+        s = self.settings
+        self.flavor = s.flavor
+        self.base_dn = s.base_dn
+        self.users_dn = s.users_dn
+        self.groups_dn = s.groups_dn
+        self.leavers_dn = s.leavers_dn
+        self.user_attr = s.user_attribute
+        self.user_class = s.user_object_class
+        self.disable_cfg = s.disable
+        self.placeholder = s.empty_group_member
+        self.page_size = s.page_size
+        self.last_login_attr = s.last_login_attribute
         self.session = LdapSession(name, s, connection_factory)
         self.lockout = LockoutPolicies(
             self.session,
             self.base_dn,
             self._class_filter(),
-            self.disable_cfg.get("policy_dn"),
+            self.disable_cfg.policy_dn,
             self.page_size,
         )
         probe = (self.users_dn, self.user_class, self.user_attr) if self.flavor != "ad" else None
         self.disabling = disable_method(self.disable_cfg, self.session, self.lockout, probe)
-        self.primary = PrimaryGroups(self.session, s.get("primary_group_rid", DOMAIN_USERS_RID))
-        self.attribute_map = AttributeMap(s.get("attributes") or DEFAULT_MAPS[self.flavor])
+        self.primary = PrimaryGroups(self.session, s.primary_group_rid)
+        self.attribute_map = AttributeMap(s.attributes)
         self._group_attr: dict[str, str] = {}
         self._dns: dict[str, str] = {}
         self._cache_lock = threading.Lock()
@@ -185,14 +124,16 @@ class LdapConnector(
 
     def _check_places(self) -> str:
         """Every DN the settings name exists and is visible to the bind account; names them."""
-        named = [key for key in ("base_dn", "users_dn", "groups_dn", "leavers_dn") if self.settings.get(key)]
+        given = self.settings.model_fields_set | {"base_dn"}  # users_dn and groups_dn default to it
+        named = [k for k in ("base_dn", "users_dn", "groups_dn", "leavers_dn") if k in given]
+        named = [k for k in named if getattr(self.settings, k)]
         for key in named:
             self._check_place(key)
         return ", ".join(named)
 
     def _check_place(self, key: str) -> None:
         """The entry the setting ``key`` names exists and the bind account sees it, or `IncompleteRead`."""
-        dn = self.settings[key]
+        dn = getattr(self.settings, key)
         self.session.search(dn, "(objectClass=*)", ["1.1"], setting=key, scope=ldap3.BASE, what=f"read {key}")
 
     def _groups_visible(self) -> None:

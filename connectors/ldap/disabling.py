@@ -19,11 +19,11 @@ from __future__ import annotations
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any
 
 import ldap3
 from iam.connectors.ldap.lockout import PPOLICY_LOCKED, LockoutPolicies
 from iam.connectors.ldap.session import OBJECT_CLASS_VIOLATION, SUCCESS, LdapSession
+from iam.connectors.ldap.settings import DisableSettings
 
 from iam import errors
 
@@ -183,12 +183,12 @@ def _uac(attrs: Attrs) -> int:
 
 
 def disable_method(
-    settings: Mapping[str, Any], session: LdapSession, policies: LockoutPolicies, probe: Probe | None
+    settings: DisableSettings, session: LdapSession, policies: LockoutPolicies, probe: Probe | None
 ) -> DisableMethod:
     """The configured method (``disable`` setting, already validated)."""
-    method = settings["method"]
-    if method == "ppolicy":
+    if settings.method == "ppolicy":
         return PpolicyLock(policies)
-    if method == "ad":
+    if settings.method == "ad":
         return AccountDisable()
-    return AttributeFlag(session, settings["attribute"], settings["value"], probe)
+    assert settings.attribute and settings.value  # the model requires both for this method
+    return AttributeFlag(session, settings.attribute, settings.value, probe)

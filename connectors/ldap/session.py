@@ -23,7 +23,7 @@ import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import ldap3
@@ -32,6 +32,9 @@ from ldap3.protocol.formatters.formatters import format_sid
 
 from iam import errors
 from iam.secrets import Secret
+
+if TYPE_CHECKING:
+    from iam.connectors.ldap.settings import LdapSettings
 
 # LDAP result codes (RFC 4511) that the connector treats specially.
 SUCCESS = 0
@@ -54,17 +57,17 @@ class LdapSession:
     """Connection settings plus a lazily (re)built ldap3 connection."""
 
     def __init__(
-        self, system: str, settings: dict[str, Any], connection_factory: Callable[[], ldap3.Connection] | None
+        self, system: str, settings: LdapSettings, connection_factory: Callable[[], ldap3.Connection] | None
     ) -> None:
         self.system = system
-        self.url = settings["url"]
-        self.bind_dn = settings.get("bind_dn")
-        password = settings.get("bind_password")
+        self.url = settings.url
+        self.bind_dn = settings.bind_dn
+        password = settings.bind_password
         self._password = password.reveal() if isinstance(password, Secret) else password
-        self.start_tls = settings.get("start_tls", urlparse(self.url).scheme == "ldap")
-        self.tls_verify = settings.get("tls_verify", True)
-        self.ca_file = settings.get("ca_file")
-        self.timeout = settings.get("timeout", 10)
+        self.start_tls = settings.start_tls
+        self.tls_verify = settings.tls_verify
+        self.ca_file = settings.ca_file
+        self.timeout = settings.timeout
         self._factory = connection_factory
         self._conn: ldap3.Connection | None = None
         self._lock = threading.RLock()

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from iam.connectors.vpn import settings as vpn_settings
 from iam.connectors.vpn.boundary import translate
@@ -25,6 +25,7 @@ from iam.connectors.vpn.management import Address, ManagementClient, describe
 from iam.connectors.vpn.names import InvalidUsername, check_username
 from iam.connectors.vpn.pki import CertRecord, CrlInfo, EasyRsa, NotRevocableByName, normalize_serial
 from iam.connectors.vpn.profile import ProfileSettings, write_profile
+from iam.connectors.vpn.settings import OpenVpnSettings
 from iam.connectors.vpn.status import ClientRow, parse_status3
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
@@ -46,54 +47,49 @@ class OpenVpnConnector(
 ):
     """An OpenVPN server: easy-rsa for certificates, the management interface for tunnels."""
 
-    settings_schema: ClassVar[Mapping[str, Any]] = vpn_settings.OPENVPN_SCHEMA
+    settings_model = OpenVpnSettings
+    settings: OpenVpnSettings
     #: An OpenVPN account is its certificate: granting vpn:access issues it.
     implicit_accounts = True
 
     def __init__(
         self,
         name: str,
-        settings: Mapping[str, Any],
+        settings: Mapping[str, Any] | OpenVpnSettings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        s = vpn_settings.validated(name, settings, self.settings_schema)
-        super().__init__(name, s)
+        super().__init__(name, settings)
+        s = self.settings
         self.clock = clock
         self.pki = EasyRsa(
-            Path(s["pki_dir"]),
-            easyrsa=s.get("easyrsa", "/usr/share/easy-rsa/easyrsa"),
-            openssl=s.get("openssl", "openssl"),
-            timeout=s.get("command_timeout", 120),
-            ca_passphrase=s.get("ca_passphrase"),
-            algo=s.get("key_algo"),
-            cert_days=s.get("cert_days"),
-            crl_days=s.get("crl_days"),
+            Path(s.pki_dir),
+            easyrsa=s.easyrsa,
+            openssl=s.openssl,
+            timeout=s.command_timeout,
+            ca_passphrase=s.ca_passphrase,
+            algo=s.key_algo,
+            cert_days=s.cert_days,
+            crl_days=s.crl_days,
         )
-        self.crl_path = Path(s["crl_path"])
-        self.crl_renew = timedelta(days=s.get("crl_renew_days", 30))
-        crl_days = s.get("crl_days")
-        if crl_days is not None and crl_days <= self.crl_renew.days:
-            raise errors.ConfigError(
-                f"systems.{name}.crl_renew_days: {self.crl_renew.days} is not less than crl_days "
-                f"({crl_days}): every new CRL would be due at once; lower crl_renew_days"
-            )
-        where = s["management"]
+        self.crl_path = Path(s.crl_path)
+        self.crl_renew = timedelta(days=s.crl_renew_days)
+        where = s.management
         self.address: Address = (
-            where if isinstance(where, str) else (vpn_settings.loopback(name, where["host"]), where["port"])
+            where if isinstance(where, str) else (vpn_settings.loopback(name, where.host), where.port)
         )
-        self.password = s.get("management_password")
-        self.timeout = float(s.get("timeout", 10))
-        self.server_names = frozenset(s.get("server_names", ["server"]))
+        self.password = s.management_password
+        self.timeout = s.timeout
+        self.server_names = frozenset(s.server_names)
         self.profile: ProfileSettings | None = None
-        if "profile_dir" in s:
+        if s.profile_dir is not None and s.remote is not None:
             self.profile = ProfileSettings(
-                Path(s["profile_dir"]),
-                s["remote"],
-                s.get("port", 1194),
-                s.get("proto", "udp"),
-                s.get("dev", "tun"),
-                Path(s["ca"]) if "ca" in s else None,
-                tuple(s.get("profile_extra", ())),
+                Path(s.profile_dir),
+                s.remote,
+                s.port,
+                s.proto,
+                s.dev,
+                Path(s.ca) if s.ca else None,
+                tuple(s.profile_extra),
             )
         self._lock = threading.Lock()
 

@@ -23,14 +23,14 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import yaml
 from iam.connectors.vpn import commands, wgconf
-from iam.connectors.vpn import settings as vpn_settings
 from iam.connectors.vpn.boundary import translate
 from iam.connectors.vpn.files import replace_file
 from iam.connectors.vpn.names import check_username
+from iam.connectors.vpn.settings import WireGuardSettings
 
 from iam import contract, errors
 from iam.contract import Op, StepSpec
@@ -48,27 +48,28 @@ class WireGuardConnector(
 ):
     """One WireGuard interface and its saved configuration."""
 
-    settings_schema: ClassVar[Mapping[str, Any]] = vpn_settings.WIREGUARD_SCHEMA
+    settings_model = WireGuardSettings
+    settings: WireGuardSettings
     #: A WireGuard account is its peer: granting vpn:access adds it.
     implicit_accounts = True
 
     def __init__(
         self,
         name: str,
-        settings: Mapping[str, Any],
+        settings: Mapping[str, Any] | WireGuardSettings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        s = vpn_settings.validated(name, settings, self.settings_schema)
-        super().__init__(name, s)
+        super().__init__(name, settings)
+        s = self.settings
         self.clock = clock
-        self.interface = s["interface"]
-        self.config_path = Path(s["config_path"])
-        self.comment_key = s.get("comment_key", "user")
-        self.peers_file = Path(s["peers_file"]) if "peers_file" in s else None
-        self.live_seconds = s.get("live_seconds", 180)
-        self.timeout = float(s.get("timeout", 10))
-        prefix = ["ip", "netns", "exec", s["netns"]] if "netns" in s else []
-        self._wg_cmd = [*prefix, s.get("wg", "wg")]
+        self.interface = s.interface
+        self.config_path = Path(s.config_path)
+        self.comment_key = s.comment_key
+        self.peers_file = Path(s.peers_file) if s.peers_file else None
+        self.live_seconds = s.live_seconds
+        self.timeout = s.timeout
+        prefix = ["ip", "netns", "exec", s.netns] if s.netns else []
+        self._wg_cmd = [*prefix, s.wg]
         self._lock = threading.Lock()
 
     # plumbing -----------------------------------------------------------------
@@ -230,7 +231,7 @@ class WireGuardConnector(
         user = check_username(username, self.name)
         _only_vpn_access(entitlement)
         s = self.settings
-        if "profile_dir" not in s:
+        if s.profile_dir is None or s.address_pool is None or s.endpoint is None:
             raise errors.Unsupported(
                 "granting WireGuard access needs profile_dir, address_pool and endpoint settings",
                 system=self.name,
@@ -239,23 +240,23 @@ class WireGuardConnector(
             mapping, saved, live, _ = self._snapshot(user)
             if any(k in saved or k in live for k in mapping.get(user, ())):
                 return Result(Outcome.UNCHANGED, "a peer is configured")
-            address = self._free_address(s["address_pool"])
+            address = self._free_address(s.address_pool)
             private = self._wg("genkey", what="generate a key").strip()
             public = self._wg("pubkey", what="derive a public key", stdin=private + "\n").strip()
             server_key = self._wg("show", self.interface, "public-key", what="read the server key").strip()
-            profile = Path(s["profile_dir"])
+            profile = Path(s.profile_dir)
             profile.mkdir(mode=0o700, parents=True, exist_ok=True)
             path = profile / f"{user}.conf"
             client = [
                 "[Interface]",
                 f"PrivateKey = {private}",
                 f"Address = {address}",
-                *s.get("profile_extra", ()),
+                *s.profile_extra,
                 "",
                 "[Peer]",
                 f"PublicKey = {server_key}",
-                f"Endpoint = {s['endpoint']}",
-                f"AllowedIPs = {ipaddress.ip_network(s['address_pool'], strict=False)}",
+                f"Endpoint = {s.endpoint}",
+                f"AllowedIPs = {ipaddress.ip_network(s.address_pool, strict=False)}",
                 "PersistentKeepalive = 25",
             ]
             replace_file(path, ("\n".join(client) + "\n").encode(), mode=0o600)

@@ -10,7 +10,7 @@ import random
 import sys
 from pathlib import Path
 
-import schemas
+from iam.hr_records import Person
 
 GIVEN = [
     "Ada",
@@ -68,7 +68,7 @@ DEPARTMENTS = {
     "People": ["HR Partner", "Recruiter"],
     "Research": ["Researcher"],
 }
-FIELDS = list(schemas.load("person")["properties"])  # the HR feed columns, in order
+FIELDS = list(Person.model_fields)  # the HR feed columns, in order
 
 
 def company(count: int, seed: int = 7) -> list[dict[str, str]]:

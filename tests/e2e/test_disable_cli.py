@@ -14,8 +14,8 @@ import ldap3
 import pytest
 import yaml
 
-import schemas
 from tests.conftest import PASSWORD_ENV, run_iam
+from tests.support import schemas
 from tests.support.slapd import (
     ADMIN_DN,
     BASE_DN,

@@ -8,8 +8,8 @@ from pathlib import Path
 import ldap3
 import yaml
 
-import schemas
 from tests.conftest import Directory, iam_env, run_iam
+from tests.support import schemas
 from tests.support.slapd import BASE_DN, Slapd
 
 

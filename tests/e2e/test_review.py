@@ -10,8 +10,8 @@ import ldap3
 import pytest
 import yaml
 
-import schemas
 from tests.conftest import Directory, run_iam
+from tests.support import schemas
 from tests.support.company import BASE_FEED, NOW, groups_of, person, sync, write_feed
 from tests.support.slapd import BASE_DN, add_person
 

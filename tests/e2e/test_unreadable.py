@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-import schemas
 from tests.conftest import PASSWORD_ENV, Directory, iam_env, run_iam, seed_directory
+from tests.support import schemas
 from tests.support.slapd import BASE_DN, SERVICE_DN, SERVICE_PASSWORD, Slapd, add_service_account
 
 PARTIAL, USAGE = 3, 2

@@ -218,7 +218,7 @@ def test_a_configuration_file_resolves_the_secrets(pacs: LenelEmulator, site: Si
         {"systems": {SYSTEM: block}}, environ={"LENEL_APP": APPLICATION_ID, "LENEL_PASSWORD": PASSWORD}
     )
     (system,) = config.systems
-    assert isinstance(system.settings["password"], Secret) and PASSWORD not in repr(system.settings)
+    assert isinstance(system.settings.password, Secret) and PASSWORD not in repr(system.settings)
     c = LenelBadgeConnector(system.name, system.settings)
     assert c.read_account("E1001") is not None
     c.close()

@@ -465,13 +465,13 @@ def test_the_connector_is_found_by_its_entry_point() -> None:
 def test_a_configuration_file_reaches_keycloak_with_its_secret_from_the_environment(
     kc: KeycloakEmulator, tmp_path: Path
 ) -> None:
-    """The core validates settings_schema before resolving secrets; the connector gets a Secret."""
+    """The core validates the settings model, resolving secrets; the connector gets a Secret."""
     system = {"type": "keycloak", **settings(kc), "client_secret": {"env": "KC_SWEEPER_SECRET"}}
     path = tmp_path / "iam.yaml"
     path.write_text(yaml.safe_dump({"systems": {"sso": system}}))
     config = load_config(path, environ={"KC_SWEEPER_SECRET": SWEEPER_SECRET})
     (sso,) = config.systems
-    assert isinstance(sso.settings["client_secret"], Secret)
+    assert isinstance(sso.settings.client_secret, Secret)
     conn = registry.load_connector_class(sso.type)(sso.name, sso.settings)
     assert "realm acme" in conn.check()
     system["verify_tls"] = "off"

@@ -26,7 +26,6 @@ from iam.connectors.vpn.boundary import CommandRefused
 from iam.connectors.vpn.management import ManagementClient
 from iam.connectors.vpn.status import parse_status3
 
-import schemas
 from iam import contract, errors
 from iam.contract import Op
 from iam.model import Entitlement, Outcome
@@ -43,6 +42,7 @@ from tests.integration.openvpn_harness import (
     verifies,
 )
 from tests.integration.vpn_fixtures import require, wait_for
+from tests.support import schemas
 from tests.support.company import person, write_feed
 from tests.support.conformance import MISSING, ConnectorConformance, MaintainableConformance, Unreadable
 

@@ -28,8 +28,8 @@ def test_good_config_resolves_secrets_and_relative_paths(tmp_path: Path) -> None
     config = load_config(write(tmp_path, GOOD), environ={"LDAP_PW": "pw-from-env"})
     system = config.systems[0]
     assert system.name == "directory" and system.type == "ldap"
-    assert isinstance(system.settings["bind_password"], Secret)
-    assert system.settings["bind_password"].reveal() == "pw-from-env"
+    assert isinstance(system.settings.bind_password, Secret)
+    assert system.settings.bind_password.reveal() == "pw-from-env"
     assert config.store == str(tmp_path / "state/iam.db")
 
 
@@ -37,7 +37,7 @@ def test_secret_from_a_file(tmp_path: Path) -> None:
     (tmp_path / "pw").write_text("pw-from-file\n")
     text = GOOD.replace("{env: LDAP_PW}", f"{{file: {tmp_path / 'pw'}}}")
     config = load_config(write(tmp_path, text), environ={})
-    assert config.systems[0].settings["bind_password"].reveal() == "pw-from-file"
+    assert config.systems[0].settings.bind_password.reveal() == "pw-from-file"
 
 
 def test_unknown_key_names_file_line_and_key(tmp_path: Path) -> None:

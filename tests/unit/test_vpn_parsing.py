@@ -21,11 +21,12 @@ from iam.connectors.vpn.pki import (
     parse_index,
 )
 from iam.connectors.vpn.profile import ProfileSettings, write_profile
-from iam.connectors.vpn.settings import OPENVPN_SCHEMA, loopback, validated
+from iam.connectors.vpn.settings import OpenVpnSettings, loopback
 from iam.connectors.vpn.status import parse_status3
 
 from iam import errors
 from iam.secrets import Secret
+from iam.settings import validate_settings
 
 INDEX = (
     "V\t290224212533Z\t\tF1E0DEBE0A7FBE0C6683D2C434E79E58\tunknown\t/CN=server\n"
@@ -132,17 +133,20 @@ def test_command_output_loses_pem_blocks_keys_and_secrets() -> None:
 
 def test_settings_are_checked_and_secrets_wrapped() -> None:
     good = {"pki_dir": "/p", "crl_path": "/c", "management": "/s", "management_password": "pw-1234"}
-    out = validated("vpn", good, OPENVPN_SCHEMA)
-    assert isinstance(out["management_password"], Secret)
+    out = validate_settings("vpn", OpenVpnSettings, good)
+    assert isinstance(out.management_password, Secret)
     with pytest.raises(errors.ConfigError, match=r"systems\.vpn") as caught:
-        validated("vpn", {**good, "profile_dir": "/x"}, OPENVPN_SCHEMA)  # remote is missing
+        validate_settings("vpn", OpenVpnSettings, {**good, "profile_dir": "/x"})  # remote is missing
     assert "pw-1234" not in str(caught.value)
     with pytest.raises(errors.ConfigError, match=r"systems\.vpn\.profile_extra\.0"):
-        validated("vpn", {**good, "profile_extra": ["verb 3\nup /bin/sh"]}, OPENVPN_SCHEMA)
-    assert validated("vpn", {**good, "crl_days": 400, "crl_renew_days": 1}, OPENVPN_SCHEMA)["crl_days"] == 400
+        validate_settings("vpn", OpenVpnSettings, {**good, "profile_extra": ["verb 3\nup /bin/sh"]})
+    assert (
+        validate_settings("vpn", OpenVpnSettings, {**good, "crl_days": 400, "crl_renew_days": 1}).crl_days
+        == 400
+    )
     for bad in ({"crl_days": 0}, {"crl_renew_days": 0}, {"crl_renew_days": "30"}):
         with pytest.raises(errors.ConfigError, match=r"systems\.vpn\.crl_"):
-            validated("vpn", {**good, **bad}, OPENVPN_SCHEMA)
+            validate_settings("vpn", OpenVpnSettings, {**good, **bad})
 
 
 def test_a_crl_renewal_margin_as_long_as_the_crl_is_refused() -> None:

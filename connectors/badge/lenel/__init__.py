@@ -10,39 +10,32 @@ import httpx
 from iam.connectors.badge.connector import BadgeConnector
 from iam.connectors.badge.lenel.driver import NAME_FIELDS, LenelDriver
 from iam.connectors.badge.lenel.session import OpenAccessSession
-from iam.connectors.badge.settings import POLICY_PROPERTIES, BadgePolicy, validated
+from iam.connectors.badge.settings import FIELD_NAME, MATCH_KEY, BadgePolicy
+from pydantic import Field
 
-from iam.secrets import SECRET_SCHEMA
+from iam.secrets import SecretSetting
+from iam.settings import validate_settings
 
-SETTINGS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["url", "application_id", "username", "password"],
-    "properties": {
-        "url": {
-            "type": "string",
-            "pattern": r"^https?://[^/@\s]+(/\S*)?$",
-            "description": "the API root, e.g. https://onguard.example.com:8080/api/access/onguard/openaccess",
-        },
-        "application_id": SECRET_SCHEMA,
-        "username": {
-            "type": "string",
-            "minLength": 1,
-            "description": "an OnGuard user allowed to edit badges",
-        },
-        "password": SECRET_SCHEMA,
-        "directory_id": {
-            "type": "string",
-            "minLength": 1,
-            "description": "login directory; internal if absent",
-        },
-        "verify_tls": {"type": "boolean", "default": True},
-        "ca_file": {"type": "string", "minLength": 1},
-        "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 10},
-        **POLICY_PROPERTIES,
-        "match_key": {**POLICY_PROPERTIES["match_key"], "default": "SSNO"},
-    },
-}
+
+class LenelSettings(BadgePolicy):
+    """One OnGuard site's OpenAccess API, and how its cardholders are matched."""
+
+    name_fields: ClassVar[frozenset[str]] = frozenset(NAME_FIELDS)
+
+    url: str = Field(
+        pattern=r"^https?://[^/@\s]+(/\S*)?$",
+        description="the API root, e.g. https://onguard.example.com:8080/api/access/onguard/openaccess",
+    )
+    application_id: SecretSetting
+    username: str = Field(min_length=1, description="an OnGuard user allowed to edit badges")
+    password: SecretSetting
+    directory_id: str | None = Field(
+        default=None, min_length=1, description="login directory; internal if absent"
+    )
+    verify_tls: bool = True
+    ca_file: str | None = Field(default=None, min_length=1)
+    timeout: float = Field(default=10, gt=0)
+    match_key: str = Field(default="SSNO", pattern=FIELD_NAME, description=MATCH_KEY)
 
 
 def _utc_now() -> datetime:
@@ -52,25 +45,20 @@ def _utc_now() -> datetime:
 class LenelBadgeConnector(BadgeConnector):
     """One OnGuard site; ``now`` (a clock) and ``transport`` (httpx's) are for tests and embedding."""
 
-    settings_schema: ClassVar[Mapping[str, Any]] = SETTINGS_SCHEMA
+    settings_model = LenelSettings
+    settings: LenelSettings
 
     def __init__(
         self,
         name: str,
-        settings: Mapping[str, Any],
+        settings: Mapping[str, Any] | LenelSettings,
         *,
         now: Callable[[], datetime] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        s = validated(
-            name,
-            settings,
-            SETTINGS_SCHEMA,
-            name_fields=NAME_FIELDS,
-        )
-        policy = BadgePolicy.from_settings(s, default_match_key="SSNO")
-        driver = LenelDriver(OpenAccessSession(name, s, transport), policy.page_size)
-        super().__init__(name, s, driver, policy, now or _utc_now)
+        s = validate_settings(name, LenelSettings, settings)
+        driver = LenelDriver(OpenAccessSession(name, s, transport), s.page_size)
+        super().__init__(name, s, driver, s, now or _utc_now)
 
 
-__all__ = ["SETTINGS_SCHEMA", "LenelBadgeConnector"]
+__all__ = ["LenelBadgeConnector", "LenelSettings"]

@@ -15,12 +15,15 @@ import ssl
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from iam import errors
 from iam.secrets import Secret, redact, register
+
+if TYPE_CHECKING:
+    from iam.connectors.badge.lenel import LenelSettings
 
 API_VERSION = "1.0"
 AUTHENTICATION = "/authentication"
@@ -44,18 +47,18 @@ class OpenAccessSession:
     def __init__(
         self,
         system: str,
-        settings: Mapping[str, Any],
+        settings: LenelSettings,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.system = system
-        self.url = settings["url"].rstrip("/")
-        self.username: str = settings["username"]
-        self._password: Secret = settings["password"]
-        self._application_id: str | Secret = settings["application_id"]
-        self.directory_id: str | None = settings.get("directory_id")
-        self.timeout: float = settings.get("timeout", 10)
-        verify: bool | str = settings.get("ca_file") or True
-        if settings.get("verify_tls", True) is False:
+        self.url = settings.url.rstrip("/")
+        self.username: str = settings.username
+        self._password: Secret = settings.password
+        self._application_id: str | Secret = settings.application_id
+        self.directory_id: str | None = settings.directory_id
+        self.timeout: float = settings.timeout
+        verify: bool | str = settings.ca_file or True
+        if settings.verify_tls is False:
             verify = False
         self._verify = verify
         self._transport = transport
