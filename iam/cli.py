@@ -32,7 +32,6 @@ from iam.report import (
     AuditRecords,
     CertificationResult,
     ConnectorChecks,
-    EventList,
     LifecycleReport,
     Reinstatement,
     Remediation,
@@ -41,6 +40,7 @@ from iam.report import (
     RunSummary,
     StatusReport,
     StoredEvent,
+    StoredEventList,
     SweepResult,
 )
 from iam.runtime import Runtime
@@ -368,7 +368,7 @@ def event_submit(obj: Context, events_file: Path, dry_run: bool, now_text: str |
 def event_list(obj: Context, status: str | None, fmt: str) -> None:
     """Stored events, e.g. the future-dated ones still waiting (--status pending)."""
     with obj.runtime() as rt:
-        data = EventList([StoredEvent(**r) for r in _fields(rt.store.list_events(status), StoredEvent)])
+        data = StoredEventList([StoredEvent(**r) for r in _fields(rt.store.list_events(status), StoredEvent)])
     _done(data, fmt)
 
 

@@ -25,7 +25,6 @@ from iam.report import (
     Campaign,
     CertificationResult,
     ConnectorChecks,
-    EventList,
     EventOutcome,
     LifecycleReport,
     PersonPlan,
@@ -35,6 +34,7 @@ from iam.report import (
     RunReport,
     StatusReport,
     StoredEvent,
+    StoredEventList,
     SweepDiff,
     SweepResult,
 )
@@ -281,7 +281,7 @@ def _(report: LifecycleReport, title: str | None = None) -> Iterator[RenderableT
 
 
 @human.register
-def _(events: EventList, title: str | None = None) -> Iterator[RenderableType | Warning]:
+def _(events: StoredEventList, title: str | None = None) -> Iterator[RenderableType | Warning]:
     yield events_table(events.root, title or "Events")
 
 

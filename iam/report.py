@@ -9,7 +9,7 @@ them from the journal and the read-back is `iam.evidence`'s job.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, RootModel, computed_field
 
@@ -20,6 +20,8 @@ class Document(BaseModel):
     """A document iam prints: its JSON is exactly its fields."""
 
     model_config = ConfigDict(extra="forbid")
+    #: Its schema describes it as written (`iam.schemas`).
+    schema_mode: ClassVar[str] = "serialization"
 
     def to_json(self) -> Any:
         return self.model_dump(mode="json")
@@ -169,6 +171,8 @@ class ConnectorCheck(Document):
 class ConnectorChecks(RootModel[list[ConnectorCheck]]):
     """`iam connectors check`: one line per configured system."""
 
+    schema_mode: ClassVar[str] = "serialization"
+
     def to_json(self) -> Any:
         return self.model_dump(mode="json")
 
@@ -184,6 +188,8 @@ class RunSummary(Document):
 
 class RunList(RootModel[list[RunSummary]]):
     """`iam runs`: recent runs, newest first."""
+
+    schema_mode: ClassVar[str] = "serialization"
 
     def to_json(self) -> Any:
         return self.model_dump(mode="json")
@@ -438,7 +444,11 @@ class StoredEvent(Document):
     source: str
 
 
-class EventList(RootModel[list[StoredEvent]]):
+class StoredEventList(RootModel[list[StoredEvent]]):
+    """`iam event list`: stored events, by effective time."""
+
+    schema_mode: ClassVar[str] = "serialization"
+
     def to_json(self) -> Any:
         return self.model_dump(mode="json")
 
@@ -453,6 +463,8 @@ class Reinstatement(Document):
 
 class AuditRecords(RootModel[list[dict[str, Any]]]):
     """Audit records as the log holds them: each has ``seq``, ``at`` and ``event``, then its own keys."""
+
+    schema_mode: ClassVar[str] = "serialization"
 
     def to_json(self) -> Any:
         return self.model_dump(mode="json")

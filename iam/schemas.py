@@ -30,6 +30,21 @@ DOCUMENTS: dict[str, str] = {
     "person": "iam.hr_records:Person",
     "hr-feed": "iam.hr_records:HrFeed",
     "events": "iam.hr_records:EventsDocument",
+    # what iam prints with --format json (and keeps as a run's evidence)
+    "run-report": "iam.report:RunReport",
+    "status": "iam.report:StatusReport",
+    "plan": "iam.report:PersonPlan",
+    "connectors-check": "iam.report:ConnectorChecks",
+    "runs": "iam.report:RunList",
+    "lifecycle-report": "iam.report:LifecycleReport",
+    "event-list": "iam.report:StoredEventList",
+    "reinstatement": "iam.report:Reinstatement",
+    "review-sweep": "iam.report:SweepResult",
+    "review-diff": "iam.report:SweepDiff",
+    "remediation": "iam.report:Remediation",
+    "certification-campaign": "iam.report:Campaign",
+    "certification-result": "iam.report:CertificationResult",
+    "audit-records": "iam.report:AuditRecords",
 }
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -39,10 +54,12 @@ class _Generator(GenerateJsonSchema):
     """pydantic's generator, for people reading the schema: no null for "absent", no field titles."""
 
     def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        if self.mode == "serialization":  # iam's output writes every key, null where there is nothing
+            return super().nullable_schema(schema)
         return self.generate_inner(schema["schema"])  # leaving a key out is how a document says "none"
 
     def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
-        if "default" in schema and schema["default"] is None:
+        if self.mode == "validation" and "default" in schema and schema["default"] is None:
             return self.generate_inner(schema["schema"])
         return super().default_schema(schema)
 

@@ -15,9 +15,11 @@ import ldap3
 import pytest
 from iam.connectors.ldap import LdapConnector
 from iam.connectors.ldap.session import LdapSession
+from iam.connectors.ldap.settings import LdapSettings
 
 from iam import errors
 from iam.secrets import Secret
+from iam.settings import validate_settings
 from tests.conftest import Directory, seed_directory
 from tests.support.slapd import (
     ADMIN_DN,
@@ -53,9 +55,15 @@ def connections(
     return factory
 
 
+def _settings(raw: dict[str, object]) -> LdapSettings:
+    return validate_settings("directory", LdapSettings, raw)
+
+
 def session_for(directory: Directory, opened: list[ldap3.Connection]) -> LdapSession:
     settings = {**directory.settings, "bind_password": Secret(ADMIN_PASSWORD, "test")}
-    return LdapSession("directory", settings, connections(directory.slapd, opened, ADMIN_DN, ADMIN_PASSWORD))
+    return LdapSession(
+        "directory", _settings(settings), connections(directory.slapd, opened, ADMIN_DN, ADMIN_PASSWORD)
+    )
 
 
 def list_groups(session: LdapSession, page_size: int = PAGE_SIZE) -> Iterator[dict[str, object]]:
@@ -101,7 +109,7 @@ def test_a_read_left_half_way_leaves_the_connection_as_it_was(directory: Directo
     """ldap3 turns referral chasing off for a paged search and restores it only when run to the end;
     the session keeps it off for good (a referral's server would be sent the bind password)."""
     session = LdapSession(
-        "directory", {**directory.settings, "bind_password": Secret(ADMIN_PASSWORD, "t")}, None
+        "directory", _settings({**directory.settings, "bind_password": Secret(ADMIN_PASSWORD, "t")}), None
     )
     entries = list_groups(session)
     next(entries)
@@ -126,7 +134,7 @@ def limited(tmp_path: Path) -> Iterator[Directory]:
 
 def test_a_size_limit_that_cuts_a_paged_search_half_way_raises(limited: Directory) -> None:
     settings = {**limited.settings, "bind_dn": SERVICE_DN, "bind_password": Secret(SERVICE_PASSWORD, "test")}
-    session = LdapSession("directory", settings, None)
+    session = LdapSession("directory", _settings(settings), None)
     for read in (
         lambda: session.search(GROUPS, ANY_GROUP, ["cn"], setting="groups_dn", page_size=2),
         lambda: list(list_groups(session)),
@@ -157,7 +165,7 @@ def test_a_paged_read_of_a_place_another_server_holds_is_an_error_not_followed(d
     referral = {"ou": "moved-groups", "ref": elsewhere}
     assert admin.add(moved, ["referral", "extensibleObject"], referral), admin.result
     session = LdapSession(
-        "directory", {**directory.settings, "bind_password": Secret(ADMIN_PASSWORD, "t")}, None
+        "directory", _settings({**directory.settings, "bind_password": Secret(ADMIN_PASSWORD, "t")}), None
     )
 
     for page_size in (PAGE_SIZE, 0):  # paged or not, the referral is an error and is never followed

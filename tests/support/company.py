@@ -10,6 +10,7 @@ from pathlib import Path
 from iam.hr_records import Person
 from iam.policy import load_policy
 from tests.conftest import Directory, run_iam
+from tests.support import schemas
 from tests.support.slapd import BASE_DN, add_policy_groups
 
 EXAMPLES = Path(__file__).parents[2] / "examples/company"
@@ -91,7 +92,10 @@ def sync(config: Path, feed: Path, *extra: str, now: str = NOW):
     result = run_iam(
         "--config", str(config), "hr", "sync", str(feed), "--now", now, "--format", "json", *extra
     )
-    return result, (json.loads(result.stdout) if result.stdout.strip() else None)
+    report = json.loads(result.stdout) if result.stdout.strip() else None
+    if report is not None:
+        schemas.validate(report, "lifecycle-report")  # every sync a test runs follows the schema
+    return result, report
 
 
 def changes(config: Path) -> int:
