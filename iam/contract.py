@@ -293,6 +293,8 @@ _MIXINS: dict[type, Capability] = {
     Maintainable: Capability.MAINTAIN,
 }
 
+_MIXIN_OF: dict[Capability, type] = {cap: mixin for mixin, cap in _MIXINS.items()}
+
 #: The capability each step operation needs.
 OP_CAPABILITY: dict[Op, Capability] = {
     Op.CREATE: Capability.CREATE,
@@ -317,33 +319,43 @@ def parse_entitlement(text: str) -> Entitlement:
 
 
 def perform(connector: Connector, username: str, step: StepSpec) -> Result:
-    """Run one step's operation on a connector (the engine's only dispatch)."""
-    c: Any = connector
+    """Run one step's operation on a connector (the engine's only dispatch).
+
+    The planner plans only what a connector's capabilities allow, so the
+    mixin an operation needs is there; a journal from another configuration
+    that names one it lacks is `Unsupported`.
+    """
+    if step.op is Op.CREATE and connector.implicit_accounts:  # journaled before the flag existed
+        return Result(Outcome.UNCHANGED, "an account here exists while it holds access")
+    if not isinstance(connector, _MIXIN_OF[OP_CAPABILITY[step.op]]):
+        raise Unsupported(f"{connector.name} cannot {step.op}", system=connector.name)
+    c: Any = connector  # the mixin is checked just above
+    result: Result
     match step.op:
         case Op.CREATE:
-            if connector.implicit_accounts:  # journaled before the flag existed: nothing to create
-                return Result(Outcome.UNCHANGED, "an account here exists while it holds access")
-            return c.create_account(username, step.payload)
+            result = c.create_account(username, step.payload)
         case Op.UPDATE:
-            return c.update_account(username, AttributeDelta(**step.payload))
+            result = c.update_account(username, AttributeDelta(**step.payload))
         case Op.GRANT:
-            return c.grant(username, parse_entitlement(step.target or ""))
+            result = c.grant(username, parse_entitlement(step.target or ""))
         case Op.REVOKE:
-            return c.revoke(username, parse_entitlement(step.target or ""))
+            result = c.revoke(username, parse_entitlement(step.target or ""))
         case Op.ENABLE:
-            return c.enable(username)
+            result = c.enable(username)
         case Op.DISABLE:
-            return c.disable(username)
+            result = c.disable(username)
         case Op.LOCK_PASSWORD:
-            return c.lock_password(username)
+            result = c.lock_password(username)
         case Op.END_SESSIONS:
-            return c.end_sessions(username)
+            result = c.end_sessions(username)
         case Op.REVOKE_CREDENTIAL:
-            return c.revoke_credential(username, step.target or "")
+            result = c.revoke_credential(username, step.target or "")
         case Op.ARCHIVE:
-            return c.archive(username)
+            result = c.archive(username)
         case Op.RESTORE:
-            return c.restore(username)
+            result = c.restore(username)
         case Op.DELETE:
-            return c.delete_account(username)
-    raise AssertionError(f"unknown op {step.op}")
+            result = c.delete_account(username)
+        case _:
+            raise AssertionError(f"unknown op {step.op}")
+    return result

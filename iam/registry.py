@@ -33,7 +33,8 @@ def load_connector_class(type_name: str) -> type[Connector]:
     except Exception as exc:  # a plugin that cannot import is a setup problem
         raise ConfigError(f"system type {type_name!r} cannot be loaded: {exc}") from exc
     validate_connector_class(cls, type_name)
-    return cls
+    connector_class: type[Connector] = cls
+    return connector_class
 
 
 def validate_connector_class(cls: object, type_name: str) -> None:
@@ -49,6 +50,6 @@ def validate_connector_class(cls: object, type_name: str) -> None:
         Capability.REVOKE_CREDENTIALS,
     }:
         raise ConfigError(f"system type {type_name!r} claims termination but can revoke nothing")
-    abstract = getattr(cls, "__abstractmethods__", frozenset())
+    abstract: frozenset[str] = getattr(cls, "__abstractmethods__", frozenset())
     if abstract:
         raise ConfigError(f"system type {type_name!r} leaves {', '.join(sorted(abstract))} unimplemented")

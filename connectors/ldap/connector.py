@@ -496,6 +496,7 @@ class LdapConnector(
         if self._password_usable(entry["attrs"]) is False:
             return Result(Outcome.UNCHANGED)
         token = secrets.token_urlsafe(32)
+        change: dict[str, Any]
         if self.flavor == "ad":
             change = {"unicodePwd": [(ldap3.MODIFY_REPLACE, [f'"{token}"'.encode("utf-16-le")])]}
         else:

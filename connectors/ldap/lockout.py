@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import ldap3
 from iam.connectors.ldap.dn import norm as _norm
@@ -183,7 +184,7 @@ class LockoutPolicies:
             )
         return Default(values[0], f"the ppolicy overlay's default, read from {CONFIG_BASE}")
 
-    def _overlay_in_config(self) -> tuple[str, list[dict[str, object]]] | None:
+    def _overlay_in_config(self) -> tuple[str, list[dict[str, Any]]] | None:
         """(the database's suffix, its ppolicy overlay entries), or None when cn=config is unreadable."""
         try:
             databases = self.session.search(

@@ -7,9 +7,9 @@ profile line can never smuggle a second line into a command or a file.
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, JsonValue, StringConstraints, model_validator
 
 from iam.documents import Document, check_dependencies, invalid
 from iam.errors import ConfigError
@@ -39,7 +39,7 @@ WIREGUARD_NEEDS = {"profile_dir": ["address_pool", "endpoint"]}
 class OpenVpnSettings(ConnectorSettings):
     """An OpenVPN server with an easy-rsa 3 PKI and its management interface."""
 
-    model_config = {"json_schema_extra": {"dependentRequired": OPENVPN_NEEDS}}
+    model_config = {"json_schema_extra": {"dependentRequired": cast(JsonValue, OPENVPN_NEEDS)}}
 
     easyrsa: PathSetting = "/usr/share/easy-rsa/easyrsa"
     openssl: PathSetting = "openssl"
@@ -94,7 +94,7 @@ class OpenVpnSettings(ConnectorSettings):
 class WireGuardSettings(ConnectorSettings):
     """One WireGuard interface and its saved configuration."""
 
-    model_config = {"json_schema_extra": {"dependentRequired": WIREGUARD_NEEDS}}
+    model_config = {"json_schema_extra": {"dependentRequired": cast(JsonValue, WIREGUARD_NEEDS)}}
 
     interface: str = Field(pattern="^[A-Za-z0-9_.=+-]{1,15}$")
     config_path: PathSetting = Field(description="the saved configuration (wg-quick or wg format)")
