@@ -24,6 +24,7 @@ from iam.documents import problems
 from iam.errors import InputError
 from iam.hr_records import EventEntry, Person
 from iam.model import Identity
+from iam.report import RowError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -31,19 +32,6 @@ EVENT_TYPES = ("joiner", "mover", "leaver", "rehire")
 
 #: The source of the events derived from HR's full export ("hr-feed:<file name>").
 FEED_SOURCE = "hr-feed"
-
-
-@dataclass(frozen=True)
-class RowError:
-    """One rejected row or event: where, which field, what is wrong."""
-
-    source: str
-    row: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.source}: row {self.row}: {self.field}: {self.message}"
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from iam.holds import Hold
 from iam.hr import (
     FEED_SOURCE,
     Event,
-    RowError,
     derive_events,
     end_of_day,
     orphaned_third_parties,
@@ -39,16 +38,11 @@ from iam.report import (
     LifecycleReport,
     OrphanedThirdParty,
     PersonPlan,
-    Rejection,
     RunReport,
     SystemPlan,
     Upkeep,
 )
 from iam.runtime import Runtime
-
-
-def _rejections(errors: Iterable[RowError]) -> list[Rejection]:
-    return [Rejection(source=e.source, row=e.row, field=e.field, message=e.message) for e in errors]
 
 
 def policy_of(rt: Runtime) -> Policy:
@@ -237,7 +231,7 @@ def hr_sync(
     events = derive_events(people, kept, pending, now, rt.config.tz, source=feed_source, held=standing.keys())
     verdict = holds.judge(people, kept, standing, now, rt.config.tz)
     report = LifecycleReport(
-        rejected=_rejections(rejected),
+        rejected=rejected,
         holds=[h.view() for h in verdict.conflicts],
         holds_ended=[h.view() for h in verdict.agreed],
     )
@@ -315,7 +309,7 @@ def submit(
     """
     policy = policy_of(rt)
     events, rejected = parse_events(data, source, _by_username(rt), now, actor or holds.os_user())
-    report = LifecycleReport(rejected=_rejections(rejected))
+    report = LifecycleReport(rejected=rejected)
     report.events = process(rt, policy, events, now, dry_run=dry_run)
     report.unreachable = rt.outages.summary()
     return report

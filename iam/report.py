@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, RootModel, computed_field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from iam.model import AccountState
 
@@ -226,8 +227,9 @@ class EventOutcome(Document):
     run: RunReport | None
 
 
-class Rejection(Document):
-    """A row or event left out: where, which field, what is wrong."""
+@pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+class RowError:
+    """A row or event left out: where, which field, what is wrong (built positionally by the readers)."""
 
     source: str
     row: int
@@ -275,7 +277,7 @@ class LifecycleReport(Document):
     """What a sync, a submission or a run-due pass did, event by event."""
 
     events: list[EventOutcome] = []
-    rejected: list[Rejection] = []
+    rejected: list[RowError] = []
     blocked: str | None = None
     maintenance: list[Upkeep] = []
     #: Systems found unreachable during the command, each said once (not once per person).

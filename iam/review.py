@@ -18,18 +18,6 @@ from iam.report import Finding
 if TYPE_CHECKING:
     from iam.holds import Hold
 
-FINDING_TYPES = (
-    "orphan",
-    "leaver_with_access",
-    "excess",
-    "missing",
-    "dormant",
-    "expired",
-    "sod_conflict",
-    "unowned_third_party",
-    "termination_hold_conflict",
-)
-
 
 def _iso(moment: datetime | date | None) -> str | None:
     return moment.isoformat() if moment else None
