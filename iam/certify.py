@@ -19,9 +19,8 @@ from iam import runs
 from iam.contract import Op, StepSpec
 from iam.errors import InputError
 from iam.export import certification_html
-from iam.hr import RowError
 from iam.plan import number_steps
-from iam.report import Campaign, CertificationItem, CertificationResult, RunReport
+from iam.report import Campaign, CertificationItem, CertificationResult, RowError, RunReport
 from iam.runtime import Runtime
 from iam.sweep import identities_for_review
 

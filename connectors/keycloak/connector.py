@@ -138,12 +138,13 @@ class KeycloakConnector(
         try:
             return self._state(user)
         except errors.NoSuchObject:
-            return self._vanished(user)
+            self._vanished(user)
+            return None
 
     def _vanished(self, user: Mapping[str, Any]) -> None:
         """A 404 while reading a listed user: fine if the user was deleted meanwhile, an error if not."""
         if self._find(user["username"]) is None:
-            return None
+            return
         raise errors.IncompleteRead(
             f"read {user['username']}: realm {self.realm} answered 404 for part of a user that exists; "
             "their access could not be read in full"
@@ -154,7 +155,12 @@ class KeycloakConnector(
         first = 0
         while True:
             query = {"first": first, "max": self.page_size}
-            page = self._in_realm(f"list users from {first}", lambda kc, q=query: kc.get_users(q))
+
+            def listed(kc: Any, q: dict[str, int] = query) -> list[dict[str, Any]]:
+                users: list[dict[str, Any]] = kc.get_users(q)
+                return users
+
+            page = self._in_realm(f"list users from {first}", listed)
             for user in page:
                 try:
                     yield self._state(user)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, JsonValue, StringConstraints, model_validator
 
 from iam.documents import invalid
 from iam.secrets import SecretSetting
@@ -24,7 +24,7 @@ ClientId = Annotated[str, StringConstraints(min_length=1)]
 
 
 #: The two ways to sign in, as the schema says them (`_one_way_to_sign_in` checks the same).
-_SIGN_IN_SCHEMA = {
+_SIGN_IN_SCHEMA: dict[str, JsonValue] = {
     "dependentRequired": {"client_secret": ["client_id"]},
     "oneOf": [
         {

@@ -176,8 +176,8 @@ class Store:
         #: Sessions ``POST /logout`` misses, as when a login races it on another cluster node.
         self.outlive_logout: set[str] = set()
 
-    def add_realm(self, name: str, **lifespans: float) -> Realm:
-        realm = Realm(name, **lifespans)
+    def add_realm(self, name: str, access_lifespan: float = 300.0, sso_idle: float = 1800.0) -> Realm:
+        realm = Realm(name, access_lifespan=access_lifespan, sso_idle=sso_idle)
         self.realms[name] = realm
         for role in ("offline_access", "uma_authorization"):
             realm.roles[role] = Role(role, realm.id)
