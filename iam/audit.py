@@ -1,173 +1,259 @@
-"""The audit log: append-only JSON lines, hash-chained, secrets scrubbed.
+"""The audit log: append-only JSON lines, hash-chained, signed, secrets scrubbed, nothing lost.
 
-Each record carries ``seq``, the ``prev`` record's hash and its own ``hash``
-(SHA-256 of the canonical JSON of everything else), so an edited, removed or
-reordered record breaks the chain. Removing records from the *end* leaves a
-valid chain, so the store keeps the head (last seq and hash) as an anchor
-that `verify` compares with.
+A record is first kept in the store's outbox, in the same transaction as
+the journal entry it describes when there is one (`Store.step_finished`),
+then appended to the file by `flush`, which chains it (``seq``, ``prev``,
+``hash``, see `iam.chain`) and anchors the new head in the store. A crash
+between the two loses nothing: the next command, `iam resume` or `iam audit
+verify` appends what was left, once (records already in the file are
+recognised by their outbox id, ``oid``). A torn last line (a crash mid-write,
+a full disk) stays in the file, visible to `verify`; new records go after
+the last whole one.
 
-Records go through a structlog processor chain: timestamp, redaction of
-every registered secret, then the chaining writer.
+Every record names who acted (`iam.actor`) and, when given, the ticket.
+With ``audit.signing_key`` configured, `checkpoint` appends a record signed
+with Ed25519 that seals the chain up to it (`iam.signing`).
+
+Records go through a structlog processor chain: timestamp, actor, then the
+redaction of every registered secret.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import json
 import os
 import threading
 from collections.abc import Iterator, Mapping, MutableMapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from iam import actor, chain
+from iam.chain import CHECKPOINT, GENESIS, ChainReport, canonical, record_hash, signed_part
+from iam.failpoints import crash_point
 from iam.secrets import redact_value
+from iam.signing import Signer
 from iam.store import Store
 
-GENESIS = "0" * 64
+
+def _who(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    event_dict.setdefault("actor", actor.current())
+    ticket = actor.ticket()
+    if ticket:
+        event_dict.setdefault("ticket", ticket)
+    return event_dict
 
 
-def canonical(record: dict[str, Any]) -> str:
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def record_hash(record: dict[str, Any]) -> str:
-    body = {k: v for k, v in record.items() if k != "hash"}
-    return hashlib.sha256(canonical(body).encode()).hexdigest()
-
-
-def _redact_processor(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Mapping[str, Any]:
+def _redact(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Mapping[str, Any]:
     redacted: Mapping[str, Any] = redact_value(dict(event_dict))
     return redacted
 
 
-class _ChainWriter:
-    """structlog's final "logger": chains and appends one record under a file lock."""
+class _Capture:
+    """structlog's final "logger": hands the processed record back to `AuditLog.prepare`."""
 
-    def __init__(self, path: Path, store: Store | None) -> None:
-        self.path = path
-        self.store = store
-        self._lock = threading.Lock()
-
-    def msg(self, **record: Any) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock, open(self.path, "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                seq, prev = _last_link(handle)
-                record["seq"] = seq + 1
-                record["prev"] = prev
-                record["hash"] = record_hash(record)
-                handle.seek(0, os.SEEK_END)
-                handle.write(canonical(record).encode() + b"\n")
-                handle.flush()
-                if self.store is not None:
-                    self.store.set_audit_head(str(self.path.resolve()), record["seq"], record["hash"])
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def msg(self, **record: Any) -> dict[str, Any]:
+        return record
 
     info = msg
-
-
-def _last_link(handle: Any) -> tuple[int, str]:
-    """The seq and hash of the file's last record (0 and genesis if empty)."""
-    end = handle.seek(0, os.SEEK_END)
-    if end == 0:
-        return 0, GENESIS
-    size = min(end, 65536)
-    while True:
-        handle.seek(end - size)
-        chunk = handle.read(size).rstrip(b"\n")
-        if b"\n" in chunk or size == end:
-            last = chunk.rsplit(b"\n", 1)[-1]
-            break
-        size = min(end, size * 4)
-    record = json.loads(last)
-    return int(record["seq"]), str(record["hash"])
 
 
 class AuditLog:
     """Where every access change and every decision is recorded."""
 
-    def __init__(self, path: str | Path, store: Store | None = None) -> None:
+    def __init__(self, path: str | Path, store: Store | None = None, signer: Signer | None = None) -> None:
         self.path = Path(path)
         self.store = store
+        self.signer = signer
+        #: The store keys a log by its absolute path: one log per path, one path per machine.
+        self.key = str(self.path.resolve())
+        self._lock = threading.Lock()
+        self._appended = 0
         self._logger = structlog.wrap_logger(
-            _ChainWriter(self.path, store),
-            processors=[
-                structlog.processors.TimeStamper(fmt="iso", utc=True, key="at"),
-                _redact_processor,
-            ],
+            _Capture(),
+            processors=[structlog.processors.TimeStamper(fmt="iso", utc=True, key="at"), _who, _redact],
             cache_logger_on_first_use=True,
         )
 
+    # writing -----------------------------------------------------------------------------
+
+    def prepare(self, event: str, **fields: Any) -> dict[str, Any]:
+        """A record ready to keep: ``event`` (a stable dotted name), time, actor, fields; no secret."""
+        record: dict[str, Any] = self._logger.info(event, **fields)
+        return record
+
+    def pending(self, event: str, **fields: Any) -> tuple[str, dict[str, Any]]:
+        """(log, record) for the store to keep with a journal entry, in the same transaction."""
+        return self.key, self.prepare(event, **fields)
+
     def record(self, event: str, **fields: Any) -> None:
-        """Append one record: ``event`` is a stable dotted name, fields are flat."""
-        self._logger.info(event, **fields)
+        """Keep one record and append it to the log now."""
+        record = self.prepare(event, **fields)
+        if self.store is None:
+            with self._locked_file() as handle:
+                self._append(handle, [record])
+            return
+        self.store.outbox_add(self.key, record)
+        self.flush()
+
+    def flush(self) -> int:
+        """Append every record the store keeps for this log, once; returns how many were appended."""
+        if self.store is None:
+            return 0
+        with self._lock:
+            if not self.store.outbox_pending(self.key):  # the usual case: nothing waits
+                return 0
+            with self._locked_file() as handle:
+                pending = self.store.outbox_pending(self.key)  # again, now that the file is ours
+                if not pending:
+                    return 0
+                done = _appended_oids(handle, self.store.audit_head(self.key))
+                fresh = [{**record, "oid": oid} for oid, record in pending if oid not in done]
+                seq, digest = self._append(handle, fresh)
+                self.store.outbox_settle(self.key, [oid for oid, _ in pending], seq, digest)
+                return len(fresh)
+
+    def checkpoint(self) -> bool:
+        """Append a signed checkpoint sealing the chain, if a key is configured and anything is unsealed."""
+        if self.signer is None:
+            return False
+        self.flush()
+        with self._lock, self._locked_file() as handle:
+            last = _last_whole(handle)
+            if last is None or last.get("event") == CHECKPOINT:
+                return False  # nothing written since the last seal
+            seal = self.prepare(CHECKPOINT, key=self.signer.key_id, log=self.path.name)
+            seq, digest = self._append(handle, [seal], sign=True)
+            if self.store is not None:
+                self.store.outbox_settle(self.key, [], seq, digest)
+            return True
+
+    def close(self) -> None:
+        """End of a command: append what waits, and seal what this command wrote."""
+        self.flush()
+        if self._appended:
+            self.checkpoint()
+
+    def _locked_file(self) -> _LockedFile:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return _LockedFile(self.path)
+
+    def _append(self, handle: BinaryIO, records: list[dict[str, Any]], sign: bool = False) -> tuple[int, str]:
+        """Chain and append ``records`` after the last whole record; durable before it returns."""
+        last = _last_whole(handle)
+        seq, prev = (int(last["seq"]), str(last["hash"])) if last else (0, GENESIS)
+        end = handle.seek(0, os.SEEK_END)
+        if end:
+            handle.seek(end - 1)
+            if handle.read(1) != b"\n":  # a torn line stays, on a line of its own
+                handle.write(b"\n")
+        for record in records:
+            seq += 1
+            record = {**record, "seq": seq, "prev": prev}
+            if sign and self.signer is not None:
+                record["signature"] = self.signer.sign(signed_part(record))
+            record["hash"] = prev = record_hash(record)
+            handle.write(canonical(record).encode() + b"\n")
+            handle.flush()
+            crash_point("audit record appended")
+        os.fsync(handle.fileno())
+        self._appended += len(records)
+        return seq, prev
+
+    # reading ------------------------------------------------------------------------------
 
     def records(self, username: str | None = None) -> Iterator[dict[str, Any]]:
+        """The log's whole records (after appending what waits), optionally about one person."""
+        self.flush()
         if not self.path.exists():
             return
-        with open(self.path, encoding="utf-8") as handle:
-            for line in handle:
-                if not line.strip():
-                    continue
-                record = json.loads(line)
-                if username is None or record.get("username") == username:
+        with open(self.path, "rb") as handle:
+            for line in chain.parse(handle):
+                record = line.record
+                if record is not None and (username is None or record.get("username") == username):
                     yield record
 
-    def verify(self) -> VerifyReport:
-        anchor = self.store.audit_head(str(self.path.resolve())) if self.store else None
-        return verify_file(self.path, anchor)
+    def verify(self, public_key: Ed25519PublicKey | None = None) -> ChainReport:
+        """Check every link and hash, the store's anchor, and (with a key) every signed checkpoint.
+
+        What a crash left waiting is appended first, and sealed when this
+        machine holds the signing key, so only what iam did not write is reported.
+        """
+        if self.signer:
+            self.close()
+        else:
+            self.flush()
+        key = public_key or (self.signer.public if self.signer else None)
+        anchor = self.store.audit_head(self.key) if self.store is not None else None
+        if not self.path.exists():
+            report = ChainReport()
+            if anchor is not None:
+                report.problems.append(
+                    f"the log is gone, but the store saw record {anchor[0]} appended to it"
+                )
+            return report
+        with open(self.path, "rb") as handle:
+            return chain.verify(handle, anchor=anchor, anchored=self.store is not None, public_key=key)
 
 
-@dataclass
-class VerifyReport:
-    records: int = 0
-    problems: list[str] = field(default_factory=list)
+class _LockedFile:
+    """The log opened for appending, under an exclusive lock shared with every other writer."""
 
-    @property
-    def ok(self) -> bool:
-        return not self.problems
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle: BinaryIO | None = None
+
+    def __enter__(self) -> BinaryIO:
+        self.handle = open(self.path, "a+b")
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self.handle
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self.handle is not None
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
 
 
-def verify_file(path: Path, anchor: tuple[int, str] | None = None) -> VerifyReport:
-    """Check every link of the chain, then the head against the stored anchor."""
-    report = VerifyReport()
-    prev, seq = GENESIS, 0
-    if path.exists():
-        with open(path, encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, start=1):
-                if not line.strip():
-                    report.problems.append(f"line {lineno}: empty line inside the log")
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    report.problems.append(f"line {lineno}: not JSON")
-                    continue
-                report.records += 1
-                if record.get("seq") != seq + 1:
-                    report.problems.append(
-                        f"line {lineno}: seq {record.get('seq')} where {seq + 1} was expected "
-                        "(a record was removed or reordered)"
-                    )
-                if record.get("prev") != prev:
-                    report.problems.append(f"line {lineno}: does not link to the record before it")
-                if record.get("hash") != record_hash(record):
-                    report.problems.append(f"line {lineno}: content does not match its hash (edited)")
-                prev, seq = record.get("hash", ""), int(record.get("seq") or seq + 1)
-    elif anchor is None:
+def _last_whole(handle: BinaryIO) -> dict[str, Any] | None:
+    """The file's last whole record (a torn tail is passed over), or None if it has none."""
+    end = handle.seek(0, os.SEEK_END)
+    size = 65536
+    while True:
+        start = max(0, end - size)
+        handle.seek(start)
+        lines = handle.read(end - start).split(b"\n")
+        if start > 0:
+            lines = lines[1:]  # may begin mid-line
+        for line in reversed(list(chain.parse(lines))):
+            if line.record is not None and isinstance(line.record.get("seq"), int):
+                return line.record
+        if start == 0:
+            return None
+        size *= 4
+
+
+def _appended_oids(handle: BinaryIO, head: tuple[int, str] | None) -> set[int]:
+    """The outbox ids of records already in the file beyond the store's head: appended by a
+    process that died before it could say so (they must not be appended twice)."""
+    last = _last_whole(handle)
+    if last is None or (head is not None and int(last["seq"]) <= head[0]):
+        return set()
+    after = head[0] if head else 0
+    handle.seek(0)
+    return {
+        int(line.record["oid"])
+        for line in chain.parse(handle)
+        if line.record is not None and int(line.record.get("seq", 0)) > after and "oid" in line.record
+    }
+
+
+def verify_copy(path: Path, public_key: Ed25519PublicKey) -> ChainReport:
+    """An auditor's check of a log file alone: links, hashes, and the signed checkpoints sealing it."""
+    if not path.exists():
+        report = ChainReport()
+        report.problems.append(f"{path}: no such file")
         return report
-    if anchor is not None:
-        anchor_seq, anchor_hash = anchor
-        if seq < anchor_seq:
-            report.problems.append(
-                f"the log ends at record {seq} but the store saw record {anchor_seq}: records were removed"
-            )
-        elif seq == anchor_seq and prev != anchor_hash:
-            report.problems.append("the last record differs from the one the store saw")
-    return report
+    with open(path, "rb") as handle:
+        return chain.verify(handle, public_key=public_key)

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from iam import runs
+from iam import actor, runs
 from iam.contract import Op, StepSpec
 from iam.errors import InputError
 from iam.export import certification_html
@@ -81,10 +81,29 @@ def decisions_template(campaign: Campaign) -> str:
     return out.getvalue()
 
 
-def import_decisions(rt: Runtime, path: Path, decided_by: str, now: datetime) -> CertificationResult:
-    """Apply a returned decisions file; returns revocations, records and what is undecided."""
-    if not decided_by.strip():
-        raise InputError("--decided-by is required: every decision records who made it")
+def decider_for(rt: Runtime, manager: str) -> str:
+    """Who decides now (the acting person), if they may decide for ``manager``'s campaign.
+
+    The campaign's manager, or a delegate the configuration names: never a
+    name typed on a command line or written in the file.
+    """
+    who = actor.person()
+    allowed = {
+        manager,
+        *rt.config.review.delegates.get(manager, []),
+        *rt.config.review.delegates.get("*", []),
+    }
+    if who is None or who not in allowed:
+        raise InputError(
+            f"{actor.current()} may not decide for {manager}'s certification: only {manager} or a delegate "
+            f"named in review.delegates.{manager} (or review.delegates.*) may; nothing was decided"
+        )
+    return who if who == manager else f"{who} (delegate of {manager})"
+
+
+def import_decisions(rt: Runtime, path: Path, now: datetime) -> CertificationResult:
+    """Apply a returned decisions file, decided by the acting person; returns revocations, records
+    and what is undecided."""
     try:
         rows = list(csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines()))
     except OSError as exc:
@@ -95,6 +114,7 @@ def import_decisions(rt: Runtime, path: Path, decided_by: str, now: datetime) ->
     campaign = rt.store.get_certification(campaign_ids.pop())
     if campaign is None:
         raise InputError(f"{path}: unknown campaign; export it with `iam review certify --manager M`")
+    decided_by = decider_for(rt, campaign["manager"])
     items = {i["item"]: i for i in campaign["items"]}
     decisions = dict(campaign["decisions"] or {})
     errors: list[RowError] = []

@@ -10,6 +10,7 @@ termination hold stands against HR, which still lists the person active
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import sys
 import traceback
@@ -24,7 +25,9 @@ from typing import Any
 import click
 from pydantic import BaseModel
 
-from iam import holds, lifecycle, registry, render, runs, schemas
+from iam import actor, holds, lifecycle, registry, render, runs, schemas
+from iam.actor import acting
+from iam.audit import verify_copy
 from iam.config import config_path, load_config
 from iam.errors import InputError, UserError
 from iam.plan import Plan
@@ -45,6 +48,7 @@ from iam.report import (
 )
 from iam.runtime import Runtime
 from iam.secrets import redact
+from iam.signing import load_public_key
 from iam.store import StepRow
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL, EXIT_FINDINGS = 0, 1, 2, 3, 4
@@ -59,14 +63,30 @@ FORMAT = click.option(
 )
 
 
+def ticketed(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--ticket REF``: the change or incident ticket, recorded in every audit record and run it makes."""
+
+    @click.option(
+        "--ticket", metavar="REF", help="Change or incident ticket; recorded with the run and the audit log."
+    )
+    @functools.wraps(command)
+    def run(*args: Any, ticket: str | None = None, **kwargs: Any) -> Any:
+        with acting(ticket=ticket):
+            return command(*args, **kwargs)
+
+    return run
+
+
 @dataclasses.dataclass
 class Context:
     config: str | None
     store: str | None
     debug: bool
 
-    def runtime(self) -> Runtime:
-        config = load_config(config_path(self.config))
+    def runtime(self, *, read_only: bool = False) -> Runtime:
+        """Everything a command needs; ``read_only`` commands (reading the store and the log)
+        run with no connector secret at hand, as on an auditor's machine."""
+        config = load_config(config_path(self.config), secrets_needed=not read_only)
         if self.store:
             config = dataclasses.replace(config, store=self.store)
         return Runtime(config)
@@ -214,6 +234,7 @@ def _(data: CertificationResult) -> int:
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
 @FORMAT
 @click.pass_obj
+@ticketed
 def offboard(obj: Context, username: str, reason: str, dry_run: bool, yes: bool, fmt: str) -> None:
     """Remove every access USERNAME holds, then verify by reading back.
 
@@ -227,7 +248,7 @@ def offboard(obj: Context, username: str, reason: str, dry_run: bool, yes: bool,
             rt,
             username,
             reason,
-            by=holds.os_user(),
+            by=actor.current(),
             source="cli",
             dry_run=dry_run,
             confirm=_confirmer(yes or dry_run, fmt),
@@ -240,6 +261,7 @@ def offboard(obj: Context, username: str, reason: str, dry_run: bool, yes: bool,
 @click.argument("run_id", required=False)
 @FORMAT
 @click.pass_obj
+@ticketed
 def resume(obj: Context, run_id: str | None, fmt: str) -> None:
     """Finish a run that crashed or ended partial (default: the latest one).
 
@@ -270,7 +292,7 @@ def status(obj: Context, username: str, fmt: str) -> None:
 @click.pass_obj
 def list_runs(obj: Context, username: str | None, fmt: str) -> None:
     """List recent runs with their status."""
-    with obj.runtime() as rt:
+    with obj.runtime(read_only=True) as rt:
         data = RunList([RunSummary(**r) for r in _fields(rt.store.list_runs(username), RunSummary)])
     _done(data, fmt)
 
@@ -315,6 +337,7 @@ def hr() -> None:
 @NOW
 @FORMAT
 @click.pass_obj
+@ticketed
 def hr_sync(
     obj: Context, feed: Path, dry_run: bool, max_terminations: int | None, now_text: str | None, fmt: str
 ) -> None:
@@ -343,6 +366,7 @@ def event() -> None:
 @NOW
 @FORMAT
 @click.pass_obj
+@ticketed
 def event_submit(obj: Context, events_file: Path, dry_run: bool, now_text: str | None, fmt: str) -> None:
     """Submit EVENTS_FILE (JSON, schemas/events.schema.json)."""
     try:
@@ -388,6 +412,7 @@ def run_due(obj: Context, now_text: str | None, fmt: str) -> None:
 @click.option("--reason", required=True, help="Why the hold is lifted (goes to the audit log).")
 @FORMAT
 @click.pass_obj
+@ticketed
 def reinstate(obj: Context, username: str, reason: str, fmt: str) -> None:
     """Lift the termination hold on USERNAME, so HR's feed decides again.
 
@@ -395,7 +420,7 @@ def reinstate(obj: Context, username: str, reason: str, fmt: str) -> None:
     as HR lists them. Exits 2 when no hold stands.
     """
     with obj.runtime() as rt:
-        hold = holds.reinstate(rt, username, reason, holds.os_user())
+        hold = holds.reinstate(rt, username, reason, actor.current())
     _done(Reinstatement(username=username, reason=reason, lifted=hold.view()), fmt)
 
 
@@ -457,6 +482,7 @@ def _write_or_print(text: str, out: Path | None) -> None:
 )
 @NOW
 @click.pass_obj
+@ticketed
 def review_sweep(
     obj: Context,
     fmt: str,
@@ -559,23 +585,23 @@ def review_schedule(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Import a returned decisions CSV instead.",
 )
-@click.option(
-    "--decided-by", metavar="NAME", help="With --import: who decided (recorded with each decision)."
-)
 @NOW
 @FORMAT
 @click.pass_obj
+@ticketed
 def review_certify(
     obj: Context,
     manager: str | None,
     due: str | None,
     out_dir: Path,
     import_file: Path | None,
-    decided_by: str | None,
     now_text: str | None,
     fmt: str,
 ) -> None:
     """Export what a manager's people hold, or import the decisions (revoke / keep).
+
+    Decisions are recorded as made by whoever imports them, who must be the
+    campaign's manager or a delegate named in review.delegates.
 
     Import exits 3 if a revocation ended partial, 2 for invalid lines, 4 while
     items are still undecided after the due date.
@@ -594,7 +620,7 @@ def review_certify(
             _done(campaign, fmt)
             return
         assert import_file is not None
-        result = certify.import_decisions(rt, import_file, decided_by or "", _now(now_text))
+        result = certify.import_decisions(rt, import_file, _now(now_text))
     _done(result, fmt)
 
 
@@ -644,24 +670,89 @@ def schema_command(name: str | None, directory: Path | None) -> None:
     click.echo(schemas.text(name), nl=False)
 
 
+@cli.command()
+@click.argument("run_id", required=False)
+@click.option("--user", "username", metavar="USERNAME", help="That person's latest termination.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "json"]),
+    default="html",
+    show_default=True,
+    help="html: one page to print on A4, offline; json: schemas/evidence-pack.schema.json.",
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write it to this file.")
+@click.pass_obj
+def evidence(obj: Context, run_id: str | None, username: str | None, fmt: str, out: Path | None) -> None:
+    """The evidence of one termination, for an auditor: who, why, when, what was held, what is left.
+
+    Reads the store and the audit log only: it needs no connector secret.
+    """
+    from iam import export
+
+    with obj.runtime(read_only=True) as rt:
+        pack = runs.evidence(rt, run_id, username)
+    text = export.evidence_html(pack) if fmt == "html" else json.dumps(pack.to_json(), indent=2) + "\n"
+    _write_or_print(text, out)
+
+
 @cli.group()
 def audit() -> None:
     """The hash-chained audit log."""
 
 
 @audit.command("verify")
+@click.option(
+    "--public-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also check every signed checkpoint with this Ed25519 public key, and that the log ends sealed.",
+)
+@click.option(
+    "--log",
+    "log_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Check this log file alone, with no configuration or store (an auditor's copy; needs --public-key).",
+)
 @click.pass_obj
-def audit_verify(obj: Context) -> None:
-    """Check no record was edited, removed or reordered (exit 3 if one was)."""
-    with obj.runtime() as rt:
-        result = rt.audit.verify()
+def audit_verify(obj: Context, public_key: Path | None, log_file: Path | None) -> None:
+    """Check no record was edited, removed, reordered, added or forged (exit 3 naming each one that was).
+
+    With the store: the last record must be the one the store saw appended.
+    With --public-key: every checkpoint must carry a valid signature and the
+    log must end with one, so a log rewritten by someone without the key is caught.
+    """
+    key = load_public_key(public_key) if public_key else None
+    if log_file is not None:
+        if key is None:
+            raise InputError(
+                "--log checks a copy without its store: give --public-key too, or nothing is anchored"
+            )
+        result = verify_copy(log_file, key)
+        where = str(log_file)
+    else:
+        with obj.runtime(read_only=True) as rt:
+            result = rt.audit.verify(key)
+            where = rt.config.audit_log
+    sealed = f", {result.checkpoints} signed checkpoint(s), sealed to record {result.sealed}" if key else ""
     if result.ok:
-        click.echo(f"audit log {rt.config.audit_log}: {result.records} records, chain intact")
+        click.echo(f"audit log {where}: {result.records} records, chain intact{sealed}")
         return
-    click.echo(f"audit log {rt.config.audit_log}: TAMPERED", err=True)
+    click.echo(f"audit log {where}: TAMPERED", err=True)
     for problem in result.problems:
         click.echo(f"  {problem}", err=True)
     sys.exit(EXIT_PARTIAL)
+
+
+@audit.command("public-key")
+@click.pass_obj
+def audit_public_key(obj: Context) -> None:
+    """Print the public key of audit.signing_key (PEM), for auditors to check the log with."""
+    with obj.runtime(read_only=True) as rt:
+        if rt.audit.signer is None:
+            raise InputError("no audit.signing_key is configured (or its secret is not available here)")
+        click.echo(rt.audit.signer.public_pem(), nl=False)
 
 
 @audit.command("show")
@@ -670,7 +761,7 @@ def audit_verify(obj: Context) -> None:
 @click.pass_obj
 def audit_show(obj: Context, username: str | None, fmt: str) -> None:
     """Print audit records."""
-    with obj.runtime() as rt:
+    with obj.runtime(read_only=True) as rt:
         records = AuditRecords(list(rt.audit.records(username)))
     _done(records, fmt)
 

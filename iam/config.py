@@ -60,7 +60,23 @@ class HttpSettings(Document):
     """The HTTP endpoint for HR's events (``iam serve``)."""
 
     hmac_secret: SecretSetting = Field(description="the key HR signs each request with")
+    key_id: str = Field(
+        default="hr",
+        pattern="^[A-Za-z0-9._-]{1,64}$",
+        description="names that key in the audit log: each event HR sends is recorded as acted by hr:KEY_ID",
+    )
     max_skew_seconds: int = Field(default=300, ge=1, le=3600, description="how old a signed request may be")
+
+
+class AuditSettings(Document):
+    """The audit log's seal."""
+
+    signing_key: SecretSetting | None = Field(
+        default=None,
+        description="an Ed25519 private key (PEM, or 32 raw bytes in base64) that signs a checkpoint at "
+        "the end of every command that wrote records; give auditors the public key "
+        "(`iam audit public-key`) to check the log with `iam audit verify --public-key`",
+    )
 
 
 class ReviewSettings(Document):
@@ -68,6 +84,11 @@ class ReviewSettings(Document):
 
     dormant_days: int = Field(
         default=90, ge=1, description="an enabled account with no login for this many days is dormant"
+    )
+    delegates: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="who may decide a manager's certification besides the manager: manager username -> "
+        'usernames; "*" names people who may decide for every manager',
     )
 
 
@@ -107,6 +128,7 @@ class ConfigFile(Document):
     retry: RetryPolicy = RetryPolicy()
     safety: Safety = Safety()
     review: ReviewSettings = ReviewSettings()
+    audit: AuditSettings = AuditSettings()
     #: Each block is checked against its type's settings model by `config_model` (which replaces this).
     systems: dict[SystemName, ConnectorSettings] = Field(
         min_length=1, description="each system by name: its connector type and that connector's settings"
@@ -187,6 +209,7 @@ class Config:
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy())
     safety: Safety = field(default_factory=lambda: Safety())
     review: ReviewSettings = field(default_factory=lambda: ReviewSettings())
+    audit: AuditSettings = field(default_factory=lambda: AuditSettings())
     http: HttpSettings | None = None
     systems: tuple[SystemConfig, ...] = ()
     policy: str | None = None
@@ -227,8 +250,15 @@ def config_path(explicit: str | None) -> Path:
     return Path(explicit or os.environ.get("IAM_CONFIG") or DEFAULT_PATH)
 
 
-def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
-    """Read, validate and resolve one configuration file."""
+def load_config(
+    path: Path, environ: Mapping[str, str] | None = None, *, secrets_needed: bool = True
+) -> Config:
+    """Read, validate and resolve one configuration file.
+
+    With ``secrets_needed`` off (read-only commands: `audit verify`, `runs`,
+    `evidence` on an auditor's machine), a secret that cannot be resolved
+    is kept as an `UnavailableSecret` instead of failing the whole file.
+    """
     environ = os.environ if environ is None else environ
     if not path.exists():
         raise ConfigError(
@@ -236,7 +266,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
             "or run `iam demo` to try iam without one)"
         )
     data, node = read_yaml(path)
-    return parse_config(data, path=path, node=node, environ=environ)
+    return parse_config(data, path=path, node=node, environ=environ, secrets_needed=secrets_needed)
 
 
 def parse_config(
@@ -245,12 +275,14 @@ def parse_config(
     path: Path | None = None,
     node: yaml.Node | None = None,
     environ: Mapping[str, str] | None = None,
+    secrets_needed: bool = True,
 ) -> Config:
     """Validate an already-parsed configuration document."""
     environ = os.environ if environ is None else environ
     label = str(path) if path else "<config>"
     model = config_model(_used_types(data, label, node))
-    document = validate_document(model, data, label, node, context={"environ": environ})
+    context = {"environ": environ, "defer_secrets": not secrets_needed}
+    document = validate_document(model, data, label, node, context=context)
     systems = tuple(
         SystemConfig(name, block.type, block)  # type: ignore[attr-defined]  # the variant's discriminator
         for name, block in document.systems.items()
@@ -264,6 +296,7 @@ def parse_config(
         retry=document.retry,
         safety=document.safety,
         review=document.review,
+        audit=document.audit,
         http=document.http,
         systems=systems,
         policy=_relative(document.policy, base) if document.policy else None,

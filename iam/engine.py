@@ -162,7 +162,7 @@ class Applier:
             "username": username,
             "reason": reason,
             "system": row.system,
-            "seq": row.seq,
+            "step": row.seq,  # the step in the run ("seq" is the record's place in the chain)
             "op": row.op,
             "target": row.target,
         }
@@ -192,22 +192,24 @@ class Applier:
             result.stopped_by = row.error
             return
         row.status, row.outcome, row.error = "done", outcome.outcome.value, None
-        self.store.step_finished(run_id, row.seq, "done", row.outcome, None)
-        self.audit.record(
+        record = self.audit.pending(
             "access.changed" if outcome.changed else "step.done",
             outcome=row.outcome,
             description=row.description,
             detail=outcome.detail,  # what the system said (e.g. a manager left unset): evidence
             **common,
         )
+        self.store.step_finished(run_id, row.seq, "done", row.outcome, None, audit=record)
+        self.audit.flush()
 
     def _fail(
         self, run_id: str, exc: Exception, row: StepRow, result: SystemApply, common: dict[str, object]
     ) -> None:
         error = _as_connector_error(exc, row.system)
         row.status, row.outcome, row.error = "failed", None, str(error)
-        self.store.step_finished(run_id, row.seq, "failed", None, row.error)
-        self.audit.record("step.failed", error=row.error, error_type=type(error).__name__, **common)
+        record = self.audit.pending("step.failed", error=row.error, error_type=type(error).__name__, **common)
+        self.store.step_finished(run_id, row.seq, "failed", None, row.error, audit=record)
+        self.audit.flush()
         # without the account it was to create, the rest of the system's steps cannot succeed
         if isinstance(error, (*_STOPS_SYSTEM, Unsupported)) or row.op == Op.CREATE:
             result.stopped_by = row.error

@@ -1,20 +1,36 @@
-"""A run's evidence: its journal and the read-back of every system, judged.
+"""A run's evidence: its journal and the read-back of every system, judged and documented.
 
 Pure: the journaled steps, what each system showed when read back, and what
 the run aimed at go in; a `RunReport` comes out, saying per system what is
-left and whether the run is complete. Running the steps is `iam.runs`'s job.
+left and whether the run is complete. `evidence_pack` adds who ordered it,
+what was held before and the audit records that seal it, for an auditor.
+Running the steps is `iam.runs`'s job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from iam.chain import CHECKPOINT
 from iam.contract import Op, parse_entitlement
 from iam.errors import ConnectorError
 from iam.model import AccountState, DesiredAccount
 from iam.plan import ReadResult
-from iam.report import AccountView, EvidenceRef, RunReport, RunStatus, StepView, SystemOutcome, SystemResult
+from iam.report import (
+    AccountView,
+    AuditSeal,
+    EvidencePack,
+    EvidenceRef,
+    EvidenceStep,
+    EvidenceSystem,
+    RunReport,
+    RunStatus,
+    StepView,
+    SystemOutcome,
+    SystemResult,
+)
 from iam.store import StepRow
 
 
@@ -139,3 +155,87 @@ def provisioning_gaps(state: AccountState | None, want: DesiredAccount) -> list[
     gaps += [f"missing {e}" for e in sorted(want.entitlements - state.entitlements)]
     gaps += [f"extra {e}" for e in sorted(state.entitlements - want.entitlements)]
     return gaps
+
+
+#: Stated in every evidence pack: what a complete termination does not claim.
+LIMITS = [
+    "An access token an SSO system issued before the termination stays valid until it expires "
+    "(Keycloak's realm default: 5 minutes); disabling the account and ending its sessions stops every "
+    "refresh and every new login.",
+    "Sessions an application keeps without asking the identity provider again, accounts in systems iam "
+    "is not connected to, and credentials outside them (SSH keys, cached logons, shared passwords) are "
+    "not covered by this run.",
+]
+
+
+def evidence_pack(
+    run: Mapping[str, Any],
+    rows: list[StepRow],
+    hr_events: Sequence[Mapping[str, Any]],
+    records: Iterable[Mapping[str, Any]],
+    log: str,
+    verify_with: str,
+) -> EvidencePack:
+    """The evidence of one stored run, from its journal, its report and the audit records."""
+    report = RunReport.model_validate(run["report"]) if run["report"] else None
+    before = run["before"] or {}
+    systems = []
+    for result in report.systems if report else []:
+        held = before.get(result.system)
+        systems.append(
+            EvidenceSystem(
+                system=result.system,
+                type=result.type,
+                result=result.result,
+                error=result.error,
+                held_before=AccountView.model_validate(held) if held else None,
+                steps=[_evidence_step(r) for r in rows if r.system == result.system],
+                read_back=result.account,
+                remaining=result.remaining,
+            )
+        )
+    event = hr_events[0] if hr_events else None
+    complete = report is not None and report.status == "complete"
+    return EvidencePack(
+        run_id=run["id"],
+        kind=run["kind"],
+        status=run["status"],
+        username=run["username"],
+        person=run["identity"],
+        ordered_by=run["actor"],
+        reason=run["reason"],
+        ticket=run["ticket"],
+        hr_event=f"{event['type']} {event['id']} from {event['source']}" if event else None,
+        ordered_at=run["created_at"],
+        access_gone_at=run["finished_at"] if complete else None,
+        systems=systems,
+        audit=_seal(run["id"], records, log, verify_with),
+        limits=LIMITS,
+    )
+
+
+def _evidence_step(row: StepRow) -> EvidenceStep:
+    return EvidenceStep(**_step(row).model_dump(), started_at=row.started_at, finished_at=row.finished_at)
+
+
+def _seal(run_id: str, records: Iterable[Mapping[str, Any]], log: str, verify_with: str) -> AuditSeal:
+    mine: list[Mapping[str, Any]] = []
+    checkpoint: Mapping[str, Any] | None = None
+    for record in records:
+        if record.get("run_id") == run_id:
+            mine.append(record)
+        elif mine and checkpoint is None and record.get("event") == CHECKPOINT:
+            checkpoint = record
+    return AuditSeal(
+        log=log,
+        records=len(mine),
+        first_seq=mine[0]["seq"] if mine else None,
+        last_seq=mine[-1]["seq"] if mine else None,
+        first_hash=mine[0]["hash"] if mine else None,
+        last_hash=mine[-1]["hash"] if mine else None,
+        checkpoint_seq=checkpoint["seq"] if checkpoint else None,
+        checkpoint_hash=checkpoint["hash"] if checkpoint else None,
+        checkpoint_key=checkpoint.get("key") if checkpoint else None,
+        checkpoint_at=checkpoint.get("at") if checkpoint else None,
+        verify_with=verify_with,
+    )

@@ -11,7 +11,7 @@ import io
 from html import escape
 from typing import Any
 
-from iam.report import Campaign, Finding, SweepResult
+from iam.report import AccountView, Campaign, EvidencePack, Finding, SweepResult
 
 COLUMNS = ("type", "system", "account", "entitlement", "why", "since", "action")
 LABELS = {
@@ -136,5 +136,117 @@ def certification_html(campaign: Campaign) -> str:
 <p>For each line, write <b>keep</b> or <b>revoke</b> in the <code>decision</code> column of the CSV file
 and return it; lines without a decision by the due date are reported.</p>
 {_table(["person", "name", "system", "entitlement", "decision"], rows)}
+</body></html>
+"""
+
+
+PRINT_STYLE = """
+@page{size:A4;margin:16mm 14mm}
+body{font:10.5pt/1.4 system-ui,sans-serif;color:#1d2430;max-width:190mm;margin:0 auto}
+h1{font-size:16pt;margin:0 0 2mm}h2{font-size:12pt;margin:6mm 0 2mm;break-after:avoid}
+.meta{color:#5b6573}.ok{color:#1a7f37}.bad{color:#b42318}
+table{border-collapse:collapse;width:100%;margin:1mm 0 3mm;break-inside:auto}
+th,td{border-bottom:1px solid #d9dee5;padding:1mm 1.5mm;text-align:left;vertical-align:top}
+th{background:#f1f3f6}tr{break-inside:avoid}code{font-size:9pt;word-break:break-all}
+section{break-inside:avoid-page}
+"""
+
+
+def _facts(rows: list[tuple[str, Any]]) -> str:
+    body = "".join(
+        f"<tr><th>{escape(k)}</th><td>{escape('-' if v is None else str(v))}</td></tr>" for k, v in rows
+    )
+    return f"<table>{body}</table>"
+
+
+def _account(view: AccountView | None) -> str:
+    if view is None:
+        return "no account"
+    held = view.entitlements + [
+        f"{c.kind} {c.id}" + ("" if c.active else " (inactive)") for c in view.credentials
+    ]
+    held += [f"session {s}" for s in view.sessions]
+    state = "enabled" if view.enabled else "disabled"
+    return f"{escape(view.ref)} ({state})" + ("<br>" + "<br>".join(escape(h) for h in held) if held else "")
+
+
+def evidence_html(pack: EvidencePack) -> str:
+    """One self-contained page an auditor can print on A4: no script, no outside asset."""
+    verdict = "ok" if pack.status == "complete" else "bad"
+    person = pack.person or {}
+    who = _facts(
+        [
+            (
+                "person",
+                f"{pack.username} — {person.get('given_name', '')} {person.get('family_name', '')}".strip(),
+            ),
+            ("HR id", person.get("hr_id")),
+            ("department / title", f"{person.get('department') or '-'} / {person.get('title') or '-'}"),
+            ("kind", person.get("kind")),
+            ("ordered by", pack.ordered_by),
+            ("reason", pack.reason),
+            ("ticket", pack.ticket),
+            ("HR event", pack.hr_event),
+            ("ordered at", pack.ordered_at.isoformat()),
+            (
+                "last access gone at",
+                pack.access_gone_at.isoformat() if pack.access_gone_at else "not complete",
+            ),
+        ]
+    )
+    systems = []
+    for s in pack.systems:
+        steps = _table(
+            ["#", "step", "outcome", "started", "ended"],
+            [
+                [
+                    st.seq,
+                    st.description,
+                    st.outcome or f"{st.status}: {st.error or ''}",
+                    st.started_at.isoformat(timespec="seconds") if st.started_at else "-",
+                    st.finished_at.isoformat(timespec="seconds") if st.finished_at else "-",
+                ]
+                for st in s.steps
+            ],
+        )
+        left = "nothing" if not s.remaining else "; ".join(s.remaining)
+        good = "ok" if s.result in ("complete", "no_account") else "bad"
+        systems.append(
+            f"<section><h2>{escape(s.system)} ({escape(s.type)}): "
+            f'<span class="{good}">{escape(s.result)}</span></h2>'
+            f"<p><b>Held before:</b> {_account(s.held_before)}</p>{steps}"
+            f"<p><b>Read back after:</b> {_account(s.read_back)}</p>"
+            f"<p><b>Access left:</b> {escape(left)}</p>"
+            + (f'<p class="bad">{escape(s.error)}</p>' if s.error else "")
+            + "</section>"
+        )
+    seal = pack.audit
+    audit = _facts(
+        [
+            ("audit log", seal.log),
+            ("records of this run", f"{seal.records} (seq {seal.first_seq} to {seal.last_seq})"),
+            ("first record hash", seal.first_hash),
+            ("last record hash", seal.last_hash),
+            (
+                "sealed by",
+                f"checkpoint {seal.checkpoint_seq} ({seal.checkpoint_at}), signed by {seal.checkpoint_key}"
+                if seal.checkpoint_seq
+                else "no signed checkpoint (audit.signing_key is not configured)",
+            ),
+            ("checkpoint hash", seal.checkpoint_hash),
+        ]
+    )
+    limits = "".join(f"<li>{escape(text)}</li>" for text in pack.limits)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Termination evidence: {escape(pack.username)}</title>
+<style>{PRINT_STYLE}</style></head><body>
+<h1>Termination evidence: {escape(pack.username)}</h1>
+<p class="meta">Run {escape(pack.run_id)} · {escape(pack.kind)} ·
+<b class="{verdict}">{escape(pack.status.upper())}</b></p>
+<h2>Who, why, when</h2>{who}
+{"".join(systems)}
+<h2>Audit records</h2>{audit}
+<p>Check the log and this seal: <code>{escape(seal.verify_with)}</code></p>
+<h2>What a complete termination does not claim</h2><ul>{limits}</ul>
 </body></html>
 """

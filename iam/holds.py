@@ -15,7 +15,6 @@ hold: HR bringing such a person back is a rehire.
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -31,14 +30,6 @@ from iam.runtime import Runtime
 
 #: Report statuses that mean the person was terminated, even if not completely.
 _TERMINATED = ("complete", "partial")
-
-
-def os_user() -> str:
-    """Who runs this process, as an audit record names them."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no name for this uid (a bare container)
-        return "unknown"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from iam import holds, runs
+from iam.actor import current as current_actor
 from iam.contract import Maintainable
 from iam.errors import ConnectorError, InputError, UserError
 from iam.holds import Hold
@@ -308,7 +309,7 @@ def submit(
     A leaver among them holds against HR's feed (`iam.holds`): it did not come from it.
     """
     policy = policy_of(rt)
-    events, rejected = parse_events(data, source, _by_username(rt), now, actor or holds.os_user())
+    events, rejected = parse_events(data, source, _by_username(rt), now, actor or current_actor())
     report = LifecycleReport(rejected=rejected)
     report.events = process(rt, policy, events, now, dry_run=dry_run)
     report.unreachable = rt.outages.summary()

@@ -46,6 +46,8 @@ class Plan:
     steps: list[PlannedStep] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     no_account: list[str] = field(default_factory=list)
+    #: What each system that could be read held when the plan was made (None: no account there).
+    seen: dict[str, AccountState | None] = field(default_factory=dict)
 
     def for_system(self, system: str) -> list[PlannedStep]:
         return [s for s in self.steps if s.system == system]
@@ -88,6 +90,7 @@ def plan_termination(
             per_system[system] = connector.termination_steps(state)
     plan = number_steps("offboard", username, per_system)
     plan.errors, plan.no_account = errors, sorted(absent)
+    plan.seen = _seen(states)
     return plan
 
 
@@ -142,7 +145,12 @@ def plan_provisioning(
             per_system[system] = steps
     plan = number_steps(kind, username, per_system)
     plan.errors = errors
+    plan.seen = _seen(states)
     return plan
+
+
+def _seen(states: Mapping[str, ReadResult]) -> dict[str, AccountState | None]:
+    return {name: state for name, state in states.items() if not isinstance(state, ConnectorError)}
 
 
 def _update_step(delta: AttributeDelta) -> StepSpec:

@@ -470,3 +470,77 @@ class AuditRecords(RootModel[list[dict[str, Any]]]):
 
     def to_json(self) -> Any:
         return self.model_dump(mode="json")
+
+
+# the evidence of one termination ----------------------------------------------------------------
+
+
+class EvidenceStep(Document):
+    """One step as the journal kept it, with when it ran."""
+
+    seq: int
+    op: str
+    target: str | None
+    description: str
+    status: StepStatus
+    outcome: StepOutcome | None
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class EvidenceSystem(Document):
+    """One system: what the person held before, each step, and the read-back that proves what is left."""
+
+    system: str
+    type: str
+    result: SystemOutcome
+    error: str | None
+    #: As read when the run was planned (None: no account there, or not readable then).
+    held_before: AccountView | None
+    steps: list[EvidenceStep]
+    #: As read back after the last step.
+    read_back: AccountView | None
+    #: What still grants access; empty when nothing does.
+    remaining: list[str]
+
+
+class AuditSeal(Document):
+    """The audit records that tell the run, and the signed checkpoint that seals them."""
+
+    log: str
+    records: int
+    first_seq: int | None
+    last_seq: int | None
+    first_hash: str | None
+    last_hash: str | None
+    #: The first signed checkpoint after the run's last record, if the log is signed.
+    checkpoint_seq: int | None
+    checkpoint_hash: str | None
+    checkpoint_key: str | None
+    checkpoint_at: str | None
+    #: One command that checks the log and this seal.
+    verify_with: str
+
+
+class EvidencePack(Document):
+    """One termination, as an auditor needs it: who, why, when, what was held, what was done, what is left."""
+
+    run_id: str
+    kind: str
+    status: str
+    username: str
+    #: HR's facts about the person when the run was ordered.
+    person: dict[str, Any] | None
+    ordered_by: str | None
+    reason: str
+    ticket: str | None
+    #: The HR event the run carried out, if any (its id and where it came from).
+    hr_event: str | None
+    ordered_at: datetime
+    #: When the last access was gone: the end of the read-back that found nothing left.
+    access_gone_at: datetime | None
+    systems: list[EvidenceSystem]
+    audit: AuditSeal
+    #: What no revocation can take back, stated with the evidence.
+    limits: list[str]

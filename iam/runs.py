@@ -12,10 +12,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from iam import actor
 from iam.contract import Connector, Op, Readable, parse_entitlement
 from iam.engine import Applier, StepCallback, SystemApply, read_states
 from iam.errors import ConnectorError, InputError
-from iam.evidence import RunFacts, build_report
+from iam.evidence import RunFacts, build_report, evidence_pack
 from iam.model import AccountState, DesiredAccount
 from iam.plan import Plan, ReadResult, plan_provisioning, plan_termination
 from iam.policy import PolicyViolation, new_conflicts, sod_systems
@@ -23,13 +24,14 @@ from iam.report import (
     AccountView,
     ConnectorCheck,
     ConnectorChecks,
+    EvidencePack,
     EvidenceRef,
     RunReport,
     StatusReport,
     SystemAccess,
 )
 from iam.runtime import Runtime
-from iam.store import StepRow
+from iam.store import RunOrigin, StepRow
 
 #: Shown the plan before anything changes; False cancels the run (ignored in a dry run).
 Confirm = Callable[[Plan], bool]
@@ -111,7 +113,7 @@ def _not_found(rt: Runtime, plan: Plan, reason: str, dry_run: bool) -> RunReport
     Most often a typo; the run is kept as evidence of the attempt, the person
     is not marked terminated, and the report names close matches.
     """
-    run_id = rt.store.create_run(plan.kind, plan.username, reason, dry_run, [], {})
+    run_id = rt.store.create_run(plan.kind, plan.username, reason, dry_run, [], {}, facts=_origin(rt, plan))
     suggestions = similar_usernames(rt, plan.username)
     rt.audit.record(
         "run.not_found",
@@ -233,7 +235,9 @@ def _execute(
     if dry_run:
         if confirm is not None:
             confirm(plan)  # shows the plan; a dry run changes nothing either way
-        run_id = rt.store.create_run(plan.kind, plan.username, reason, True, rows, plan.errors, desired)
+        run_id = rt.store.create_run(
+            plan.kind, plan.username, reason, True, rows, plan.errors, desired, _origin(rt, plan)
+        )
         rt.audit.record("run.dry_run", run_id=run_id, steps=len(rows), **common)
         report = build_report(_stored_facts(rt, run_id), rows, {}, no_account=plan.no_account)
         rt.store.finish_run(run_id, "planned", report.to_json())
@@ -250,7 +254,9 @@ def _execute(
             systems=[],
             evidence=None,
         )
-    run_id = rt.store.create_run(plan.kind, plan.username, reason, False, rows, plan.errors, desired)
+    run_id = rt.store.create_run(
+        plan.kind, plan.username, reason, False, rows, plan.errors, desired, _origin(rt, plan)
+    )
     if on_start is not None:
         on_start(run_id)
     rt.audit.record("run.started", run_id=run_id, steps=len(rows), plan_errors=plan.errors, **common)
@@ -312,6 +318,20 @@ def _append_steps(rt: Runtime, run_id: str, plan: Plan) -> int:
     if rows:
         rt.store.add_steps(run_id, rows)
     return len(rows)
+
+
+def _origin(rt: Runtime, plan: Plan) -> RunOrigin:
+    """Who orders the run, on which ticket, HR's facts about the person now, and what each system holds."""
+    known = rt.store.get_identity(plan.username)
+    return RunOrigin(
+        actor=actor.current(),
+        ticket=actor.ticket(),
+        identity={**(known["attributes"] or {}), "status": known["status"]} if known else None,
+        before={
+            name: AccountView.of(state).to_json() if state is not None else None
+            for name, state in sorted(plan.seen.items())
+        },
+    )
 
 
 def _stored_facts(rt: Runtime, run_id: str) -> RunFacts:
@@ -484,3 +504,35 @@ def _desired_from_json(data: Mapping[str, Any]) -> dict[str, DesiredAccount]:
         )
         for name, d in data.items()
     }
+
+
+def evidence(rt: Runtime, run_id: str | None = None, username: str | None = None) -> EvidencePack:
+    """The evidence pack of a run (by id), or of the person's latest termination.
+
+    Reads only the store and the audit log: it needs no connector secret.
+    """
+    if bool(run_id) == bool(username):
+        raise InputError("give a run id, or --user USERNAME for that person's latest termination")
+    if username:
+        check_username(username)
+        done = [
+            r
+            for r in rt.store.list_runs(username, limit=1000)
+            if r["kind"] == "offboard" and not r["dry_run"]
+        ]
+        if not done:
+            raise InputError(f"no termination of {username!r} is recorded (see `iam runs --user {username}`)")
+        run = done[0]
+    else:
+        run = _find_run(rt, run_id)
+    if run["dry_run"]:
+        raise InputError(f"run {run['id']} was a dry run: it changed nothing and has no evidence")
+    log = rt.config.audit_log
+    check = (
+        f"iam audit verify --log {log} --public-key PUBLIC-KEY.pem"
+        if rt.audit.signer is not None
+        else f"iam --config {rt.config.path or 'iam.yaml'} audit verify"
+    )
+    return evidence_pack(
+        run, rt.store.run_steps(run["id"]), rt.store.events_of_run(run["id"]), rt.audit.records(), log, check
+    )

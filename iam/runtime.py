@@ -16,6 +16,8 @@ from iam.config import Config
 from iam.contract import Connector
 from iam.policy import Policy, load_policy
 from iam.retry import Outages
+from iam.secrets import UnavailableSecret
+from iam.signing import Signer
 from iam.store import Store
 
 
@@ -30,7 +32,10 @@ class Runtime:
         if "://" not in config.store:
             Path(config.store).parent.mkdir(parents=True, exist_ok=True)
         self.store = Store(config.store)
-        self.audit = AuditLog(config.audit_log, self.store)
+        key = config.audit.signing_key
+        signer = Signer(key) if key is not None and not isinstance(key, UnavailableSecret) else None
+        self.audit = AuditLog(config.audit_log, self.store, signer)
+        self.audit.flush()  # what a crashed command left waiting, appended before anything new
         self.sleep = sleep
         #: Systems found unreachable during this command (reads fail fast after the first).
         self.outages = Outages()
@@ -57,6 +62,7 @@ class Runtime:
     def close(self) -> None:
         for connector in (self._connectors or {}).values():
             connector.close()
+        self.audit.close()
         self.store.close()
 
     def __enter__(self) -> Runtime:

@@ -45,6 +45,7 @@ DOCUMENTS: dict[str, str] = {
     "certification-campaign": "iam.report:Campaign",
     "certification-result": "iam.report:CertificationResult",
     "audit-records": "iam.report:AuditRecords",
+    "evidence-pack": "iam.report:EvidencePack",
 }
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"

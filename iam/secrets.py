@@ -46,6 +46,22 @@ class Secret:
         return hash(self._value)
 
 
+class UnavailableSecret(Secret):
+    """A secret a read-only command was not given (an auditor's machine has none): harmless until
+    something tries to use it, which is then an error saying which secret and why."""
+
+    __slots__ = ("why",)
+
+    def __init__(self, why: str) -> None:
+        super().__init__("", "unavailable")
+        self.why = why
+
+    def reveal(self) -> str:
+        from iam.errors import ConfigError
+
+        raise ConfigError(f"this needs a secret that is not available here: {self.why}")
+
+
 def register(value: str) -> None:
     """Remember a value that must never appear in output."""
     if value and len(value) >= 4:
@@ -116,12 +132,17 @@ def _validate(value: Any, info: ValidationInfo) -> Secret:
         return Secret(value, "inline")
     if not is_secret_ref(value):
         raise PydanticCustomError("secret_form", SECRET_FORMS)
-    environ = (info.context or {}).get("environ", os.environ)
+    context = info.context or {}
+    environ = context.get("environ", os.environ)
     try:
         return resolve(value, environ)
     except KeyError as exc:
+        if context.get("defer_secrets"):
+            return UnavailableSecret(str(exc.args[0]))
         raise PydanticCustomError("secret_unset", str(exc.args[0])) from None
     except OSError as exc:
+        if context.get("defer_secrets"):
+            return UnavailableSecret(f"cannot read secret file: {exc.strerror}")
         raise PydanticCustomError("secret_unreadable", f"cannot read secret file: {exc.strerror}") from None
 
 

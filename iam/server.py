@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from iam import lifecycle
+from iam.actor import acting
 from iam.errors import IamError, InputError
 from iam.runtime import Runtime
 from iam.secrets import redact_value
@@ -43,6 +44,7 @@ class EventServer(ThreadingHTTPServer):
         self.rt = rt
         self.clock = clock
         self.secret = rt.config.hmac_secret.reveal()
+        self.key_id = rt.config.http.key_id if rt.config.http else "hr"
         self.skew = rt.config.max_skew_seconds
         self.work_lock = threading.Lock()  # connectors are driven by one request at a time
 
@@ -95,8 +97,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             source = f"http:{self.client_address[0]}"
-            with self.server.work_lock:  # the client is who submitted: a leaver holds in its name
-                report = lifecycle.submit(self.server.rt, data, source, self.server.clock(), actor=source)
+            who = f"hr:{self.server.key_id}"  # whoever holds the HR key acted: a leaver holds in its name
+            with self.server.work_lock, acting(actor=who):
+                report = lifecycle.submit(self.server.rt, data, source, self.server.clock(), actor=who)
         except IamError as exc:
             self._reply(400, {"error": str(exc)})
             return

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from iam.errors import ConfigError
+from iam.failpoints import crash_point
 from iam.secrets import REDACTED, redact_value, register
 
 metadata = sa.MetaData()
@@ -86,6 +87,11 @@ runs = sa.Table(
     sa.Column("report", sa.JSON),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("finished_at", UtcDateTime()),
+    # the evidence of who and what: see `RunFacts`
+    sa.Column("actor", sa.String(255)),
+    sa.Column("ticket", sa.String(255)),
+    sa.Column("identity", sa.JSON),
+    sa.Column("before", sa.JSON),
 )
 
 steps = sa.Table(
@@ -173,6 +179,17 @@ certifications = sa.Table(
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
+#: Audit records written with the journal entry they describe, in one transaction, then
+#: appended to the log file from here (`iam.audit.AuditLog.flush`): a crash between the
+#: two loses nothing, and the next command appends what is left, once.
+audit_outbox = sa.Table(
+    "audit_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("log", sa.String(512), nullable=False, index=True),
+    sa.Column("record", sa.JSON, nullable=False),
+)
+
 audit_head = sa.Table(
     "audit_head",
     metadata,
@@ -206,6 +223,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+@dataclass(frozen=True)
+class RunOrigin:
+    """Who ordered a run and what was there before it: the evidence a run keeps from its start."""
+
+    actor: str | None = None
+    ticket: str | None = None
+    #: HR's facts about the person when the run was ordered.
+    identity: dict[str, Any] | None = None
+    #: What each system held before any step ran (system -> account as read, or None).
+    before: dict[str, Any] | None = None
+
+
 @dataclass
 class StepRow:
     run_id: str
@@ -219,6 +248,8 @@ class StepRow:
     outcome: str | None = None
     error: str | None = None
     attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 #: Serialises schema creation among processes starting on one PostgreSQL database.
@@ -406,9 +437,14 @@ class Store:
         plan_steps: list[StepRow],
         plan_errors: dict[str, str],
         desired: dict[str, Any] | None = None,
+        facts: RunOrigin | None = None,
     ) -> str:
-        """Record a run and all its planned steps as ``pending`` in one transaction."""
+        """Record a run and all its planned steps as ``pending`` in one transaction.
+
+        ``facts`` are the evidence of who ordered it and what was there before.
+        """
         run_id = str(uuid.uuid4())
+        origin = facts or RunOrigin()
         with self._lock, self.engine.begin() as db:
             db.execute(
                 runs.insert().values(
@@ -421,10 +457,15 @@ class Store:
                     plan_errors=redact_value(plan_errors),
                     desired=desired,
                     created_at=now(),
+                    actor=origin.actor,
+                    ticket=origin.ticket,
+                    identity=redact_value(origin.identity),
+                    before=redact_value(origin.before),
                 )
             )
             if plan_steps:
                 db.execute(steps.insert(), _pending(run_id, plan_steps))
+        crash_point("run journaled")
         return run_id
 
     def add_steps(self, run_id: str, new_steps: list[StepRow]) -> None:
@@ -491,6 +532,8 @@ class Store:
                     outcome=r["outcome"],
                     error=r["error"],
                     attempts=r["attempts"],
+                    started_at=r["started_at"],
+                    finished_at=r["finished_at"],
                 )
                 for r in rows.mappings()
             ]
@@ -503,17 +546,30 @@ class Store:
                 .where(steps.c.run_id == run_id, steps.c.seq == seq)
                 .values(status="running", started_at=now(), attempts=steps.c.attempts + 1)
             )
+        crash_point("step journaled as running")
 
     def step_finished(
-        self, run_id: str, seq: int, status: str, outcome: str | None, error: str | None
+        self,
+        run_id: str,
+        seq: int,
+        status: str,
+        outcome: str | None,
+        error: str | None,
+        audit: tuple[str, dict[str, Any]] | None = None,
     ) -> None:
-        """Journal *after* the step ran."""
+        """Journal *after* the step ran, with its audit record (log, record) in the same transaction.
+
+        The two can never disagree: a crash leaves both or neither.
+        """
         with self._lock, self.engine.begin() as db:
             db.execute(
                 steps.update()
                 .where(steps.c.run_id == run_id, steps.c.seq == seq)
                 .values(status=status, outcome=outcome, error=error, finished_at=now())
             )
+            if audit is not None:
+                db.execute(audit_outbox.insert().values(log=audit[0], record=audit[1]))
+        crash_point("step journaled as ended")
 
     # identities ---------------------------------------------------------
 
@@ -613,6 +669,12 @@ class Store:
                 )
             )
             return result.rowcount == 1
+
+    def events_of_run(self, run_id: str) -> list[dict[str, Any]]:
+        """The HR events a run carried out (an offboarding from the CLI has none)."""
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(events).where(events.c.run_id == run_id))
+            return [dict(r) for r in rows.mappings()]
 
     def list_events(self, status: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(events).order_by(events.c.effective_at)
@@ -761,18 +823,38 @@ class Store:
 
     # audit anchor -------------------------------------------------------
 
-    def audit_head(self, log: str) -> tuple[int, str] | None:
-        with self.engine.connect() as db:
-            row = db.execute(sa.select(audit_head).where(audit_head.c.log == log)).first()
-            return (row.seq, row.hash) if row else None
+    def outbox_add(self, log: str, record: dict[str, Any]) -> None:
+        """An audit record to be appended to ``log``, kept until it is (`outbox_settle`)."""
+        with self._lock, self.engine.begin() as db:
+            db.execute(audit_outbox.insert().values(log=log, record=record))
+        crash_point("audit record kept")
 
-    def set_audit_head(self, log: str, seq: int, digest: str) -> None:
-        with self.engine.begin() as db:
+    def outbox_pending(self, log: str) -> list[tuple[int, dict[str, Any]]]:
+        """The records waiting for ``log``, oldest first, with their outbox ids."""
+        with self.engine.connect() as db:
+            rows = db.execute(
+                sa.select(audit_outbox.c.id, audit_outbox.c.record)
+                .where(audit_outbox.c.log == log)
+                .order_by(audit_outbox.c.id)
+            )
+            return [(int(r.id), dict(r.record)) for r in rows]
+
+    def outbox_settle(self, log: str, ids: list[int], seq: int, digest: str) -> None:
+        """Records ``ids`` are in the log, whose last record is now (seq, digest): one transaction."""
+        with self._lock, self.engine.begin() as db:
+            if ids:
+                db.execute(audit_outbox.delete().where(audit_outbox.c.id.in_(ids)))
             db.execute(
                 _insert(db)(audit_head)
                 .values(log=log, seq=seq, hash=digest)
                 .on_conflict_do_update(index_elements=[audit_head.c.log], set_={"seq": seq, "hash": digest})
             )
+        crash_point("audit log anchored")
+
+    def audit_head(self, log: str) -> tuple[int, str] | None:
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(audit_head).where(audit_head.c.log == log)).first()
+            return (row.seq, row.hash) if row else None
 
 
 def _reason(exc: sa.exc.DBAPIError) -> str:

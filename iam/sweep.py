@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from iam import holds, lifecycle, review, runs
+from iam import actor, holds, lifecycle, review, runs
 from iam.contract import Capability, Op, Readable, StepSpec
 from iam.errors import InputError
 from iam.model import AccountState, Identity
@@ -173,7 +173,7 @@ def remediate(rt: Runtime, result: SweepResult, max_terminations: int | None = N
     done = Remediation(runs=[], refused=[])
     for kind, username, plan in plans:
         if kind == "offboard":
-            done.runs.append(holds.terminate(rt, username, reason, by=holds.os_user(), source=reason))
+            done.runs.append(holds.terminate(rt, username, reason, by=actor.current(), source=reason))
             continue
         assert plan is not None
         try:

@@ -19,6 +19,8 @@ from typing import Any
 
 import ldap3
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from iam.connectors.ldap import LdapConnector
 from iam.lab.systems import (
     DemoSystems,
@@ -32,8 +34,8 @@ from iam.lab.systems import (
 )
 from rich.console import Console
 
-from iam import lifecycle, runs
-from iam.config import Config, SystemConfig
+from iam import export, lifecycle, runs
+from iam.config import AuditSettings, Config, SystemConfig
 from iam.errors import InputError
 from iam.report import EventOutcome
 from iam.runtime import Runtime
@@ -159,8 +161,24 @@ DEMO_FILES = (
     "iam.db-shm",
     "iam-audit.jsonl",
     "vpn-profiles",
+    "audit-signing.key",
+    "audit-public.pem",
+    "ada-evidence.html",
     WORKDIR_MARKER,
 )
+PUBLIC_KEY = "audit-public.pem"
+EVIDENCE = "ada-evidence.html"
+
+
+def _signing_key(workdir: Path) -> Secret:
+    """A throwaway Ed25519 key that seals the demo's audit log (a real site keeps its own, secret)."""
+    key = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path = workdir / "audit-signing.key"
+    path.write_bytes(key)
+    path.chmod(0o600)
+    return Secret(key.decode(), f"file:{path}")
 
 
 def prepare_workdir(workdir: Path) -> None:
@@ -222,6 +240,7 @@ def run_demo(workdir: Path, out: Console) -> int:
             path=None,
             store=str(workdir / "iam.db"),
             audit_log=str(workdir / "iam-audit.jsonl"),
+            audit=AuditSettings(signing_key=_signing_key(workdir)),
             systems=tuple(SystemConfig(n, t, {}) for n, t in systems.types.items()),
             policy=str(workdir / "policy.yaml"),
         )
@@ -237,6 +256,18 @@ def run_demo(workdir: Path, out: Console) -> int:
             out.print(f"Runs and step journal (SQLite): {config.store}")
             out.print(f"Policy used: {config.policy}")
             failures += not verify.ok
+            assert rt.audit.signer is not None
+            (workdir / PUBLIC_KEY).write_text(rt.audit.signer.public_pem(), encoding="utf-8")
+        with Runtime(
+            config, connectors=systems.connectors
+        ) as rt:  # a new command: the leaver's run is sealed
+            pack = runs.evidence(rt, username="ada")
+        (workdir / EVIDENCE).write_text(export.evidence_html(pack), encoding="utf-8")
+        out.print(f"Ada's evidence pack, for an auditor (prints on A4): {workdir / EVIDENCE}")
+        out.print(
+            f"An auditor checks the log with the public key alone: "
+            f"iam audit verify --log {config.audit_log} --public-key {workdir / PUBLIC_KEY}"
+        )
     return 0 if failures == 0 else 3
 
 

@@ -10,6 +10,7 @@ import ldap3
 import pytest
 import yaml
 
+from iam.actor import os_user
 from tests.conftest import Directory, run_iam
 from tests.support import schemas
 from tests.support.company import BASE_FEED, NOW, groups_of, person, sync, write_feed
@@ -213,20 +214,32 @@ def test_certification_revokes_what_the_manager_marks(
         writer.writeheader()
         writer.writerows(rows)
 
-    late = run_iam(
-        "--config",
-        str(synced),
-        "review",
-        "certify",
-        "--import",
-        str(csv_path),
-        "--decided-by",
-        "ann",
-        "--now",
-        "2026-12-02T09:00:00+00:00",
-        "--format",
-        "json",
+    def import_decisions():
+        return run_iam(
+            "--config",
+            str(synced),
+            "review",
+            "certify",
+            "--import",
+            str(csv_path),
+            "--now",
+            "2026-12-02T09:00:00+00:00",
+            "--format",
+            "json",
+        )
+
+    refused = import_decisions()  # whoever runs it is neither ann nor her delegate
+    assert refused.returncode == 2 and "may not decide for ann's certification" in refused.stderr
+    assert "sales" in groups_of(directory, "cal")
+    typed = run_iam(
+        "--config", str(synced), "review", "certify", "--import", str(csv_path), "--decided-by", "ann"
     )
+    assert typed.returncode == 2 and "sales" in groups_of(directory, "cal")  # a typed name decides nothing
+    config = yaml.safe_load(synced.read_text())
+    config.setdefault("review", {})["delegates"] = {"ann": [os_user()]}
+    synced.write_text(yaml.safe_dump(config))
+
+    late = import_decisions()
 
     assert late.returncode == 4, late.stderr
     result = json.loads(late.stdout)
@@ -234,7 +247,7 @@ def test_certification_revokes_what_the_manager_marks(
     assert "sales" not in groups_of(directory, "cal") and "staff" in groups_of(directory, "cal")
     assert "finance" in groups_of(directory, "bea")
     audit = (synced.parent / "state/audit.jsonl").read_text()
-    assert '"decided_by":"ann"' in audit
+    assert f'"decided_by":"{os_user()} (delegate of ann)"' in audit
 
 
 def test_schedule_sweeps_and_writes_reports(synced: Path, tmp_path: Path) -> None:

@@ -8,12 +8,12 @@ audited `iam reinstate`.
 
 from __future__ import annotations
 
-import getpass
 import json
 from pathlib import Path
 
 import pytest
 
+from iam.actor import os_actor
 from tests.conftest import Directory, iam_env, run_iam
 from tests.e2e.test_lifecycle import HMAC, event_server, post  # noqa: F401 (a fixture)
 from tests.support.company import BASE_FEED, NOW, groups_of, locked, person, sync, write_feed
@@ -55,7 +55,7 @@ def test_a_sync_still_listing_her_active_does_not_rehire_her_and_says_so_every_t
         [conflict] = report["holds"]
         assert conflict["username"] == "dritchie"
         assert conflict["reason"] == "terminated for cause"
-        assert conflict["by"] == getpass.getuser() and conflict["source"] == "cli"
+        assert conflict["by"] == os_actor() and conflict["source"] == "cli"
         assert conflict["run_id"] and conflict["terminated_at"]
         assert "HR still lists them active" in conflict["message"]
         assert "iam reinstate dritchie" in conflict["message"]
@@ -124,7 +124,7 @@ def test_reinstate_lifts_the_hold_grants_nothing_and_the_next_sync_provisions(
     assert groups_of(directory, "dritchie") == set() and locked(directory, "dritchie")
     [record] = [r for r in audit(company) if r["event"] == "hold.lifted"]
     assert record["username"] == "dritchie" and record["reason"] == "HR confirmed: wrong person"
-    assert record["by"] == getpass.getuser() and record["terminated_for"] == "terminated for cause"
+    assert record["by"] == os_actor() and record["terminated_for"] == "terminated for cause"
 
     result, report = sync(company, dritchie_terminated, now=LATER)
 
@@ -159,7 +159,7 @@ def test_an_immediate_leaver_event_from_a_file_holds(
     assert result.returncode == 4, result.stdout + result.stderr
     assert groups_of(directory, "dritchie") == set() and locked(directory, "dritchie")
     [conflict] = report["holds"]
-    assert conflict["by"] == getpass.getuser() and conflict["source"] == "file:for-cause.json"
+    assert conflict["by"] == os_actor() and conflict["source"] == "file:for-cause.json"
     assert "for cause" in conflict["reason"]
 
 
@@ -185,7 +185,7 @@ def test_an_immediate_leaver_from_the_http_endpoint_holds_in_the_name_of_its_sou
     assert result.returncode == 4, result.stdout + result.stderr
     assert groups_of(directory, "dritchie") == set() and locked(directory, "dritchie")
     [conflict] = report["holds"]
-    assert conflict["by"] == "http:127.0.0.1" and conflict["source"] == "http:127.0.0.1"
+    assert conflict["by"] == "hr:hr" and conflict["source"] == "http:127.0.0.1"  # the HR key acted
 
 
 def test_a_held_person_gets_nothing_from_a_due_event_or_an_explicit_event(

@@ -348,7 +348,7 @@ def test_workers_recording_the_same_person_at_once_do_not_collide(shared_locatio
             )[1]
         ]
         _, head_errors = at_once(
-            6, lambda i: stores[i].set_audit_head("/var/log/iam.jsonl", i + 1, f"{i:064d}")
+            6, lambda i: stores[i].outbox_settle("/var/log/iam.jsonl", [], i + 1, f"{i:064d}")
         )
         identities = stores[0].identities()
         head = stores[0].audit_head("/var/log/iam.jsonl")

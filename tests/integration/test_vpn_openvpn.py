@@ -145,8 +145,10 @@ def test_termination_revokes_first_then_kills_and_the_client_is_refused(
     refused = wait_for(lambda: re.search(REVOKED.format(cn="alice"), lab.server_log()), 30, "alice refused")
     assert serial is not None and int(refused.group(1)) == int(serial, 16)
     assert lab.live("alice") is None
-    bob_after = lab.live("bob")
-    assert bob_after is not None and bob_before is not None and bob_after.client_id == bob_before.client_id
+    # bob is untouched: his certificate still accepted and his tunnel up (on a loaded machine his
+    # client may time out and reconnect by itself, under a new client id: wait for the tunnel, not an id)
+    assert bob_before is not None
+    lab.wait_connected("bob")
     assert not re.search(REVOKED.format(cn="bob"), lab.server_log())
 
     after = connector.read_account("alice")
@@ -681,7 +683,8 @@ def test_an_offboarding_with_an_unrevocable_certificate_revokes_the_rest_and_end
     assert any(old_serial in item for item in report["systems"][0]["remaining"])
     back = lab.wait_connected("alice")["alice"]  # honest: her old certificate still works
     assert back.client_id != first["alice"].client_id
-    assert lab.live("bob") == first["bob"]
+    lab.wait_connected("bob")  # untouched (a reconnect of his own under load keeps his certificate)
+    assert first["bob"] and not re.search(REVOKED.format(cn="bob"), lab.server_log())
 
     manual = re.search(r"`(openssl ca [^`]+)`", steps[("revoke_credential", old_serial)]["error"])
     assert manual is not None

@@ -1,0 +1,103 @@
+"""Kill iam at every journal write and every audit append of a multi-group offboarding on a real slapd:
+after `iam resume`, every step done has exactly one audit record, nothing was done twice, the chain
+verifies, and the leaver has no access left."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+from iam.failpoints import CRASHED
+from tests.conftest import PASSWORD_ENV, iam_env, run_iam, seed_directory
+from tests.support.slapd import ADMIN_DN, BASE_DN, Slapd
+
+#: Far more than an offboarding of four groups has; the loop stops at the first run that is not killed.
+MOST_CRASH_POINTS = 200
+
+
+def test_a_crash_anywhere_loses_no_record_and_does_nothing_twice(tmp_path: Path) -> None:
+    point = 0
+    while point < MOST_CRASH_POINTS:
+        point += 1
+        server = Slapd(tmp_path / f"point-{point}" / "slapd")
+        server.start()
+        try:
+            seed_directory(server)
+            config = _config(server, tmp_path / f"point-{point}")
+            killed = run_iam(*config, "offboard", "alice", "--reason", "left", "--yes", env=_crash_at(point))
+            if killed.returncode != CRASHED:
+                assert killed.returncode == 0, killed.stderr
+                _assert_whole(config, server)
+                break
+            _finish(config)
+            _assert_whole(config, server)
+        finally:
+            server.stop()
+    assert 20 < point < MOST_CRASH_POINTS, f"{point} crash points: the journal or the log is not marked"
+
+
+def _config(server: Slapd, where: Path) -> tuple[str, str]:
+    path = where / "iam.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "store": "state/iam.db",
+                "audit_log": "state/audit.jsonl",
+                "retry": {"attempts": 2, "initial_wait": 0.01, "max_wait": 0.05},
+                "systems": {
+                    "directory": {
+                        "type": "ldap",
+                        "url": server.url,
+                        "start_tls": False,
+                        "base_dn": BASE_DN,
+                        "bind_dn": ADMIN_DN,
+                        "bind_password": {"env": PASSWORD_ENV},
+                        "users_dn": f"ou=people,{BASE_DN}",
+                        "groups_dn": f"ou=groups,{BASE_DN}",
+                        "leavers_dn": f"ou=leavers,{BASE_DN}",
+                        "timeout": 5,
+                    }
+                },
+            }
+        )
+    )
+    return "--config", str(path)
+
+
+def _crash_at(point: int) -> dict[str, str]:
+    return iam_env({"IAM_CRASH_AT": str(point)})
+
+
+def _finish(config: tuple[str, str]) -> None:
+    """What an operator does after a crash: resume the run, or start it again if it never began."""
+    resumed = run_iam(*config, "resume")
+    if resumed.returncode == 2 and "no unfinished run" in resumed.stderr:
+        resumed = run_iam(*config, "offboard", "alice", "--reason", "left", "--yes")
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr
+
+
+def _assert_whole(config: tuple[str, str], server: Slapd) -> None:
+    state = Path(config[1]).parent / "state"
+    with sqlite3.connect(state / "iam.db") as db:
+        done = db.execute("select run_id, seq from steps where status = 'done'").fetchall()
+        waiting = db.execute("select count(*) from audit_outbox").fetchone()[0]
+    records = [json.loads(line) for line in (state / "audit.jsonl").read_text().splitlines()]
+    told = Counter(
+        (r["run_id"], r["step"]) for r in records if r.get("event") in ("access.changed", "step.done")
+    )
+    assert done and waiting == 0
+    assert {key: told[key] for key in done} == dict.fromkeys(done, 1)  # one record per step done, never two
+    assert sum(told.values()) == len(done)  # and none for a step the journal does not hold as done
+    assert run_iam(*config, "audit", "verify").returncode == 0
+    admin = server.admin()
+    admin.search(f"ou=leavers,{BASE_DN}", "(uid=alice)", attributes=["pwdAccountLockedTime"])
+    (alice,) = admin.entries
+    assert alice.pwdAccountLockedTime.values
+    dn = alice.entry_dn
+    admin.search(BASE_DN, f"(|(member={dn})(uniqueMember={dn})(memberUid=alice))")
+    assert admin.entries == []
+    admin.unbind()
