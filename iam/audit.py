@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -33,9 +35,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from iam import actor, chain
 from iam.chain import CHECKPOINT, GENESIS, ChainReport, canonical, record_hash, signed_part
 from iam.failpoints import crash_point
+from iam.forward import Forwarder
 from iam.secrets import redact_value
 from iam.signing import Signer
 from iam.store import Store
+
+#: Seconds the syslog copy is not tried again after it failed (a down server must not slow every step).
+FORWARD_PAUSE = 30.0
 
 
 def _who(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -63,10 +69,21 @@ class _Capture:
 class AuditLog:
     """Where every access change and every decision is recorded."""
 
-    def __init__(self, path: str | Path, store: Store | None = None, signer: Signer | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        store: Store | None = None,
+        signer: Signer | None = None,
+        forwarder: Forwarder | None = None,
+    ) -> None:
         self.path = Path(path)
         self.store = store
         self.signer = signer
+        self.forwarder = forwarder
+        #: Until when (monotonic) the syslog copy is not tried again after a failure.
+        self._forward_pause = 0.0
+        #: Why the syslog copy is behind, if it is (said once per command).
+        self.forward_problem: str | None = None
         #: The store keys a log by its absolute path: one log per path, one path per machine.
         self.key = str(self.path.resolve())
         self._lock = threading.Lock()
@@ -113,6 +130,7 @@ class AuditLog:
                 fresh = [{**record, "oid": oid} for oid, record in pending if oid not in done]
                 seq, digest = self._append(handle, fresh)
                 self.store.outbox_settle(self.key, [oid for oid, _ in pending], seq, digest)
+                self._forward(handle, seq)
                 return len(fresh)
 
     def checkpoint(self) -> bool:
@@ -128,13 +146,44 @@ class AuditLog:
             seq, digest = self._append(handle, [seal], sign=True)
             if self.store is not None:
                 self.store.outbox_settle(self.key, [], seq, digest)
+                self._forward(handle, seq)
             return True
 
+    def _forward(self, handle: BinaryIO, last: int) -> None:
+        """Send the syslog copy every record it lacks, in order; a failure waits for a later flush."""
+        if self.forwarder is None or self.store is None or time.monotonic() < self._forward_pause:
+            return
+        sent = self.store.forwarded(self.key)
+        if sent >= last:
+            return
+        handle.seek(0)
+        behind = [
+            line.record
+            for line in chain.parse(handle)
+            if line.record is not None
+            and isinstance(line.record.get("seq"), int)
+            and line.record["seq"] > sent
+        ]
+        try:
+            self.forwarder.send(behind)
+        except OSError as exc:
+            self._forward_pause = time.monotonic() + FORWARD_PAUSE
+            if self.forward_problem is None:
+                self.forward_problem = f"the syslog copy is behind (records after {sent} wait): {exc}"
+                sys.stderr.write(f"iam: {self.forward_problem}\n")
+            return
+        self.store.set_forwarded(self.key, last)
+
     def close(self) -> None:
-        """End of a command: append what waits, and seal what this command wrote."""
+        """End of a command: append what waits, seal what this command wrote, catch the syslog copy up."""
         self.flush()
         if self._appended:
             self.checkpoint()
+        if self.forwarder is not None and self.store is not None:
+            head = self.store.audit_head(self.key)
+            if head is not None and self.store.forwarded(self.key) < head[0]:
+                with self._lock, self._locked_file() as handle:
+                    self._forward(handle, head[0])
 
     def _locked_file(self) -> _LockedFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from iam import registry
 from iam.contract import Connector
 from iam.documents import Document, TimeZone, child_node, read_yaml, validate_document
 from iam.errors import ConfigError
+from iam.forward import SyslogSettings
 from iam.secrets import Secret, SecretSetting
 from iam.settings import ConnectorSettings
 
@@ -69,13 +70,17 @@ class HttpSettings(Document):
 
 
 class AuditSettings(Document):
-    """The audit log's seal."""
+    """The audit log's seal and its off-box copy."""
 
     signing_key: SecretSetting | None = Field(
         default=None,
         description="an Ed25519 private key (PEM, or 32 raw bytes in base64) that signs a checkpoint at "
         "the end of every command that wrote records; give auditors the public key "
         "(`iam audit public-key`) to check the log with `iam audit verify --public-key`",
+    )
+    syslog: SyslogSettings | None = Field(
+        default=None,
+        description="send every record, as it is written, to a syslog server (RFC 5424 over TCP/TLS)",
     )
 
 

@@ -14,6 +14,7 @@ from iam import registry
 from iam.audit import AuditLog
 from iam.config import Config
 from iam.contract import Connector
+from iam.forward import Forwarder
 from iam.policy import Policy, load_policy
 from iam.retry import Outages
 from iam.secrets import UnavailableSecret
@@ -34,7 +35,8 @@ class Runtime:
         self.store = Store(config.store)
         key = config.audit.signing_key
         signer = Signer(key) if key is not None and not isinstance(key, UnavailableSecret) else None
-        self.audit = AuditLog(config.audit_log, self.store, signer)
+        forwarder = Forwarder(config.audit.syslog) if config.audit.syslog else None
+        self.audit = AuditLog(config.audit_log, self.store, signer, forwarder)
         self.audit.flush()  # what a crashed command left waiting, appended before anything new
         self.sleep = sleep
         #: Systems found unreachable during this command (reads fail fast after the first).

@@ -190,6 +190,14 @@ audit_outbox = sa.Table(
     sa.Column("record", sa.JSON, nullable=False),
 )
 
+#: How far the off-box copy (syslog) of each log got: the last record sent, by seq.
+audit_forward = sa.Table(
+    "audit_forward",
+    metadata,
+    sa.Column("log", sa.String(512), primary_key=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+)
+
 audit_head = sa.Table(
     "audit_head",
     metadata,
@@ -850,6 +858,20 @@ class Store:
                 .on_conflict_do_update(index_elements=[audit_head.c.log], set_={"seq": seq, "hash": digest})
             )
         crash_point("audit log anchored")
+
+    def forwarded(self, log: str) -> int:
+        """The seq of the last record of ``log`` the syslog copy holds (0: none yet)."""
+        with self.engine.connect() as db:
+            seq = db.execute(sa.select(audit_forward.c.seq).where(audit_forward.c.log == log)).scalar()
+            return int(seq or 0)
+
+    def set_forwarded(self, log: str, seq: int) -> None:
+        with self._lock, self.engine.begin() as db:
+            db.execute(
+                _insert(db)(audit_forward)
+                .values(log=log, seq=seq)
+                .on_conflict_do_update(index_elements=[audit_forward.c.log], set_={"seq": seq})
+            )
 
     def audit_head(self, log: str) -> tuple[int, str] | None:
         with self.engine.connect() as db:

@@ -5,6 +5,7 @@ read-only commands without secrets, and the evidence pack of a termination."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -13,11 +14,13 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from iam.lab.waiting import wait_for
 
 from iam.actor import os_actor
 from iam.chain import canonical, record_hash
 from tests.conftest import PASSWORD_ENV, Directory, iam_env, run_iam
 from tests.support import schemas
+from tests.support.rsyslog import Rsyslog, rsyslog_available
 
 
 def offboard(config: Path, username: str, *extra: str):
@@ -282,3 +285,59 @@ def test_the_evidence_pack_of_a_termination(signed: Path, tmp_path: Path) -> Non
     assert "@page{size:A4" in html and "COMPLETE" in html and "alice" in html
     for entitlement in pack["systems"][0]["held_before"]["entitlements"]:
         assert entitlement in html
+
+
+# the off-box copy ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rsyslog(tmp_path: Path, request: pytest.FixtureRequest):
+    if not rsyslog_available():
+        if os.environ.get("CI"):
+            pytest.fail("rsyslogd is not installed; the test command installs it (scripts/test)")
+        pytest.skip("rsyslogd is not installed (run scripts/test, which installs it)")
+    server = Rsyslog(tmp_path / "rsyslog", tls=getattr(request, "param", False))
+    server.start()
+    yield server
+    server.stop()
+
+
+def _with_syslog(config: Path, server: Rsyslog) -> None:
+    data = yaml.safe_load(config.read_text())
+    data["audit"] = {
+        "syslog": {"host": "127.0.0.1", "port": server.port, "tls": server.tls, "timeout": 2}
+        | ({"ca_file": str(server.ca_file)} if server.ca_file else {})
+    }
+    config.write_text(yaml.safe_dump(data))
+
+
+def _copy_matches_log(config: Path, server: Rsyslog) -> None:
+    expected = [canonical(r) for r in lines(config)]
+    wait_for(lambda: server.received() == expected or None, 15, "the syslog copy to hold every record")
+
+
+@pytest.mark.parametrize("rsyslog", [False, True], indirect=True, ids=["tcp", "tls"])
+def test_every_record_reaches_a_real_syslog_server_in_order(
+    directory: Directory, config_file: Path, rsyslog: Rsyslog
+) -> None:
+    _with_syslog(config_file, rsyslog)
+    assert offboard(config_file, "alice").returncode == 0
+    _copy_matches_log(config_file, rsyslog)
+
+
+def test_a_syslog_outage_never_stops_a_termination_and_the_copy_catches_up_in_order(
+    directory: Directory, config_file: Path, rsyslog: Rsyslog
+) -> None:
+    _with_syslog(config_file, rsyslog)
+    assert offboard(config_file, "alice").returncode == 0
+    _copy_matches_log(config_file, rsyslog)
+    rsyslog.stop()
+
+    during = offboard(config_file, "bob")
+
+    assert during.returncode == 0, during.stderr  # terminated all the same
+    assert "the syslog copy is behind" in during.stderr
+    assert len(rsyslog.received()) < len(lines(config_file))
+    rsyslog.start()
+    assert run_iam("--config", str(config_file), "runs").returncode == 0  # any later command catches up
+    _copy_matches_log(config_file, rsyslog)
