@@ -20,12 +20,13 @@ redaction of every registered secret.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -33,9 +34,10 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from iam import actor, chain
-from iam.chain import CHECKPOINT, GENESIS, ChainReport, canonical, record_hash, signed_part
+from iam.chain import CHECKPOINT, GENESIS, PRUNED, ROTATED, ChainReport, canonical, record_hash, signed_part
 from iam.failpoints import crash_point
 from iam.forward import Forwarder
+from iam.logfiles import LogFiles, first_whole, last_whole
 from iam.secrets import redact_value
 from iam.signing import Signer
 from iam.store import Store
@@ -75,8 +77,11 @@ class AuditLog:
         store: Store | None = None,
         signer: Signer | None = None,
         forwarder: Forwarder | None = None,
+        rotation: Rotation | None = None,
     ) -> None:
         self.path = Path(path)
+        self.files = LogFiles(self.path)
+        self.rotation = rotation or Rotation()
         self.store = store
         self.signer = signer
         self.forwarder = forwarder
@@ -109,7 +114,7 @@ class AuditLog:
         """Keep one record and append it to the log now."""
         record = self.prepare(event, **fields)
         if self.store is None:
-            with self._locked_file() as handle:
+            with self.files.locked() as handle:
                 self._append(handle, [record])
             return
         self.store.outbox_add(self.key, record)
@@ -122,7 +127,7 @@ class AuditLog:
         with self._lock:
             if not self.store.outbox_pending(self.key):  # the usual case: nothing waits
                 return 0
-            with self._locked_file() as handle:
+            with self.files.locked() as handle:
                 pending = self.store.outbox_pending(self.key)  # again, now that the file is ours
                 if not pending:
                     return 0
@@ -130,7 +135,8 @@ class AuditLog:
                 fresh = [{**record, "oid": oid} for oid, record in pending if oid not in done]
                 seq, digest = self._append(handle, fresh)
                 self.store.outbox_settle(self.key, [oid for oid, _ in pending], seq, digest)
-                self._forward(handle, seq)
+                self._forward(seq)
+                self._rotate_if_due(handle, seq, digest)
                 return len(fresh)
 
     def checkpoint(self) -> bool:
@@ -138,28 +144,27 @@ class AuditLog:
         if self.signer is None:
             return False
         self.flush()
-        with self._lock, self._locked_file() as handle:
-            last = _last_whole(handle)
+        with self._lock, self.files.locked() as handle:
+            last = self.files.last_link(handle)
             if last is None or last.get("event") == CHECKPOINT:
                 return False  # nothing written since the last seal
             seal = self.prepare(CHECKPOINT, key=self.signer.key_id, log=self.path.name)
             seq, digest = self._append(handle, [seal], sign=True)
             if self.store is not None:
                 self.store.outbox_settle(self.key, [], seq, digest)
-                self._forward(handle, seq)
+                self._forward(seq)
             return True
 
-    def _forward(self, handle: BinaryIO, last: int) -> None:
+    def _forward(self, last: int) -> None:
         """Send the syslog copy every record it lacks, in order; a failure waits for a later flush."""
         if self.forwarder is None or self.store is None or time.monotonic() < self._forward_pause:
             return
         sent = self.store.forwarded(self.key)
         if sent >= last:
             return
-        handle.seek(0)
         behind = [
             line.record
-            for line in chain.parse(handle)
+            for line in self.files.lines()
             if line.record is not None
             and isinstance(line.record.get("seq"), int)
             and line.record["seq"] > sent
@@ -182,16 +187,50 @@ class AuditLog:
         if self.forwarder is not None and self.store is not None:
             head = self.store.audit_head(self.key)
             if head is not None and self.store.forwarded(self.key) < head[0]:
-                with self._lock, self._locked_file() as handle:
-                    self._forward(handle, head[0])
+                with self._lock, self.files.locked():
+                    self._forward(head[0])
 
-    def _locked_file(self) -> _LockedFile:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        return _LockedFile(self.path)
+    def _rotate_if_due(self, handle: BinaryIO, seq: int, digest: str) -> None:
+        """Start a new file when the current one is too big or too old; the chain runs on into it."""
+        first = first_whole(self.path) if self.rotation.max_age_days else None
+        too_old = first is not None and _older(str(first.get("at", "")), self.rotation.max_age_days)
+        if not (self.rotation.max_bytes and handle.tell() >= self.rotation.max_bytes) and not too_old:
+            return
+        name = self.files.rotate(seq)
+        with open(self.path, "a+b") as fresh:
+            marker = self.prepare(ROTATED, previous=name, previous_last_seq=seq, previous_last_hash=digest)
+            seq, digest = self._append(fresh, [marker])
+        if self.store is not None:
+            self.store.outbox_settle(self.key, [], seq, digest)
+            self._forward(seq)
+
+    def prune(self, now: datetime, days: int) -> list[str]:
+        """Delete the rotated files whose last record is older than ``days`` (oldest first, never the
+        current file), and record it: the chain then starts where the prune record says."""
+        cutoff = now - timedelta(days=days)
+        gone: list[tuple[str, dict[str, Any]]] = []
+        with self._lock, self.files.locked():
+            for path in self.files.rotated():
+                with open(path, "rb") as older:
+                    last = last_whole(older)
+                if last is None or datetime.fromisoformat(str(last["at"])) >= cutoff:
+                    break
+                path.unlink()
+                gone.append((path.name, last))
+        if gone:
+            through = gone[-1][1]
+            self.record(
+                PRUNED,
+                files=[name for name, _ in gone],
+                through_seq=through["seq"],
+                through_hash=through["hash"],
+                retention_days=days,
+            )
+        return [name for name, _ in gone]
 
     def _append(self, handle: BinaryIO, records: list[dict[str, Any]], sign: bool = False) -> tuple[int, str]:
         """Chain and append ``records`` after the last whole record; durable before it returns."""
-        last = _last_whole(handle)
+        last = self.files.last_link(handle)
         seq, prev = (int(last["seq"]), str(last["hash"])) if last else (0, GENESIS)
         end = handle.seek(0, os.SEEK_END)
         if end:
@@ -216,13 +255,10 @@ class AuditLog:
     def records(self, username: str | None = None) -> Iterator[dict[str, Any]]:
         """The log's whole records (after appending what waits), optionally about one person."""
         self.flush()
-        if not self.path.exists():
-            return
-        with open(self.path, "rb") as handle:
-            for line in chain.parse(handle):
-                record = line.record
-                if record is not None and (username is None or record.get("username") == username):
-                    yield record
+        for line in self.files.lines():
+            record = line.record
+            if record is not None and (username is None or record.get("username") == username):
+                yield record
 
     def verify(self, public_key: Ed25519PublicKey | None = None) -> ChainReport:
         """Check every link and hash, the store's anchor, and (with a key) every signed checkpoint.
@@ -236,57 +272,59 @@ class AuditLog:
             self.flush()
         key = public_key or (self.signer.public if self.signer else None)
         anchor = self.store.audit_head(self.key) if self.store is not None else None
-        if not self.path.exists():
+        if not self.files.series():
             report = ChainReport()
             if anchor is not None:
                 report.problems.append(
                     f"the log is gone, but the store saw record {anchor[0]} appended to it"
                 )
             return report
-        with open(self.path, "rb") as handle:
-            return chain.verify(handle, anchor=anchor, anchored=self.store is not None, public_key=key)
+        return verify_series(self.files, anchor=anchor, anchored=self.store is not None, public_key=key)
 
 
-class _LockedFile:
-    """The log opened for appending, under an exclusive lock shared with every other writer."""
+@dataclass(frozen=True)
+class Rotation:
+    """When the current file is moved aside and a new one begun (None: never for that reason)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.handle: BinaryIO | None = None
-
-    def __enter__(self) -> BinaryIO:
-        self.handle = open(self.path, "a+b")
-        fcntl.flock(self.handle, fcntl.LOCK_EX)
-        return self.handle
-
-    def __exit__(self, *_exc: object) -> None:
-        assert self.handle is not None
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
+    max_bytes: int | None = None
+    max_age_days: int | None = None
 
 
-def _last_whole(handle: BinaryIO) -> dict[str, Any] | None:
-    """The file's last whole record (a torn tail is passed over), or None if it has none."""
-    end = handle.seek(0, os.SEEK_END)
-    size = 65536
-    while True:
-        start = max(0, end - size)
-        handle.seek(start)
-        lines = handle.read(end - start).split(b"\n")
-        if start > 0:
-            lines = lines[1:]  # may begin mid-line
-        for line in reversed(list(chain.parse(lines))):
-            if line.record is not None and isinstance(line.record.get("seq"), int):
-                return line.record
-        if start == 0:
-            return None
-        size *= 4
+def _older(at: str, days: int | None) -> bool:
+    try:
+        return days is not None and datetime.fromisoformat(at) < datetime.now(UTC) - timedelta(days=days)
+    except ValueError:
+        return False
+
+
+def verify_series(
+    files: LogFiles,
+    *,
+    anchor: tuple[int, str] | None = None,
+    anchored: bool = False,
+    public_key: Ed25519PublicKey | None = None,
+) -> ChainReport:
+    """Check a log across its rotated files; a start after record 1 is accepted only where an
+    audited prune (``audit.pruned``) names exactly the link the first remaining record follows."""
+    series = files.series()
+    first = first_whole(series[0]) if series else None
+    start = (0, GENESIS)
+    if first is not None and first.get("seq") != 1:
+        link = (int(first.get("seq", 1)) - 1, str(first.get("prev", "")))
+        vouched = any(
+            line.record is not None
+            and line.record.get("event") == PRUNED
+            and (line.record.get("through_seq"), line.record.get("through_hash")) == link
+            for line in files.lines()
+        )
+        start = link if vouched else start
+    return chain.verify(files.lines(), anchor=anchor, anchored=anchored, public_key=public_key, start=start)
 
 
 def _appended_oids(handle: BinaryIO, head: tuple[int, str] | None) -> set[int]:
     """The outbox ids of records already in the file beyond the store's head: appended by a
     process that died before it could say so (they must not be appended twice)."""
-    last = _last_whole(handle)
+    last = last_whole(handle)
     if last is None or (head is not None and int(last["seq"]) <= head[0]):
         return set()
     after = head[0] if head else 0
@@ -299,10 +337,10 @@ def _appended_oids(handle: BinaryIO, head: tuple[int, str] | None) -> set[int]:
 
 
 def verify_copy(path: Path, public_key: Ed25519PublicKey) -> ChainReport:
-    """An auditor's check of a log file alone: links, hashes, and the signed checkpoints sealing it."""
-    if not path.exists():
+    """An auditor's check of a log (with its rotated files) alone: links, hashes, signed checkpoints."""
+    files = LogFiles(path)
+    if not files.series():
         report = ChainReport()
         report.problems.append(f"{path}: no such file")
         return report
-    with open(path, "rb") as handle:
-        return chain.verify(handle, public_key=public_key)
+    return verify_series(files, public_key=public_key)

@@ -39,15 +39,25 @@ def signed_part(record: dict[str, Any]) -> bytes:
     return canonical({k: v for k, v in record.items() if k not in ("signature", "hash")}).encode()
 
 
+ROTATED = "audit.rotated"
+PRUNED = "audit.pruned"
+
+
 @dataclass(frozen=True)
 class Line:
     """One line of a log: its number, and the record it holds (None: not a whole record)."""
 
     number: int
     record: dict[str, Any] | None
+    #: The file it is in, when a log spans several (rotated) files; None for the current one.
+    source: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.source} line {self.number}" if self.source else f"line {self.number}"
 
 
-def parse(lines: Iterable[bytes]) -> Iterator[Line]:
+def parse(lines: Iterable[bytes], source: str | None = None) -> Iterator[Line]:
     """The log's lines as records; a torn or foreign line is kept as None, never dropped."""
     for number, raw in enumerate(lines, start=1):
         text = raw.rstrip(b"\n")
@@ -55,7 +65,7 @@ def parse(lines: Iterable[bytes]) -> Iterator[Line]:
             record = json.loads(text) if text.strip() else None
         except (json.JSONDecodeError, UnicodeDecodeError):
             record = None
-        yield Line(number, record if isinstance(record, dict) else None)
+        yield Line(number, record if isinstance(record, dict) else None, source)
 
 
 @dataclass
@@ -76,27 +86,32 @@ class ChainReport:
 
 
 def verify(
-    lines: Iterable[bytes],
+    lines: Iterable[Line],
     *,
     anchor: tuple[int, str] | None = None,
     anchored: bool = False,
     public_key: Ed25519PublicKey | None = None,
+    start: tuple[int, str] = (0, GENESIS),
 ) -> ChainReport:
     """Judge a log: every link and hash; the ``anchor`` (the store's head) when ``anchored``; every
-    checkpoint's signature and that the chain ends sealed when a ``public_key`` is given."""
+    checkpoint's signature and that the chain ends sealed when a ``public_key`` is given.
+
+    ``lines`` are a log's parsed lines (`parse`), a whole series of rotated files in order;
+    ``start`` is the link the first record follows (an audited prune removed what came before).
+    """
     report = ChainReport()
-    seq, prev = 0, GENESIS
+    seq, prev = start
     anchor_seen = False
-    for line in parse(lines):
+    for line in lines:
         record = line.record
         if record is None:
             report.problems.append(
-                f"line {line.number}: not a whole record (a torn write or a foreign line); "
+                f"{line.label}: not a whole record (a torn write or a foreign line); "
                 "the records after it are checked against the last whole one"
             )
             continue
         report.records += 1
-        where = f"line {line.number} (record {record.get('seq')}, {record.get('event')})"
+        where = f"{line.label} (record {record.get('seq')}, {record.get('event')})"
         if record.get("seq") != seq + 1:
             report.problems.append(
                 f"{where}: seq {record.get('seq')} where {seq + 1} was expected "

@@ -78,6 +78,18 @@ class AuditSettings(Document):
         "the end of every command that wrote records; give auditors the public key "
         "(`iam audit public-key`) to check the log with `iam audit verify --public-key`",
     )
+    rotate_bytes: int | None = Field(
+        default=None, ge=4096, description="start a new log file once the current one reaches this size"
+    )
+    rotate_days: int | None = Field(
+        default=None, ge=1, description="start a new log file once the current one's first record is this old"
+    )
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="`iam run-due` deletes rotated log files and finished runs older than this (audited); "
+        "unset keeps everything",
+    )
     syslog: SyslogSettings | None = Field(
         default=None,
         description="send every record, as it is written, to a syslog server (RFC 5424 over TCP/TLS)",

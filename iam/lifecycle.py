@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -327,9 +327,21 @@ def run_due(rt: Runtime, now: datetime) -> LifecycleReport:
         _apply_due(rt, now, report)
         report.events += retry_unfinished(rt, now)
     finally:
-        report.maintenance = maintain(rt)
+        report.maintenance = maintain(rt) + retention(rt, now)
         report.unreachable = rt.outages.summary()
     return report
+
+
+def retention(rt: Runtime, now: datetime) -> list[Upkeep]:
+    """Delete what ``audit.retention_days`` no longer keeps: rotated log files, finished runs (audited)."""
+    days = rt.config.audit.retention_days
+    if days is None:
+        return []
+    files = rt.audit.prune(now, days)
+    pruned = rt.store.prune_runs(now - timedelta(days=days))
+    rt.audit.record("store.pruned", runs=pruned, retention_days=days)
+    detail = f"{len(files)} rotated log file(s) and {pruned} finished run(s) older than {days} days deleted"
+    return [Upkeep(system="audit", outcome="updated" if files or pruned else "unchanged", detail=detail)]
 
 
 def _apply_due(rt: Runtime, now: datetime, report: LifecycleReport) -> None:

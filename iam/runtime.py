@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from iam import registry
-from iam.audit import AuditLog
+from iam.audit import AuditLog, Rotation
 from iam.config import Config
 from iam.contract import Connector
 from iam.forward import Forwarder
@@ -36,7 +36,8 @@ class Runtime:
         key = config.audit.signing_key
         signer = Signer(key) if key is not None and not isinstance(key, UnavailableSecret) else None
         forwarder = Forwarder(config.audit.syslog) if config.audit.syslog else None
-        self.audit = AuditLog(config.audit_log, self.store, signer, forwarder)
+        rotation = Rotation(config.audit.rotate_bytes, config.audit.rotate_days)
+        self.audit = AuditLog(config.audit_log, self.store, signer, forwarder, rotation)
         self.audit.flush()  # what a crashed command left waiting, appended before anything new
         self.sleep = sleep
         #: Systems found unreachable during this command (reads fail fast after the first).

@@ -831,6 +831,15 @@ class Store:
 
     # audit anchor -------------------------------------------------------
 
+    def prune_runs(self, before: datetime) -> int:
+        """Delete the runs that finished before ``before`` (and their steps); unfinished ones stay."""
+        finished = sa.select(runs.c.id).where(
+            runs.c.finished_at < before, runs.c.status.in_(("complete", "planned", "not_found", "cancelled"))
+        )
+        with self._lock, self.engine.begin() as db:
+            db.execute(steps.delete().where(steps.c.run_id.in_(finished)))
+            return int(db.execute(runs.delete().where(runs.c.id.in_(finished))).rowcount or 0)
+
     def outbox_add(self, log: str, record: dict[str, Any]) -> None:
         """An audit record to be appended to ``log``, kept until it is (`outbox_settle`)."""
         with self._lock, self.engine.begin() as db:

@@ -341,3 +341,55 @@ def test_a_syslog_outage_never_stops_a_termination_and_the_copy_catches_up_in_or
     rsyslog.start()
     assert run_iam("--config", str(config_file), "runs").returncode == 0  # any later command catches up
     _copy_matches_log(config_file, rsyslog)
+
+
+# rotation and retention ------------------------------------------------------------------------------------
+
+
+def _with_rotation(config: Path, **audit: int) -> None:
+    data = yaml.safe_load(config.read_text())
+    data["audit"] = audit
+    config.write_text(yaml.safe_dump(data))
+
+
+def test_a_rotated_log_keeps_one_chain_across_its_files(directory: Directory, config_file: Path) -> None:
+    _with_rotation(config_file, rotate_bytes=4096)
+    for name in ("alice", "bob", "alice"):
+        assert offboard(config_file, name).returncode == 0
+    log = log_of(config_file)
+    rotated = sorted(p for p in log.parent.glob("audit.jsonl.*") if p.suffix != ".lock")
+    assert len(rotated) >= 2
+    first_of_current = json.loads(log.read_text().splitlines()[0])
+    assert first_of_current["event"] == "audit.rotated" and first_of_current["previous"] == rotated[-1].name
+    assert verify(config_file).returncode == 0
+
+    records = [json.loads(x) for x in rotated[0].read_text().splitlines()]
+    records[1]["username"] = "mallory"
+    rotated[0].write_text("".join(canonical(r) + "\n" for r in records))
+    result = verify(config_file)
+    assert result.returncode == 3 and f"{rotated[0].name} line 2 (record 2" in result.stderr
+
+
+def test_retention_prunes_old_rotated_files_and_runs_and_says_so(
+    directory: Directory, config_file: Path
+) -> None:
+    _with_rotation(config_file, rotate_bytes=4096, retention_days=30)
+    for name in ("alice", "bob"):
+        assert offboard(config_file, name).returncode == 0
+    log = log_of(config_file)
+    before = sorted(p.name for p in log.parent.glob("audit.jsonl.0*"))
+    assert before
+
+    later = run_iam(
+        "--config", str(config_file), "run-due", "--now", "2027-06-01T00:00:00+00:00", "--format", "json"
+    )
+
+    assert later.returncode == 0, later.stderr
+    upkeep = json.loads(later.stdout)["maintenance"]
+    assert [u["system"] for u in upkeep] == ["audit"] and "finished run(s)" in upkeep[0]["detail"]
+    assert not list(log.parent.glob("audit.jsonl.0*"))
+    pruned = [r for r in lines(config_file) if r["event"] == "audit.pruned"]
+    assert [r["files"] for r in pruned] == [before]
+    assert verify(config_file).returncode == 0  # the chain starts where the prune record says
+    runs = json.loads(run_iam("--config", str(config_file), "runs", "--format", "json").stdout)
+    assert not [r for r in runs if r["kind"] == "offboard"]  # finished long before the retention
