@@ -380,14 +380,12 @@ def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) ->
         after,
         stopped={name: a.stopped_by for name, a in applied.items() if a.stopped_by},
     )
-    rt.store.finish_run(run_id, report.status, report.to_json())
     status = (
         "terminated"
         if run["kind"] == "offboard" and report.status == "complete"
         else ("terminating" if run["kind"] == "offboard" else "active")
     )
-    rt.store.upsert_identity(run["username"], status)
-    rt.audit.record(
+    verified = rt.audit.pending(
         "run.verified",
         run_id=run_id,
         username=run["username"],
@@ -395,6 +393,8 @@ def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) ->
         status=report.status,
         remaining={s.system: s.remaining for s in report.systems if s.remaining},
     )
+    rt.store.finish_run(run_id, report.status, report.to_json(), (run["username"], status), verified)
+    rt.audit.flush()
     return report
 
 

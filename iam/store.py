@@ -514,13 +514,27 @@ class Store:
         with self._lock, self.engine.begin() as db:
             db.execute(runs.update().where(runs.c.id == run_id).values(plan_errors=redact_value(plan_errors)))
 
-    def finish_run(self, run_id: str, status: str, report: dict[str, Any]) -> None:
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        report: dict[str, Any],
+        person: tuple[str, str] | None = None,
+        audit: tuple[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """The run's verdict, the person's status (username, status) and the audit record of it:
+        all in one transaction, so a crash never leaves a run complete and its person unmarked."""
         with self._lock, self.engine.begin() as db:
             db.execute(
                 runs.update()
                 .where(runs.c.id == run_id)
                 .values(status=status, report=json.loads(json.dumps(redact_value(report))), finished_at=now())
             )
+            if person is not None:
+                _upsert_identity(db, person[0], person[1], None)
+            if audit is not None:
+                db.execute(audit_outbox.insert().values(log=audit[0], record=audit[1]))
+        crash_point("run verdict journaled")
 
     # steps (the journal) ------------------------------------------------
 

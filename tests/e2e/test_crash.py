@@ -85,11 +85,15 @@ def _assert_whole(config: tuple[str, str], server: Slapd) -> None:
     with sqlite3.connect(state / "iam.db") as db:
         done = db.execute("select run_id, seq from steps where status = 'done'").fetchall()
         waiting = db.execute("select count(*) from audit_outbox").fetchone()[0]
+        (person,) = db.execute("select status from identities where username = 'alice'").fetchall()
+        verdicts = db.execute("select status from runs where status != 'running'").fetchall()
     records = [json.loads(line) for line in (state / "audit.jsonl").read_text().splitlines()]
     told = Counter(
         (r["run_id"], r["step"]) for r in records if r.get("event") in ("access.changed", "step.done")
     )
     assert done and waiting == 0
+    assert person == ("terminated",) and ("complete",) in verdicts  # never complete with the person unmarked
+    assert sum(1 for r in records if r.get("event") == "run.verified" and r.get("status") == "complete") == 1
     assert {key: told[key] for key in done} == dict.fromkeys(done, 1)  # one record per step done, never two
     assert sum(told.values()) == len(done)  # and none for a step the journal does not hold as done
     assert run_iam(*config, "audit", "verify").returncode == 0
