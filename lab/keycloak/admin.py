@@ -306,9 +306,10 @@ def offline_sessions(call: Call) -> Reply:
 
 
 def logout(call: Call) -> Reply:
-    """Ends online sessions only; offline tokens survive (Keycloak's behaviour)."""
+    """Ends online sessions and sets the user's not-before time (whole seconds), as Keycloak does:
+    offline sessions stay listed, but no token issued before that second refreshes any more."""
     user = call.user()
-    user.not_before = call.store.clock()
+    user.not_before = int(call.store.clock())
     for session in call.realm.sessions_of(user.id, offline=False):
         if session.id not in call.store.outlive_logout:
             call.store.end_session(call.realm, session.id)

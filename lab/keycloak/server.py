@@ -141,6 +141,8 @@ class KeycloakEmulator:
         password: str | None = None,
         enabled: bool = True,
         email: str = "",
+        first_name: str = "",
+        last_name: str = "",
         realm_roles: Iterable[str] = (),
         client_roles: Mapping[str, Iterable[str]] | None = None,
         groups: Iterable[str] = (),
@@ -149,7 +151,15 @@ class KeycloakEmulator:
         """A user with direct role mappings, group memberships and identity-provider links."""
         with self.lock:
             r = self.realm(realm)
-            user = self.store.add_user(r, username, password=password, enabled=enabled, email=email)
+            user = self.store.add_user(
+                r,
+                username,
+                password=password,
+                enabled=enabled,
+                email=email,
+                first_name=first_name,
+                last_name=last_name,
+            )
             user.roles |= {r.roles[name].id for name in realm_roles}
             for client_id, names in (client_roles or {}).items():
                 client = r.client(client_id)

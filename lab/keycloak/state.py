@@ -105,7 +105,7 @@ class User:
     consents: dict[str, Consent] = field(default_factory=dict)  # client UUID -> consent
     links: dict[str, tuple[str, str]] = field(default_factory=dict)  # idp alias -> (userId, userName)
     service_account_of: str | None = None  # client UUID
-    not_before: float = 0.0
+    not_before: int = 0  # epoch seconds, as Keycloak keeps it
     attributes: dict[str, list[str]] = field(default_factory=dict)
     id: str = field(default_factory=new_id)
 

@@ -2,7 +2,9 @@
 
 Grants: ``password`` (``admin-cli`` and any client allowed direct grants),
 ``client_credentials`` (a confidential client with a service account; no
-refresh token, as Keycloak's default) and ``refresh_token``. Refusals use
+refresh token, as Keycloak's default) and ``refresh_token``. A refresh token
+issued in a second before the user's not-before time (set by the admin
+logout) is refused as "Stale token", offline tokens included. Refusals use
 Keycloak's texts, because python-keycloak decides on them: a refresh that
 fails with "Token is not active" makes it fall back to a fresh grant.
 """
@@ -98,6 +100,8 @@ def _check_refresh(store: Store, realm: Realm, client: Client, old: Token | None
     user = realm.users.get(old.user_id)
     if user is None or not user.enabled:
         raise OAuthError(400, "invalid_grant", "User disabled")
+    if int(old.issued) < user.not_before:  # Keycloak compares whole seconds: iat < notBefore
+        raise OAuthError(400, "invalid_grant", "Stale token")
     return user, session
 
 

@@ -109,19 +109,35 @@ def test_a_realm_token_cannot_administer_another_realm(kc: KeycloakEmulator, htt
     assert answer.status_code == 403
 
 
-def test_logout_ends_online_sessions_but_offline_tokens_live_on(
-    kc: KeycloakEmulator, http: httpx.Client
+def test_logout_ends_online_sessions_and_stales_every_older_token_offline_included(
+    kc: KeycloakEmulator, http: httpx.Client, clock: FakeClock
 ) -> None:
+    """Keycloak's logout sets the user's not-before time (whole seconds): a refresh token issued
+    in an earlier second is then refused, offline ones too, though the offline session is still listed."""
     login = kc.login(REALM, "alice", "app", offline=True)
+    clock.advance(1)
     bearer = sweeper_token(http)
     assert admin(http, "POST", f"/users/{alice_id(kc)}/logout", bearer).status_code == 204
     assert admin(http, "GET", f"/users/{alice_id(kc)}/sessions", bearer).json() == []
     refreshed = token(
         http, grant_type="refresh_token", client_id="app", refresh_token=login.offline_token or ""
     )
-    assert refreshed.status_code == 200, refreshed.text
+    assert (refreshed.status_code, refreshed.json()["error_description"]) == (400, "Stale token")
     consents = admin(http, "GET", f"/users/{alice_id(kc)}/consents", bearer).json()
     assert [(c["clientId"], c["additionalGrants"][0]["key"]) for c in consents] == [("app", "Offline Token")]
+    assert admin(http, "GET", f"/users/{alice_id(kc)}", bearer).json()["notBefore"] == int(clock())
+
+
+def test_a_token_issued_in_the_same_second_as_the_logout_still_refreshes(
+    kc: KeycloakEmulator, http: httpx.Client
+) -> None:
+    """Not-before is compared in whole seconds, as in Keycloak: one reason to revoke offline tokens too."""
+    login = kc.login(REALM, "alice", "app", offline=True)
+    assert admin(http, "POST", f"/users/{alice_id(kc)}/logout", sweeper_token(http)).status_code == 204
+    refreshed = token(
+        http, grant_type="refresh_token", client_id="app", refresh_token=login.offline_token or ""
+    )
+    assert refreshed.status_code == 200, refreshed.text
 
 
 def test_revoking_a_consent_kills_the_offline_token_and_a_second_revoke_is_404(
