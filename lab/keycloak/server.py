@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from iam.lab.keycloak.admin import ROUTES, VIEW_USERS, Call, Exchange, HttpError, Route
+from iam.lab.keycloak.admin import ROUTES, VIEW_REALM, VIEW_USERS, Call, Exchange, HttpError, Route
 from iam.lab.keycloak.state import REALM_MANAGEMENT, Client, Consent, Group, Realm, Role, Store, User
 from iam.lab.keycloak.tokens import OAuthError, admin_subject, allowed, token
 from iam.lab.loopback import LoopbackHttp
@@ -177,7 +177,7 @@ class KeycloakEmulator:
         return found
 
     def set_admin_roles(self, realm: str, username: str, roles: Iterable[str]) -> None:
-        """Make ``roles`` the user's realm-management roles (takes effect on the next call)."""
+        """Make ``roles`` the user's realm-management roles (they count from the user's next token)."""
         with self.lock:
             r = self.realm(realm)
             rm = r.client(REALM_MANAGEMENT)
@@ -297,7 +297,8 @@ class KeycloakEmulator:
             if not allowed(auth_realm, subject, target, route.needs):
                 raise HttpError(403, "HTTP 403 Forbidden")
             sees_users = allowed(auth_realm, subject, target, VIEW_USERS)
-            return route.handler(Call(self.store, target, params, query, body, sees_users))
+            views_realm = allowed(auth_realm, subject, target, VIEW_REALM)
+            return route.handler(Call(self.store, target, params, query, body, sees_users, views_realm))
         except HttpError as exc:
             return exc.status, {"error": exc.message}
 

@@ -63,6 +63,7 @@ class Client:
     service_account: str | None = None  # id of its service-account user
     bearer_only: bool = False
     roles: dict[str, Role] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict)  # e.g. its own access.token.lifespan
     id: str = field(default_factory=new_id)
 
 
@@ -119,6 +120,8 @@ class Token:
     issued: float
     expires: float
     session_id: str | None = None
+    #: The user's role ids when the token was issued: Keycloak judges an admin by the token's roles.
+    roles: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -159,10 +162,10 @@ class Realm:
         found = [s for s in self.sessions.values() if s.user_id == user_id and s.offline == offline]
         return sorted(found, key=lambda s: (s.start, s.id))
 
-    def admin_roles(self, user: User) -> set[str]:
-        """The user's realm-management roles, with realm-admin expanded."""
+    def admin_roles(self, role_ids: frozenset[str]) -> set[str]:
+        """The realm-management roles among ``role_ids``, with realm-admin expanded."""
         rm = self.client(REALM_MANAGEMENT)
-        held = {r.name for r in rm.roles.values() if r.id in user.roles} if rm else set()
+        held = {r.name for r in rm.roles.values() if r.id in role_ids} if rm else set()
         return set(ADMIN_ROLES) if "realm-admin" in held else held
 
 
@@ -231,7 +234,14 @@ class Store:
         now = self.clock()
         value = secrets.token_urlsafe(24)
         self.tokens[value] = Token(
-            realm.name, user.id, client.id, kind, now, now + lifetime[kind], session.id if session else None
+            realm.name,
+            user.id,
+            client.id,
+            kind,
+            now,
+            now + lifetime[kind],
+            session.id if session else None,
+            frozenset(user.roles),
         )
         return value
 

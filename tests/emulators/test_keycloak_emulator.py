@@ -90,16 +90,19 @@ def test_a_refresh_token_dies_with_its_idle_time(http: httpx.Client, clock: Fake
     assert again.json()["error_description"] == "Token is not active"  # python-keycloak's cue to log in anew
 
 
-def test_missing_realm_management_role_is_403_and_takes_effect_at_once(
-    kc: KeycloakEmulator, http: httpx.Client
-) -> None:
-    bearer = sweeper_token(http)
+def test_admin_roles_are_judged_by_those_in_the_token(kc: KeycloakEmulator, http: httpx.Client) -> None:
+    """As Keycloak: a role taken away or given counts from the admin's next token on."""
     path = f"/users/{alice_id(kc)}/logout"
     kc.set_admin_roles(REALM, f"service-account-{SWEEPER}", ["view-users"])
+    bearer = sweeper_token(http)
     assert admin(http, "POST", path, bearer).status_code == 403
     assert admin(http, "GET", "/users", bearer).status_code == 200
-    kc.set_admin_roles(REALM, f"service-account-{SWEEPER}", ["view-users", "manage-users"])
-    assert admin(http, "POST", path, bearer).status_code == 204
+    kc.set_admin_roles(REALM, f"service-account-{SWEEPER}", ["manage-users"])
+    assert admin(http, "POST", path, bearer).status_code == 403, "the token in hand carries no manage-users"
+    assert admin(http, "POST", path, sweeper_token(http)).status_code == 204
+    kc.set_admin_roles(REALM, f"service-account-{SWEEPER}", [])
+    fresh, alice = sweeper_token(http), f"/users/{alice_id(kc)}"
+    assert [admin(http, "GET", alice, b).status_code for b in (bearer, fresh)] == [200, 403]
 
 
 def test_a_realm_token_cannot_administer_another_realm(kc: KeycloakEmulator, http: httpx.Client) -> None:
@@ -179,3 +182,11 @@ def test_user_listing_pages_and_matches_exactly(kc: KeycloakEmulator, http: http
     assert [u["username"] for u in exact] == ["alice"]
     every = admin(http, "GET", "/users", bearer, params={"max": 100}).json()
     assert all(not u["username"].startswith("service-account-") for u in every)
+
+
+def test_the_realm_shows_its_lifespans_only_to_an_admin_who_may_view_it(
+    kc: KeycloakEmulator, http: httpx.Client
+) -> None:
+    assert admin(http, "GET", "", sweeper_token(http)).json()["accessTokenLifespan"] == 300
+    kc.set_admin_roles(REALM, f"service-account-{SWEEPER}", ["view-users"])
+    assert admin(http, "GET", "", sweeper_token(http)).json() == {"realm": REALM}
