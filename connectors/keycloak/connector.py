@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
+from iam.connectors.keycloak import lifespan
 from iam.connectors.keycloak.session import KeycloakSession
 from iam.connectors.keycloak.settings import SETTINGS_SCHEMA, validated
 from keycloak import KeycloakAdmin
@@ -75,10 +76,34 @@ class KeycloakConnector(
     def check(self) -> str:
         count = self._in_realm("count users", lambda kc: kc.users_count())
         self._sees_every_user(again=True)
+        try:
+            window = self.token_window().summary()
+        except errors.PermissionDenied as exc:
+            window = lifespan.unknown_caveat(exc)
         return (
             f"{self.api.who} (realm {self.api.auth_realm}) administers realm {self.realm} "
-            f"at {self.api.server_url}: {count} users"
+            f"at {self.api.server_url}: {count} users; {window}"
         )
+
+    def token_window(self) -> lifespan.TokenWindow:
+        """How long an access token issued before a termination stays valid (no step can shorten it)."""
+        what = "read the access token lifespans"
+        realm = self._fetch(
+            what,
+            VIEW_REALM,
+            lambda kc: kc.get_realm(self.realm),
+            errors.PermanentError(f"{what}: realm {self.realm} does not exist at {self.api.server_url}"),
+        )
+        seconds = lifespan.realm_lifespan(self.realm, realm, self.api.who)
+        with self.api.call(what, VIEW_CLIENTS) as kc:
+            clients = kc.get_clients()
+        return lifespan.window(self.realm, seconds, clients)
+
+    def _token_caveat(self) -> str:
+        try:
+            return self.token_window().caveat()
+        except errors.PermissionDenied as exc:
+            return lifespan.unknown_caveat(exc)
 
     def close(self) -> None:
         self.api.close()
@@ -378,10 +403,12 @@ class KeycloakConnector(
         """Disable (no new logins or refreshes), end live sessions, revoke offline tokens and
         consents, strip realm roles, client roles and groups, and unlink identity providers last:
         the link still ties the account to its upstream identity while the rest is stripped, and a
-        disabled account cannot log in through it."""
+        disabled account cannot log in through it. The disable step's description states the
+        window no step can close (access tokens already issued), so the run's evidence does."""
         steps: list[contract.StepSpec] = []
         if state.enabled:
-            steps.append(contract.StepSpec(contract.Op.DISABLE, description="disable the user"))
+            desc = f"disable the user ({self._token_caveat()})"
+            steps.append(contract.StepSpec(contract.Op.DISABLE, description=desc))
         if state.sessions:
             steps.append(
                 contract.StepSpec(
