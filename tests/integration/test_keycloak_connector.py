@@ -240,6 +240,17 @@ def test_check_names_the_access_token_lifespan_a_termination_cannot_shorten(
     realm.set_client_attribute("portal", "access.token.lifespan", "900")
     said = connector.check()
     assert "access tokens live 120 s" in said and "900 s for client portal" in said
+    state = connector.read_account("alice")
+    assert state is not None
+    (disable, *_) = connector.termination_steps(state)
+    assert "access tokens already issued stay valid until they expire: up to 900 s" in disable.description
+
+
+def test_a_lifespan_it_may_not_read_is_said_unknown_never_the_default(realm: RealRealm) -> None:
+    """Without view-realm Keycloak shows the realm's name only: no lifespan is guessed from that."""
+    realm.set_admin_roles(SERVICE_ACCOUNT, ["view-users", "manage-users", "view-clients"])
+    said = make(realm).check()
+    assert "could not read it" in said and "'view-realm'" in said and "300" not in said
 
 
 # errors ---------------------------------------------------------------------------------------------
