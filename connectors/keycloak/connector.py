@@ -201,12 +201,13 @@ class KeycloakConnector(
         for client_id, held in (mappings.get("clientMappings") or {}).items():
             entitlements |= {Entitlement(CLIENT_ROLE, f"{client_id}/{r['name']}") for r in held["mappings"]}
         entitlements |= {Entitlement(GROUP, g["path"]) for g in groups}
-        credentials = [_consent(c) for c in consents]
+        # Keycloak lists offline-token clients from a hash set: sorted, a plan reads the same every time.
+        credentials = [_consent(c) for c in sorted(consents, key=lambda c: c["clientId"])]
         credentials += [
             Credential(
                 "federated-identity", f"{IDP}:{link['identityProvider']}", detail=link.get("userName", "")
             )
-            for link in links
+            for link in sorted(links, key=lambda link: link["identityProvider"])
         ]
         return AccountState(
             system=self.name,
