@@ -8,6 +8,8 @@ an injected clock so a test moves time instead of sleeping.
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import time
 import uuid
@@ -83,7 +85,7 @@ class UserSession:
     offline: bool = False
     ip: str = "127.0.0.1"
     last_access: float = 0.0
-    id: str = field(default_factory=new_id)
+    id: str = field(default_factory=lambda: secrets.token_urlsafe(18))  # Keycloak 26's are not UUIDs
 
 
 @dataclass
@@ -169,6 +171,18 @@ class Realm:
         return set(ADMIN_ROLES) if "realm-admin" in held else held
 
 
+def _jwt_shaped(kind: str, issued: int, expires: int) -> str:
+    """A token shaped as Keycloak's (a JWT whose ``iat`` a client may read), signed by nobody:
+    the emulator looks tokens up, it does not verify them."""
+
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    typ = {"access": "Bearer", "refresh": "Refresh", "offline": "Offline"}[kind]
+    claims = {"iat": issued, "exp": expires, "jti": secrets.token_hex(16), "typ": typ}
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.{secrets.token_urlsafe(16)}"
+
+
 class Store:
     """Every realm plus the tokens issued, behind the emulator's one lock."""
 
@@ -232,7 +246,7 @@ class Store:
     def issue(self, realm: Realm, user: User, client: Client, kind: str, session: UserSession | None) -> str:
         lifetime = {"access": realm.access_lifespan, "refresh": realm.sso_idle, "offline": realm.offline_idle}
         now = self.clock()
-        value = secrets.token_urlsafe(24)
+        value = _jwt_shaped(kind, int(now), int(now + lifetime[kind]))
         self.tokens[value] = Token(
             realm.name,
             user.id,

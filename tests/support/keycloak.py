@@ -44,7 +44,36 @@ def missing() -> str | None:
     return None
 
 
-class KeycloakServer:
+class AdminAccess:
+    """Master's admin on a Keycloak (real, or the emulator) at ``url``."""
+
+    def __init__(self, url: str, user: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> None:
+        self.url = url
+        self.admin_user = user
+        self.admin_password = password
+
+    def admin_token(self) -> str:
+        """A fresh token of master's admin (master tokens live 60 s: take one per piece of work)."""
+        form = {
+            "grant_type": "password",
+            "client_id": "admin-cli",
+            "username": self.admin_user,
+            "password": self.admin_password,
+        }
+        answer = httpx.post(f"{self.url}/realms/master/protocol/openid-connect/token", data=form, timeout=30)
+        answer.raise_for_status()
+        return answer.json()["access_token"]
+
+    def admin(self) -> httpx.Client:
+        """An HTTP client on ``/admin/realms`` with master's admin token."""
+        return httpx.Client(
+            base_url=f"{self.url}/admin/realms",
+            headers={"Authorization": f"Bearer {self.admin_token()}"},
+            timeout=60,
+        )
+
+
+class KeycloakServer(AdminAccess):
     """``kc.sh start-dev`` on loopback; ``url`` is the base of the OIDC and admin endpoints."""
 
     def __init__(self, workdir: Path, home: Path = HOME) -> None:
@@ -52,7 +81,7 @@ class KeycloakServer:
         self.dir = workdir
         self.port = free_port()
         self.management_port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(f"http://127.0.0.1:{self.port}")
         self.log = workdir / "keycloak.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.startup_seconds: float | None = None
@@ -125,23 +154,3 @@ class KeycloakServer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.proc = None
-
-    def admin_token(self) -> str:
-        """A fresh token of master's admin (master tokens live 60 s: take one per piece of work)."""
-        form = {
-            "grant_type": "password",
-            "client_id": "admin-cli",
-            "username": ADMIN_USER,
-            "password": ADMIN_PASSWORD,
-        }
-        answer = httpx.post(f"{self.url}/realms/master/protocol/openid-connect/token", data=form, timeout=30)
-        answer.raise_for_status()
-        return answer.json()["access_token"]
-
-    def admin(self) -> httpx.Client:
-        """An HTTP client on ``/admin/realms`` with master's admin token."""
-        return httpx.Client(
-            base_url=f"{self.url}/admin/realms",
-            headers={"Authorization": f"Bearer {self.admin_token()}"},
-            timeout=60,
-        )

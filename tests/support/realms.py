@@ -25,7 +25,7 @@ from iam.lab.keycloak.seed import (
     SWEEPER_SECRET,
 )
 
-from tests.support.keycloak import KeycloakServer
+from tests.support.keycloak import AdminAccess
 
 REDIRECT = "http://127.0.0.1/callback"
 KEY_PROVIDER = "org.keycloak.keys.KeyProvider"
@@ -135,9 +135,9 @@ class Tokens:
 
 
 class RealRealm:
-    """One realm on the real server, created for one test and deleted after it."""
+    """One realm on the real server, created for one test (or, with ``name``, the emulator's realm)."""
 
-    def __init__(self, server: KeycloakServer, name: str | None = None) -> None:
+    def __init__(self, server: AdminAccess, name: str | None = None) -> None:
         self.server = server
         self.name = name or f"acme-{uuid.uuid4().hex[:8]}"
         self.url = server.url
@@ -147,10 +147,6 @@ class RealRealm:
             answer = admin.post("", json=representation(self.name))
             assert answer.status_code == 201, answer.text
         return self
-
-    def delete(self) -> None:
-        with self.server.admin() as admin:
-            admin.delete(f"/{self.name}")
 
     def settings(self, **overrides: object) -> dict[str, object]:
         """Connector settings for the sweeper service account (secret as a plain string: wrap it)."""
