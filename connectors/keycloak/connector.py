@@ -265,6 +265,8 @@ class KeycloakConnector(
             group = self._lookup(
                 what, VIEW_USERS, lambda kc: kc.get_group_by_path(quote(value, safe="/")), "group", value
             )
+            if "id" not in group:  # some python-keycloak versions (5.5 among them) return the 404 body
+                raise errors.InvalidAttribute(f"{what}: realm {self.realm} has no group {value}")
             with self.api.call(what, MANAGE_USERS) as kc:
                 kc.group_user_add(uid, group["id"])
         else:
