@@ -57,8 +57,9 @@ def _client(client_id: str, secret: str | None) -> dict[str, Any]:
     }
 
 
-def representation(name: str) -> dict[str, Any]:
-    """The lab seed as a ``RealmRepresentation`` Keycloak imports whole."""
+def representation(name: str, people: bool = True) -> dict[str, Any]:
+    """The lab seed as a ``RealmRepresentation`` Keycloak imports whole; without ``people``, only
+    its service account (for a realm whose people come from LDAP)."""
     client_roles: dict[str, list[dict[str, str]]] = {}
     for client, role in CLIENT_ROLES:
         client_roles.setdefault(client, []).append({"name": role})
@@ -81,6 +82,7 @@ def representation(name: str) -> dict[str, Any]:
             ],
         }
         for p in PEOPLE
+        if people
     ]
     users.append(
         {
@@ -142,9 +144,9 @@ class RealRealm:
         self.name = name or f"acme-{uuid.uuid4().hex[:8]}"
         self.url = server.url
 
-    def create(self) -> RealRealm:
+    def create(self, people: bool = True) -> RealRealm:
         with self.server.admin() as admin:
-            answer = admin.post("", json=representation(self.name))
+            answer = admin.post("", json=representation(self.name, people))
             assert answer.status_code == 201, answer.text
         return self
 
@@ -169,9 +171,11 @@ class RealRealm:
             f"{self.url}/realms/{self.name}/protocol/openid-connect/token", data=form, timeout=30
         )
 
-    def login(self, username: str, client: str = "app", *, offline: bool = False) -> Tokens:
+    def login(
+        self, username: str, client: str = "app", *, offline: bool = False, password: str | None = None
+    ) -> Tokens:
         """A password login; with ``offline`` the refresh token is an offline token."""
-        password = next(p.password for p in PEOPLE if p.username == username)
+        password = password or next(p.password for p in PEOPLE if p.username == username)
         scope = "openid offline_access" if offline else "openid"
         answer = self.token(
             grant_type="password", client_id=client, username=username, password=password, scope=scope
@@ -272,6 +276,63 @@ class RealRealm:
             admin.post(f"/{self.name}/components", json=new).raise_for_status()
             for key in old:
                 admin.delete(f"/{self.name}/components/{key['id']}").raise_for_status()
+
+    def federate(self, url: str, users_dn: str, bind_dn: str, bind_password: str, edit_mode: str) -> str:
+        """Keycloak's LDAP user federation pointed at ``url`` (users imported, no periodic sync);
+        returns the component's id. The profile check on login is turned off: the test directory's
+        people have no e-mail, which Keycloak 24+ would otherwise ask for before any login."""
+        config = {
+            "enabled": "true",
+            "priority": "0",
+            "editMode": edit_mode,
+            "vendor": "other",
+            "connectionUrl": url,
+            "usersDn": users_dn,
+            "bindDn": bind_dn,
+            "bindCredential": bind_password,
+            "authType": "simple",
+            "usernameLDAPAttribute": "uid",
+            "rdnLDAPAttribute": "uid",
+            "uuidLDAPAttribute": "entryUUID",
+            "userObjectClasses": "inetOrgPerson, posixAccount",
+            "searchScope": "1",
+            "importEnabled": "true",
+            "syncRegistrations": "false",
+            "fullSyncPeriod": "-1",
+            "changedSyncPeriod": "-1",
+            "cachePolicy": "NO_CACHE",
+            "pagination": "false",
+            "connectionPooling": "false",
+        }
+        component = {
+            "name": "ldap",
+            "providerId": "ldap",
+            "providerType": "org.keycloak.storage.UserStorageProvider",
+            "parentId": self.get("")["id"],
+            "config": {k: [v] for k, v in config.items()},
+        }
+        profile_check = {
+            "alias": "VERIFY_PROFILE",
+            "name": "Verify Profile",
+            "providerId": "VERIFY_PROFILE",
+            "enabled": False,
+            "defaultAction": False,
+            "priority": 90,
+            "config": {},
+        }
+        with self.server.admin() as admin:
+            admin.put(f"/{self.name}/authentication/required-actions/VERIFY_PROFILE", json=profile_check)
+            answer = admin.post(f"/{self.name}/components", json=component)
+            assert answer.status_code == 201, answer.text
+            return answer.headers["Location"].rsplit("/", 1)[1]
+
+    def sync(self, component: str, action: str = "triggerFullSync") -> dict[str, Any]:
+        """Keycloak's sync from LDAP (``triggerFullSync`` or ``triggerChangedUsersSync``), as its
+        periodic sync or an administrator's button runs it."""
+        with self.server.admin() as admin:
+            answer = admin.post(f"/{self.name}/user-storage/{component}/sync", params={"action": action})
+            answer.raise_for_status()
+            return answer.json()
 
     def add_client(self, client_id: str, secret: str, roles: list[str]) -> None:
         """A confidential client whose service account holds ``roles`` of realm-management."""
