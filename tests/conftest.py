@@ -1,4 +1,5 @@
-"""Shared fixtures: a real slapd per test, a seeded directory, the iam CLI."""
+"""Shared fixtures: a real slapd per test, a seeded directory, a real Keycloak per session
+(a realm per test), the iam CLI."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support import keycloak
+from tests.support.realms import RealRealm
 from tests.support.slapd import (
     ADMIN_DN,
     ADMIN_PASSWORD,
@@ -36,6 +39,39 @@ def slapd(tmp_path: Path) -> Iterator[Slapd]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def keycloak_server(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[keycloak.KeycloakServer]:
+    """One real Keycloak for the whole session, started on first use (about 25-40 s)."""
+    why = keycloak.missing()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"cannot start Keycloak: {why}")
+        pytest.skip(f"cannot start Keycloak: {why}")
+    server = keycloak.KeycloakServer(tmp_path_factory.mktemp("keycloak"))
+    server.start()
+    pytestconfig.stash[KEYCLOAK_STARTUP] = (server.version, server.startup_seconds or 0.0)
+    yield server
+    server.stop()
+
+
+KEYCLOAK_STARTUP = pytest.StashKey[tuple[str, float]]()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Say how long the real Keycloak took to start, when one ran."""
+    if KEYCLOAK_STARTUP in config.stash:
+        version, seconds = config.stash[KEYCLOAK_STARTUP]
+        terminalreporter.write_line(f"Keycloak {version} started in {seconds:.1f} s")
+
+
+@pytest.fixture
+def realm(keycloak_server: keycloak.KeycloakServer) -> RealRealm:
+    """A realm of this test's own on the real Keycloak, imported from the lab's seed."""
+    return RealRealm(keycloak_server).create()
 
 
 @dataclass

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from iam.connectors.keycloak import lifespan
 from iam.connectors.keycloak.session import KeycloakSession
 from iam.connectors.keycloak.settings import KeycloakSettings
 from keycloak import KeycloakAdmin
@@ -75,10 +76,34 @@ class KeycloakConnector(
     def check(self) -> str:
         count = self._in_realm("count users", lambda kc: kc.users_count())
         self._sees_every_user(again=True)
+        try:
+            window = self.token_window().summary()
+        except errors.PermissionDenied as exc:
+            window = lifespan.unknown_caveat(exc)
         return (
             f"{self.api.who} (realm {self.api.auth_realm}) administers realm {self.realm} "
-            f"at {self.api.server_url}: {count} users"
+            f"at {self.api.server_url}: {count} users; {window}"
         )
+
+    def token_window(self) -> lifespan.TokenWindow:
+        """How long an access token issued before a termination stays valid (no step can shorten it)."""
+        what = "read the access token lifespans"
+        realm = self._fetch(
+            what,
+            VIEW_REALM,
+            lambda kc: kc.get_realm(self.realm),
+            errors.PermanentError(f"{what}: realm {self.realm} does not exist at {self.api.server_url}"),
+        )
+        seconds = lifespan.realm_lifespan(self.realm, realm, self.api.who)
+        with self.api.call(what, VIEW_CLIENTS) as kc:
+            clients = kc.get_clients()
+        return lifespan.window(self.realm, seconds, clients)
+
+    def _token_caveat(self) -> str:
+        try:
+            return self.token_window().caveat()
+        except errors.PermissionDenied as exc:
+            return lifespan.unknown_caveat(exc)
 
     def close(self) -> None:
         self.api.close()
@@ -182,12 +207,13 @@ class KeycloakConnector(
         for client_id, held in (mappings.get("clientMappings") or {}).items():
             entitlements |= {Entitlement(CLIENT_ROLE, f"{client_id}/{r['name']}") for r in held["mappings"]}
         entitlements |= {Entitlement(GROUP, g["path"]) for g in groups}
-        credentials = [_consent(c) for c in consents]
+        # Keycloak lists offline-token clients from a hash set: sorted, a plan reads the same every time.
+        credentials = [_consent(c) for c in sorted(consents, key=lambda c: c["clientId"])]
         credentials += [
             Credential(
                 "federated-identity", f"{IDP}:{link['identityProvider']}", detail=link.get("userName", "")
             )
-            for link in links
+            for link in sorted(links, key=lambda link: link["identityProvider"])
         ]
         return AccountState(
             system=self.name,
@@ -245,6 +271,8 @@ class KeycloakConnector(
             group = self._lookup(
                 what, VIEW_USERS, lambda kc: kc.get_group_by_path(quote(value, safe="/")), "group", value
             )
+            if "id" not in group:  # some python-keycloak versions (5.5 among them) return the 404 body
+                raise errors.InvalidAttribute(f"{what}: realm {self.realm} has no group {value}")
             with self.api.call(what, MANAGE_USERS) as kc:
                 kc.group_user_add(uid, group["id"])
         else:
@@ -384,10 +412,12 @@ class KeycloakConnector(
         """Disable (no new logins or refreshes), end live sessions, revoke offline tokens and
         consents, strip realm roles, client roles and groups, and unlink identity providers last:
         the link still ties the account to its upstream identity while the rest is stripped, and a
-        disabled account cannot log in through it."""
+        disabled account cannot log in through it. The disable step's description states the
+        window no step can close (access tokens already issued), so the run's evidence does."""
         steps: list[contract.StepSpec] = []
         if state.enabled:
-            steps.append(contract.StepSpec(contract.Op.DISABLE, description="disable the user"))
+            desc = f"disable the user ({self._token_caveat()})"
+            steps.append(contract.StepSpec(contract.Op.DISABLE, description=desc))
         if state.sessions:
             steps.append(
                 contract.StepSpec(

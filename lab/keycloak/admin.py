@@ -19,7 +19,7 @@ from functools import cached_property
 from typing import Any
 
 from iam.lab.keycloak import reps
-from iam.lab.keycloak.state import Realm, Role, Store, User
+from iam.lab.keycloak.state import ADMIN_ROLES, Realm, Role, Store, User
 
 VIEW_USERS = frozenset({"view-users", "manage-users"})
 QUERY_USERS = VIEW_USERS | {"query-users"}
@@ -28,6 +28,7 @@ QUERY_GROUPS = VIEW_USERS | {"query-groups"}
 VIEW_REALM = frozenset({"view-realm", "manage-realm"})
 VIEW_CLIENTS = frozenset({"view-clients", "manage-clients"})
 QUERY_CLIENTS = VIEW_CLIENTS | {"query-clients"}
+ANY_ADMIN = frozenset(ADMIN_ROLES)
 
 Reply = tuple[int, Any]  # status, JSON body (None: no body)
 
@@ -63,6 +64,7 @@ class Call:
     query: dict[str, str]
     body: Any
     sees_users: bool = True  # may view every user of the realm (view-users or manage-users)
+    views_realm: bool = True  # may view the realm's settings (view-realm or manage-realm)
 
     def user(self) -> User:
         found = self.realm.users.get(self.params["id"])
@@ -306,9 +308,10 @@ def offline_sessions(call: Call) -> Reply:
 
 
 def logout(call: Call) -> Reply:
-    """Ends online sessions only; offline tokens survive (Keycloak's behaviour)."""
+    """Ends online sessions and sets the user's not-before time (whole seconds), as Keycloak does:
+    offline sessions stay listed, but no token issued before that second refreshes any more."""
     user = call.user()
-    user.not_before = call.store.clock()
+    user.not_before = int(call.store.clock())
     for session in call.realm.sessions_of(user.id, offline=False):
         if session.id not in call.store.outlive_logout:
             call.store.end_session(call.realm, session.id)
@@ -352,7 +355,12 @@ def delete_link(call: Call) -> Reply:
     return 204, None
 
 
-# clients and roles ----------------------------------------------------------------------------------
+# the realm, clients and roles -----------------------------------------------------------------------
+
+
+def get_realm(call: Call) -> Reply:
+    """Keycloak answers any admin of the realm, but only its name to one who may not view the realm."""
+    return 200, reps.realm(call.realm) if call.views_realm else {"realm": call.realm.name}
 
 
 def list_clients(call: Call) -> Reply:
@@ -420,6 +428,7 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", U + "/federated-identity/{provider}", MANAGE_USERS, delete_link),
     Route("DELETE", "/{realm}/sessions/{session}", MANAGE_USERS, delete_session),
     Route("GET", "/{realm}/attack-detection/brute-force/users/{userId}", VIEW_USERS, brute_force_status),
+    Route("GET", "/{realm}", ANY_ADMIN, get_realm),
     Route("GET", "/{realm}/clients", QUERY_CLIENTS, list_clients),
     Route("GET", "/{realm}/clients/{id}/roles", VIEW_CLIENTS, list_client_roles),
     Route("GET", "/{realm}/clients/{id}/roles/{role-name}", VIEW_CLIENTS, get_client_role),

@@ -82,8 +82,21 @@ def session(s: UserSession, u: User) -> dict[str, Any]:
     }
 
 
-def client(c: Client) -> dict[str, Any]:
+def realm(r: Realm) -> dict[str, Any]:
+    """What an admin allowed to view the realm sees (the lifespans iam reports among them)."""
     return {
+        "id": r.id,
+        "realm": r.name,
+        "enabled": True,
+        "notBefore": 0,
+        "accessTokenLifespan": int(r.access_lifespan),
+        "ssoSessionIdleTimeout": int(r.sso_idle),
+        "offlineSessionIdleTimeout": int(r.offline_idle),
+    }
+
+
+def client(c: Client) -> dict[str, Any]:
+    rep = {
         "id": c.id,
         "clientId": c.client_id,
         "enabled": True,
@@ -92,6 +105,9 @@ def client(c: Client) -> dict[str, Any]:
         "serviceAccountsEnabled": c.service_account is not None,
         "protocol": "openid-connect",
     }
+    if c.attributes:
+        rep["attributes"] = dict(c.attributes)
+    return rep
 
 
 def mappings(u: User, realm: Realm) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from iam.lab.keycloak.admin import ROUTES, VIEW_USERS, Call, Exchange, HttpError, Route
+from iam.lab.keycloak.admin import ROUTES, VIEW_REALM, VIEW_USERS, Call, Exchange, HttpError, Route
 from iam.lab.keycloak.state import REALM_MANAGEMENT, Client, Consent, Group, Realm, Role, Store, User
 from iam.lab.keycloak.tokens import OAuthError, admin_subject, allowed, token
 from iam.lab.loopback import LoopbackHttp
@@ -141,6 +141,8 @@ class KeycloakEmulator:
         password: str | None = None,
         enabled: bool = True,
         email: str = "",
+        first_name: str = "",
+        last_name: str = "",
         realm_roles: Iterable[str] = (),
         client_roles: Mapping[str, Iterable[str]] | None = None,
         groups: Iterable[str] = (),
@@ -149,7 +151,15 @@ class KeycloakEmulator:
         """A user with direct role mappings, group memberships and identity-provider links."""
         with self.lock:
             r = self.realm(realm)
-            user = self.store.add_user(r, username, password=password, enabled=enabled, email=email)
+            user = self.store.add_user(
+                r,
+                username,
+                password=password,
+                enabled=enabled,
+                email=email,
+                first_name=first_name,
+                last_name=last_name,
+            )
             user.roles |= {r.roles[name].id for name in realm_roles}
             for client_id, names in (client_roles or {}).items():
                 client = r.client(client_id)
@@ -167,7 +177,7 @@ class KeycloakEmulator:
         return found
 
     def set_admin_roles(self, realm: str, username: str, roles: Iterable[str]) -> None:
-        """Make ``roles`` the user's realm-management roles (takes effect on the next call)."""
+        """Make ``roles`` the user's realm-management roles (they count from the user's next token)."""
         with self.lock:
             r = self.realm(realm)
             rm = r.client(REALM_MANAGEMENT)
@@ -287,7 +297,8 @@ class KeycloakEmulator:
             if not allowed(auth_realm, subject, target, route.needs):
                 raise HttpError(403, "HTTP 403 Forbidden")
             sees_users = allowed(auth_realm, subject, target, VIEW_USERS)
-            return route.handler(Call(self.store, target, params, query, body, sees_users))
+            views_realm = allowed(auth_realm, subject, target, VIEW_REALM)
+            return route.handler(Call(self.store, target, params, query, body, sees_users, views_realm))
         except HttpError as exc:
             return exc.status, {"error": exc.message}
 

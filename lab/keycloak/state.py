@@ -8,6 +8,8 @@ an injected clock so a test moves time instead of sleeping.
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import time
 import uuid
@@ -63,6 +65,7 @@ class Client:
     service_account: str | None = None  # id of its service-account user
     bearer_only: bool = False
     roles: dict[str, Role] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict)  # e.g. its own access.token.lifespan
     id: str = field(default_factory=new_id)
 
 
@@ -82,7 +85,7 @@ class UserSession:
     offline: bool = False
     ip: str = "127.0.0.1"
     last_access: float = 0.0
-    id: str = field(default_factory=new_id)
+    id: str = field(default_factory=lambda: secrets.token_urlsafe(18))  # Keycloak 26's are not UUIDs
 
 
 @dataclass
@@ -105,7 +108,7 @@ class User:
     consents: dict[str, Consent] = field(default_factory=dict)  # client UUID -> consent
     links: dict[str, tuple[str, str]] = field(default_factory=dict)  # idp alias -> (userId, userName)
     service_account_of: str | None = None  # client UUID
-    not_before: float = 0.0
+    not_before: int = 0  # epoch seconds, as Keycloak keeps it
     attributes: dict[str, list[str]] = field(default_factory=dict)
     id: str = field(default_factory=new_id)
 
@@ -119,6 +122,8 @@ class Token:
     issued: float
     expires: float
     session_id: str | None = None
+    #: The user's role ids when the token was issued: Keycloak judges an admin by the token's roles.
+    roles: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -159,11 +164,23 @@ class Realm:
         found = [s for s in self.sessions.values() if s.user_id == user_id and s.offline == offline]
         return sorted(found, key=lambda s: (s.start, s.id))
 
-    def admin_roles(self, user: User) -> set[str]:
-        """The user's realm-management roles, with realm-admin expanded."""
+    def admin_roles(self, role_ids: frozenset[str]) -> set[str]:
+        """The realm-management roles among ``role_ids``, with realm-admin expanded."""
         rm = self.client(REALM_MANAGEMENT)
-        held = {r.name for r in rm.roles.values() if r.id in user.roles} if rm else set()
+        held = {r.name for r in rm.roles.values() if r.id in role_ids} if rm else set()
         return set(ADMIN_ROLES) if "realm-admin" in held else held
+
+
+def _jwt_shaped(kind: str, issued: int, expires: int) -> str:
+    """A token shaped as Keycloak's (a JWT whose ``iat`` a client may read), signed by nobody:
+    the emulator looks tokens up, it does not verify them."""
+
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    typ = {"access": "Bearer", "refresh": "Refresh", "offline": "Offline"}[kind]
+    claims = {"iat": issued, "exp": expires, "jti": secrets.token_hex(16), "typ": typ}
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.{secrets.token_urlsafe(16)}"
 
 
 class Store:
@@ -229,9 +246,16 @@ class Store:
     def issue(self, realm: Realm, user: User, client: Client, kind: str, session: UserSession | None) -> str:
         lifetime = {"access": realm.access_lifespan, "refresh": realm.sso_idle, "offline": realm.offline_idle}
         now = self.clock()
-        value = secrets.token_urlsafe(24)
+        value = _jwt_shaped(kind, int(now), int(now + lifetime[kind]))
         self.tokens[value] = Token(
-            realm.name, user.id, client.id, kind, now, now + lifetime[kind], session.id if session else None
+            realm.name,
+            user.id,
+            client.id,
+            kind,
+            now,
+            now + lifetime[kind],
+            session.id if session else None,
+            frozenset(user.roles),
         )
         return value
 

@@ -2,7 +2,9 @@
 
 Grants: ``password`` (``admin-cli`` and any client allowed direct grants),
 ``client_credentials`` (a confidential client with a service account; no
-refresh token, as Keycloak's default) and ``refresh_token``. Refusals use
+refresh token, as Keycloak's default) and ``refresh_token``. A refresh token
+issued in a second before the user's not-before time (set by the admin
+logout) is refused as "Stale token", offline tokens included. Refusals use
 Keycloak's texts, because python-keycloak decides on them: a refresh that
 fails with "Token is not active" makes it fall back to a fresh grant.
 """
@@ -98,11 +100,13 @@ def _check_refresh(store: Store, realm: Realm, client: Client, old: Token | None
     user = realm.users.get(old.user_id)
     if user is None or not user.enabled:
         raise OAuthError(400, "invalid_grant", "User disabled")
+    if int(old.issued) < user.not_before:  # Keycloak compares whole seconds: iat < notBefore
+        raise OAuthError(400, "invalid_grant", "Stale token")
     return user, session
 
 
-def admin_subject(store: Store, header: str | None) -> tuple[Realm, User]:
-    """The realm and user behind a bearer token, or 401 as Keycloak answers it."""
+def admin_subject(store: Store, header: str | None) -> tuple[Realm, Token]:
+    """The realm and the token behind a bearer header, or 401 as Keycloak answers it."""
     value = header[7:] if header and header.startswith("Bearer ") else ""
     held = store.tokens.get(value)
     if held is None or held.kind != "access" or held.expires <= store.clock():
@@ -113,13 +117,16 @@ def admin_subject(store: Store, header: str | None) -> tuple[Realm, User]:
         raise HttpError(401, "HTTP 401 Unauthorized")
     if held.session_id is not None and held.session_id not in realm.sessions:
         raise HttpError(401, "HTTP 401 Unauthorized")  # the admin's session was ended
-    return realm, user
+    return realm, held
 
 
-def allowed(auth_realm: Realm, user: User, target: Realm, needs: frozenset[str]) -> bool:
-    """Master's ``admin`` role rules every realm; otherwise realm-management roles of the same realm."""
-    if auth_realm.name == "master" and auth_realm.roles["admin"].id in user.roles:
+def allowed(auth_realm: Realm, token: Token, target: Realm, needs: frozenset[str]) -> bool:
+    """Master's ``admin`` role rules every realm; otherwise realm-management roles of the same realm.
+
+    Judged by the roles the token was issued with, as Keycloak does: a change to the admin's
+    roles counts from its next token on."""
+    if auth_realm.name == "master" and auth_realm.roles["admin"].id in token.roles:
         return True
     if auth_realm is not target:
         return False
-    return bool(auth_realm.admin_roles(user) & needs)
+    return bool(auth_realm.admin_roles(token.roles) & needs)

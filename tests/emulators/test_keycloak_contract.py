@@ -92,10 +92,12 @@ def _scenario(kc: KeycloakEmulator, clock: FakeClock) -> None:
     kc.fail_next(1, 503)
     with pytest.raises(errors.TransientError):
         c.read_account("bob")
-    kc.set_admin_roles(REALM, f"service-account-{SWEEPER}", ["view-users"])
-    with pytest.raises(errors.PermissionDenied):
-        c.disable("bob")
     c.close()
+    kc.set_admin_roles(REALM, f"service-account-{SWEEPER}", ["view-users"])
+    viewer = KeycloakConnector("sso", {**settings(kc), "client_secret": SWEEPER_SECRET})
+    with pytest.raises(errors.PermissionDenied):
+        viewer.disable("bob")  # a new token: roles count as the token carries them
+    viewer.close()
 
     admin = KeycloakAdmin(
         connection=KeycloakOpenIDConnection(

@@ -90,16 +90,19 @@ def test_a_refresh_token_dies_with_its_idle_time(http: httpx.Client, clock: Fake
     assert again.json()["error_description"] == "Token is not active"  # python-keycloak's cue to log in anew
 
 
-def test_missing_realm_management_role_is_403_and_takes_effect_at_once(
-    kc: KeycloakEmulator, http: httpx.Client
-) -> None:
-    bearer = sweeper_token(http)
+def test_admin_roles_are_judged_by_those_in_the_token(kc: KeycloakEmulator, http: httpx.Client) -> None:
+    """As Keycloak: a role taken away or given counts from the admin's next token on."""
     path = f"/users/{alice_id(kc)}/logout"
     kc.set_admin_roles(REALM, f"service-account-{SWEEPER}", ["view-users"])
+    bearer = sweeper_token(http)
     assert admin(http, "POST", path, bearer).status_code == 403
     assert admin(http, "GET", "/users", bearer).status_code == 200
-    kc.set_admin_roles(REALM, f"service-account-{SWEEPER}", ["view-users", "manage-users"])
-    assert admin(http, "POST", path, bearer).status_code == 204
+    kc.set_admin_roles(REALM, f"service-account-{SWEEPER}", ["manage-users"])
+    assert admin(http, "POST", path, bearer).status_code == 403, "the token in hand carries no manage-users"
+    assert admin(http, "POST", path, sweeper_token(http)).status_code == 204
+    kc.set_admin_roles(REALM, f"service-account-{SWEEPER}", [])
+    fresh, alice = sweeper_token(http), f"/users/{alice_id(kc)}"
+    assert [admin(http, "GET", alice, b).status_code for b in (bearer, fresh)] == [200, 403]
 
 
 def test_a_realm_token_cannot_administer_another_realm(kc: KeycloakEmulator, http: httpx.Client) -> None:
@@ -109,19 +112,35 @@ def test_a_realm_token_cannot_administer_another_realm(kc: KeycloakEmulator, htt
     assert answer.status_code == 403
 
 
-def test_logout_ends_online_sessions_but_offline_tokens_live_on(
-    kc: KeycloakEmulator, http: httpx.Client
+def test_logout_ends_online_sessions_and_stales_every_older_token_offline_included(
+    kc: KeycloakEmulator, http: httpx.Client, clock: FakeClock
 ) -> None:
+    """Keycloak's logout sets the user's not-before time (whole seconds): a refresh token issued
+    in an earlier second is then refused, offline ones too, though the offline session is still listed."""
     login = kc.login(REALM, "alice", "app", offline=True)
+    clock.advance(1)
     bearer = sweeper_token(http)
     assert admin(http, "POST", f"/users/{alice_id(kc)}/logout", bearer).status_code == 204
     assert admin(http, "GET", f"/users/{alice_id(kc)}/sessions", bearer).json() == []
     refreshed = token(
         http, grant_type="refresh_token", client_id="app", refresh_token=login.offline_token or ""
     )
-    assert refreshed.status_code == 200, refreshed.text
+    assert (refreshed.status_code, refreshed.json()["error_description"]) == (400, "Stale token")
     consents = admin(http, "GET", f"/users/{alice_id(kc)}/consents", bearer).json()
     assert [(c["clientId"], c["additionalGrants"][0]["key"]) for c in consents] == [("app", "Offline Token")]
+    assert admin(http, "GET", f"/users/{alice_id(kc)}", bearer).json()["notBefore"] == int(clock())
+
+
+def test_a_token_issued_in_the_same_second_as_the_logout_still_refreshes(
+    kc: KeycloakEmulator, http: httpx.Client
+) -> None:
+    """Not-before is compared in whole seconds, as in Keycloak: one reason to revoke offline tokens too."""
+    login = kc.login(REALM, "alice", "app", offline=True)
+    assert admin(http, "POST", f"/users/{alice_id(kc)}/logout", sweeper_token(http)).status_code == 204
+    refreshed = token(
+        http, grant_type="refresh_token", client_id="app", refresh_token=login.offline_token or ""
+    )
+    assert refreshed.status_code == 200, refreshed.text
 
 
 def test_revoking_a_consent_kills_the_offline_token_and_a_second_revoke_is_404(
@@ -163,3 +182,11 @@ def test_user_listing_pages_and_matches_exactly(kc: KeycloakEmulator, http: http
     assert [u["username"] for u in exact] == ["alice"]
     every = admin(http, "GET", "/users", bearer, params={"max": 100}).json()
     assert all(not u["username"].startswith("service-account-") for u in every)
+
+
+def test_the_realm_shows_its_lifespans_only_to_an_admin_who_may_view_it(
+    kc: KeycloakEmulator, http: httpx.Client
+) -> None:
+    assert admin(http, "GET", "", sweeper_token(http)).json()["accessTokenLifespan"] == 300
+    kc.set_admin_roles(REALM, f"service-account-{SWEEPER}", ["view-users"])
+    assert admin(http, "GET", "", sweeper_token(http)).json() == {"realm": REALM}
