@@ -1,0 +1,155 @@
+"""`iam offboard` across the estate: the directory (slapd), a SaaS application (SCIM) and the doors (Seam).
+
+The CLI runs as a separate process on one configuration naming all three;
+afterwards each system is looked at from outside, with its own means: an
+admin LDAP connection, the SCIM server's own API, Seam's API with the
+workspace's key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import Directory, iam_env, run_iam
+from tests.support import schemas
+from tests.support.company import groups_of, locked
+from tests.support.scim import TOKEN, ScimAdmin, ScimServer
+from tests.support.seam import FakeSeam, SeamAdmin
+
+SCIM_TOKEN_ENV = "IAM_TEST_SCIM_TOKEN"
+SEAM_KEY_ENV = "IAM_TEST_SEAM_KEY"
+
+
+@dataclass
+class Estate:
+    config: Path
+    scim: ScimAdmin
+    seam: SeamAdmin
+    scim_ids: dict[str, str]
+    scim_groups: dict[str, str]
+    seam_ids: dict[str, str]
+    seam_key: str
+
+    def env(self) -> dict[str, str]:
+        return iam_env({SCIM_TOKEN_ENV: TOKEN, SEAM_KEY_ENV: self.seam_key})
+
+
+@pytest.fixture
+def scim_server(tmp_path: Path) -> Iterator[ScimServer]:
+    server = ScimServer(tmp_path / "scim")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_seam(tmp_path: Path) -> Iterator[FakeSeam]:
+    server = FakeSeam(tmp_path / "seam")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def estate(directory: Directory, config_file: Path, scim_server: ScimServer, fake_seam: FakeSeam) -> Estate:
+    """alice and bob in all three systems; alice holds more than bob everywhere."""
+    scim = scim_server.admin()
+    scim_ids = {u: scim.add_user(u) for u in ("alice", "bob")}
+    scim_groups = {
+        "eng": scim.add_group("eng", [scim_ids["alice"], scim_ids["bob"]]),
+        "admins": scim.add_group("admins", [scim_ids["alice"]]),
+    }
+    seam = fake_seam.admin()
+    assert fake_seam.seed
+    groups = fake_seam.seed.access_groups
+    seam_ids = {
+        "alice": seam.add_user("alice@example.com", "Alice", [groups["Lobby"], groups["Server Room"]]),
+        "bob": seam.add_user("bob@example.com", "Bob", [groups["Lobby"]]),
+    }
+    seam.add_credential(seam_ids["alice"], "7001")
+    seam.add_credential(seam_ids["alice"], "7002")
+    seam.add_credential(seam_ids["bob"], "7003")
+
+    data = yaml.safe_load(config_file.read_text())
+    data["systems"]["wiki"] = {
+        "type": "scim",
+        "url": scim_server.url,
+        "token": {"env": SCIM_TOKEN_ENV},
+        "timeout": 5,
+    }
+    data["systems"]["doors"] = {
+        "type": "seam",
+        "url": fake_seam.seed.url,
+        "api_key": {"env": SEAM_KEY_ENV},
+        "acs_system_id": fake_seam.seed.acs_system_id,
+        "email_domain": "example.com",
+        "timeout": 5,
+    }
+    config_file.write_text(yaml.safe_dump(data))
+    return Estate(config_file, scim, seam, scim_ids, scim_groups, seam_ids, fake_seam.seed.api_key)
+
+
+def offboard(estate: Estate, *extra: str) -> tuple[int, dict[str, object], str]:
+    result = run_iam(
+        "--config", str(estate.config), "offboard", "alice", "--reason", "resigned", "--yes",
+        "--format", "json", *extra, env=estate.env(),
+    )  # fmt: skip
+    report = json.loads(result.stdout) if result.stdout.strip() else {}
+    return result.returncode, report, result.stdout + result.stderr
+
+
+def test_a_leaver_loses_the_directory_the_saas_application_and_the_doors(
+    estate: Estate, directory: Directory
+) -> None:
+    assert groups_of(directory, "alice") and estate.scim.user(estate.scim_ids["alice"])["active"] is True
+
+    code, report, output = offboard(estate)
+
+    assert code == 0, output
+    schemas.validate(report, "run-report")
+    assert report["status"] == "complete"
+    assert {s["system"] for s in report["systems"]} == {"directory", "wiki", "doors"}  # type: ignore[union-attr]
+    # the directory, through an admin LDAP connection
+    assert groups_of(directory, "alice") == set() and locked(directory, "alice")
+    # the SaaS application, through the SCIM server's own API
+    alice = estate.scim_ids["alice"]
+    assert estate.scim.user(alice)["active"] is False
+    assert all(alice not in estate.scim.members(g) for g in estate.scim_groups.values())
+    # the doors, through Seam's API
+    seam_alice = estate.seam_ids["alice"]
+    assert estate.seam.user(seam_alice)["is_suspended"] is True
+    assert estate.seam.credentials_of(seam_alice) == [] and estate.seam.groups_of(seam_alice) == set()
+    # bob keeps everything everywhere
+    assert groups_of(directory, "bob") and not locked(directory, "bob")
+    assert estate.scim.user(estate.scim_ids["bob"])["active"] is True
+    assert estate.scim.members(estate.scim_groups["eng"]) == {estate.scim_ids["bob"]}
+    bob = estate.seam_ids["bob"]
+    assert estate.seam.user(bob)["is_suspended"] is False and estate.seam.groups_of(bob) == {"Lobby"}
+    assert len(estate.seam.credentials_of(bob)) == 1
+    # no secret in what a person reads
+    assert TOKEN not in output and estate.seam_key not in output
+
+    again, second, _ = offboard(estate)
+    assert again == 0 and second["status"] == "complete"
+
+
+def test_a_saas_application_that_cannot_be_reached_leaves_the_run_partial_and_the_rest_done(
+    estate: Estate, directory: Directory, scim_server: ScimServer
+) -> None:
+    scim_server.stop()
+
+    code, report, output = offboard(estate)
+
+    assert code == 3, output
+    assert report["status"] == "partial"
+    wiki = next(s for s in report["systems"] if s["system"] == "wiki")  # type: ignore[union-attr]
+    assert "cannot connect" in json.dumps(wiki)
+    assert groups_of(directory, "alice") == set()
+    assert estate.seam.user(estate.seam_ids["alice"])["is_suspended"] is True
+    assert estate.seam.credentials_of(estate.seam_ids["alice"]) == []
