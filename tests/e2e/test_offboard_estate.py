@@ -153,3 +153,11 @@ def test_a_saas_application_that_cannot_be_reached_leaves_the_run_partial_and_th
     assert groups_of(directory, "alice") == set()
     assert estate.seam.user(estate.seam_ids["alice"])["is_suspended"] is True
     assert estate.seam.credentials_of(estate.seam_ids["alice"]) == []
+
+
+def test_iam_lists_the_scim_and_seam_connectors_with_what_they_can_do() -> None:
+    result = run_iam("connectors", "list")
+    assert result.returncode == 0, result.stderr
+    lines = {line.split(":")[0]: line for line in result.stdout.splitlines() if ":" in line}
+    assert "disable" in lines["scim"] and "entitle" in lines["scim"] and "delete" in lines["scim"]
+    assert "revoke_credentials" in lines["seam"] and "terminate" in lines["seam"]
