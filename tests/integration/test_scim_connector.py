@@ -326,6 +326,7 @@ class TokenEndpoint(BaseHTTPRequestHandler):
 
     client = ("iam", "client-secret-9c2e")
     issued = 0
+    token = TOKEN
 
     def do_POST(self) -> None:
         form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
@@ -336,7 +337,7 @@ class TokenEndpoint(BaseHTTPRequestHandler):
             self._answer(401, {"error": "invalid_client"})
             return
         type(self).issued += 1
-        self._answer(200, {"access_token": TOKEN, "token_type": "Bearer", "expires_in": 3600})
+        self._answer(200, {"access_token": self.token, "token_type": "Bearer", "expires_in": 3600})
 
     def _answer(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -352,6 +353,7 @@ class TokenEndpoint(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def token_endpoint() -> Iterator[str]:
+    TokenEndpoint.token = TOKEN
     http = LoopbackHttp()
     http.start(TokenEndpoint)
     yield f"{http.base_url}/token"
@@ -419,3 +421,80 @@ def test_scim2_tester_finds_the_server_compliant_with_the_settings_iam_uses(serv
     skipped = {r.title for r in results if r.status == Status.SKIPPED}
     features = c.session.features()
     assert bool(skipped) == (not features.patch)  # what the checker skips is what iam falls back from
+
+
+# a service that does not keep the switch, a listing cut short --------------------------------------
+
+
+class RewritingTransport(httpx.BaseTransport):
+    """Forwards to the real server, rewriting what one kind of service gets wrong on the way."""
+
+    def __init__(self, request: Any = None, response: Any = None) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.rewrite_request = request or (lambda r: r)
+        self.rewrite_response = response or (lambda r, body: body)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        answer = self.inner.handle_request(self.rewrite_request(request))
+        answer.read()
+        if not answer.content or answer.headers.get("content-type", "").find("json") < 0:
+            return answer
+        body = self.rewrite_response(request, json.loads(answer.content))
+        return httpx.Response(
+            answer.status_code, headers={"content-type": "application/scim+json"}, json=body
+        )
+
+
+def _without_active(request: httpx.Request) -> httpx.Request:
+    """A service that takes a PUT and silently drops ``active`` from it."""
+    if request.method != "PUT" or "/Users/" not in request.url.path:
+        return request
+    body = {k: v for k, v in json.loads(request.content).items() if k != "active"}
+    headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+    return httpx.Request(request.method, request.url, headers=headers, json=body)
+
+
+def test_a_service_that_does_not_keep_active_false_has_disabled_nobody(strict: ScimServer) -> None:
+    s = seed(strict)
+    c = ScimConnector("app", strict.settings(), transport=RewritingTransport(request=_without_active))
+    with pytest.raises(errors.Unsupported, match="does not keep the switch"):
+        c.disable(ALICE)
+    state = c.read_account(ALICE)
+    assert state is not None and state.enabled
+    assert "account is enabled: the service does not say the user is inactive" in state.remaining_access()
+    assert s.admin.user(s.alice).get("active") is not False
+
+
+def _cut_after_first_page(request: httpx.Request, body: dict[str, Any]) -> dict[str, Any]:
+    """A listing whose later pages come back empty while the total still counts them."""
+    if "Resources" in body and int(request.url.params.get("startIndex", "1")) > 1:
+        return {**body, "Resources": []}
+    return body
+
+
+def test_a_listing_that_stops_short_of_its_total_is_an_error_not_fewer_users(server: ScimServer) -> None:
+    seed(server)
+    for n in range(3):
+        server.admin().add_user(f"user{n}")
+    transport = RewritingTransport(response=_cut_after_first_page)
+    c = ScimConnector("app", server.settings(page_size=2), transport=transport)
+    with pytest.raises(errors.IncompleteRead, match=r"the listing of (Users|Groups) ended after 2 of"):
+        list(c.iter_accounts())
+    with pytest.raises(errors.IncompleteRead, match="ended after 2 of"):
+        c.read_account("user2")  # alice's groups, or the users scanned without a filter, are cut short
+
+
+def test_a_fetched_token_the_service_refuses_is_fetched_again_once(
+    full: ScimServer, token_endpoint: str
+) -> None:
+    seed(full)
+    TokenEndpoint.issued = 0
+    oauth = {"token_url": token_endpoint, "client_id": "iam", "client_secret": "client-secret-9c2e"}
+    c = ScimConnector("app", {"url": full.url, "oauth": oauth, "timeout": 5})
+    assert c.read_account(ALICE) is not None
+    full.stop()  # the service now accepts only tokens issued from here on
+    TokenEndpoint.token = full.token = "scim-rotated-token-8e21"
+    full.start()
+    seed(full)
+    assert c.read_account("bob") is not None
+    assert TokenEndpoint.issued == 2

@@ -51,10 +51,11 @@ PROFILES: dict[str, dict[str, Any]] = {
 class ScimServer:
     """Start and stop one scim2-server (stopped by its own pid); its resources live in its memory."""
 
-    def __init__(self, workdir: Path, profile: str = "full") -> None:
+    def __init__(self, workdir: Path, profile: str = "full", token: str = TOKEN) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.profile = profile
+        self.token = token
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v2"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -76,7 +77,7 @@ class ScimServer:
                 "--port",
                 str(self.port),
                 "--bearer-token",
-                TOKEN,
+                self.token,
                 "--service-provider-config",
                 str(config),
             ],
@@ -107,10 +108,10 @@ class ScimServer:
 
     def settings(self, **overrides: Any) -> dict[str, Any]:
         """What an iam.yaml says for this server (the token inline: tests only)."""
-        return {"url": self.url, "token": TOKEN, "timeout": 5, **overrides}
+        return {"url": self.url, "token": self.token, "timeout": 5, **overrides}
 
     def admin(self) -> ScimAdmin:
-        return ScimAdmin(self.url)
+        return ScimAdmin(self.url, self.token)
 
 
 @dataclass
@@ -118,9 +119,10 @@ class ScimAdmin:
     """The server's own API, for seeding and for checking from outside the connector."""
 
     url: str
+    token: str = TOKEN
 
     def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/scim+json"}
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/scim+json"}
         response = httpx.request(method, self.url + path, json=body, headers=headers, timeout=10)
         response.raise_for_status()
         return response.json() if response.content else {}
