@@ -315,3 +315,17 @@ def test_seams_python_sdk_reads_and_removes_through_the_routes_the_fake_lacks(
     )
     sdk.acs.credentials.delete(acs_credential_id=card.acs_credential_id)
     assert admin.credentials_of(jane) == []
+
+
+def test_a_seam_outage_is_a_transient_error_and_a_retry_after_it_succeeds(
+    connector: SeamBadgeConnector, admin: SeamAdmin, seed: Seed, jane: str
+) -> None:
+    """The fake's own outage switch: its routes answer 503 until it is lifted."""
+    workspace = admin.user(jane)["workspace_id"]
+    admin.call("/_fake/simulate_workspace_outage", workspace_id=workspace, routes=["/acs/users/suspend"])
+    with pytest.raises(errors.TransientError, match="Seam failed") as caught:
+        connector.disable(JANE)
+    assert caught.value.retryable and admin.user(jane)["is_suspended"] is False
+    admin.call("/_fake/simulate_workspace_outage", workspace_id=workspace, routes=[])
+    assert connector.disable(JANE).outcome == Outcome.UPDATED  # what the engine's retry finds
+    assert admin.user(jane)["is_suspended"] is True
