@@ -217,7 +217,8 @@ class BadgeConnector(
     # creating -----------------------------------------------------------------------------------
 
     def create_account(self, username: str, attributes: Mapping[str, Any]) -> Result:
-        """The cardholder, and a badge when ``badge_id`` is given; ``end_date`` becomes its deactivation.
+        """The cardholder, and a badge when ``badge_id`` is given; ``end_date`` becomes its deactivation
+        (or, where the PACS schedules the person, the end of the person's access).
 
         Cards are usually enrolled at the badging office; iam issues one only
         when the caller knows the card number.
@@ -237,14 +238,18 @@ class BadgeConnector(
                 email=str(attributes.get("email") or ""),
             )
         )
+        created = f"cardholder {holder.id}"
+        if end is not None and self.driver.traits.person_switch:  # the person's schedule carries the end
+            self.driver.set_access_ends(holder, self._target(end))
+            created += f", access until {self._target(end).isoformat()}"
         if not number:
-            return Result(Outcome.CREATED, f"cardholder {holder.id}, no badge yet")
+            return Result(Outcome.CREATED, f"{created}, no badge yet")
         badge = self.driver.create_badge(
             holder,
             NewBadge(number, self.policy.badge_type or "", self.policy.active_status, self.now(), end),
         )
         until = f" until {end.isoformat()}" if end else ""
-        return Result(Outcome.CREATED, f"cardholder {holder.id}, badge {badge.key}{until}")
+        return Result(Outcome.CREATED, f"{created}, badge {badge.key}{until}")
 
     def _end_of(self, end_date: Any) -> datetime | None:
         """The last day works through midnight at the site: deactivate at the start of the next."""

@@ -233,6 +233,25 @@ def test_a_contractor_access_ends_at_midnight_after_the_end_date_and_follows_hr(
     assert connector.attribute_delta(connector.read_account(JANE), {}) is None  # type: ignore[arg-type]
 
 
+def test_a_contractor_created_by_iam_has_their_access_end_from_the_start(
+    connector: SeamBadgeConnector, admin: SeamAdmin
+) -> None:
+    attributes = {
+        "given_name": "Cy",
+        "family_name": "Temp",
+        "email": "cy@example.com",
+        "end_date": "2025-03-10",
+    }
+    created = connector.create_account("cy", attributes)
+    assert created.outcome == Outcome.CREATED and "access until 2025-03-11T00:00:00-05:00" in created.detail
+    (cy,) = [u for u in admin.users() if u["email_address"] == "cy@example.com"]
+    assert cy["access_schedule"]["ends_at"] == "2025-03-11T05:00:00.000Z"
+    state = connector.read_account("cy")
+    assert (
+        state is not None and connector.attribute_delta(state, attributes) is None
+    )  # nothing left to follow
+
+
 def test_an_end_date_never_revives_a_suspended_person(
     connector: SeamBadgeConnector, admin: SeamAdmin, jane: str
 ) -> None:
