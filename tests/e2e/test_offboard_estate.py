@@ -18,7 +18,7 @@ import yaml
 
 from tests.conftest import Directory, iam_env, run_iam
 from tests.support import schemas
-from tests.support.company import groups_of, locked
+from tests.support.company import BASE_FEED, NOW, groups_of, locked, sample_policy, write_feed
 from tests.support.scim import TOKEN, ScimAdmin, ScimServer
 from tests.support.seam import FakeSeam, SeamAdmin
 
@@ -161,3 +161,70 @@ def test_iam_lists_the_scim_and_seam_connectors_with_what_they_can_do() -> None:
     lines = {line.split(":")[0]: line for line in result.stdout.splitlines() if ":" in line}
     assert "disable" in lines["scim"] and "entitle" in lines["scim"] and "delete" in lines["scim"]
     assert "revoke_credentials" in lines["seam"] and "terminate" in lines["seam"]
+
+
+def estate_policy(directory: Directory, tmp_path: Path) -> Path:
+    """The sample company's policy, its roles also naming a SaaS group and a door group."""
+    path = sample_policy(directory, tmp_path)
+    policy = yaml.safe_load(path.read_text())
+    roles = policy["roles"]
+    roles["staff"]["entitlements"].update(wiki=["group:everyone"], doors=["access-level:Lobby"])
+    roles["engineering"]["entitlements"].update(wiki=["group:eng"], doors=["access-level:Lab"])
+    path.write_text(yaml.safe_dump(policy))
+    return path
+
+
+def hr_sync(estate: Estate, feed: Path) -> tuple[int, dict[str, object], str]:
+    result = run_iam(
+        "--config", str(estate.config), "hr", "sync", str(feed), "--now", NOW, "--format", "json",
+        env=estate.env(),
+    )  # fmt: skip
+    report = json.loads(result.stdout) if result.stdout.strip() else {}
+    return result.returncode, report, result.stdout + result.stderr
+
+
+def test_hr_joiners_get_their_roles_everywhere_and_a_leaver_loses_them_everywhere(
+    estate: Estate, directory: Directory, tmp_path: Path
+) -> None:
+    estate_policy(directory, tmp_path)
+    data = yaml.safe_load(estate.config.read_text())
+    estate.config.write_text(yaml.safe_dump({**data, "policy": "policy.yaml", "timezone": "UTC"}))
+    everyone = estate.scim.add_group("everyone")
+    ann, dan = (
+        BASE_FEED[0],
+        BASE_FEED[3],
+    )  # an engineering manager; an engineering contractor until 2026-12-31
+    feed = [dict(p, email=f"{p['username']}@example.com") for p in (ann, dan)]
+
+    code, report, output = hr_sync(estate, write_feed(tmp_path / "v1.csv", feed))
+
+    assert code == 0, output
+    events = sorted((e["type"], e["username"], e["status"]) for e in report["events"])  # type: ignore[index]
+    assert events == [
+        ("joiner", "ann", "applied"),
+        ("joiner", "dan", "applied"),
+        ("leaver", "dan", "scheduled"),
+    ]
+    assert groups_of(directory, "dan") == {"staff", "engineering", "developers", "third-parties"}
+    scim_users = {u["userName"]: u for u in estate.scim.users()}
+    assert scim_users["dan"]["active"] is True
+    assert scim_users["dan"]["id"] in estate.scim.members(everyone)
+    assert scim_users["dan"]["id"] in estate.scim.members(estate.scim_groups["eng"])
+    seam_users = {u["email_address"]: u for u in estate.seam.users()}
+    seam_dan = seam_users["dan@example.com"]["acs_user_id"]
+    assert estate.seam.groups_of(seam_dan) == {"Lobby", "Lab"}
+    assert seam_users["dan@example.com"]["access_schedule"]["ends_at"] == "2027-01-01T00:00:00.000Z"
+    assert estate.seam.groups_of(seam_users["ann@example.com"]["acs_user_id"]) == {"Lobby", "Lab"}
+
+    code, report, output = hr_sync(estate, write_feed(tmp_path / "v2.csv", feed[:1]))  # dan has left
+
+    assert code == 0, output
+    left = [(e["type"], e["username"], e["status"]) for e in report["events"]]  # type: ignore[index]
+    assert ("leaver", "dan", "applied") in left
+    assert groups_of(directory, "dan") == set() and locked(directory, "dan")
+    dan_scim = scim_users["dan"]["id"]
+    assert estate.scim.user(dan_scim)["active"] is False
+    assert dan_scim not in estate.scim.members(everyone) | estate.scim.members(estate.scim_groups["eng"])
+    assert estate.seam.user(seam_dan)["is_suspended"] is True and estate.seam.groups_of(seam_dan) == set()
+    assert groups_of(directory, "ann") == {"staff", "engineering", "developers"}  # ann stays everywhere
+    assert estate.seam.groups_of(seam_users["ann@example.com"]["acs_user_id"]) == {"Lobby", "Lab"}
