@@ -21,6 +21,14 @@ Rules that hold whatever the vendor:
   deactivation in the past: an end date HR gives after it has passed stops
   the badges now, and the leaver event that date makes terminates them;
 - time comes from the injected ``now``.
+
+Where a PACS holds access levels on the person rather than on badges
+(Seam's access groups), a level is granted to the person whether or not a
+badge exists yet and read from the person. Where it has a person-level
+switch and schedule (Seam's suspend and ``access_schedule``), disabling
+suspends the person (reversible: `enable` lifts it; a removed credential is
+never revived), termination suspends first, and an HR end date moves the
+person's schedule, under the same rules as a badge's date.
 """
 
 from __future__ import annotations
@@ -30,7 +38,14 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from iam.connectors.badge.model import Assignment, Badge, BadgeDriver, Cardholder, NewBadge, NewCardholder
+from iam.connectors.badge.model import (
+    Assignment,
+    Badge,
+    BadgeDriver,
+    Cardholder,
+    NewBadge,
+    NewCardholder,
+)
 from iam.connectors.badge.settings import BadgePolicy
 
 from iam import contract, errors
@@ -38,7 +53,10 @@ from iam.model import AccountState, Credential, Entitlement, Outcome, Result
 
 ACCESS_LEVEL = "access-level"
 BADGE = "badge"
+#: The key under which a person's own access schedule follows HR's end date (PACS with a person switch).
+SCHEDULE = "access_schedule"
 _NO_ACCOUNT = Result(Outcome.ABSENT, "no cardholder")
+_NOT_HELD = Result(Outcome.UNCHANGED, "not held")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -88,17 +106,25 @@ class BadgeConnector(
 
     # matching and reading -----------------------------------------------------------------------
 
+    def key_value(self, username: str) -> str:
+        """The ``match_key`` value that is ``username``'s; a vendor may derive it (an e-mail domain)."""
+        return username
+
+    def username_of(self, value: str) -> str:
+        """The username a ``match_key`` value belongs to (the inverse of `key_value`), for bulk reads."""
+        return value
+
     def _cardholder(self, username: str) -> Cardholder | None:
-        """The one cardholder whose key field is ``username``; two are never guessed between."""
+        """The one cardholder whose key field is ``username``'s; two are never guessed between."""
         if not username.strip():
             return None
-        key = self.policy.match_key
-        found = self.driver.find_cardholders(key, username)
-        exact = [c for c in found if c.value(key).strip().casefold() == username.strip().casefold()]
+        key, value = self.policy.match_key, self.key_value(username.strip())
+        found = self.driver.find_cardholders(key, value)
+        exact = [c for c in found if c.value(key).strip().casefold() == value.casefold()]
         if len(exact) > 1:
             ids = ", ".join(sorted(c.id for c in exact))
             raise errors.AmbiguousAccount(
-                f"{len(exact)} cardholders (ids {ids}) have {key} = {username!r}; "
+                f"{len(exact)} cardholders (ids {ids}) have {key} = {value!r}; "
                 "nothing was changed: merge or correct them in the PACS",
                 system=self.name,
             )
@@ -115,6 +141,26 @@ class BadgeConnector(
         live = badge.deactivate is None or badge.deactivate > self.now()
         return self._is_active(badge) and not self._is_lost(badge) and live
 
+    def _person_follows_end(self, holder: Cardholder) -> bool:
+        """Not suspended, and the person's schedule not already over (a date edit would revive it)."""
+        live = holder.access_ends is None or holder.access_ends > self.now()
+        return holder.suspended is False and live
+
+    def _ends(self, holder: Cardholder, badges: list[Badge]) -> dict[str, str | None]:
+        """What an HR end date moves: the person's schedule, or the end of each badge that follows."""
+        if self.driver.traits.person_switch:
+            if not self._person_follows_end(holder):
+                return {}
+            return {SCHEDULE: holder.access_ends.isoformat() if holder.access_ends else None}
+        return {
+            b.key: b.deactivate.isoformat() if b.deactivate else None for b in badges if self._follows_end(b)
+        }
+
+    def _assignments(self, holder: Cardholder, badges: list[Badge]) -> list[Assignment]:
+        if self.driver.traits.levels_on == "cardholder":
+            return self.driver.holder_assignments(holder)
+        return [a for b in badges for a in self.driver.assignments_of(b)]
+
     def _credential(self, badge: Badge) -> Credential:
         detail = f"card {badge.number}, status {badge.status}"
         if badge.deactivate is not None:
@@ -125,23 +171,21 @@ class BadgeConnector(
         self, username: str, holder: Cardholder, badges: list[Badge], assignments: list[Assignment]
     ) -> AccountState:
         credentials = tuple(self._credential(b) for b in sorted(badges, key=lambda b: b.key))
+        switched = self.driver.traits.person_switch
         return AccountState(
             system=self.name,
             username=username,
             ref=f"cardholder {holder.id}",
-            enabled=any(c.active for c in credentials),
+            enabled=not holder.suspended if switched else any(c.active for c in credentials),
             entitlements=frozenset(Entitlement(ACCESS_LEVEL, a.level.name) for a in assignments),
             credentials=credentials,
             attributes={
                 "cardholder_id": holder.id,
                 "display_name": holder.display_name,
                 self.policy.match_key: holder.value(self.policy.match_key),
-                # what an HR end date moves: the deactivation of each badge that follows it
-                "badge_ends": {
-                    b.key: b.deactivate.isoformat() if b.deactivate else None
-                    for b in badges
-                    if self._follows_end(b)
-                },
+                "suspended": holder.suspended,
+                # what an HR end date moves: the person's schedule, or each badge that follows it
+                "badge_ends": self._ends(holder, badges),
             },
         )
 
@@ -150,26 +194,31 @@ class BadgeConnector(
         if holder is None:
             return None
         badges = self.driver.badges_of(holder)
-        assignments = [a for b in badges for a in self.driver.assignments_of(b)]
-        return self._state(username, holder, badges, assignments)
+        return self._state(username, holder, badges, self._assignments(holder, badges))
 
     def iter_accounts(self) -> Iterator[AccountState]:
         """Three paged scans joined here, not one query per cardholder."""
         badges: dict[str, list[Badge]] = {}
         for badge in self.driver.iter_badges():
             badges.setdefault(badge.cardholder_id, []).append(badge)
+        on_holder = self.driver.traits.levels_on == "cardholder"
         held: dict[str, list[Assignment]] = {}
         for assignment in self.driver.iter_assignments():
-            held.setdefault(assignment.badge_key, []).append(assignment)
+            held.setdefault(assignment.cardholder_id if on_holder else assignment.badge_key, []).append(
+                assignment
+            )
         for holder in self.driver.iter_cardholders():
             own = badges.get(holder.id, [])
-            key = holder.value(self.policy.match_key) or f"cardholder:{holder.id}"
-            yield self._state(key, holder, own, [a for b in own for a in held.get(b.key, [])])
+            value = holder.value(self.policy.match_key)
+            key = self.username_of(value) if value else f"cardholder:{holder.id}"
+            levels = held.get(holder.id, []) if on_holder else [a for b in own for a in held.get(b.key, [])]
+            yield self._state(key, holder, own, levels)
 
     # creating -----------------------------------------------------------------------------------
 
     def create_account(self, username: str, attributes: Mapping[str, Any]) -> Result:
-        """The cardholder, and a badge when ``badge_id`` is given; ``end_date`` becomes its deactivation.
+        """The cardholder, and a badge when ``badge_id`` is given; ``end_date`` becomes its deactivation
+        (or, where the PACS schedules the person, the end of the person's access).
 
         Cards are usually enrolled at the badging office; iam issues one only
         when the caller knows the card number.
@@ -183,20 +232,24 @@ class BadgeConnector(
         holder = self.driver.create_cardholder(
             NewCardholder(
                 key_field=self.policy.match_key,
-                key_value=username,
+                key_value=self.key_value(username),
                 first_name=str(attributes.get("given_name") or ""),
                 last_name=str(attributes.get("family_name") or username),
                 email=str(attributes.get("email") or ""),
             )
         )
+        created = f"cardholder {holder.id}"
+        if end is not None and self.driver.traits.person_switch:  # the person's schedule carries the end
+            self.driver.set_access_ends(holder, self._target(end))
+            created += f", access until {self._target(end).isoformat()}"
         if not number:
-            return Result(Outcome.CREATED, f"cardholder {holder.id}, no badge yet")
+            return Result(Outcome.CREATED, f"{created}, no badge yet")
         badge = self.driver.create_badge(
             holder,
             NewBadge(number, self.policy.badge_type or "", self.policy.active_status, self.now(), end),
         )
         until = f" until {end.isoformat()}" if end else ""
-        return Result(Outcome.CREATED, f"cardholder {holder.id}, badge {badge.key}{until}")
+        return Result(Outcome.CREATED, f"{created}, badge {badge.key}{until}")
 
     def _end_of(self, end_date: Any) -> datetime | None:
         """The last day works through midnight at the site: deactivate at the start of the next."""
@@ -235,16 +288,27 @@ class BadgeConnector(
         if holder is None:
             return _NO_ACCOUNT
         target = self._target(ends)
+        until = target.isoformat() + ("" if target == ends else " (now: the end date has passed)")
+        if self.driver.traits.person_switch:
+            return self._follow_with_schedule(holder, target, until)
         following = [b for b in self.driver.badges_of(holder) if self._follows_end(b)]
         moved = [b for b in following if b.deactivate != target]
         for badge in moved:
             self.driver.set_badge(badge, badge.status, target)
-        until = target.isoformat() + ("" if target == ends else " (now: the end date has passed)")
         if moved:
             return Result(Outcome.UPDATED, f"badge(s) {_keys(moved)} now end {until}")
         if following:
             return Result(Outcome.UNCHANGED, f"badge(s) {_keys(following)} already end {until}")
         return Result(Outcome.UNCHANGED, "no active, unexpired badge to follow the end date")
+
+    def _follow_with_schedule(self, holder: Cardholder, target: datetime, until: str) -> Result:
+        """The person's access schedule ends at ``target``; a suspended person or ended schedule is left."""
+        if not self._person_follows_end(holder):
+            return Result(Outcome.UNCHANGED, f"cardholder {holder.id} is suspended or their access has ended")
+        if holder.access_ends == target:
+            return Result(Outcome.UNCHANGED, f"access of cardholder {holder.id} already ends {until}")
+        self.driver.set_access_ends(holder, target)
+        return Result(Outcome.UPDATED, f"access of cardholder {holder.id} now ends {until}")
 
     def _target(self, ends: datetime) -> datetime:
         """Where a following badge's deactivation goes: the end, or now once it has passed."""
@@ -278,7 +342,10 @@ class BadgeConnector(
         return entitlement.value
 
     def grant(self, username: str, entitlement: Entitlement) -> Result:
-        """The level on every active badge of the person (a second card works the same doors)."""
+        """The level on every active badge of the person (a second card works the same doors).
+
+        Where levels are held by the person, the person holds it, badge or not yet.
+        """
         name = self._level_name(entitlement)
         holder = self._cardholder(username)
         if holder is None:
@@ -286,6 +353,11 @@ class BadgeConnector(
         level = self.driver.access_level(name)
         if level is None:
             raise errors.InvalidAttribute(f"no access level named {name!r} at this site", system=self.name)
+        if self.driver.traits.levels_on == "cardholder":
+            if level.id in {a.level.id for a in self.driver.holder_assignments(holder)}:
+                return Result(Outcome.UNCHANGED, f"held by cardholder {holder.id}")
+            self.driver.assign_holder(holder, level)
+            return Result(Outcome.UPDATED, f"assigned to cardholder {holder.id}")
         active = [b for b in self.driver.badges_of(holder) if self._is_active(b)]
         if not active:
             raise errors.StateConflict(
@@ -306,6 +378,11 @@ class BadgeConnector(
         holder = self._cardholder(username)
         if holder is None:
             return _NO_ACCOUNT
+        if self.driver.traits.levels_on == "cardholder":
+            held = [a for a in self.driver.holder_assignments(holder) if a.level.name.casefold() == name]
+            for assignment in held:
+                self.driver.unassign_holder(holder, assignment.level)
+            return Result(Outcome.UPDATED, f"removed from cardholder {holder.id}") if held else _NOT_HELD
         removed: list[str] = []
         for badge in self.driver.badges_of(holder):
             for assignment in self.driver.assignments_of(badge):
@@ -338,9 +415,15 @@ class BadgeConnector(
         return self._deactivate(badge)
 
     def disable(self, username: str) -> Result:
+        """Every active badge deactivated; where the PACS has a person switch, the person suspended."""
         holder = self._cardholder(username)
         if holder is None:
             return _NO_ACCOUNT
+        if self.driver.traits.person_switch:
+            if holder.suspended:
+                return Result(Outcome.UNCHANGED, f"cardholder {holder.id} is already suspended")
+            self.driver.suspend(holder, True)
+            return Result(Outcome.UPDATED, f"cardholder {holder.id} suspended")
         results = [self._deactivate(b) for b in self.driver.badges_of(holder) if self._is_active(b)]
         if not results:
             return Result(Outcome.UNCHANGED, "no active badge")
@@ -351,6 +434,11 @@ class BadgeConnector(
         holder = self._cardholder(username)
         if holder is None:
             return _NO_ACCOUNT
+        if self.driver.traits.person_switch:  # lifting a suspension revives no removed credential
+            if not holder.suspended:
+                return Result(Outcome.UNCHANGED, f"cardholder {holder.id} is not suspended")
+            self.driver.suspend(holder, False)
+            return Result(Outcome.UPDATED, f"cardholder {holder.id} no longer suspended")
         if any(self._is_active(b) for b in self.driver.badges_of(holder)):
             return Result(Outcome.UNCHANGED, "has an active badge")
         raise errors.Unsupported(
@@ -366,9 +454,14 @@ class BadgeConnector(
 
         Not the default plan: its `disable` would deactivate every badge at
         once and leave the per-badge steps with nothing to do; one step per
-        badge journals which card was stopped, and resumes card by card.
+        badge journals which card was stopped, and resumes card by card. Where
+        the PACS has a person switch, the person is suspended first: that
+        stops every credential at once.
         """
-        steps = [
+        steps = []
+        if self.driver.traits.person_switch and state.attributes.get("suspended") is False:
+            steps.append(contract.StepSpec(contract.Op.DISABLE, description="suspend the cardholder"))
+        steps += [
             contract.StepSpec(contract.Op.REVOKE_CREDENTIAL, c.id, f"deactivate badge {c.id} ({c.detail})")
             for c in state.credentials
             if c.active

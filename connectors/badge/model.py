@@ -5,6 +5,13 @@ access levels (doors and schedules) are assigned to badges. The connector's
 rules (what "active" means, that a Lost mark is kept, that badges are never
 deleted) are written once against these types; a driver only translates one
 vendor's API into them, so a second vendor is one more driver module.
+
+Two ways PACS vendors differ, which the rules follow (`BadgeDriver.traits`):
+where access levels are held (on each badge, as OnGuard's access level
+assignments; or on the person, as Seam's access groups), and whether the
+PACS has a person-level switch and schedule (Seam's suspend and
+``access_schedule``: then disabling suspends the person, and an HR end date
+moves the person's schedule rather than each badge's dates).
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,10 @@ class Cardholder:
     fields: Mapping[str, Any] = field(default_factory=dict)
     first_name: str = ""
     last_name: str = ""
+    #: Whether the person is switched off, where the PACS has such a switch (None where it has none).
+    suspended: bool | None = None
+    #: When the person's access schedule ends, where the PACS keeps one (None: no end).
+    access_ends: datetime | None = None
 
     def value(self, name: str) -> str:
         """A field's value by name, whatever case the vendor answered it in."""
@@ -67,10 +78,11 @@ class AccessLevel:
 
 @dataclass(frozen=True)
 class Assignment:
-    """An access level held by one badge."""
+    """An access level held by one badge, or (``badge_key`` empty) by the cardholder ``cardholder_id``."""
 
     level: AccessLevel
-    badge_key: str
+    badge_key: str = ""
+    cardholder_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,8 +107,26 @@ class NewBadge:
     deactivate: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Traits:
+    """How a vendor models access (see the module docstring); the rules branch on these, never on a name."""
+
+    #: Where access levels are held: on each "badge", or on the "cardholder".
+    levels_on: Literal["badge", "cardholder"] = "badge"
+    #: Whether the PACS suspends a person and schedules a person's access (`suspend`, `set_access_ends`).
+    person_switch: bool = False
+
+
 class BadgeDriver(Protocol):
-    """One vendor's API, in the terms above. Drivers raise `iam.errors` types and never retry."""
+    """One vendor's API, in the terms above. Drivers raise `iam.errors` types and never retry.
+
+    A driver implements the per-badge level methods (`assignments_of`, `assign`, `unassign`) or the
+    per-cardholder ones (`holder_assignments`, `assign_holder`, `unassign_holder`), as its
+    ``traits.levels_on`` says, and `suspend` and `set_access_ends` when ``traits.person_switch``;
+    the others raise `iam.errors.Unsupported`.
+    """
+
+    traits: Traits
 
     def site(self) -> Site:
         """Which product and version answers (may be called before authenticating)."""
@@ -131,6 +161,22 @@ class BadgeDriver(Protocol):
     def assign(self, badge: Badge, level: AccessLevel) -> None: ...
 
     def unassign(self, badge: Badge, level: AccessLevel) -> None: ...
+
+    def holder_assignments(self, cardholder: Cardholder) -> list[Assignment]:
+        """The levels the person holds, where levels are held by the cardholder."""
+        ...
+
+    def assign_holder(self, cardholder: Cardholder, level: AccessLevel) -> None: ...
+
+    def unassign_holder(self, cardholder: Cardholder, level: AccessLevel) -> None: ...
+
+    def suspend(self, cardholder: Cardholder, suspended: bool) -> None:
+        """Switch the person off (True) or on again (False), where the PACS has a person-level switch."""
+        ...
+
+    def set_access_ends(self, cardholder: Cardholder, ends: datetime) -> None:
+        """End the person's access schedule at ``ends``, where the PACS keeps one."""
+        ...
 
     def set_badge(self, badge: Badge, status: str, deactivate: datetime | None) -> None:
         """Give the badge a status (by name) and a deactivation time; never deletes it."""

@@ -18,6 +18,9 @@ def test_example_configurations_are_valid(path: Path) -> None:
             "KEYCLOAK_SECRET",
             "IAM_HMAC_SECRET",
             "IAM_KEYCLOAK_SECRET",
+            "IAM_WIKI_SCIM_TOKEN",
+            "IAM_CHAT_CLIENT_SECRET",
+            "SEAM_API_KEY",
         )
     }
     config = load_config(path, environ=env)

@@ -28,6 +28,7 @@ from iam.connectors.badge.model import (
     NewBadge,
     NewCardholder,
     Site,
+    Traits,
 )
 
 from iam import errors
@@ -87,6 +88,9 @@ def _get(props: Mapping[str, Any], name: str) -> Any:
 
 class LenelDriver:
     """The ``Lnl_`` classes over one `OpenAccessSession`."""
+
+    #: OnGuard assigns access levels to badges, and has no person-level switch or schedule.
+    traits = Traits(levels_on="badge", person_switch=False)
 
     def __init__(self, session: OpenAccessSession, page_size: int = 100) -> None:
         self.session = session
@@ -258,6 +262,24 @@ class LenelDriver:
     def unassign(self, badge: Badge, level: AccessLevel) -> None:
         values = {"BADGEKEY": int(badge.key), "ACCESSLEVELID": int(level.id)}
         self._write(f"remove access level {level.name} from badge {badge.key}", "DELETE", ASSIGNMENT, values)
+
+    def _not_here(self, what: str) -> errors.Unsupported:
+        return errors.Unsupported(f"OnGuard has no {what}", system=self.session.system)
+
+    def holder_assignments(self, cardholder: Cardholder) -> list[Assignment]:
+        raise self._not_here("access levels held by a cardholder (they are held by badges)")
+
+    def assign_holder(self, cardholder: Cardholder, level: AccessLevel) -> None:
+        raise self._not_here("access levels held by a cardholder (they are held by badges)")
+
+    def unassign_holder(self, cardholder: Cardholder, level: AccessLevel) -> None:
+        raise self._not_here("access levels held by a cardholder (they are held by badges)")
+
+    def suspend(self, cardholder: Cardholder, suspended: bool) -> None:
+        raise self._not_here("cardholder suspension (badges are deactivated one by one)")
+
+    def set_access_ends(self, cardholder: Cardholder, ends: datetime) -> None:
+        raise self._not_here("cardholder access schedule (each badge has its own dates)")
 
     def set_badge(self, badge: Badge, status: str, deactivate: datetime | None) -> None:
         values: dict[str, Any] = {"BADGEKEY": int(badge.key), "STATUS": self._status_id(status)}

@@ -1,0 +1,192 @@
+"""Seam's API over httpx: the API key, the one place errors become iam's, and listings read to their end.
+
+Every call is a POST with a JSON body (Seam's API takes POST on every
+route) carrying ``Authorization: Bearer <api key>``. Nothing is repeated
+here: every failure leaves as an `iam.errors` type for the engine's retry
+policy. Seam's Python SDK was not used for this reason: it retries inside
+(``httpx_retries``), where iam's engine must own retries, and adds nothing
+a handful of routes need. The key is revealed only into the header;
+messages are built from routes, statuses and Seam's error ``type``.
+
+A listing that announces more pages (``pagination.has_next_page``) is
+followed cursor by cursor; one that announces more without a cursor is
+`errors.IncompleteRead`, never a shorter list.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from iam import errors
+from iam.secrets import Secret, redact
+
+if TYPE_CHECKING:
+    from iam.connectors.badge.seam import SeamSettings
+
+
+class Refused(Exception):
+    """A Seam error answer, kept until the boundary translates it."""
+
+    def __init__(self, status: int, kind: str, message: str, retry_after: str | None = None) -> None:
+        super().__init__(f"{status} {kind}")
+        self.status, self.kind, self.message, self.retry_after = status, kind, message, retry_after
+
+
+class SeamSession:
+    """One client per connector; one call at a time."""
+
+    def __init__(
+        self, system: str, settings: SeamSettings, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self.system = system
+        self.url = settings.url.rstrip("/")
+        self.timeout = settings.timeout
+        self.page_size = settings.page_size
+        self._api_key: Secret = settings.api_key
+        verify: bool | str = settings.ca_file or True
+        if settings.verify_tls is False:
+            verify = False
+        self._verify = verify
+        self._transport = transport
+        self._client: httpx.Client | None = None
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def boundary(self, what: str) -> Iterator[None]:
+        """httpx's errors and Seam's refusals, as iam's, named for ``what``."""
+        try:
+            yield
+        except httpx.TimeoutException:
+            raise self._error(
+                errors.ConnectTimeout, f"{what}: {self.url} did not answer in {self.timeout}s"
+            ) from None
+        except httpx.ConnectError as exc:
+            if _is_tls(exc):
+                raise self._error(
+                    errors.PermanentError,
+                    f"{what}: TLS to {self.url} failed; set ca_file to trust the server's certificate, "
+                    "or verify_tls: false to turn checking off by name",
+                ) from None
+            raise self._error(errors.Unreachable, f"{what}: cannot connect to {self.url}") from None
+        except httpx.TransportError as exc:
+            raise self._error(
+                errors.Unreachable, f"{what}: the connection to {self.url} failed ({type(exc).__name__})"
+            ) from None
+        except Refused as exc:
+            raise self._translate(exc, what) from None
+
+    def _error(self, kind: type[errors.ConnectorError], message: str) -> errors.ConnectorError:
+        return kind(message, system=self.system)
+
+    def _translate(self, exc: Refused, what: str) -> errors.ConnectorError:
+        said = f"HTTP {exc.status}" + (f" {exc.kind}" if exc.kind else "")
+        if exc.message:
+            said += f": {redact(exc.message)}"
+        if exc.status == 429:
+            return errors.RateLimited(
+                f"{what}: Seam asked to slow down ({said})", retry_after=_seconds(exc), system=self.system
+            )
+        if exc.status >= 500:
+            return self._error(errors.TransientError, f"{what}: Seam failed ({said})")
+        if exc.status == 401:
+            return self._error(
+                errors.AuthenticationFailed, f"{what}: Seam refused the API key ({said}); check api_key"
+            )
+        if exc.status == 403:
+            return self._error(
+                errors.PermissionDenied,
+                f"{what}: forbidden ({said}); the API key's workspace may not do this",
+            )
+        if exc.status == 404:
+            return self._error(errors.NoSuchObject, f"{what}: not found ({said})")
+        if exc.status in (400, 422):
+            return self._error(errors.InvalidAttribute, f"{what}: Seam rejected the request ({said})")
+        return self._error(errors.PermanentError, f"{what}: Seam answered {said}; check url ({self.url})")
+
+    def call(self, what: str, route: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """One route's JSON answer."""
+        with self._lock, self.boundary(what):
+            headers = {"Authorization": f"Bearer {self._api_key.reveal()}", "Accept": "application/json"}
+            return _checked(self._http().post(self.url + route, json=dict(body), headers=headers))
+
+    def listing(self, what: str, route: str, key: str, body: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every item of a list route, cursor after cursor (see the module docstring)."""
+        cursor: str | None = None
+        while True:
+            ask = {**body, "limit": self.page_size, **({"page_cursor": cursor} if cursor else {})}
+            answer = self.call(what, route, ask)
+            items = answer.get(key)
+            if not isinstance(items, list):
+                raise self._error(errors.IncompleteRead, f"{what}: Seam's answer holds no {key} list")
+            yield from (i for i in items if isinstance(i, dict))
+            pagination = answer.get("pagination") or {}
+            if not pagination.get("has_next_page"):
+                return
+            cursor = pagination.get("next_page_cursor")
+            if not cursor:
+                raise self._error(
+                    errors.IncompleteRead,
+                    f"{what}: Seam announced another page of {key} without a cursor to it; what was left "
+                    "out cannot be taken for nothing",
+                )
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(
+                verify=self._verify, timeout=self.timeout, transport=self._transport, follow_redirects=False
+            )
+        return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+def _checked(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code >= 300:  # redirects are not followed: a wrong url must say so
+        kind, message = _error(response)
+        raise Refused(response.status_code, kind, message, response.headers.get("Retry-After"))
+    if not response.content:
+        return {}
+    try:
+        data = response.json()
+    except ValueError:
+        raise Refused(502, "", "the answer is not JSON") from None
+    if not isinstance(data, dict):
+        raise Refused(502, "", "the answer is not a JSON object")
+    return data
+
+
+def _error(response: httpx.Response) -> tuple[str, str]:
+    """Seam's ``{"error": {"type", "message"}}``, or nothing usable."""
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        return "", ""
+    if not isinstance(error, dict):
+        return "", ""
+    return str(error.get("type") or ""), str(error.get("message") or "")[:200]
+
+
+def _seconds(exc: Refused) -> float | None:
+    try:
+        return float(exc.retry_after) if exc.retry_after is not None else None
+    except ValueError:
+        return None
+
+
+def _is_tls(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -1,0 +1,369 @@
+"""SCIM over httpx: signing in, the one place errors become iam's, and reading listings to their end.
+
+Every request carries ``Authorization: Bearer``: the configured token, or
+one fetched from the OAuth2 token endpoint with client credentials (kept
+until the service refuses it, then fetched again once; that is the only
+repetition here, every other failure leaves as an `iam.errors` type for the
+engine's retry policy). Tokens are registered as secrets; messages are built
+from paths, statuses and SCIM's ``scimType``, never from a credential.
+
+A listing is read to the ``totalResults`` it announces. One that stops
+short (an empty page before the end, no total at all) is
+`errors.IncompleteRead`: a user or a group left out would read as "no
+access". A listing answered 404 means the URL is wrong, not that nothing is
+there.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from iam.connectors.scim.settings import ScimSettings
+
+from iam import errors
+from iam.secrets import Secret, redact, register
+
+SCIM_JSON = "application/scim+json"
+LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+
+
+class Refused(Exception):
+    """A SCIM error answer, kept until the boundary translates it."""
+
+    def __init__(self, status: int, scim_type: str, detail: str, retry_after: str | None = None) -> None:
+        super().__init__(f"{status} {scim_type}")
+        self.status, self.scim_type, self.detail, self.retry_after = status, scim_type, detail, retry_after
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One successful answer: its JSON object (empty for 204) and its ETag, if the service sent one."""
+
+    body: dict[str, Any]
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class Features:
+    """What the service says it supports (its ServiceProviderConfig), so iam asks only for that."""
+
+    patch: bool = False
+    filter: bool = False
+    etag: bool = False
+    max_results: int | None = None
+    announced: bool = True
+
+    def describe(self) -> str:
+        if not self.announced:
+            return "no ServiceProviderConfig: PUT and paged listings"
+        said = [
+            "PATCH" if self.patch else "PUT (no PATCH)",
+            "filters" if self.filter else "paged listings (no filter)",
+        ]
+        if self.etag:
+            said.append("ETags")
+        return ", ".join(said)
+
+
+class ScimSession:
+    """One signed-in client per connector; one call at a time."""
+
+    def __init__(
+        self, system: str, settings: ScimSettings, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self.system = system
+        self.url = settings.url.rstrip("/")
+        self.page_size = settings.page_size
+        self.timeout = settings.timeout
+        self._token: Secret | None = settings.token
+        self._oauth = settings.oauth
+        self._fetched: str | None = None
+        verify: bool | str = settings.ca_file or True
+        if settings.verify_tls is False:
+            verify = False
+        self._verify = verify
+        self._transport = transport
+        self._client: httpx.Client | None = None
+        self._features: Features | None = None
+        self._lock = threading.RLock()
+
+    # the boundary ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def boundary(self, what: str, *, token_endpoint: bool = False) -> Iterator[None]:
+        """httpx's errors and the service's refusals, as iam's, named for ``what``."""
+        where = self._oauth.token_url if token_endpoint and self._oauth else self.url
+        try:
+            yield
+        except httpx.TimeoutException:
+            raise self._error(
+                errors.ConnectTimeout, f"{what}: {where} did not answer in {self.timeout}s"
+            ) from None
+        except httpx.ConnectError as exc:
+            if _is_tls(exc):
+                raise self._error(
+                    errors.PermanentError,
+                    f"{what}: TLS to {where} failed ({_tls_reason(exc)}); set ca_file to trust the "
+                    "server's certificate, or verify_tls: false to turn checking off by name",
+                ) from None
+            raise self._error(errors.Unreachable, f"{what}: cannot connect to {where}") from None
+        except httpx.TransportError as exc:
+            raise self._error(
+                errors.Unreachable, f"{what}: the connection to {where} failed ({type(exc).__name__})"
+            ) from None
+        except Refused as exc:
+            raise self._translate(exc, what, token_endpoint) from None
+
+    def _error(self, kind: type[errors.ConnectorError], message: str) -> errors.ConnectorError:
+        return kind(message, system=self.system)
+
+    def _translate(self, exc: Refused, what: str, token_endpoint: bool) -> errors.ConnectorError:
+        said = f"HTTP {exc.status}" + (f" {exc.scim_type}" if exc.scim_type else "")
+        if exc.detail:
+            said += f": {redact(exc.detail)}"
+        if exc.status == 429:
+            return errors.RateLimited(
+                f"{what}: the service asked to slow down ({said})",
+                retry_after=_seconds(exc),
+                system=self.system,
+            )
+        if exc.status == 501:
+            return self._error(errors.Unsupported, f"{what}: the service does not support it ({said})")
+        if exc.status >= 500:
+            return self._error(errors.TransientError, f"{what}: the service failed ({said})")
+        if token_endpoint and exc.status in (400, 401, 403):
+            return self._error(
+                errors.AuthenticationFailed,
+                f"{what}: the token endpoint refused client {self._oauth.client_id if self._oauth else ''} "
+                f"({said}); check oauth.client_id, oauth.client_secret and oauth.scope",
+            )
+        if exc.status == 401:
+            hint = (
+                "oauth.client_id and its grants"
+                if self._oauth
+                else "the configured token (expired, revoked?)"
+            )
+            return self._error(
+                errors.AuthenticationFailed, f"{what}: the service refused iam ({said}); check {hint}"
+            )
+        if exc.status == 403:
+            return self._error(
+                errors.PermissionDenied,
+                f"{what}: forbidden ({said}); the token needs the application's SCIM provisioning scope",
+            )
+        if exc.status == 404:
+            return self._error(errors.NoSuchObject, f"{what}: not found ({said})")
+        if exc.status == 409:
+            return self._error(errors.AlreadyExists, f"{what}: already exists ({said})")
+        if exc.status == 412:
+            return self._error(
+                errors.TransientError,
+                f"{what}: changed by someone else since iam read it ({said}); a retry reads it again",
+            )
+        if exc.status in (400, 422):
+            return self._error(errors.InvalidAttribute, f"{what}: the service rejected the request ({said})")
+        return self._error(
+            errors.PermanentError, f"{what}: the service answered {said}; check url ({self.url})"
+        )
+
+    # calls ----------------------------------------------------------------------------------------
+
+    def call(
+        self,
+        what: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        if_match: str | None = None,
+    ) -> Answer:
+        """One request's answer; signs in first if needed, and once more if a fetched token lapsed."""
+        with self._lock, self.boundary(what):
+            fresh = self._oauth is not None and self._fetched is None
+            response = self._send(method, path, params, body, if_match)
+            if response.status_code == 401 and self._oauth is not None and not fresh:
+                self._fetched = None
+                response = self._send(method, path, params, body, if_match)
+            return _checked(response)
+
+    def _bearer(self) -> str:
+        if self._token is not None:
+            return self._token.reveal()
+        if self._fetched is None:
+            self._fetched = self._fetch_token()
+        return self._fetched
+
+    def _fetch_token(self) -> str:
+        """A bearer token by the client-credentials grant, the client authenticated by HTTP Basic."""
+        assert self._oauth is not None
+        form = {"grant_type": "client_credentials"}
+        if self._oauth.scope:
+            form["scope"] = self._oauth.scope
+        auth = (self._oauth.client_id, self._oauth.client_secret.reveal())
+        with self.boundary(f"get a token for client {self._oauth.client_id}", token_endpoint=True):
+            response = self._http().post(self._oauth.token_url, data=form, auth=auth)
+            answer = _checked(response).body
+        token = answer.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise self._error(errors.PermanentError, "the token endpoint answered without an access_token")
+        register(token)
+        return token
+
+    def _send(
+        self, method: str, path: str, params: Mapping[str, Any] | None, body: Any, if_match: str | None
+    ) -> httpx.Response:
+        headers = {"Accept": SCIM_JSON, "Authorization": f"Bearer {self._bearer()}"}
+        if body is not None:
+            headers["Content-Type"] = SCIM_JSON
+        if if_match:
+            headers["If-Match"] = if_match
+        content = None if body is None else json.dumps(body).encode()
+        return self._http().request(method, self.url + path, params=params, content=content, headers=headers)
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(
+                verify=self._verify, timeout=self.timeout, transport=self._transport, follow_redirects=False
+            )
+        return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    # what the service supports --------------------------------------------------------------------
+
+    def features(self) -> Features:
+        """The ServiceProviderConfig, read once; without one, the most careful way (PUT, paged listings)."""
+        if self._features is None:
+            try:
+                config = self.call("read the ServiceProviderConfig", "GET", "/ServiceProviderConfig").body
+            except errors.NoSuchObject:
+                self._features = Features(announced=False)
+            else:
+                self._features = Features(
+                    patch=_supported(config, "patch"),
+                    filter=_supported(config, "filter"),
+                    etag=_supported(config, "etag"),
+                    max_results=_int((config.get("filter") or {}).get("maxResults")),
+                )
+        return self._features
+
+    # listings ---------------------------------------------------------------------------------------
+
+    def listing(
+        self, what: str, resource: str, *, filter_: str | None = None, setting: str = "url"
+    ) -> Iterator[dict[str, Any]]:
+        """Every resource of ``/{resource}`` (matching ``filter_``), page after page, to the announced end."""
+        start, seen = 1, 0
+        while True:
+            params: dict[str, Any] = {"startIndex": start, "count": self.page_size}
+            if filter_ is not None:
+                params["filter"] = filter_
+            try:
+                answer = self.call(f"{what} (from {start})", "GET", f"/{resource}", params=params).body
+            except errors.NoSuchObject:
+                raise self._error(
+                    errors.IncompleteRead,
+                    f"{what}: {self.url}/{resource} does not exist; set {setting} to the SCIM base URL "
+                    "(the one before /Users)",
+                ) from None
+            total = _int(answer.get("totalResults"))
+            page = answer.get("Resources") or []
+            if total is None or not isinstance(page, list):
+                raise self._cut_short(f"{what}: the listing of {resource} announced no totalResults")
+            yield from (r for r in page if isinstance(r, dict))
+            seen += len(page)
+            if seen >= total:
+                return
+            if not page:
+                raise self._cut_short(f"{what}: the listing of {resource} ended after {seen} of {total}")
+            start += len(page)
+
+    def _cut_short(self, said: str) -> errors.IncompleteRead:
+        return errors.IncompleteRead(
+            f"{said}: what was left out cannot be taken for nothing; check that the token may read "
+            "every resource of it",
+            system=self.system,
+        )
+
+
+def _supported(config: Mapping[str, Any], feature: str) -> bool:
+    block = config.get(feature)
+    return isinstance(block, dict) and block.get("supported") is True
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _checked(response: httpx.Response) -> Answer:
+    if response.status_code >= 300:  # redirects are not followed: a wrong url must say so
+        scim_type, detail = _error(response)
+        raise Refused(response.status_code, scim_type, detail, response.headers.get("Retry-After"))
+    if not response.content:
+        return Answer({}, response.headers.get("ETag"))
+    try:
+        data = response.json()
+    except ValueError:
+        raise Refused(502, "", "the answer is not JSON") from None
+    if not isinstance(data, dict):
+        raise Refused(502, "", "the answer is not a JSON object")
+    return Answer(data, response.headers.get("ETag") or _version(data))
+
+
+def _version(data: Mapping[str, Any]) -> str | None:
+    meta = data.get("meta")
+    version = meta.get("version") if isinstance(meta, dict) else None
+    return version if isinstance(version, str) and version else None
+
+
+def _error(response: httpx.Response) -> tuple[str, str]:
+    """SCIM's error body (RFC 7644 §3.12): ``scimType`` and ``detail``, or OAuth's ``error``."""
+    try:
+        data = response.json()
+    except ValueError:
+        return "", ""
+    if not isinstance(data, dict):
+        return "", ""
+    kind = data.get("scimType") or data.get("error") or ""
+    detail = data.get("detail") or data.get("error_description") or ""
+    return str(kind), str(detail)[:200]
+
+
+def _seconds(exc: Refused) -> float | None:
+    try:
+        return float(exc.retry_after) if exc.retry_after is not None else None
+    except ValueError:
+        return None
+
+
+def _tls_reason(exc: BaseException) -> str:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return str(getattr(seen, "reason", None) or type(seen).__name__).lower().replace("_", " ")
+        seen = seen.__cause__ or seen.__context__
+    return "handshake failed"
+
+
+def _is_tls(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
