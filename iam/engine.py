@@ -199,8 +199,8 @@ class Applier:
             detail=outcome.detail,  # what the system said (e.g. a manager left unset): evidence
             **common,
         )
+        # kept with the journal entry; appended to the log file once per run (`runs`), not per step
         self.store.step_finished(run_id, row.seq, "done", row.outcome, None, audit=record)
-        self.audit.flush()
 
     def _fail(
         self, run_id: str, exc: Exception, row: StepRow, result: SystemApply, common: dict[str, object]
@@ -209,7 +209,6 @@ class Applier:
         row.status, row.outcome, row.error = "failed", None, str(error)
         record = self.audit.pending("step.failed", error=row.error, error_type=type(error).__name__, **common)
         self.store.step_finished(run_id, row.seq, "failed", None, row.error, audit=record)
-        self.audit.flush()
         # without the account it was to create, the rest of the system's steps cannot succeed
         if isinstance(error, (*_STOPS_SYSTEM, Unsupported)) or row.op == Op.CREATE:
             result.stopped_by = row.error

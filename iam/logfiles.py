@@ -83,7 +83,8 @@ def last_whole(handle: BinaryIO) -> dict[str, Any] | None:
         lines = handle.read(end - start).split(b"\n")
         if start > 0:
             lines = lines[1:]  # may begin mid-line
-        for line in reversed(list(chain.parse(lines))):
+        for raw in reversed(lines):  # usually the very last line: parse no more than needed
+            (line,) = chain.parse([raw])
             if line.record is not None and isinstance(line.record.get("seq"), int):
                 return line.record
         if start == 0:

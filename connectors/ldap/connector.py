@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,6 +49,8 @@ from iam import contract, errors
 from iam.model import AccountState, Entitlement, Outcome, Result
 
 LOCKED_PASSWORD_PREFIX = "{CRYPT}!"  # crypt() never yields "!": no password matches
+#: How long an entry just read or written is trusted by the next step instead of searching again.
+RECENT_SECONDS = 30.0
 
 _MEMBER_ATTRS = {
     "groupofnames": "member",
@@ -107,6 +110,9 @@ class LdapConnector(
         self.attribute_map = AttributeMap(s.attributes)
         self._group_attr: dict[str, str] = {}
         self._dns: dict[str, str] = {}
+        #: Each account's entry as last read or written, and when: a termination's steps act on what
+        #: the plan just read instead of searching again (the read-back judges the result).
+        self._entries: dict[str, tuple[float, dict[str, Any]]] = {}
         self._cache_lock = threading.Lock()
         group_classes = (
             ["group"] if self.flavor == "ad" else ["groupofnames", "groupofuniquenames", "posixgroup"]
@@ -191,10 +197,25 @@ class LdapConnector(
         if not found:
             with self._cache_lock:
                 self._dns.pop(username, None)
+                self._entries.pop(username, None)
             return None
         with self._cache_lock:
             self._dns[username] = found[0]["dn"]
+            self._entries[username] = (time.monotonic(), found[0])
         return found[0]
+
+    def _recent_entry(self, username: str) -> dict[str, Any] | None:
+        """The entry a moment ago (the plan's read, or the last step's write), else read it now."""
+        with self._cache_lock:
+            seen = self._entries.get(username)
+        if seen is not None and time.monotonic() - seen[0] < RECENT_SECONDS:
+            return seen[1]
+        return self._find_user(username)
+
+    def _wrote(self, username: str, entry: dict[str, Any], attrs: Mapping[str, list[str]]) -> None:
+        """Keep what a step wrote in the remembered entry, for the next step of the same termination."""
+        with self._cache_lock:
+            self._entries[username] = (time.monotonic(), {**entry, "attrs": {**entry["attrs"], **attrs}})
 
     def _dn(self, username: str) -> str | None:
         with self._cache_lock:
@@ -472,7 +493,7 @@ class LdapConnector(
         The disable is written even then: it takes effect once the server is
         fixed, and what remains of the run names the fix.
         """
-        entry = self._find_user(username)
+        entry = self._recent_entry(username) if not enabled else self._find_user(username)
         if entry is None:
             return Result(Outcome.ABSENT, "no account")
         attrs = entry["attrs"]
@@ -481,7 +502,10 @@ class LdapConnector(
         if written != enabled:  # enabling a clean entry, or disabling one already disabled
             outcome = Outcome.UNCHANGED
         else:
-            self.session.modify(entry["dn"], self.disabling.changes(attrs, enabled), what)
+            code = self.session.modify(entry["dn"], self.disabling.changes(attrs, enabled), what)
+            if code == NO_SUCH_OBJECT:  # gone since it was read: nothing left to disable
+                return Result(Outcome.ABSENT, "no account")
+            self._forget(username)
             outcome = Outcome.UPDATED
         if not enabled:
             ineffective = self.disabling.ineffective(attrs)
@@ -490,7 +514,7 @@ class LdapConnector(
         return Result(outcome)
 
     def lock_password(self, username: str) -> Result:
-        entry = self._find_user(username)
+        entry = self._recent_entry(username)
         if entry is None:
             return Result(Outcome.ABSENT, "no account")
         if self._password_usable(entry["attrs"]) is False:
@@ -501,8 +525,15 @@ class LdapConnector(
             change = {"unicodePwd": [(ldap3.MODIFY_REPLACE, [f'"{token}"'.encode("utf-16-le")])]}
         else:
             change = {"userPassword": [(ldap3.MODIFY_REPLACE, [LOCKED_PASSWORD_PREFIX + token])]}
-        self.session.modify(entry["dn"], change, f"lock the password of {username}")
+        code = self.session.modify(entry["dn"], change, f"lock the password of {username}")
+        if code == NO_SUCH_OBJECT:  # gone since it was read: nothing left to lock
+            return Result(Outcome.ABSENT, "no account")
+        self._wrote(username, entry, {"userpassword": [LOCKED_PASSWORD_PREFIX]})
         return Result(Outcome.UPDATED)
+
+    def _forget(self, username: str) -> None:
+        with self._cache_lock:
+            self._entries.pop(username, None)
 
     def termination_steps(self, state: AccountState) -> list[contract.StepSpec]:
         """The default order; a disable already written but not enforced is not written again.
