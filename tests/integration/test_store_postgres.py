@@ -224,7 +224,7 @@ def test_a_truncated_audit_log_is_caught_by_the_anchor_kept_in_postgres(
     result = run_iam("--config", str(config_file), "audit", "verify")
 
     assert result.returncode == 3
-    assert f"the log ends at record {len(lines) - 3} but the store saw record {len(lines)}" in result.stderr
+    assert f"the log ends at record {len(lines) - 3}, but the store saw record {len(lines)}" in result.stderr
 
 
 # -- HR events ----------------------------------------------------------------------------
