@@ -17,7 +17,6 @@ there.
 from __future__ import annotations
 
 import json
-import ssl
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -25,21 +24,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from iam.connectors import http
+from iam.connectors.http import Refused
 from iam.connectors.scim.settings import ScimSettings
 
 from iam import errors
-from iam.secrets import Secret, redact, register
+from iam.secrets import Secret, register
 
 SCIM_JSON = "application/scim+json"
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-
-
-class Refused(Exception):
-    """A SCIM error answer, kept until the boundary translates it."""
-
-    def __init__(self, status: int, scim_type: str, detail: str, retry_after: str | None = None) -> None:
-        super().__init__(f"{status} {scim_type}")
-        self.status, self.scim_type, self.detail, self.retry_after = status, scim_type, detail, retry_after
 
 
 @dataclass(frozen=True)
@@ -101,23 +94,8 @@ class ScimSession:
         """httpx's errors and the service's refusals, as iam's, named for ``what``."""
         where = self._oauth.token_url if token_endpoint and self._oauth else self.url
         try:
-            yield
-        except httpx.TimeoutException:
-            raise self._error(
-                errors.ConnectTimeout, f"{what}: {where} did not answer in {self.timeout}s"
-            ) from None
-        except httpx.ConnectError as exc:
-            if _is_tls(exc):
-                raise self._error(
-                    errors.PermanentError,
-                    f"{what}: TLS to {where} failed ({_tls_reason(exc)}); set ca_file to trust the "
-                    "server's certificate, or verify_tls: false to turn checking off by name",
-                ) from None
-            raise self._error(errors.Unreachable, f"{what}: cannot connect to {where}") from None
-        except httpx.TransportError as exc:
-            raise self._error(
-                errors.Unreachable, f"{what}: the connection to {where} failed ({type(exc).__name__})"
-            ) from None
+            with http.transport_errors(what, where, self.timeout, self.system):
+                yield
         except Refused as exc:
             raise self._translate(exc, what, token_endpoint) from None
 
@@ -125,13 +103,11 @@ class ScimSession:
         return kind(message, system=self.system)
 
     def _translate(self, exc: Refused, what: str, token_endpoint: bool) -> errors.ConnectorError:
-        said = f"HTTP {exc.status}" + (f" {exc.scim_type}" if exc.scim_type else "")
-        if exc.detail:
-            said += f": {redact(exc.detail)}"
+        said = exc.said()
         if exc.status == 429:
             return errors.RateLimited(
                 f"{what}: the service asked to slow down ({said})",
-                retry_after=_seconds(exc),
+                retry_after=exc.retry_seconds(),
                 system=self.system,
             )
         if exc.status == 501:
@@ -311,17 +287,7 @@ def _int(value: Any) -> int | None:
 
 
 def _checked(response: httpx.Response) -> Answer:
-    if response.status_code >= 300:  # redirects are not followed: a wrong url must say so
-        scim_type, detail = _error(response)
-        raise Refused(response.status_code, scim_type, detail, response.headers.get("Retry-After"))
-    if not response.content:
-        return Answer({}, response.headers.get("ETag"))
-    try:
-        data = response.json()
-    except ValueError:
-        raise Refused(502, "", "the answer is not JSON") from None
-    if not isinstance(data, dict):
-        raise Refused(502, "", "the answer is not a JSON object")
+    data = http.json_object(response, _error)
     return Answer(data, response.headers.get("ETag") or _version(data))
 
 
@@ -342,28 +308,3 @@ def _error(response: httpx.Response) -> tuple[str, str]:
     kind = data.get("scimType") or data.get("error") or ""
     detail = data.get("detail") or data.get("error_description") or ""
     return str(kind), str(detail)[:200]
-
-
-def _seconds(exc: Refused) -> float | None:
-    try:
-        return float(exc.retry_after) if exc.retry_after is not None else None
-    except ValueError:
-        return None
-
-
-def _tls_reason(exc: BaseException) -> str:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError):
-            return str(getattr(seen, "reason", None) or type(seen).__name__).lower().replace("_", " ")
-        seen = seen.__cause__ or seen.__context__
-    return "handshake failed"
-
-
-def _is_tls(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False

@@ -11,30 +11,23 @@ as a secret, and messages are built from names, statuses and error codes.
 
 from __future__ import annotations
 
-import ssl
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from iam.connectors import http
+from iam.connectors.http import Refused
 
 from iam import errors
-from iam.secrets import Secret, redact, register
+from iam.secrets import Secret, register
 
 if TYPE_CHECKING:
     from iam.connectors.badge.lenel import LenelSettings
 
 API_VERSION = "1.0"
 AUTHENTICATION = "/authentication"
-
-
-class Refused(Exception):
-    """An OpenAccess error answer, kept until the boundary translates it."""
-
-    def __init__(self, status: int, code: str, message: str, retry_after: str | None = None) -> None:
-        super().__init__(f"{status} {code}")
-        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
 
 
 def _reveal(value: str | Secret) -> str:
@@ -72,24 +65,8 @@ class OpenAccessSession:
     def boundary(self, what: str, *, login: bool = False) -> Iterator[None]:
         """httpx's errors and OpenAccess's refusals, as iam's, named for ``what``."""
         try:
-            yield
-        except httpx.TimeoutException:
-            raise self._error(
-                errors.ConnectTimeout, f"{what}: {self.url} did not answer in {self.timeout}s"
-            ) from None
-        except httpx.ConnectError as exc:
-            if _is_tls(exc):
-                raise self._error(
-                    errors.PermanentError,
-                    f"{what}: TLS to {self.url} failed ({_tls_reason(exc)}); set ca_file to trust the "
-                    "server's certificate, or verify_tls: false to turn checking off by name",
-                ) from None
-            raise self._error(errors.Unreachable, f"{what}: cannot connect to {self.url}") from None
-        except httpx.TransportError as exc:
-            broke = type(exc).__name__
-            raise self._error(
-                errors.Unreachable, f"{what}: the connection to {self.url} failed ({broke})"
-            ) from None
+            with http.transport_errors(what, self.url, self.timeout, self.system):
+                yield
         except Refused as exc:
             raise self._translate(exc, what, login) from None
 
@@ -97,12 +74,10 @@ class OpenAccessSession:
         return kind(message, system=self.system)
 
     def _translate(self, exc: Refused, what: str, login: bool) -> errors.ConnectorError:
-        said = f"HTTP {exc.status}" + (f" {exc.code}" if exc.code else "")
-        if exc.message:
-            said += f": {redact(exc.message)}"
+        said = exc.said()
         if exc.status == 429:
             message = f"{what}: OpenAccess asked to slow down ({said})"
-            return errors.RateLimited(message, retry_after=_seconds(exc), system=self.system)
+            return errors.RateLimited(message, retry_after=exc.retry_seconds(), system=self.system)
         if exc.status >= 500:
             return self._error(errors.TransientError, f"{what}: OpenAccess failed ({said})")
         if login and exc.status in (400, 401, 403):
@@ -209,52 +184,9 @@ def _session_refused(response: httpx.Response) -> bool:
 
 
 def _checked(response: httpx.Response) -> dict[str, Any]:
-    if response.status_code >= 300:  # redirects are not followed: a wrong url must say so
-        code, message = _error(response)
-        raise Refused(response.status_code, code, message, response.headers.get("Retry-After"))
-    if not response.content:
-        return {}
-    try:
-        data = response.json()
-    except ValueError:
-        raise Refused(502, "", "the answer is not JSON") from None
-    if not isinstance(data, dict):
-        raise Refused(502, "", "the answer is not a JSON object")
-    return data
+    return http.json_object(response, _error)
 
 
 def _error(response: httpx.Response) -> tuple[str, str]:
     """OpenAccess's ``{"error": {"code", "message"}}``, or nothing usable."""
-    try:
-        error = response.json().get("error") or {}
-    except (ValueError, AttributeError):
-        return "", ""
-    if not isinstance(error, dict):
-        return "", ""
-    return str(error.get("code") or ""), str(error.get("message") or "")[:200]
-
-
-def _seconds(exc: Refused) -> float | None:
-    try:
-        return float(exc.retry_after) if exc.retry_after is not None else None
-    except ValueError:
-        return None
-
-
-def _tls_reason(exc: BaseException) -> str:
-    """``certificate verify failed``, ``wrong version number`` (plain HTTP on the port), ..."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError):
-            return str(getattr(seen, "reason", None) or type(seen).__name__).lower().replace("_", " ")
-        seen = seen.__cause__ or seen.__context__
-    return "handshake failed"
-
-
-def _is_tls(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return http.nested_error(response, "code")

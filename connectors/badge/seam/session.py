@@ -15,27 +15,20 @@ followed cursor by cursor; one that announces more without a cursor is
 
 from __future__ import annotations
 
-import ssl
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from iam.connectors import http
+from iam.connectors.http import Refused
 
 from iam import errors
-from iam.secrets import Secret, redact
+from iam.secrets import Secret
 
 if TYPE_CHECKING:
     from iam.connectors.badge.seam import SeamSettings
-
-
-class Refused(Exception):
-    """A Seam error answer, kept until the boundary translates it."""
-
-    def __init__(self, status: int, kind: str, message: str, retry_after: str | None = None) -> None:
-        super().__init__(f"{status} {kind}")
-        self.status, self.kind, self.message, self.retry_after = status, kind, message, retry_after
 
 
 class SeamSession:
@@ -61,23 +54,8 @@ class SeamSession:
     def boundary(self, what: str) -> Iterator[None]:
         """httpx's errors and Seam's refusals, as iam's, named for ``what``."""
         try:
-            yield
-        except httpx.TimeoutException:
-            raise self._error(
-                errors.ConnectTimeout, f"{what}: {self.url} did not answer in {self.timeout}s"
-            ) from None
-        except httpx.ConnectError as exc:
-            if _is_tls(exc):
-                raise self._error(
-                    errors.PermanentError,
-                    f"{what}: TLS to {self.url} failed; set ca_file to trust the server's certificate, "
-                    "or verify_tls: false to turn checking off by name",
-                ) from None
-            raise self._error(errors.Unreachable, f"{what}: cannot connect to {self.url}") from None
-        except httpx.TransportError as exc:
-            raise self._error(
-                errors.Unreachable, f"{what}: the connection to {self.url} failed ({type(exc).__name__})"
-            ) from None
+            with http.transport_errors(what, self.url, self.timeout, self.system):
+                yield
         except Refused as exc:
             raise self._translate(exc, what) from None
 
@@ -85,12 +63,12 @@ class SeamSession:
         return kind(message, system=self.system)
 
     def _translate(self, exc: Refused, what: str) -> errors.ConnectorError:
-        said = f"HTTP {exc.status}" + (f" {exc.kind}" if exc.kind else "")
-        if exc.message:
-            said += f": {redact(exc.message)}"
+        said = exc.said()
         if exc.status == 429:
             return errors.RateLimited(
-                f"{what}: Seam asked to slow down ({said})", retry_after=_seconds(exc), system=self.system
+                f"{what}: Seam asked to slow down ({said})",
+                retry_after=exc.retry_seconds(),
+                system=self.system,
             )
         if exc.status >= 500:
             return self._error(errors.TransientError, f"{what}: Seam failed ({said})")
@@ -151,42 +129,9 @@ class SeamSession:
 
 
 def _checked(response: httpx.Response) -> dict[str, Any]:
-    if response.status_code >= 300:  # redirects are not followed: a wrong url must say so
-        kind, message = _error(response)
-        raise Refused(response.status_code, kind, message, response.headers.get("Retry-After"))
-    if not response.content:
-        return {}
-    try:
-        data = response.json()
-    except ValueError:
-        raise Refused(502, "", "the answer is not JSON") from None
-    if not isinstance(data, dict):
-        raise Refused(502, "", "the answer is not a JSON object")
-    return data
+    return http.json_object(response, _error)
 
 
 def _error(response: httpx.Response) -> tuple[str, str]:
     """Seam's ``{"error": {"type", "message"}}``, or nothing usable."""
-    try:
-        error = response.json().get("error") or {}
-    except (ValueError, AttributeError):
-        return "", ""
-    if not isinstance(error, dict):
-        return "", ""
-    return str(error.get("type") or ""), str(error.get("message") or "")[:200]
-
-
-def _seconds(exc: Refused) -> float | None:
-    try:
-        return float(exc.retry_after) if exc.retry_after is not None else None
-    except ValueError:
-        return None
-
-
-def _is_tls(exc: BaseException) -> bool:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return http.nested_error(response, "type")
