@@ -10,6 +10,7 @@ never from a credential.
 from __future__ import annotations
 
 import ssl
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +19,45 @@ import httpx
 
 from iam import errors
 from iam.secrets import redact
+
+
+class HttpSession:
+    """One httpx client per connector, one call at a time (the lock); redirects are never followed."""
+
+    def __init__(
+        self,
+        system: str,
+        url: str,
+        timeout: float,
+        *,
+        ca_file: str | None,
+        verify_tls: bool | None,
+        transport: httpx.BaseTransport | None,
+    ) -> None:
+        self.system = system
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._verify: bool | str = False if verify_tls is False else (ca_file or True)
+        self._transport = transport
+        self._client: httpx.Client | None = None
+        self._lock = threading.RLock()
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(
+                verify=self._verify, timeout=self.timeout, transport=self._transport, follow_redirects=False
+            )
+        return self._client
+
+    def _error(self, kind: type[errors.ConnectorError], message: str) -> errors.ConnectorError:
+        return kind(message, system=self.system)
+
+    def close(self) -> None:
+        """Drop the connection; the session is reusable after."""
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
 
 class Refused(Exception):

@@ -17,7 +17,6 @@ there.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -65,27 +64,25 @@ class Features:
         return ", ".join(said)
 
 
-class ScimSession:
+class ScimSession(http.HttpSession):
     """One signed-in client per connector; one call at a time."""
 
     def __init__(
         self, system: str, settings: ScimSettings, transport: httpx.BaseTransport | None = None
     ) -> None:
-        self.system = system
-        self.url = settings.url.rstrip("/")
+        super().__init__(
+            system,
+            settings.url,
+            settings.timeout,
+            ca_file=settings.ca_file,
+            verify_tls=settings.verify_tls,
+            transport=transport,
+        )
         self.page_size = settings.page_size
-        self.timeout = settings.timeout
         self._token: Secret | None = settings.token
         self._oauth = settings.oauth
         self._fetched: str | None = None
-        verify: bool | str = settings.ca_file or True
-        if settings.verify_tls is False:
-            verify = False
-        self._verify = verify
-        self._transport = transport
-        self._client: httpx.Client | None = None
         self._features: Features | None = None
-        self._lock = threading.RLock()
 
     # the boundary ---------------------------------------------------------------------------------
 
@@ -98,9 +95,6 @@ class ScimSession:
                 yield
         except Refused as exc:
             raise self._translate(exc, what, token_endpoint) from None
-
-    def _error(self, kind: type[errors.ConnectorError], message: str) -> errors.ConnectorError:
-        return kind(message, system=self.system)
 
     def _translate(self, exc: Refused, what: str, token_endpoint: bool) -> errors.ConnectorError:
         said = exc.said()
@@ -203,19 +197,6 @@ class ScimSession:
             headers["If-Match"] = if_match
         content = None if body is None else json.dumps(body).encode()
         return self._http().request(method, self.url + path, params=params, content=content, headers=headers)
-
-    def _http(self) -> httpx.Client:
-        if self._client is None:
-            self._client = httpx.Client(
-                verify=self._verify, timeout=self.timeout, transport=self._transport, follow_redirects=False
-            )
-        return self._client
-
-    def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
 
     # what the service supports --------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ as a secret, and messages are built from names, statuses and error codes.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -34,7 +33,7 @@ def _reveal(value: str | Secret) -> str:
     return value.reveal() if isinstance(value, Secret) else value
 
 
-class OpenAccessSession:
+class OpenAccessSession(http.HttpSession):
     """One logged-in OpenAccess client per connector; one call at a time."""
 
     def __init__(
@@ -43,21 +42,19 @@ class OpenAccessSession:
         settings: LenelSettings,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.system = system
-        self.url = settings.url.rstrip("/")
+        super().__init__(
+            system,
+            settings.url,
+            settings.timeout,
+            ca_file=settings.ca_file,
+            verify_tls=settings.verify_tls,
+            transport=transport,
+        )
         self.username: str = settings.username
         self._password: Secret = settings.password
         self._application_id: str | Secret = settings.application_id
         self.directory_id: str | None = settings.directory_id
-        self.timeout: float = settings.timeout
-        verify: bool | str = settings.ca_file or True
-        if settings.verify_tls is False:
-            verify = False
-        self._verify = verify
-        self._transport = transport
-        self._client: httpx.Client | None = None
         self._token: str | None = None
-        self._lock = threading.RLock()
 
     # the boundary ---------------------------------------------------------------------------------
 
@@ -69,9 +66,6 @@ class OpenAccessSession:
                 yield
         except Refused as exc:
             raise self._translate(exc, what, login) from None
-
-    def _error(self, kind: type[errors.ConnectorError], message: str) -> errors.ConnectorError:
-        return kind(message, system=self.system)
 
     def _translate(self, exc: Refused, what: str, login: bool) -> errors.ConnectorError:
         said = exc.said()
@@ -148,18 +142,7 @@ class OpenAccessSession:
         if token:
             headers["Session-Token"] = token
         query = {"version": API_VERSION, **(params or {})}
-        return self._http().request(method, path, params=query, json=body, headers=headers)
-
-    def _http(self) -> httpx.Client:
-        if self._client is None:
-            self._client = httpx.Client(
-                base_url=self.url,
-                verify=self._verify,
-                timeout=self.timeout,
-                transport=self._transport,
-                follow_redirects=False,
-            )
-        return self._client
+        return self._http().request(method, self.url + path, params=query, json=body, headers=headers)
 
     def close(self) -> None:
         """Log out (best effort: the token expires anyway) and drop the connection; reusable after."""
@@ -171,9 +154,7 @@ class OpenAccessSession:
                 except errors.ConnectorError:
                     pass
             self._token = None
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+            super().close()
 
 
 def _session_refused(response: httpx.Response) -> bool:

@@ -15,7 +15,6 @@ followed cursor by cursor; one that announces more without a cursor is
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -31,24 +30,22 @@ if TYPE_CHECKING:
     from iam.connectors.badge.seam import SeamSettings
 
 
-class SeamSession:
+class SeamSession(http.HttpSession):
     """One client per connector; one call at a time."""
 
     def __init__(
         self, system: str, settings: SeamSettings, transport: httpx.BaseTransport | None = None
     ) -> None:
-        self.system = system
-        self.url = settings.url.rstrip("/")
-        self.timeout = settings.timeout
+        super().__init__(
+            system,
+            settings.url,
+            settings.timeout,
+            ca_file=settings.ca_file,
+            verify_tls=settings.verify_tls,
+            transport=transport,
+        )
         self.page_size = settings.page_size
         self._api_key: Secret = settings.api_key
-        verify: bool | str = settings.ca_file or True
-        if settings.verify_tls is False:
-            verify = False
-        self._verify = verify
-        self._transport = transport
-        self._client: httpx.Client | None = None
-        self._lock = threading.RLock()
 
     @contextmanager
     def boundary(self, what: str) -> Iterator[None]:
@@ -58,9 +55,6 @@ class SeamSession:
                 yield
         except Refused as exc:
             raise self._translate(exc, what) from None
-
-    def _error(self, kind: type[errors.ConnectorError], message: str) -> errors.ConnectorError:
-        return kind(message, system=self.system)
 
     def _translate(self, exc: Refused, what: str) -> errors.ConnectorError:
         said = exc.said()
@@ -113,20 +107,6 @@ class SeamSession:
                     f"{what}: Seam announced another page of {key} without a cursor to it; what was left "
                     "out cannot be taken for nothing",
                 )
-
-    def _http(self) -> httpx.Client:
-        if self._client is None:
-            self._client = httpx.Client(
-                verify=self._verify, timeout=self.timeout, transport=self._transport, follow_redirects=False
-            )
-        return self._client
-
-    def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
-
 
 def _checked(response: httpx.Response) -> dict[str, Any]:
     return http.json_object(response, _error)
