@@ -27,6 +27,7 @@ from pydantic import BaseModel
 
 from iam import actor, holds, lifecycle, registry, render, runs, schemas
 from iam.actor import acting
+from iam.argv import lift_global_options
 from iam.audit import verify_copy
 from iam.config import config_path, load_config
 from iam.errors import InputError, UserError
@@ -106,6 +107,15 @@ class _Commands(click.Group):
             command = found[0].load() if found else None
         return command
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:  # the root: its options are accepted after the subcommand too
+            args = lift_global_options(args, GLOBAL_VALUED, GLOBAL_FLAGS)
+        return super().parse_args(ctx, args)
+
+
+#: The root group's options, which `iam.argv` lifts from anywhere on the command line.
+GLOBAL_VALUED, GLOBAL_FLAGS = ("--config", "--store"), ("--debug", "--wide")
+
 
 #: Entry-point group of commands added by other packages.
 COMMANDS = "iam.commands"
@@ -117,14 +127,17 @@ COMMANDS = "iam.commands"
 )
 @click.option("--store", metavar="PATH|URL", help="Store location, overriding the configuration.")
 @click.option("--debug", is_flag=True, help="Show full detail (tracebacks) on errors.")
+@click.option("--wide", is_flag=True, help="On a terminal too, print every value whole (never cut with …).")
+@click.version_option(None, "-V", "--version", package_name="iam")
 @click.pass_context
-def cli(ctx: click.Context, config: str | None, store: str | None, debug: bool) -> None:
+def cli(ctx: click.Context, config: str | None, store: str | None, debug: bool, wide: bool) -> None:
     """Identity lifecycle and complete access revocation.
 
     Offboard people from every connected system (directory, SSO, VPN, badges),
     verify nothing is left, and keep evidence an auditor accepts.
     """
     ctx.obj = Context(config, store, debug)
+    render.WIDE = wide
 
 
 @contextmanager
@@ -184,6 +197,8 @@ def exit_code(document: Any) -> int:
 def _(report: RunReport) -> int:
     if report.status == "not_found":
         return EXIT_USAGE
+    if report.status == "cancelled":  # answered "no": like `terraform apply`, not a success
+        return EXIT_ERROR
     return EXIT_PARTIAL if report.status == "partial" or report.unplannable else EXIT_OK
 
 
@@ -668,6 +683,19 @@ def schema_command(name: str | None, directory: Path | None) -> None:
     if name is None:
         raise InputError(f"name a document ({', '.join(sorted(schemas.DOCUMENTS))}) or give --write DIR")
     click.echo(schemas.text(name), nl=False)
+
+
+@cli.command("completion")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+@click.pass_context
+def completion(ctx: click.Context, shell: str) -> None:
+    """Print the shell completion script (click's): e.g. `eval "$(iam completion bash)"` in ~/.bashrc."""
+    from click.shell_completion import get_completion_class
+
+    root = ctx.find_root()
+    complete = get_completion_class(shell)
+    assert complete is not None  # the choices are the shells click supports
+    click.echo(complete(root.command, {}, "iam", "_IAM_COMPLETE").source())  # the installed command
 
 
 @cli.command()

@@ -62,8 +62,18 @@ EVENT_STYLE = {
 }
 
 
+#: Set by ``iam --wide``: print every value whole on a terminal too.
+WIDE = False
+#: The width of a console that must never cut a value: cron logs, pipes, CI, ``--wide``.
+UNCUT = 10_000
+
+
 def console(err: bool = False) -> Console:
-    return Console(stderr=err, highlight=False, soft_wrap=True)
+    """A console for standard output (or error). Output that is not a terminal, and ``--wide``,
+    is never cut with an ellipsis: run ids, DNs and serials are printed whole there."""
+    stream = sys.stderr if err else sys.stdout
+    whole = WIDE or not stream.isatty()
+    return Console(stderr=err, highlight=False, soft_wrap=True, width=UNCUT if whole else None)
 
 
 def emit_json(data: Any) -> None:
