@@ -301,14 +301,27 @@ def status(obj: Context, username: str, fmt: str) -> None:
     _done(data, fmt)
 
 
+#: What a run's status can be in the store (a run still going is ``running``).
+RUN_STATUSES = ["running", "complete", "partial", "failed", "planned", "not_found", "cancelled"]
+
+
 @cli.command("runs")
 @click.option("--user", "username", help="Only runs for this person.")
+@click.option("--status", type=click.Choice(RUN_STATUSES), help="Only runs with this status.")
+@click.option(
+    "--since", "since_text", metavar="DATE", help="Only runs begun since (ISO date or date-time, UTC)."
+)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most N runs.")
 @FORMAT
 @click.pass_obj
-def list_runs(obj: Context, username: str | None, fmt: str) -> None:
-    """List recent runs with their status."""
+def list_runs(
+    obj: Context, username: str | None, status: str | None, since_text: str | None, limit: int, fmt: str
+) -> None:
+    """List recent runs with their status, newest first."""
+    since = _now(since_text, "--since") if since_text else None
     with obj.runtime(read_only=True) as rt:
-        data = RunList([RunSummary(**r) for r in _fields(rt.store.list_runs(username), RunSummary)])
+        rows = rt.store.list_runs(username, limit, since=since, status=status)
+        data = RunList([RunSummary(**r) for r in _fields(rows, RunSummary)])
     _done(data, fmt)
 
 
@@ -317,13 +330,13 @@ def _fields(rows: list[dict[str, Any]], model: type[BaseModel]) -> list[dict[str
     return [{k: row[k] for k in model.model_fields} for row in rows]
 
 
-def _now(value: str | None) -> datetime:
+def _now(value: str | None, option: str = "--now") -> datetime:
     if not value:
         return datetime.now(UTC)
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise InputError(f"--now: not an ISO date-time: {value!r}") from None
+        raise InputError(f"{option}: not an ISO date-time: {value!r}") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
