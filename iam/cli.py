@@ -223,7 +223,9 @@ def _(checks: ConnectorChecks) -> int:
 
 @exit_code.register
 def _(result: SweepResult) -> int:
-    return EXIT_FINDINGS if result.findings or result.summary.errors else EXIT_OK
+    if result.summary.errors:  # a system could not be read: what it grants is unknown
+        return EXIT_PARTIAL
+    return EXIT_FINDINGS if result.findings else EXIT_OK
 
 
 @exit_code.register
@@ -499,7 +501,14 @@ def _write_or_print(text: str, out: Path | None) -> None:
     show_default=True,
     help="table on the terminal; json (schemas/review-sweep.schema.json), csv, html.",
 )
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file.")
+@click.option(
+    "--out",
+    "outs",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to this file, in the format its extension says (.html, .json, .csv); "
+    "repeat it for several files from one sweep.",
+)
 @click.option("--remediate", is_flag=True, help="Turn findings into a plan and show it (apply with --yes).")
 @click.option("--yes", "-y", is_flag=True, help="With --remediate: apply the plan.")
 @click.option(
@@ -514,7 +523,7 @@ def _write_or_print(text: str, out: Path | None) -> None:
 def review_sweep(
     obj: Context,
     fmt: str,
-    out: Path | None,
+    outs: tuple[Path, ...],
     remediate: bool,
     yes: bool,
     max_terminations: int | None,
@@ -522,20 +531,22 @@ def review_sweep(
 ) -> None:
     """Read every system in bulk and report what should not exist.
 
-    Exits 0 when clean and 4 when findings exist, so a scheduler can alert.
+    Exits 0 when clean, 4 when findings exist (so a scheduler can alert) and 3
+    when a system could not be read: what it grants is then unknown.
     """
-    from iam import export, sweep
+    from iam import sweep, sweep_outputs
 
+    files = [(out, sweep_outputs.format_of(out, fmt)) for out in outs]  # before anything is read
+    now = _now(now_text)
     with obj.runtime() as rt:
-        result = sweep.sweep(rt, _now(now_text))
-        if fmt == "csv":
-            _write_or_print(export.findings_csv(result.findings), out)
-        elif fmt == "html":
-            _write_or_print(export.sweep_html(result), out)
-        elif out is not None or fmt == "json":
-            _write_or_print(json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n", out)
-        else:
-            render.show(result)
+        result = sweep.sweep(rt, now)
+        for out, out_fmt in files:
+            _write_or_print(sweep_outputs.text(result, out_fmt), out)
+        if not files:
+            if fmt == "table":
+                render.show(result)
+            else:
+                _write_or_print(sweep_outputs.text(result, fmt), None)
         if remediate:
             plans = sweep.remediation_plans(rt, result.findings)
             render.console(err=True).print(render.remediation_table(plans))
