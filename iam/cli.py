@@ -25,7 +25,7 @@ from typing import Any
 import click
 from pydantic import BaseModel
 
-from iam import actor, holds, lifecycle, registry, render, runs, schemas
+from iam import actor, holds, lifecycle, progress, registry, render, runs, schemas
 from iam.actor import acting
 from iam.argv import lift_global_options
 from iam.audit import verify_copy
@@ -378,7 +378,7 @@ def hr_sync(
     A person terminated outside HR whom the feed still lists active is
     reported on every sync and given nothing (exit 4; see `iam reinstate`).
     """
-    with obj.runtime() as rt:
+    with obj.runtime() as rt, progress.shown(rt, "hr sync", enabled=fmt == "table"):
         report = lifecycle.hr_sync(
             rt, feed, _now(now_text), dry_run=dry_run, max_terminations=max_terminations
         )
@@ -405,7 +405,7 @@ def event_submit(obj: Context, events_file: Path, dry_run: bool, now_text: str |
         raise InputError(f"{events_file}: cannot read: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{events_file}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-    with obj.runtime() as rt:
+    with obj.runtime() as rt, progress.shown(rt, "events", enabled=fmt == "table"):
         report = lifecycle.submit(rt, data, f"file:{events_file.name}", _now(now_text), dry_run=dry_run)
     _done(report, fmt, title=f"Events {events_file.name}")
 
@@ -432,7 +432,7 @@ def event_list(obj: Context, status: str | None, fmt: str) -> None:
 @click.pass_obj
 def run_due(obj: Context, now_text: str | None, fmt: str) -> None:
     """Apply stored events whose effective time has come (run from cron or a timer)."""
-    with obj.runtime() as rt:
+    with obj.runtime() as rt, progress.shown(rt, "run-due", enabled=fmt == "table"):
         report = lifecycle.run_due(rt, _now(now_text))
     _done(report, fmt, title="Due events")
 
@@ -539,9 +539,12 @@ def review_sweep(
     files = [(out, sweep_outputs.format_of(out, fmt)) for out in outs]  # before anything is read
     now = _now(now_text)
     with obj.runtime() as rt:
-        result = sweep.sweep(rt, now)
+        with progress.shown(rt, "review sweep", enabled=fmt != "json"):
+            result = sweep.sweep(rt, now)
         for out, out_fmt in files:
             _write_or_print(sweep_outputs.text(result, out_fmt), out)
+        if files:
+            render.summary(result, err=True)
         if not files:
             if fmt == "table":
                 render.show(result)
@@ -659,7 +662,8 @@ def review_certify(
             _done(campaign, fmt)
             return
         assert import_file is not None
-        result = certify.import_decisions(rt, import_file, _now(now_text))
+        with progress.shown(rt, "review certify", enabled=fmt == "table"):
+            result = certify.import_decisions(rt, import_file, _now(now_text))
     _done(result, fmt)
 
 

@@ -98,6 +98,16 @@ def show(document: Any, fmt: str = "table", *, title: str | None = None) -> None
             err.print(item.renderable)
         else:
             out.print(item)
+    summary(document)
+
+
+def summary(document: Any, *, err: bool = False) -> None:
+    """The one line a batch command ends with (`iam.summary`), if ``document`` is a batch's."""
+    from iam import summary as summaries
+
+    text = summaries.line(document)
+    if text is not None:
+        console(err=err).print(plain(text))
 
 
 @singledispatch
