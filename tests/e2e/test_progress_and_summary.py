@@ -21,7 +21,7 @@ def _last_line(text: str) -> str:
 
 
 def _stderr_on_a_terminal(args: list[str]) -> tuple[int, str, str]:
-    """Run iam with a terminal as standard error (stdout a pipe): (exit code, stdout, what the terminal got)."""
+    """Run iam with a terminal as stderr, stdout a pipe: (exit code, stdout, what the terminal saw)."""
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "iam", *args],
