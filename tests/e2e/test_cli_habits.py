@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 from importlib.metadata import version
@@ -117,3 +118,46 @@ def test_completion_scripts_are_printed_for_bash_zsh_and_fish() -> None:
     wrong = run_iam("completion", "tcsh")
     assert wrong.returncode == 2
     assert "tcsh" in wrong.stderr and not wrong.stdout
+
+
+def _stdout_on_a_terminal(args: list[str], columns: int) -> tuple[int, str]:
+    """Run iam with a terminal of ``columns`` as standard output: (exit code, what the terminal showed)."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "iam", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=subprocess.DEVNULL,
+        env={**iam_env(), "COLUMNS": str(columns), "TERM": "xterm", "NO_COLOR": "1"},
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    code = proc.wait(timeout=120)
+    os.close(leader)
+    shown = b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+    return code, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)  # styles drawn, not text
+
+
+def test_on_a_terminal_tables_fit_its_width_and_wide_prints_every_value_whole(
+    directory: Directory, config_file: Path
+) -> None:
+    admin = directory.slapd.admin()
+    dn = add_group(admin, "g-" + "long-name-" * 12, "groupOfNames", [directory.alice])
+    admin.unbind()
+
+    code, fitted = _stdout_on_a_terminal(["--config", str(config_file), "status", "alice"], 60)
+    assert code == 0, fitted
+    assert dn not in fitted  # cut or folded to fit 60 columns
+    assert max(len(line) for line in fitted.splitlines()) <= 60
+
+    code, wide = _stdout_on_a_terminal(["status", "alice", "--wide", "--config", str(config_file)], 60)
+    assert code == 0, wide
+    assert dn in wide and "…" not in wide
