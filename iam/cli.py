@@ -545,11 +545,10 @@ def review_sweep(
             _write_or_print(sweep_outputs.text(result, out_fmt), out)
         if files:
             render.summary(result, err=True)
-        if not files:
-            if fmt == "table":
-                render.show(result)
-            else:
-                _write_or_print(sweep_outputs.text(result, fmt), None)
+        elif fmt == "table":
+            render.show(result)
+        else:
+            _write_or_print(sweep_outputs.text(result, fmt), None)
         if remediate:
             plans = sweep.remediation_plans(rt, result.findings)
             render.console(err=True).print(render.remediation_table(plans))

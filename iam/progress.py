@@ -10,9 +10,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from iam import render
-from iam.runtime import Runtime
+
+if TYPE_CHECKING:  # the CLI imports this module at start: nothing heavy here
+    from iam.runtime import Runtime
 
 
 @contextmanager
