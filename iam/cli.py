@@ -109,6 +109,8 @@ class _Commands(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if ctx.parent is None:  # the root: its options are accepted after the subcommand too
+            if args and args[-1] in GLOBAL_VALUED and "--" not in args:
+                raise click.UsageError(f"Option '{args[-1]}' requires an argument.", ctx)
             args = lift_global_options(args, GLOBAL_VALUED, GLOBAL_FLAGS)
         return super().parse_args(ctx, args)
 

@@ -52,6 +52,10 @@ def test_global_options_are_accepted_after_the_subcommand(config_file: Path, tmp
     assert json.loads(listed.stdout) == []
     assert store.exists()  # --store after the subcommand was obeyed
 
+    dangling = run_iam("runs", "--config")
+    assert dangling.returncode == 2
+    assert "'--config' requires an argument" in dangling.stderr
+
 
 def test_an_option_value_after_a_double_dash_is_left_to_the_command(config_file: Path) -> None:
     result = run_iam("--config", str(config_file), "status", "--", "--debug")
