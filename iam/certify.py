@@ -166,6 +166,7 @@ def import_decisions(rt: Runtime, path: Path, now: datetime) -> CertificationRes
 def _revoke(
     rt: Runtime, campaign: str, decided_by: str, username: str, items: list[dict[str, Any]]
 ) -> RunReport:
+    rt.progress(f"revoke {username}")
     steps: dict[str, list[StepSpec]] = {}
     for item in sorted(items, key=lambda i: (i["system"], i["entitlement"])):
         steps.setdefault(item["system"], []).append(

@@ -25,8 +25,9 @@ from typing import Any
 import click
 from pydantic import BaseModel
 
-from iam import actor, holds, lifecycle, registry, render, runs, schemas
+from iam import actor, holds, lifecycle, progress, registry, render, runs, schemas
 from iam.actor import acting
+from iam.argv import lift_global_options
 from iam.audit import verify_copy
 from iam.config import config_path, load_config
 from iam.errors import InputError, UserError
@@ -106,6 +107,17 @@ class _Commands(click.Group):
             command = found[0].load() if found else None
         return command
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:  # the root: its options are accepted after the subcommand too
+            if args and args[-1] in GLOBAL_VALUED and "--" not in args:
+                raise click.UsageError(f"Option '{args[-1]}' requires an argument.", ctx)
+            args = lift_global_options(args, GLOBAL_VALUED, GLOBAL_FLAGS)
+        return super().parse_args(ctx, args)
+
+
+#: The root group's options, which `iam.argv` lifts from anywhere on the command line.
+GLOBAL_VALUED, GLOBAL_FLAGS = ("--config", "--store"), ("--debug", "--wide")
+
 
 #: Entry-point group of commands added by other packages.
 COMMANDS = "iam.commands"
@@ -117,14 +129,17 @@ COMMANDS = "iam.commands"
 )
 @click.option("--store", metavar="PATH|URL", help="Store location, overriding the configuration.")
 @click.option("--debug", is_flag=True, help="Show full detail (tracebacks) on errors.")
+@click.option("--wide", is_flag=True, help="On a terminal too, print every value whole (never cut with …).")
+@click.version_option(None, "-V", "--version", package_name="iam")
 @click.pass_context
-def cli(ctx: click.Context, config: str | None, store: str | None, debug: bool) -> None:
+def cli(ctx: click.Context, config: str | None, store: str | None, debug: bool, wide: bool) -> None:
     """Identity lifecycle and complete access revocation.
 
     Offboard people from every connected system (directory, SSO, VPN, badges),
     verify nothing is left, and keep evidence an auditor accepts.
     """
     ctx.obj = Context(config, store, debug)
+    render.WIDE = wide
 
 
 @contextmanager
@@ -184,6 +199,8 @@ def exit_code(document: Any) -> int:
 def _(report: RunReport) -> int:
     if report.status == "not_found":
         return EXIT_USAGE
+    if report.status == "cancelled":  # answered "no": like `terraform apply`, not a success
+        return EXIT_ERROR
     return EXIT_PARTIAL if report.status == "partial" or report.unplannable else EXIT_OK
 
 
@@ -208,7 +225,9 @@ def _(checks: ConnectorChecks) -> int:
 
 @exit_code.register
 def _(result: SweepResult) -> int:
-    return EXIT_FINDINGS if result.findings or result.summary.errors else EXIT_OK
+    if result.summary.errors:  # a system could not be read: what it grants is unknown
+        return EXIT_PARTIAL
+    return EXIT_FINDINGS if result.findings else EXIT_OK
 
 
 @exit_code.register
@@ -286,14 +305,27 @@ def status(obj: Context, username: str, fmt: str) -> None:
     _done(data, fmt)
 
 
+#: What a run's status can be in the store (a run still going is ``running``).
+RUN_STATUSES = ["running", "complete", "partial", "failed", "planned", "not_found", "cancelled"]
+
+
 @cli.command("runs")
 @click.option("--user", "username", help="Only runs for this person.")
+@click.option("--status", type=click.Choice(RUN_STATUSES), help="Only runs with this status.")
+@click.option(
+    "--since", "since_text", metavar="DATE", help="Only runs begun since (ISO date or date-time, UTC)."
+)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most N runs.")
 @FORMAT
 @click.pass_obj
-def list_runs(obj: Context, username: str | None, fmt: str) -> None:
-    """List recent runs with their status."""
+def list_runs(
+    obj: Context, username: str | None, status: str | None, since_text: str | None, limit: int, fmt: str
+) -> None:
+    """List recent runs with their status, newest first."""
+    since = _now(since_text, "--since") if since_text else None
     with obj.runtime(read_only=True) as rt:
-        data = RunList([RunSummary(**r) for r in _fields(rt.store.list_runs(username), RunSummary)])
+        rows = rt.store.list_runs(username, limit, since=since, status=status)
+        data = RunList([RunSummary(**r) for r in _fields(rows, RunSummary)])
     _done(data, fmt)
 
 
@@ -302,13 +334,13 @@ def _fields(rows: list[dict[str, Any]], model: type[BaseModel]) -> list[dict[str
     return [{k: row[k] for k in model.model_fields} for row in rows]
 
 
-def _now(value: str | None) -> datetime:
+def _now(value: str | None, option: str = "--now") -> datetime:
     if not value:
         return datetime.now(UTC)
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise InputError(f"--now: not an ISO date-time: {value!r}") from None
+        raise InputError(f"{option}: not an ISO date-time: {value!r}") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
@@ -348,7 +380,7 @@ def hr_sync(
     A person terminated outside HR whom the feed still lists active is
     reported on every sync and given nothing (exit 4; see `iam reinstate`).
     """
-    with obj.runtime() as rt:
+    with obj.runtime() as rt, progress.shown(rt, "hr sync", enabled=fmt == "table"):
         report = lifecycle.hr_sync(
             rt, feed, _now(now_text), dry_run=dry_run, max_terminations=max_terminations
         )
@@ -375,7 +407,7 @@ def event_submit(obj: Context, events_file: Path, dry_run: bool, now_text: str |
         raise InputError(f"{events_file}: cannot read: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{events_file}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-    with obj.runtime() as rt:
+    with obj.runtime() as rt, progress.shown(rt, "events", enabled=fmt == "table"):
         report = lifecycle.submit(rt, data, f"file:{events_file.name}", _now(now_text), dry_run=dry_run)
     _done(report, fmt, title=f"Events {events_file.name}")
 
@@ -402,7 +434,7 @@ def event_list(obj: Context, status: str | None, fmt: str) -> None:
 @click.pass_obj
 def run_due(obj: Context, now_text: str | None, fmt: str) -> None:
     """Apply stored events whose effective time has come (run from cron or a timer)."""
-    with obj.runtime() as rt:
+    with obj.runtime() as rt, progress.shown(rt, "run-due", enabled=fmt == "table"):
         report = lifecycle.run_due(rt, _now(now_text))
     _done(report, fmt, title="Due events")
 
@@ -471,7 +503,14 @@ def _write_or_print(text: str, out: Path | None) -> None:
     show_default=True,
     help="table on the terminal; json (schemas/review-sweep.schema.json), csv, html.",
 )
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file.")
+@click.option(
+    "--out",
+    "outs",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to this file, in the format its extension says (.html, .json, .csv); "
+    "repeat it for several files from one sweep.",
+)
 @click.option("--remediate", is_flag=True, help="Turn findings into a plan and show it (apply with --yes).")
 @click.option("--yes", "-y", is_flag=True, help="With --remediate: apply the plan.")
 @click.option(
@@ -486,7 +525,7 @@ def _write_or_print(text: str, out: Path | None) -> None:
 def review_sweep(
     obj: Context,
     fmt: str,
-    out: Path | None,
+    outs: tuple[Path, ...],
     remediate: bool,
     yes: bool,
     max_terminations: int | None,
@@ -494,20 +533,24 @@ def review_sweep(
 ) -> None:
     """Read every system in bulk and report what should not exist.
 
-    Exits 0 when clean and 4 when findings exist, so a scheduler can alert.
+    Exits 0 when clean, 4 when findings exist (so a scheduler can alert) and 3
+    when a system could not be read: what it grants is then unknown.
     """
-    from iam import export, sweep
+    from iam import sweep, sweep_outputs
 
+    files = [(out, sweep_outputs.format_of(out, fmt)) for out in outs]  # before anything is read
+    now = _now(now_text)
     with obj.runtime() as rt:
-        result = sweep.sweep(rt, _now(now_text))
-        if fmt == "csv":
-            _write_or_print(export.findings_csv(result.findings), out)
-        elif fmt == "html":
-            _write_or_print(export.sweep_html(result), out)
-        elif out is not None or fmt == "json":
-            _write_or_print(json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n", out)
-        else:
+        with progress.shown(rt, "review sweep", enabled=fmt != "json"):
+            result = sweep.sweep(rt, now)
+        for out, out_fmt in files:
+            _write_or_print(sweep_outputs.text(result, out_fmt), out)
+        if files:
+            render.summary(result, err=True)
+        elif fmt == "table":
             render.show(result)
+        else:
+            _write_or_print(sweep_outputs.text(result, fmt), None)
         if remediate:
             plans = sweep.remediation_plans(rt, result.findings)
             render.console(err=True).print(render.remediation_table(plans))
@@ -620,7 +663,8 @@ def review_certify(
             _done(campaign, fmt)
             return
         assert import_file is not None
-        result = certify.import_decisions(rt, import_file, _now(now_text))
+        with progress.shown(rt, "review certify", enabled=fmt == "table"):
+            result = certify.import_decisions(rt, import_file, _now(now_text))
     _done(result, fmt)
 
 
@@ -668,6 +712,19 @@ def schema_command(name: str | None, directory: Path | None) -> None:
     if name is None:
         raise InputError(f"name a document ({', '.join(sorted(schemas.DOCUMENTS))}) or give --write DIR")
     click.echo(schemas.text(name), nl=False)
+
+
+@cli.command("completion")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+@click.pass_context
+def completion(ctx: click.Context, shell: str) -> None:
+    """Print the shell completion script (click's): e.g. `eval "$(iam completion bash)"` in ~/.bashrc."""
+    from click.shell_completion import get_completion_class
+
+    root = ctx.find_root()
+    complete = get_completion_class(shell)
+    assert complete is not None  # the choices are the shells click supports
+    click.echo(complete(root.command, {}, "iam", "_IAM_COMPLETE").source())  # the installed command
 
 
 @cli.command()

@@ -172,6 +172,7 @@ def _desired(rt: Runtime, policy: Policy, event: Event, now: datetime) -> dict[s
 
 
 def _run(rt: Runtime, event: Event, desired: dict[str, Any] | None, dry_run: bool = False) -> RunReport:
+    rt.progress(f"{event.type} {event.username}")
     reason = f"{event.type} {event.id}: {event.reason or event.source}"
     if event.type == "leaver" and event.from_feed:
         return runs.offboard(rt, event.username, reason, dry_run=dry_run)

@@ -62,8 +62,18 @@ EVENT_STYLE = {
 }
 
 
+#: Set by ``iam --wide``: print every value whole on a terminal too.
+WIDE = False
+#: The width of a console that must never cut a value: cron logs, pipes, CI, ``--wide``.
+UNCUT = 10_000
+
+
 def console(err: bool = False) -> Console:
-    return Console(stderr=err, highlight=False, soft_wrap=True)
+    """A console for standard output (or error). Output that is not a terminal, and ``--wide``,
+    is never cut with an ellipsis: run ids, DNs and serials are printed whole there."""
+    stream = sys.stderr if err else sys.stdout
+    whole = WIDE or not stream.isatty()
+    return Console(stderr=err, highlight=False, soft_wrap=True, width=UNCUT if whole else None)
 
 
 def emit_json(data: Any) -> None:
@@ -88,6 +98,16 @@ def show(document: Any, fmt: str = "table", *, title: str | None = None) -> None
             err.print(item.renderable)
         else:
             out.print(item)
+    summary(document)
+
+
+def summary(document: Any, *, err: bool = False) -> None:
+    """The one line a batch command ends with (`iam.summary`), if ``document`` is a batch's."""
+    from iam import summary as summaries
+
+    text = summaries.line(document)
+    if text is not None:
+        console(err=err).print(plain(text))
 
 
 @singledispatch
@@ -365,12 +385,28 @@ def _(data: CertificationResult, title: str | None = None) -> Iterator[Renderabl
 
 # the audit log --------------------------------------------------------------------------------
 
-#: The keys `iam audit show` prints after the event, when a record has them.
-AUDIT_DETAIL = ("system", "op", "target", "outcome", "status", "error", "reason", "run_id")
+#: The keys `iam audit show` prints as a record's detail, when it has them.
+AUDIT_DETAIL = ("system", "op", "target", "outcome", "status", "error")
 
 
 @human.register
 def _(records: AuditRecords, title: str | None = None) -> Iterator[RenderableType | Warning]:
+    """One row per record: who, which run and why come first (a step's record takes its run's reason)."""
+    reasons = {r["run_id"]: r["reason"] for r in records.root if r.get("run_id") and r.get("reason")}
+    table = Table(title=title or "Audit records", title_justify="left")
+    for col in ("seq", "at", "event", "person", "run", "reason", "detail"):
+        table.add_column(col)
     for r in records.root:
+        run_id = r.get("run_id")
+        reason = r.get("reason") or reasons.get(run_id, "")
         detail = " ".join(f"{k}={r[k]}" for k in AUDIT_DETAIL if r.get(k) is not None)
-        yield plain(f"{r['seq']:>6} {r['at'][:19]} {r['event']:<16} {r.get('username', '')} {detail}")
+        table.add_row(
+            str(r["seq"]),
+            str(r["at"])[:19],
+            plain(str(r["event"])),
+            plain(str(r.get("username") or "")),
+            plain(str(run_id or "")),
+            plain(str(reason)),
+            plain(detail),
+        )
+    yield table

@@ -45,6 +45,8 @@ class Runtime:
         self._connectors = dict(connectors) if connectors is not None else None
         self._policy: Policy | None = None
         self.system_types = {s.name: s.type for s in config.systems}
+        #: Told what a long command is doing (a person's run, a system's read): the CLI draws it.
+        self.progress: Callable[[str], None] = lambda _what: None
 
     @property
     def policy(self) -> Policy | None:

@@ -503,10 +503,22 @@ class Store:
             )
             return dict(row) if row else None
 
-    def list_runs(self, username: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def list_runs(
+        self,
+        username: str | None = None,
+        limit: int = 50,
+        *,
+        since: datetime | None = None,
+        status: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The newest runs first, at most ``limit``; only those begun at ``since`` or later, of ``status``."""
         query = sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit)
         if username:
             query = query.where(runs.c.username == username)
+        if since is not None:
+            query = query.where(runs.c.created_at >= since)
+        if status:
+            query = query.where(runs.c.status == status)
         with self.engine.connect() as db:
             return [dict(r) for r in db.execute(query).mappings()]
 

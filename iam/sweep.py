@@ -45,6 +45,7 @@ def read_all(
     def read(name: str) -> list[AccountState] | str:
         connector = rt.connectors[name]
         assert isinstance(connector, Readable)
+        rt.progress(f"reading {name}")
         try:
             accounts = call_with_retry(lambda: list(connector.iter_accounts()), rt.config.retry, rt.sleep)
         except Exception as exc:

@@ -104,3 +104,48 @@ def write_config(workdir: Path, systems: Any) -> Path:
     document = {"store": "iam.db", "audit_log": "iam-audit.jsonl", "systems": blocks}
     config.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return config
+
+
+@lab.group("directory")
+def lab_directory() -> None:
+    """A local OpenLDAP slapd holding the sample company's directory, for the README's walk-through."""
+
+
+DIRECTORY_WORKDIR = click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("iam-directory"),
+    show_default=True,
+    help="Where the directory's configuration, data, pid and admin password live.",
+)
+
+
+@lab_directory.command("start")
+@DIRECTORY_WORKDIR
+@click.option(
+    "--ldif",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("directory.ldif"),
+    show_default=True,
+    help="Entries loaded on the first start (examples/company/directory.ldif: OUs and the policy's groups).",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=3890, show_default=True)
+def lab_directory_start(workdir: Path, ldif: Path, port: int) -> None:
+    """Start slapd in the background on 127.0.0.1 (plain LDAP); the admin password: WORKDIR/admin-password."""
+    from iam.lab import directory
+
+    url = directory.start(workdir, ldif, port)
+    lab = directory.LabDirectory(workdir)
+    click.echo(f"slapd listens on {url} (pid {lab.pid()}), bind as {directory.ADMIN_DN}")
+    click.echo(f"its password: export IAM_LDAP_PASSWORD=$(cat {lab.password_file})")
+    click.echo(f"stop it: iam lab directory stop --workdir {workdir}")
+
+
+@lab_directory.command("stop")
+@DIRECTORY_WORKDIR
+def lab_directory_stop(workdir: Path) -> None:
+    """Stop the lab directory started from WORKDIR (by its pid); its data stays for the next start."""
+    from iam.lab import directory
+
+    pid = directory.stop(workdir)
+    click.echo(f"stopped slapd (pid {pid})" if pid else f"no lab directory runs from {workdir}", err=True)

@@ -246,7 +246,7 @@ def run_demo(workdir: Path, out: Console) -> int:
         )
         with Runtime(config, connectors=systems.connectors) as rt:
             failures = _tell(rt, systems, out, render, workdir)
-            out.rule("4. Evidence")
+            _chapter(out, "4. Evidence")
             out.print(render.status_table(runs.status(rt, "ada")))
             verify = rt.audit.verify()
             out.print(
@@ -271,6 +271,14 @@ def run_demo(workdir: Path, out: Console) -> int:
     return 0 if failures == 0 else 3
 
 
+def _chapter(out: Console, title: str) -> None:
+    """A chapter's heading rule, as wide as a terminal at most: a console that never cuts values
+    (not a terminal) is 10,000 columns wide, and a rule would fill it."""
+    from rich.rule import Rule
+
+    out.print(Rule(title), width=min(out.width, 100))
+
+
 def _tell(rt: Runtime, systems: DemoSystems, out: Console, render: Any, workdir: Path) -> int:
     chapters: list[tuple[str, dict[str, Any]]] = [
         (
@@ -288,7 +296,7 @@ def _tell(rt: Runtime, systems: DemoSystems, out: Console, render: Any, workdir:
     ]
     failures = 0
     for title, event in chapters:
-        out.rule(title)
+        _chapter(out, title)
         if event["type"] == "leaver":
             for note in (log_in(systems, "ada"), swipe(systems)):
                 if note:

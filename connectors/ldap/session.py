@@ -37,6 +37,11 @@ if TYPE_CHECKING:
     from iam.connectors.ldap.settings import LdapSettings
 
 # LDAP result codes (RFC 4511) that the connector treats specially.
+#: What to do when StartTLS fails, said with the failure (a newcomer's lab slapd has no TLS).
+STARTTLS_HINT = (
+    "(a directory without TLS, such as a lab slapd: set start_tls: false; otherwise give the "
+    "server a certificate and set ca_file to the CA that signed it)"
+)
 SUCCESS = 0
 NO_SUCH_ATTRIBUTE = 16
 VALUE_EXISTS = 20
@@ -108,7 +113,9 @@ class LdapSession:
         )
         conn.open()
         if self.start_tls and parsed.scheme == "ldap" and not conn.start_tls():
-            raise errors.PermanentError(f"StartTLS to {self.url} failed: {conn.result.get('description')}")
+            raise errors.PermanentError(
+                f"StartTLS to {self.url} failed: {conn.result.get('description')} {STARTTLS_HINT}"
+            )
         if not conn.bind():
             code = conn.result.get("result")
             conn.unbind()
@@ -144,7 +151,9 @@ class LdapSession:
                         "(set ca_file, or tls_verify: false to turn checking off by name)"
                     ) from None
                 if isinstance(exc, lx.LDAPStartTLSError):
-                    raise errors.PermanentError(f"StartTLS to {self.url} failed ({what})") from None
+                    raise errors.PermanentError(
+                        f"StartTLS to {self.url} failed ({what}) {STARTTLS_HINT}"
+                    ) from None
                 raise errors.Unreachable(f"cannot connect to {self.url} ({what})") from None
             except (lx.LDAPResponseTimeoutError, lx.LDAPSocketReceiveError) as exc:
                 self._drop()
@@ -184,7 +193,7 @@ class LdapSession:
             try:
                 conn.open()
                 if self.start_tls and urlparse(self.url).scheme == "ldap" and not conn.start_tls():
-                    raise errors.PermanentError(f"{what}: StartTLS to {self.url} failed")
+                    raise errors.PermanentError(f"{what}: StartTLS to {self.url} failed {STARTTLS_HINT}")
                 conn.bind()
                 return int(conn.result.get("result"))
             finally:
