@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from iam import actor, runs
+from iam import actor, csvsafe, runs
 from iam.contract import Op, StepSpec
 from iam.errors import InputError
 from iam.export import certification_html
@@ -74,7 +74,7 @@ def export(
 
 def decisions_template(campaign: Campaign) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
+    writer = csvsafe.writer(out, CSV_COLUMNS)
     writer.writeheader()
     for item in campaign.items:
         writer.writerow({"campaign": campaign.id, **item.model_dump(), "decision": "", "comment": ""})
@@ -105,7 +105,8 @@ def import_decisions(rt: Runtime, path: Path, now: datetime) -> CertificationRes
     """Apply a returned decisions file, decided by the acting person; returns revocations, records
     and what is undecided."""
     try:
-        rows = list(csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines()))
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        rows = [{k: csvsafe.restore(v) for k, v in r.items()} for r in csv.DictReader(lines)]
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
     campaign_ids = {r.get("campaign", "") for r in rows}
