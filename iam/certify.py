@@ -112,22 +112,43 @@ def import_decisions(rt: Runtime, path: Path, now: datetime) -> CertificationRes
     campaign_ids = {r.get("campaign", "") for r in rows}
     if len(campaign_ids) != 1:
         raise InputError(f"{path}: expected the rows of exactly one campaign, found {len(campaign_ids)}")
-    campaign = rt.store.get_certification(campaign_ids.pop())
-    if campaign is None:
+    campaign_id = campaign_ids.pop()
+    if rt.store.get_certification(campaign_id) is None:
         raise InputError(f"{path}: unknown campaign; export it with `iam review certify --manager M`")
+    return apply_decisions(rt, campaign_id, rows, now, str(path), first_line=2)
+
+
+def apply_decisions(
+    rt: Runtime,
+    campaign_id: str,
+    rows: list[dict[str, Any]],
+    now: datetime,
+    source: str,
+    first_line: int = 1,
+) -> CertificationResult:
+    """Record the decisions of ``rows`` (item, decision, comment), decided by the acting person, and
+    revoke what they revoke; a line already decided keeps its first decision.
+
+    The decisions file and the web console both come here, so who may decide
+    (`decider_for`) and how revokes run (one audited run per person, through
+    the same admission checks as every plan) are the same for both.
+    """
+    campaign = rt.store.get_certification(campaign_id)
+    if campaign is None:
+        raise InputError(f"{source}: unknown campaign {campaign_id!r}")
     decided_by = decider_for(rt, campaign["manager"])
     items = {i["item"]: i for i in campaign["items"]}
     decisions = dict(campaign["decisions"] or {})
     errors: list[RowError] = []
     revoke: dict[str, list[dict[str, Any]]] = {}
-    for line, row in enumerate(rows, start=2):
+    for line, row in enumerate(rows, start=first_line):
         decision = (row.get("decision") or "").strip().lower()
         item = items.get(row.get("item", ""))
         if item is None:
-            errors.append(RowError(str(path), line, "item", "not part of this campaign"))
+            errors.append(RowError(source, line, "item", "not part of this campaign"))
             continue
         if decision and decision not in DECISIONS:
-            errors.append(RowError(str(path), line, "decision", f"{decision!r}: write keep or revoke"))
+            errors.append(RowError(source, line, "decision", f"{decision!r}: write keep or revoke"))
             continue
         if not decision or item["item"] in decisions:
             continue
@@ -135,7 +156,7 @@ def import_decisions(rt: Runtime, path: Path, now: datetime) -> CertificationRes
             "decision": decision,
             "by": decided_by,
             "at": now.isoformat(),
-            "comment": row.get("comment", ""),
+            "comment": row.get("comment") or "",
         }
         rt.audit.record(
             "certification.decision",

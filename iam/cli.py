@@ -442,7 +442,7 @@ def plan(obj: Context, username: str, now_text: str | None, fmt: str) -> None:
 @click.pass_obj
 def serve(obj: Context, host: str, port: int) -> None:
     """Serve HR's signed events (POST /events), /healthz and /metrics until stopped (Ctrl-C, SIGTERM)."""
-    from iam.web import serve as run_server  # the web stack loads only for this command
+    from iam.web.server import serve as run_server  # the web stack loads only for this command
 
     with obj.runtime() as rt:
         run_server(rt, host, port, ready=lambda server: click.echo(f"listening on {server.url}", err=True))

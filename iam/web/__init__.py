@@ -1,14 +1,9 @@
 """The web side of `iam serve`: one ASGI application (Starlette) under uvicorn.
 
-It holds the HR endpoint (`iam.web.hr`), health and Prometheus metrics
-(`iam.web.metrics`). Like the rest of the core it imports no connector, no lab
-and no test; `iam.cli` imports it only inside `iam serve`, so the web stack
-costs nothing to the other commands.
+`iam.web.app` holds the routes: HR's endpoint (`iam.web.hr`), health and
+Prometheus metrics (`iam.web.metrics`) and, when ``web`` is configured
+(`iam.web.settings`), the console (`iam.web.console`). Like the rest of the
+core it imports no connector, no lab and no test. Nothing is imported here:
+the configuration reads `iam.web.settings` on every command, and the web
+stack loads only inside `iam serve` (`iam.web.server`).
 """
-
-from __future__ import annotations
-
-from iam.web.app import create_app
-from iam.web.server import WebServer, serve
-
-__all__ = ["WebServer", "create_app", "serve"]

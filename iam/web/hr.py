@@ -73,10 +73,10 @@ class EventsEndpoint:
 
     rt: Runtime
     clock: Callable[[], datetime]
+    work_lock: threading.Lock = field(default_factory=threading.Lock)
     secret: str = field(init=False, repr=False)
     key_id: str = field(init=False)
     skew: int = field(init=False)
-    work_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         if self.rt.config.hmac_secret is None:

@@ -1,0 +1,237 @@
+"""The web console over HTTP on a real slapd: LDAP sign-in, sessions, CSRF, a manager's review.
+
+The browser tests drive the same pages through Keycloak's login page; these
+speak HTTP with httpx, as a browser without JavaScript does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import ldap3
+import pytest
+import yaml
+
+from tests.conftest import PASSWORD_ENV, Directory
+from tests.support.company import BASE_FEED, groups_of, person, sync, write_feed
+from tests.support.slapd import ADMIN_PASSWORD, BASE_DN
+
+SESSION_SECRET = "console-session-secret-for-tests-0123456789"
+HOSTILE = "<script>alert(1)</script>"
+PASSWORDS = {"ann": "ann-Passw0rd!", "mo": "mo-Passw0rd!", "cal": "cal-Passw0rd!"}
+
+
+@dataclass
+class Console:
+    server: Any
+    clock: dict[str, datetime]
+    campaigns: dict[str, str]  # manager -> campaign id
+    directory: Directory
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60, follow_redirects=False)
+
+    def audit(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in Path(self.server.rt.config.audit_log).read_text().splitlines()]
+
+
+def web_section(directory: Directory, **extra: Any) -> dict[str, Any]:
+    return {
+        "ldap": {"url": directory.slapd.url, "user_dn": f"uid={{username}},ou=people,{BASE_DN}"},
+        "session_secret": {"env": "IAM_TEST_SESSION"},
+        "secure_cookies": False,  # the test server speaks plain http
+        "roles": {"auditor": {"groups": ["auditors"]}, "operator": {"users": ["ops"]}},
+        **extra,
+    }
+
+
+@pytest.fixture
+def console(company: Path, directory: Directory, tmp_path: Path) -> Iterator[Console]:
+    """ann manages bea and cal, mo manages pat (whose display name is a script); each has a campaign."""
+    from iam import certify
+    from iam.config import load_config
+    from iam.runtime import Runtime
+    from iam.web.server import WebServer
+
+    conn = directory.slapd.admin()
+    for dn in (directory.alice, directory.bob):
+        assert conn.delete(dn), conn.result
+    rows = [
+        *BASE_FEED,
+        person("E5", "mo", "Sales", "Sales Manager"),
+        person("E6", "pat", "Sales", manager="mo", given_name=HOSTILE),
+    ]
+    result, _ = sync(company, write_feed(tmp_path / "feed.csv", rows))
+    assert result.returncode == 0, result.stderr + result.stdout
+    for uid, password in PASSWORDS.items():
+        dn = f"uid={uid},ou=people,{BASE_DN}"
+        assert conn.modify(dn, {"userPassword": [(ldap3.MODIFY_REPLACE, [password])]}), conn.result
+    conn.unbind()
+
+    data = yaml.safe_load(company.read_text())
+    data["web"] = web_section(directory)
+    company.write_text(yaml.safe_dump(data))
+    environ = {PASSWORD_ENV: ADMIN_PASSWORD, "IAM_TEST_SESSION": SESSION_SECRET}
+    config = load_config(company, environ=environ)
+    clock = {"now": datetime(2026, 11, 22, 10, 0, tzinfo=UTC)}
+    with Runtime(config) as rt:
+        campaigns = {m: certify.export(rt, m, clock["now"]).id for m in ("ann", "mo")}
+        server = WebServer(("127.0.0.1", 0), rt, lambda: clock["now"])
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield Console(server, clock, campaigns, directory)
+        server.shutdown()
+        server.server_close()
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+def sign_in(console: Console, username: str, password: str | None = None) -> httpx.Client:
+    client = console.client()
+    token = csrf_of(client.get("/login").text)
+    answer = client.post(
+        "/login", data={"csrf": token, "username": username, "password": password or PASSWORDS[username]}
+    )
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+def test_sign_in_by_ldap_bind_starts_an_httponly_samesite_session_behind_a_strict_csp(
+    console: Console,
+) -> None:
+    client = console.client()
+    page = client.get("/login")
+    assert page.status_code == 200
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert "<script" not in page.text and "style=" not in page.text
+    token = csrf_of(page.text)
+
+    forged = client.post("/login", data={"username": "ann", "password": PASSWORDS["ann"]})
+    wrong = client.post("/login", data={"csrf": token, "username": "ann", "password": "guess"})
+    injected = client.post("/login", data={"csrf": token, "username": "ann,ou=x", "password": "x"})
+    assert (forged.status_code, wrong.status_code, injected.status_code) == (403, 401, 401)
+    assert "wrong username or password" in wrong.text
+    assert client.get("/reviews").status_code == 303
+
+    good = client.post("/login", data={"csrf": token, "username": "ann", "password": PASSWORDS["ann"]})
+    assert good.status_code == 303 and good.headers["location"] == "/"
+    cookie = good.headers["set-cookie"].lower()
+    assert cookie.startswith("iam_session=") and "httponly" in cookie and "samesite=lax" in cookie
+    assert client.get("/").status_code == 200
+    records = console.audit()
+    assert [(r["event"], r["actor"]) for r in records if r["event"].startswith("web.signin")][-1] == (
+        "web.signin",
+        "web:ann",
+    )
+    assert PASSWORDS["ann"] not in Path(console.server.rt.config.audit_log).read_text()
+
+
+def test_a_manager_revokes_one_entitlement_and_keeps_the_rest_and_the_directory_shows_it(
+    console: Console,
+) -> None:
+    client = sign_in(console, "ann")
+    listing = client.get("/reviews")
+    assert listing.status_code == 200
+    campaign = console.campaigns["ann"]
+    assert f"/reviews/{campaign}" in listing.text and console.campaigns["mo"] not in listing.text
+    page = client.get(f"/reviews/{campaign}")
+    assert page.status_code == 200
+    revoke = re.search(r'name="(d\d+)" value="revoke" data-line="cal:[^"]*cn=sales,', page.text)
+    assert revoke, page.text
+    assert "sales" in groups_of(console.directory, "cal")
+
+    done = client.post(
+        f"/reviews/{campaign}",
+        data={
+            "csrf": csrf_of(page.text),
+            revoke.group(1): "revoke",
+            "bulk": "keep",
+            "c0": "not in sales now",
+        },
+    )
+
+    assert done.status_code == 200, done.text
+    assert "complete" in done.text
+    assert "sales" not in groups_of(console.directory, "cal") and "staff" in groups_of(
+        console.directory, "cal"
+    )
+    assert "finance" in groups_of(console.directory, "bea")
+    decisions = [r for r in console.audit() if r["event"] == "certification.decision"]
+    assert decisions and {r["decided_by"] for r in decisions} == {"ann"}
+    assert {r["actor"] for r in decisions} == {"web:ann"}
+    assert [r["decision"] for r in decisions].count("revoke") == 1
+    again = client.get(f"/reviews/{campaign}")
+    assert 'value="revoke"' not in again.text  # every line decided: nothing left to choose
+
+
+def test_another_managers_campaign_is_refused_and_nothing_is_decided(console: Console) -> None:
+    client = sign_in(console, "ann")
+    theirs = console.campaigns["mo"]
+    token = csrf_of(client.get("/reviews").text)
+
+    opened = client.get(f"/reviews/{theirs}")
+    posted = client.post(f"/reviews/{theirs}", data={"csrf": token, "bulk": "revoke"})
+
+    assert (opened.status_code, posted.status_code) == (403, 403)
+    assert "pat" not in opened.text
+    assert console.server.rt.store.get_certification(theirs)["decisions"] == {}
+    assert "sales" in groups_of(console.directory, "pat")
+    assert any(r["event"] == "web.forbidden" and r["actor"] == "web:ann" for r in console.audit())
+
+
+def test_a_decision_without_the_forms_token_changes_nothing(console: Console) -> None:
+    client = sign_in(console, "ann")
+    campaign = console.campaigns["ann"]
+    forged = client.post(f"/reviews/{campaign}", data={"bulk": "revoke"})
+    assert forged.status_code == 403
+    assert console.server.rt.store.get_certification(campaign)["decisions"] == {}
+    assert "sales" in groups_of(console.directory, "cal")
+
+
+def test_a_hostile_display_name_is_shown_as_text(console: Console) -> None:
+    client = sign_in(console, "mo")
+    page = client.get(f"/reviews/{console.campaigns['mo']}")
+    assert page.status_code == 200
+    assert HOSTILE not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+def test_an_idle_session_ends_and_sign_out_ends_it_at_once(console: Console) -> None:
+    client = sign_in(console, "ann")
+    console.clock["now"] += timedelta(minutes=29)
+    assert client.get("/reviews").status_code == 200
+    console.clock["now"] += timedelta(minutes=31)
+    expired = client.get("/reviews")
+    assert expired.status_code == 303 and expired.headers["location"].startswith("/login")
+
+    client = sign_in(console, "ann")
+    token = csrf_of(client.get("/").text)
+    assert client.post("/logout", data={"csrf": token}).status_code == 303
+    assert client.get("/reviews").status_code == 303
+    assert any(r["event"] == "web.signout" and r["actor"] == "web:ann" for r in console.audit())
+
+
+def test_roles_come_from_the_directory_groups_named_in_the_config(console: Console) -> None:
+    conn = console.directory.slapd.admin()
+    group = f"cn=auditors,ou=groups,{BASE_DN}"
+    member = f"uid=cal,ou=people,{BASE_DN}"
+    assert conn.add(group, ["groupOfNames"], {"cn": "auditors", "member": [member]}), conn.result
+    client = sign_in(console, "cal")
+    home = client.get("/")
+    assert "auditor" in home.text and "operator" not in home.text
