@@ -161,3 +161,50 @@ def test_roles_come_from_the_directory_groups_named_in_the_config(console: Conso
     operator = sign_in(console, "ops").get("/").text
     assert "Your roles: auditor, reviewer" in auditor
     assert "Your roles: operator, reviewer" in operator
+
+
+def test_an_operator_offboards_after_typing_the_username_again_and_watches_it_complete(
+    console: Console,
+) -> None:
+    from iam.lab.waiting import wait_for
+
+    from tests.support.company import locked
+
+    client = sign_in(console, "ops")
+    form = client.get("/offboard")
+    assert form.status_code == 200
+    token = csrf_of(form.text)
+    fields = {"csrf": token, "username": "bea", "reason": "resigned", "ticket": "HR-42"}
+    plan = client.post("/offboard/plan", data=fields)
+    assert plan.status_code == 200 and "Type <b>bea</b> again" in plan.text
+    assert "finance" in plan.text  # the plan names what goes
+
+    typo = client.post("/offboard/apply", data={**fields, "again": "bee"})
+    assert typo.status_code == 400
+    assert not [r for r in console.server.rt.store.list_runs("bea", 10) if r["kind"] == "offboard"]
+    assert "finance" in groups_of(console.directory, "bea")
+
+    started = client.post("/offboard/apply", data={**fields, "again": "bea"})
+    assert started.status_code == 303
+    job = started.headers["location"]
+    page = wait_for(
+        lambda: (p := client.get(job)).status_code == 200 and 'id="verdict"' in p.text and p,
+        120,
+        "the run's end",
+    )
+    assert "COMPLETE" in page.text and 'http-equiv="refresh"' not in page.text
+    assert groups_of(console.directory, "bea") == set() and locked(console.directory, "bea")
+    offboard = [r for r in console.server.rt.store.list_runs("bea", 10) if r["kind"] == "offboard"]
+    assert [(r["status"], r["actor"], r["ticket"]) for r in offboard] == [("complete", "web:ops", "HR-42")]
+
+    auditor = sign_in(console, "cal")
+    home = auditor.get("/").text
+    assert 'href="/runs"' in home and 'href="/offboard"' not in home
+    assert auditor.get("/offboard").status_code == 403
+    assert (
+        auditor.post("/offboard/apply", data={**fields, "csrf": csrf_of(home), "again": "bea"}).status_code
+        == 403
+    )
+    evidence = auditor.get(f"/runs/{offboard[0]['id']}/evidence")
+    assert evidence.status_code == 200 and "Termination evidence: bea" in evidence.text
+    assert sign_in(console, "ann").get("/runs").status_code == 403
