@@ -11,6 +11,8 @@ holds the person against HR like `iam offboard` (`iam.holds.terminate`).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -24,13 +26,21 @@ from starlette.routing import BaseRoute, Route
 from iam import holds, runs
 from iam.actor import acting
 from iam.errors import IamError
-from iam.export import evidence_html
+from iam.export import PRINT_STYLE, evidence_html
 from iam.report import RunReport
 from iam.store import StepRow
 from iam.web.session import WebUser, csrf_ok
 
 if TYPE_CHECKING:
     from iam.web.console import Console
+
+
+#: The evidence pack is a self-contained page with an inline style: that style (by its hash), nothing else.
+EVIDENCE_CSP = (
+    "default-src 'none'; style-src 'sha256-"
+    + base64.b64encode(hashlib.sha256(PRINT_STYLE.encode()).digest()).decode()
+    + "'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
 
 
 @dataclass
@@ -104,7 +114,7 @@ class Operations:
         except IamError as exc:
             return self.console.page(request, "error.html", 404, title="No evidence", message=str(exc))
         await run_in_threadpool(self.console.audit, user, "web.evidence_read", run_id=pack.run_id)
-        return HTMLResponse(evidence_html(pack))
+        return HTMLResponse(evidence_html(pack), headers={"Content-Security-Policy": EVIDENCE_CSP})
 
     # offboarding --------------------------------------------------------------
 
