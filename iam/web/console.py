@@ -27,6 +27,7 @@ from iam.actor import acting
 from iam.errors import IamError
 from iam.runtime import Runtime
 from iam.web import reviews
+from iam.web.insight import Insight
 from iam.web.operate import Operations
 from iam.web.session import WebUser, csrf_ok, csrf_token, current_user, sign_in
 from iam.web.settings import WebSettings
@@ -84,7 +85,8 @@ class Console:
             Route("/reviews", self.review_list, methods=["GET"]),
             Route("/reviews/{campaign_id}", self.review_page, methods=["GET"]),
             Route("/reviews/{campaign_id}", self.review_submit, methods=["POST"]),
-            *Operations(self).routes,
+            *(operations := Operations(self)).routes,
+            *Insight(self, operations).routes,
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
 

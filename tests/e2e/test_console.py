@@ -208,3 +208,41 @@ def test_an_operator_offboards_after_typing_the_username_again_and_watches_it_co
     evidence = auditor.get(f"/runs/{offboard[0]['id']}/evidence")
     assert evidence.status_code == 200 and "Termination evidence: bea" in evidence.text
     assert sign_in(console, "ann").get("/runs").status_code == 403
+
+
+def test_findings_show_the_latest_sweep_filtered_searched_and_what_is_new(console: Console) -> None:
+    import ldap3
+
+    from iam import sweep
+    from tests.support.slapd import BASE_DN
+
+    rt = console.server.rt
+    sweep.sweep(rt, console.clock["now"])
+    conn = console.directory.slapd.admin()
+    sales = f"cn=sales,ou=groups,{BASE_DN}"
+    assert conn.modify(sales, {"member": [(ldap3.MODIFY_ADD, [f"uid=bea,ou=people,{BASE_DN}"])]})
+    sweep.sweep(rt, console.clock["now"] + timedelta(hours=1))
+    client = sign_in(console, "cal")  # an auditor
+
+    page = client.get("/findings")
+    assert page.status_code == 200
+    excess = re.search(r"<tr>\s*<td>excess</td>.*?</tr>", page.text, re.S)
+    assert excess and "bea" in excess.group(0) and "cn=sales" in excess.group(0)
+    assert 'class="badge">new<' in excess.group(0) and "Finance" in excess.group(0)
+    assert "bea" not in client.get("/findings?type=orphan").text.split("<tbody>")[1]
+    assert "cn=sales" in client.get("/findings?department=Finance&q=sales").text
+    assert "No finding matches" in client.get("/findings?q=nobody-like-this").text
+    assert sign_in(console, "ann").get("/findings").status_code == 403
+
+
+def test_people_are_found_and_shown_with_what_they_hold_now_and_their_history(console: Console) -> None:
+    client = sign_in(console, "ops")
+    found = client.get("/people", params={"q": "sales"})
+    assert found.status_code == 200 and 'href="/people/pat"' in found.text
+    assert HOSTILE not in found.text and "&lt;script&gt;" in found.text
+
+    person = client.get("/people/bea")
+    assert person.status_code == 200
+    assert "cn=finance" in person.text and "enabled" in person.text
+    assert "joiner" in person.text  # her history: the run that created her
+    assert client.get("/people/no%20such").status_code == 400
