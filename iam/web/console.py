@@ -231,8 +231,13 @@ class Console:
         if isinstance(got, Response):
             return got
         _user, campaign = got
+        return await self._review(request, campaign, None)
+
+    async def _review(self, request: Request, campaign: reviews.CampaignView, result: Any) -> Response:
+        now = self.clock()
+        why = await run_in_threadpool(reviews.grounds_of, self.rt, campaign, now.date())
         return self.page(
-            request, "review.html", title="Review", campaign=campaign, now=self.clock(), result=None
+            request, "review.html", title="Review", campaign=campaign, now=now, result=result, why=why
         )
 
     async def review_submit(self, request: Request) -> Response:
@@ -261,6 +266,4 @@ class Console:
         except IamError as exc:
             return self.page(request, "error.html", 400, title="Not decided", message=str(exc))
         fresh = await run_in_threadpool(reviews.campaign, self.rt, campaign.id)
-        return self.page(
-            request, "review.html", title="Review", campaign=fresh, now=self.clock(), result=result
-        )
+        return await self._review(request, fresh or campaign, result)

@@ -14,6 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from iam import store as journal
+from iam.grounds import grounds
+from iam.model import Identity
 from iam.runtime import Runtime
 
 
@@ -60,3 +62,24 @@ def campaigns_for(rt: Runtime, username: str) -> list[CampaignView]:
 def campaign(rt: Runtime, campaign_id: str) -> CampaignView | None:
     row = rt.store.get_certification(campaign_id)
     return _view(row) if row else None
+
+
+def grounds_of(rt: Runtime, view: CampaignView, today: date) -> dict[str, list[str]]:
+    """Why each line's entitlement is held (`iam.grounds`); empty when no policy is configured."""
+    policy = rt.policy
+    if policy is None:
+        return {}
+    people: dict[str, Identity | None] = {}
+    out: dict[str, list[str]] = {}
+    for item in view.items:
+        username = item["username"]
+        if username not in people:
+            row = rt.store.get_identity(username)
+            attrs = (row or {}).get("attributes") or {}
+            people[username] = (
+                Identity.from_dict({**attrs, "status": row["status"]}) if row and attrs else None
+            )
+        person = people[username]
+        if person is not None:
+            out[item["item"]] = grounds(policy, person, today, item["system"], item["entitlement"])
+    return out

@@ -82,6 +82,9 @@ def test_a_manager_revokes_one_entitlement_and_keeps_the_rest_and_the_directory_
     assert f"/reviews/{campaign}" in listing.text and console.campaigns["mo"] not in listing.text
     page = client.get(f"/reviews/{campaign}")
     assert page.status_code == 200
+    auditors = re.search(r"cn=auditors,.*?</td>\s*<td[^>]*>(.*?)</td>", page.text, re.S)
+    assert auditors and "no role names it" in auditors.group(1)  # the directory group the test added
+    assert "role finance (birthright: department Finance)" in page.text
     revoke = re.search(r'name="(d\d+)" value="revoke" data-line="cal:[^"]*cn=sales,', page.text)
     assert revoke, page.text
     assert "sales" in groups_of(console.directory, "cal")
