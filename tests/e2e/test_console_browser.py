@@ -1,7 +1,8 @@
 """The console in a real browser (Debian's chromium, driven by Playwright), signed in through Keycloak.
 
 Screenshots of the main pages are kept in ``tests/artifacts/`` (ignored by
-git); ``docs/`` holds two of them for the README.
+git); ``docs/`` holds two of them for the README, refreshed when the tests
+run with ``IAM_UPDATE_SCREENSHOTS=1``.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def shot(page, name: str, docs: bool = False) -> None:  # type: ignore[no-untype
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    if docs:
+    if docs and os.environ.get("IAM_UPDATE_SCREENSHOTS") == "1":
         shutil.copyfile(path, DOCS / f"console-{name}.png")
 
 
