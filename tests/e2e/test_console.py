@@ -249,3 +249,49 @@ def test_people_are_found_and_shown_with_what_they_hold_now_and_their_history(co
     assert "cn=finance" in person.text and "enabled" in person.text
     assert "joiner" in person.text  # her history: the run that created her
     assert client.get("/people/no%20such").status_code == 400
+
+
+def test_overdue_campaigns_are_marked(console: Console) -> None:
+    client = sign_in(console, "ann")
+    assert "overdue" not in client.get("/reviews").text
+    console.clock["now"] += timedelta(days=15)  # past the due date, nothing decided
+    client = sign_in(console, "ann")
+    assert 'class="badge">overdue<' in client.get("/reviews").text
+
+
+def test_iam_serve_runs_the_console_alone_and_refuses_a_config_with_nothing_to_serve(
+    company: Path, directory: Directory
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.conftest import iam_env, run_iam
+    from tests.support.console import SESSION_SECRET, web_section
+    from tests.support.slapd import free_port
+
+    nothing = run_iam("--config", str(company), "serve", "--port", str(free_port()))
+    assert nothing.returncode != 0 and "needs http.hmac_secret" in nothing.stderr and "web" in nothing.stderr
+    assert "Traceback" not in nothing.stderr
+
+    data = yaml.safe_load(company.read_text())
+    data["web"] = web_section(directory)
+    company.write_text(yaml.safe_dump(data))
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "iam", "--config", str(company), "serve", "--port", str(port)],
+        env=iam_env({"IAM_TEST_SESSION": SESSION_SECRET}),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "listening on" in proc.stderr.readline()
+        login = httpx.get(f"http://127.0.0.1:{port}/login", timeout=10)
+        assert login.status_code == 200 and "default-src 'none'" in login.headers["content-security-policy"]
+        assert httpx.post(f"http://127.0.0.1:{port}/events", content=b"{}", timeout=10).status_code == 404
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 0
