@@ -5,7 +5,9 @@ kind, system, department and manager, searched, sorted, with what is new and
 resolved since the sweep before (`iam.sweep.diff`). *People* finds a person
 among the identities iam knows and shows what they hold, read live from every
 system (`iam.runs.status`: a system that could not be read says so, it is
-never shown as empty), with their runs and audit records.
+never shown as empty), with their runs and audit records. A reviewer
+without another role finds only their own people (and those of the managers
+who delegate to them).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from starlette.routing import BaseRoute, Route
 
 from iam import runs, sweep
 from iam.errors import IamError
+from iam.web.reviews import may_decide_for
+from iam.web.session import WebUser
 
 if TYPE_CHECKING:
     from iam.web.console import Console
@@ -83,8 +87,17 @@ class Insight:
         data = await run_in_threadpool(self._findings, params)
         return self.console.page(request, "findings.html", title="Findings", params=params, **data)
 
+    def _sees(self, user: WebUser, identity: dict[str, Any] | None) -> bool:
+        """Auditors and operators see everyone; a reviewer, the people they review."""
+        if user.roles & {"auditor", "operator"}:
+            return True
+        manager = ((identity or {}).get("attributes") or {}).get("manager")
+        if "reviewer" not in user.roles or not isinstance(manager, str) or not manager:
+            return False
+        return may_decide_for(self.rt, user.username, manager)
+
     async def people(self, request: Request) -> Response:
-        user = self.allowed(request, "auditor", "operator")
+        user = self.allowed(request, "auditor", "operator", "reviewer")
         if isinstance(user, Response):
             return user
         query = request.query_params.get("q", "").strip().lower()
@@ -92,8 +105,11 @@ class Insight:
         found = [
             r
             for r in rows
-            if query in r["username"].lower()
-            or query in " ".join(str(v) for v in (r["attributes"] or {}).values()).lower()
+            if self._sees(user, r)
+            and (
+                query in r["username"].lower()
+                or query in " ".join(str(v) for v in (r["attributes"] or {}).values()).lower()
+            )
         ][:100]
         return self.console.page(request, "people.html", title="People", query=query, people=found)
 
@@ -107,9 +123,12 @@ class Insight:
         return {"identity": identity, "live": status, "history": history, "records": records[::-1]}
 
     async def person(self, request: Request) -> Response:
-        user = self.allowed(request, "auditor", "operator")
+        user = self.allowed(request, "auditor", "operator", "reviewer")
         if isinstance(user, Response):
             return user
+        identity = await run_in_threadpool(self.rt.store.get_identity, request.path_params["username"])
+        if not self._sees(user, identity):
+            return self.console.forbidden(request, "This person is not one of the people you review.")
         try:
             data = await run_in_threadpool(self._person, request.path_params["username"])
         except IamError as exc:

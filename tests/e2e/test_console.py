@@ -295,3 +295,13 @@ def test_iam_serve_runs_the_console_alone_and_refuses_a_config_with_nothing_to_s
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
     assert code == 0
+
+
+def test_a_reviewer_finds_only_their_own_people(console: Console) -> None:
+    client = sign_in(console, "ann")
+    found = client.get("/people", params={"q": "test"}).text
+    assert 'href="/people/cal"' in found and 'href="/people/bea"' in found
+    assert 'href="/people/pat"' not in found and 'href="/people/ops"' not in found
+    assert client.get("/people/cal").status_code == 200
+    assert client.get("/people/pat").status_code == 403
+    assert client.get("/people/nobody").status_code == 403
