@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from iam import actor, runs
+from iam import actor, csvsafe, runs
 from iam.contract import Op, StepSpec
 from iam.errors import InputError
 from iam.export import certification_html
@@ -74,7 +74,7 @@ def export(
 
 def decisions_template(campaign: Campaign) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
+    writer = csvsafe.writer(out, CSV_COLUMNS)
     writer.writeheader()
     for item in campaign.items:
         writer.writerow({"campaign": campaign.id, **item.model_dump(), "decision": "", "comment": ""})
@@ -105,28 +105,50 @@ def import_decisions(rt: Runtime, path: Path, now: datetime) -> CertificationRes
     """Apply a returned decisions file, decided by the acting person; returns revocations, records
     and what is undecided."""
     try:
-        rows = list(csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines()))
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        rows = [{k: csvsafe.restore(v) for k, v in r.items()} for r in csv.DictReader(lines)]
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
     campaign_ids = {r.get("campaign", "") for r in rows}
     if len(campaign_ids) != 1:
         raise InputError(f"{path}: expected the rows of exactly one campaign, found {len(campaign_ids)}")
-    campaign = rt.store.get_certification(campaign_ids.pop())
-    if campaign is None:
+    campaign_id = campaign_ids.pop()
+    if rt.store.get_certification(campaign_id) is None:
         raise InputError(f"{path}: unknown campaign; export it with `iam review certify --manager M`")
+    return apply_decisions(rt, campaign_id, rows, now, str(path), first_line=2)
+
+
+def apply_decisions(
+    rt: Runtime,
+    campaign_id: str,
+    rows: list[dict[str, Any]],
+    now: datetime,
+    source: str,
+    first_line: int = 1,
+) -> CertificationResult:
+    """Record the decisions of ``rows`` (item, decision, comment), decided by the acting person, and
+    revoke what they revoke; a line already decided keeps its first decision.
+
+    The decisions file and the web console both come here, so who may decide
+    (`decider_for`) and how revokes run (one audited run per person, through
+    the same admission checks as every plan) are the same for both.
+    """
+    campaign = rt.store.get_certification(campaign_id)
+    if campaign is None:
+        raise InputError(f"{source}: unknown campaign {campaign_id!r}")
     decided_by = decider_for(rt, campaign["manager"])
     items = {i["item"]: i for i in campaign["items"]}
     decisions = dict(campaign["decisions"] or {})
     errors: list[RowError] = []
     revoke: dict[str, list[dict[str, Any]]] = {}
-    for line, row in enumerate(rows, start=2):
+    for line, row in enumerate(rows, start=first_line):
         decision = (row.get("decision") or "").strip().lower()
         item = items.get(row.get("item", ""))
         if item is None:
-            errors.append(RowError(str(path), line, "item", "not part of this campaign"))
+            errors.append(RowError(source, line, "item", "not part of this campaign"))
             continue
         if decision and decision not in DECISIONS:
-            errors.append(RowError(str(path), line, "decision", f"{decision!r}: write keep or revoke"))
+            errors.append(RowError(source, line, "decision", f"{decision!r}: write keep or revoke"))
             continue
         if not decision or item["item"] in decisions:
             continue
@@ -134,7 +156,7 @@ def import_decisions(rt: Runtime, path: Path, now: datetime) -> CertificationRes
             "decision": decision,
             "by": decided_by,
             "at": now.isoformat(),
-            "comment": row.get("comment", ""),
+            "comment": row.get("comment") or "",
         }
         rt.audit.record(
             "certification.decision",

@@ -473,8 +473,8 @@ def plan(obj: Context, username: str, now_text: str | None, fmt: str) -> None:
 @click.option("--port", default=8480, show_default=True, type=click.IntRange(0, 65535))
 @click.pass_obj
 def serve(obj: Context, host: str, port: int) -> None:
-    """Accept signed HR events over HTTP (POST /events) until stopped (Ctrl-C, SIGTERM)."""
-    from iam.server import serve as run_server
+    """Serve HR's signed events (POST /events), /healthz and /metrics until stopped (Ctrl-C, SIGTERM)."""
+    from iam.web.server import serve as run_server  # the web stack loads only for this command
 
     with obj.runtime() as rt:
         run_server(rt, host, port, ready=lambda server: click.echo(f"listening on {server.url}", err=True))

@@ -28,6 +28,7 @@ from iam.errors import ConfigError
 from iam.forward import SyslogSettings
 from iam.secrets import Secret, SecretSetting
 from iam.settings import ConnectorSettings
+from iam.web.settings import WebSettings
 
 DEFAULT_PATH = "iam.yaml"
 
@@ -146,6 +147,7 @@ class ConfigFile(Document):
     safety: Safety = Safety()
     review: ReviewSettings = ReviewSettings()
     audit: AuditSettings = AuditSettings()
+    web: WebSettings | None = Field(default=None, description="the web console of `iam serve`")
     #: Each block is checked against its type's settings model by `config_model` (which replaces this).
     systems: dict[SystemName, ConnectorSettings] = Field(
         min_length=1, description="each system by name: its connector type and that connector's settings"
@@ -228,6 +230,7 @@ class Config:
     review: ReviewSettings = field(default_factory=lambda: ReviewSettings())
     audit: AuditSettings = field(default_factory=lambda: AuditSettings())
     http: HttpSettings | None = None
+    web: WebSettings | None = None
     systems: tuple[SystemConfig, ...] = ()
     policy: str | None = None
     timezone: str = str(ConfigFile.model_fields["timezone"].default)
@@ -315,6 +318,7 @@ def parse_config(
         review=document.review,
         audit=document.audit,
         http=document.http,
+        web=document.web,
         systems=systems,
         policy=_relative(document.policy, base) if document.policy else None,
         timezone=str(document.timezone),

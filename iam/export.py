@@ -6,11 +6,11 @@ chart of findings by type, then the detailed list. Every value is escaped.
 
 from __future__ import annotations
 
-import csv
 import io
 from html import escape
 from typing import Any
 
+from iam import csvsafe
 from iam.report import AccountView, Campaign, EvidencePack, Finding, SweepResult
 
 COLUMNS = ("type", "system", "account", "entitlement", "why", "since", "action")
@@ -29,7 +29,7 @@ LABELS = {
 
 def findings_csv(findings: list[Finding]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer = csvsafe.writer(out, COLUMNS, extrasaction="ignore")
     writer.writeheader()
     for f in findings:
         row = f.model_dump()

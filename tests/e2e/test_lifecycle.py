@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import yaml
 
 from tests.conftest import Directory, run_iam
+from tests.e2e.conftest import HMAC
 from tests.support.company import BASE_FEED, NOW, changes, groups_of, locked, person, sync, write_feed
 from tests.support.slapd import BASE_DN
 
@@ -205,35 +205,6 @@ def test_plan_shows_should_versus_has(company: Path, tmp_path: Path, directory: 
     assert data["roles"] == ["engineering", "staff"]
     assert data["systems"][0]["extra"] == [f"group:cn=sales,ou=groups,{BASE_DN}"]
     assert data["systems"][0]["missing"] == []
-
-
-HMAC = "hmac-shared-Secret-for-tests"
-
-
-@pytest.fixture
-def event_server(company: Path):
-    """`iam serve`'s server in this process, with a clock the test sets."""
-    import threading
-    from datetime import UTC, datetime
-
-    from iam.config import load_config
-    from iam.runtime import Runtime
-    from iam.server import EventServer
-    from tests.conftest import PASSWORD_ENV
-    from tests.support.slapd import ADMIN_PASSWORD
-
-    data = yaml.safe_load(company.read_text())
-    data["http"] = {"hmac_secret": {"env": "IAM_TEST_HMAC"}}
-    company.write_text(yaml.safe_dump(data))
-    config = load_config(company, environ={PASSWORD_ENV: ADMIN_PASSWORD, "IAM_TEST_HMAC": HMAC})
-    clock = {"now": datetime(2026, 11, 22, 10, 0, tzinfo=UTC)}
-    with Runtime(config) as rt:
-        server = EventServer(("127.0.0.1", 0), rt, lambda: clock["now"])
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        thread.start()
-        yield server, clock
-        server.shutdown()
-        server.server_close()
 
 
 def post(server, body: bytes, timestamp: int, secret: str = HMAC, signature: str | None = None):

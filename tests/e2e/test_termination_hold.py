@@ -15,7 +15,8 @@ import pytest
 
 from iam.actor import os_actor
 from tests.conftest import Directory, iam_env, run_iam
-from tests.e2e.test_lifecycle import HMAC, event_server, post  # noqa: F401 (a fixture)
+from tests.e2e.conftest import HMAC
+from tests.e2e.test_lifecycle import post
 from tests.support.company import BASE_FEED, NOW, groups_of, locked, person, sync, write_feed
 from tests.support.slapd import add_person
 
@@ -164,7 +165,7 @@ def test_an_immediate_leaver_event_from_a_file_holds(
 
 
 def test_an_immediate_leaver_from_the_http_endpoint_holds_in_the_name_of_its_source(
-    event_server,  # noqa: F811
+    event_server,
     company: Path,
     tmp_path: Path,
     directory: Directory,
