@@ -1,0 +1,42 @@
+"""The `iam` command's exit codes (the table in `iam.cli`'s docstring), and the one a result calls for.
+
+Kept apart from the CLI so that its start-up (``iam --help``) loads no
+document model: they are imported when there is a result to judge.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL, EXIT_FINDINGS = 0, 1, 2, 3, 4
+
+
+def exit_code(document: Any) -> int:
+    """The exit code a result calls for; a document with no rule of its own is 0."""
+    from iam import report as r
+
+    if isinstance(document, r.RunReport):
+        if document.status == "not_found":
+            return EXIT_USAGE
+        return EXIT_PARTIAL if document.status == "partial" or document.unplannable else EXIT_OK
+    if isinstance(document, r.StatusReport):
+        return EXIT_PARTIAL if any(s.result == "error" for s in document.systems) else EXIT_OK
+    if isinstance(document, r.LifecycleReport):
+        if document.partial:
+            return EXIT_PARTIAL
+        if document.needs_a_look:
+            return EXIT_USAGE
+        return EXIT_FINDINGS if document.held else EXIT_OK
+    if isinstance(document, r.ConnectorChecks):
+        return EXIT_OK if all(c.ok for c in document.root) else EXIT_USAGE
+    if isinstance(document, r.SweepResult):
+        return EXIT_FINDINGS if document.findings or document.summary.errors else EXIT_OK
+    if isinstance(document, r.Remediation):
+        return EXIT_PARTIAL if document.partial else EXIT_OK
+    if isinstance(document, r.CertificationResult):
+        if any(run.status != "complete" for run in document.revoked):
+            return EXIT_PARTIAL
+        if document.rejected:
+            return EXIT_USAGE
+        return EXIT_FINDINGS if document.overdue else EXIT_OK
+    return EXIT_OK
