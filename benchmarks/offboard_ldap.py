@@ -182,10 +182,10 @@ def replay(slapd: Slapd, calls: list[Call], shift: int) -> float:
     return elapsed
 
 
-def ldap_settings(slapd: Slapd) -> dict[str, object]:
-    """The LDAP connector's settings for the benchmark's slapd."""
+def ldap_settings(url: str) -> dict[str, object]:
+    """The LDAP connector's settings for the benchmark's slapd at ``url``."""
     return {
-        "url": slapd.url,
+        "url": url,
         "start_tls": False,
         "base_dn": BASE_DN,
         "bind_dn": ADMIN_DN,
@@ -195,12 +195,10 @@ def ldap_settings(slapd: Slapd) -> dict[str, object]:
     }
 
 
-def engine(
-    slapd: Slapd, leavers: range, workdir: Path, calls: list[Call] | None = None
-) -> tuple[float, int]:
+def engine(slapd: Slapd, leavers: range, workdir: Path, calls: list[Call] | None = None) -> tuple[float, int]:
     """iam's engine offboarding each leaver in turn; returns seconds and how many runs were not complete."""
     workdir.mkdir(parents=True)
-    settings = ldap_settings(slapd)
+    settings = ldap_settings(slapd.url)
     config = Config(
         path=None,
         store=str(workdir / "iam.db"),
