@@ -50,7 +50,10 @@ def test_a_command_that_works_still_finds_what_it_needs() -> None:
 
 
 def test_importing_iam_loads_nothing_until_a_name_is_used() -> None:
-    code = "import sys, iam; before = set(sys.modules); iam.Connector; print('iam.contract' in before, 'iam.contract' in sys.modules)"
+    code = (
+        "import sys, iam; before = set(sys.modules); iam.Connector; "
+        "print('iam.contract' in before, 'iam.contract' in sys.modules)"
+    )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
