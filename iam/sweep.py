@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -58,8 +58,13 @@ def review_all(
 
         def attempt() -> review.SystemReview:  # a retry starts the system's review afresh
             seen = review.SystemReview(name, people, policy, today, now, rt.config.dormant_days, left)
-            for state in connector.iter_accounts():
-                seen.add(state)
+            accounts = connector.iter_accounts()
+            try:
+                for state in accounts:
+                    seen.add(state)
+            finally:  # a read left half way gives its connection back here, in this thread, not at GC
+                if isinstance(accounts, Generator):
+                    accounts.close()
             return seen
 
         try:
