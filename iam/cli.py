@@ -165,36 +165,117 @@ def _done(document: Any, fmt: str, *, title: str | None = None) -> None:
 
 
 @cli.command()
-@click.argument("username")
+@click.argument("username", required=False)
 @click.option(
-    "--reason", required=True, help="Why (resigned, terminated for cause, ...); goes to the audit log."
+    "--reason", help="Why (resigned, terminated for cause, ...); goes to the audit log (needed for USERNAME)."
 )
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
+@click.option(
+    "--from",
+    "from_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Offboard everyone in FILE (a username a line, or CSV with a username,reason header).",
+)
+@click.option(
+    "--max-terminations",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="With --from: allow up to N terminations (overrides safety.max_terminations).",
+)
 @FORMAT
 @click.pass_obj
 @ticketed
-def offboard(obj: Context, username: str, reason: str, dry_run: bool, yes: bool, fmt: str) -> None:
-    """Remove every access USERNAME holds, then verify by reading back.
+def offboard(
+    obj: Context,
+    username: str | None,
+    reason: str | None,
+    dry_run: bool,
+    yes: bool,
+    from_file: Path | None,
+    max_terminations: int | None,
+    fmt: str,
+) -> None:
+    """Remove every access USERNAME holds (or everyone's in --from FILE), then verify by reading back.
 
     Exits 0 when every system shows no access left, 3 when some access is
     left or could not be verified (the report lists exactly what). The person
     is then held against HR: no sync gives them access back while HR still
     lists them active, until HR terminates them too or `iam reinstate`.
+    With --from: every plan is shown and confirmed once; a name not found
+    does not stop the others; the exit code is the worst of the runs.
     """
     from iam import actor, holds
 
+    if (username is None) == (from_file is None):
+        raise InputError("give a USERNAME or --from FILE (one of the two)")
+    if from_file is not None:
+        _offboard_file(obj, from_file, reason, dry_run, yes, max_terminations, fmt)
+        return
+    assert username is not None
     with obj.runtime() as rt, _progress(fmt == "table") as on_step:
         report = holds.terminate(
             rt,
             username,
-            reason,
+            reason or "",
             by=actor.current(),
             source="cli",
             dry_run=dry_run,
             confirm=_confirmer(yes or dry_run, fmt),
             on_step=on_step,
         )
+    _done(report, fmt)
+
+
+def _offboard_file(
+    obj: Context,
+    path: Path,
+    reason: str | None,
+    dry_run: bool,
+    yes: bool,
+    max_terminations: int | None,
+    fmt: str,
+) -> None:
+    """`offboard --from FILE` (`iam.batch`): the file checked whole, every plan confirmed at once."""
+    from iam import actor, batch, render
+    from iam.report import BatchFailure, BatchReport
+
+    if dry_run:
+        raise InputError("--dry-run with --from is not supported yet; nothing was changed")
+    leavers = batch.read_leavers(path, reason)
+
+    def confirm(plans: list[Plan]) -> bool:
+        steps = sum(len(p.steps) for p in plans)
+        if fmt == "table":
+            for plan in plans:
+                render.console().print(render.plan_table(plan))
+        if yes or not steps:
+            return True
+        if not sys.stdin.isatty():
+            raise InputError("refusing to change systems without confirmation: add --yes")
+        return click.confirm(f"Apply {steps} step(s) for {len(plans)} people?", default=False, err=True)
+
+    def progress(done: int, total: int, report: Any) -> None:
+        if fmt == "table" and sys.stderr.isatty():
+            click.echo(f"\r{done}/{total} offboarded", nl=done == total, err=True)
+
+    with obj.runtime() as rt:
+        done = batch.offboard_many(
+            rt,
+            leavers,
+            by=actor.current(),
+            source=f"file:{path.name}",
+            confirm=confirm,
+            max_terminations=max_terminations,
+            on_person=progress,
+        )
+    report = BatchReport(
+        source=str(path),
+        cancelled=done.cancelled,
+        runs=done.reports,
+        failed=[BatchFailure(username=u, error=e) for u, e in done.failed.items()],
+    )
     _done(report, fmt)
 
 

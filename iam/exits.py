@@ -39,4 +39,10 @@ def exit_code(document: Any) -> int:
         if document.rejected:
             return EXIT_USAGE
         return EXIT_FINDINGS if document.overdue else EXIT_OK
+    if isinstance(document, r.BatchReport):  # the worst of the runs
+        if any(exit_code(run) == EXIT_PARTIAL for run in document.runs):
+            return EXIT_PARTIAL
+        if document.failed or any(exit_code(run) != EXIT_OK for run in document.runs):
+            return EXIT_USAGE
+        return EXIT_OK
     return EXIT_OK

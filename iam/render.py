@@ -22,6 +22,7 @@ from rich.text import Text
 from iam.plan import Plan
 from iam.report import (
     AuditRecords,
+    BatchReport,
     Campaign,
     CertificationResult,
     ConnectorChecks,
@@ -374,3 +375,20 @@ def _(records: AuditRecords, title: str | None = None) -> Iterator[RenderableTyp
     for r in records.root:
         detail = " ".join(f"{k}={r[k]}" for k in AUDIT_DETAIL if r.get(k) is not None)
         yield plain(f"{r['seq']:>6} {r['at'][:19]} {r['event']:<16} {r.get('username', '')} {detail}")
+
+
+@human.register
+def _(batch: BatchReport, title: str | None = None) -> Iterator[RenderableType | Warning]:
+    if batch.cancelled:
+        yield "Cancelled; nothing was changed."
+        return
+    table = Table(title=title or "Leavers")
+    for col in ("person", "result", "left"):
+        table.add_column(col)
+    for run in batch.runs:
+        left = "; ".join(f"{s.system}: {', '.join(s.remaining)}" for s in run.systems if s.remaining)
+        table.add_row(plain(run.username), plain(run.status, RESULT_STYLE.get(run.status, "")), plain(left))
+    for failure in batch.failed:
+        table.add_row(plain(failure.username), plain("failed", "red"), plain(failure.error))
+    yield table
+    yield plain(batch.summary())
