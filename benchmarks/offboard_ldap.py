@@ -15,15 +15,22 @@ shape (same groups), in interleaved rounds (see `benchmarks/timing.py`):
   warm-up round (recorded by a `ldap3.Connection` subclass given to the
   connector), replayed bare on another set of people, results discarded.
 
+With ``--layoff``, one more set is offboarded once through the command a
+user runs, ``iam offboard --from FILE --yes`` (a process of its own).
+
 A benchmark, not a test: nothing asserts on time.
 
-    python -m benchmarks.offboard_ldap [--people 20000] [--leavers 1000] [--repeat 3]
+    python -m benchmarks.offboard_ldap [--people 20000] [--leavers 1000] [--repeat 3] [--layoff]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import re
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -32,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import ldap3
+import yaml
 from iam.connectors.ldap import LdapConnector
 
 from benchmarks.timing import interleaved, ratio, summary
@@ -218,15 +226,38 @@ def engine(slapd: Slapd, leavers: range, workdir: Path, calls: list[Call] | None
     return elapsed, incomplete
 
 
+def layoff(slapd: Slapd, leavers: range, workdir: Path) -> tuple[float, dict[str, int]]:
+    """``iam offboard --from FILE --yes`` as a user runs it; its seconds and the runs' statuses."""
+    workdir.mkdir(parents=True)
+    names = workdir / "leavers.txt"
+    names.write_text("".join(f"p{i:06d}\n" for i in leavers))
+    settings = {**ldap_settings(slapd.url), "type": "ldap", "bind_password": {"env": "BENCH_LDAP_PASSWORD"}}
+    config = workdir / "iam.yaml"
+    config.write_text(
+        yaml.safe_dump({"store": "iam.db", "audit_log": "audit.jsonl", "systems": {"directory": settings}})
+    )
+    command = [sys.executable, "-m", "iam", "--config", str(config), "offboard", "--from", str(names)]
+    command += ["--reason", "layoff", "--yes", "--max-terminations", str(len(leavers)), "--format", "json"]
+    env = {**os.environ, "BENCH_LDAP_PASSWORD": ADMIN_PASSWORD}
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode not in (0, 3):
+        raise SystemExit(f"iam offboard --from failed ({done.returncode}): {done.stderr[-2000:]}")
+    statuses = Counter(run["status"] for run in json.loads(done.stdout)["runs"])
+    return elapsed, dict(statuses)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=20_000)
     parser.add_argument("--leavers", type=int, default=1_000)
     parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds (min and median shown)")
+    parser.add_argument("--layoff", action="store_true", help="also one layoff through `iam offboard --from`")
     args = parser.parse_args()
     # each set of leavers starts at a multiple of GROUP_COUNT, so sets have the same groups
     stride = -(-args.leavers // GROUP_COUNT) * GROUP_COUNT
-    sets = 1 + 4 * args.repeat  # the warm-up, then four workloads a round
+    sets = 1 + 4 * args.repeat + args.layoff  # the warm-up, four workloads a round, the layoff
     if args.repeat < 1 or args.leavers < 1 or sets * stride > args.people:
         parser.error(f"--repeat {args.repeat} needs {sets} sets of {stride} people: raise --people")
     taken = iter(range(sets))
@@ -270,8 +301,15 @@ def main() -> None:
                 },
                 args.repeat,
             )
+            laid_off = layoff(slapd, fresh(), work / "layoff") if args.layoff else None
         finally:
             slapd.stop()
+    if laid_off is not None:
+        seconds, statuses = laid_off
+        print(
+            f"iam offboard --from FILE ({args.leavers} people, one process): {seconds:.2f}s, "
+            f"{args.leavers / seconds:.1f} leavers/s, runs: {statuses}"
+        )
     print(f"{args.leavers} leavers a round, {args.repeat} rounds; engine runs not complete: {not_complete}")
     for name, samples in times.items():
         print(summary(name, samples, args.leavers, "leavers"))
