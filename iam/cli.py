@@ -248,8 +248,7 @@ def _offboard_file(
     def confirm(plans: list[Plan]) -> bool:
         steps = sum(len(p.steps) for p in plans)
         if fmt == "table":
-            for plan in plans:
-                render.console().print(render.plan_table(plan))
+            render.console().print(render.batch_plan_table(plans))
         if yes or not steps:
             return True
         if not sys.stdin.isatty():

@@ -392,3 +392,15 @@ def _(batch: BatchReport, title: str | None = None) -> Iterator[RenderableType |
         table.add_row(plain(failure.username), plain("failed", "red"), plain(failure.error))
     yield table
     yield plain(batch.summary())
+
+
+def batch_plan_table(plans: list[Plan]) -> Table:
+    """Every leaver's plan in one table, for the one confirmation of `offboard --from`."""
+    table = Table(title="Offboarding plan", title_justify="left")
+    for col in ("person", "steps"):
+        table.add_column(col)
+    for plan in plans:
+        lines = [s.line() for s in plan.steps]
+        lines += [f"{system}: could not be read ({error})" for system, error in sorted(plan.errors.items())]
+        table.add_row(plain(plan.username), plain("\n".join(lines) or "no account in any system"))
+    return table
