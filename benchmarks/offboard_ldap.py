@@ -1,26 +1,48 @@
-"""Offboarding benchmark: iam's engine against a bare ldap3 loop, on a real slapd.
+"""Offboarding benchmark: iam's engine beside three floors, on a real slapd.
 
 A slapd holding PEOPLE people, each in GROUPS_EACH of GROUP_COUNT groups.
-Two disjoint sets of LEAVERS people with the same shape are offboarded:
-the first by a bare ldap3 loop doing only the modifies a termination needs
-(the floor: lock the password, lock the account, remove each membership),
-the second by iam's engine (read, plan, journal, apply, audit, read back).
-Prints both times and the ratio. A benchmark, not a test: nothing asserts
-on time.
+Every workload offboards a fresh, disjoint set of LEAVERS people of the same
+shape (same groups), in interleaved rounds (see `benchmarks/timing.py`):
 
-    python -m benchmarks.offboard_ldap [--people 20000] [--leavers 1000]
+- engine: iam's `runs.offboard` per person (read, plan, journal, apply,
+  audit, read back, report);
+- floor "modifies only": a bare ldap3 loop doing just the modifies (lock the
+  password, lock the account, remove each membership) — no reads at all, so
+  no tool that checks anything can reach it;
+- floor "minimal correct": one read of the entry (its memberOf, the
+  password and lock attributes), the modifies, one read-back of the entry;
+- floor "engine's calls replayed": the very LDAP calls the engine made in a
+  warm-up round (recorded by a `ldap3.Connection` subclass given to the
+  connector), replayed bare on another set of people, results discarded.
+
+With ``--layoff``, one more set is offboarded once through the command a
+user runs, ``iam offboard --from FILE --yes`` (a process of its own).
+
+A benchmark, not a test: nothing asserts on time.
+
+    python -m benchmarks.offboard_ldap [--people 20000] [--leavers 1000] [--repeat 3] [--layoff]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
+import subprocess
+import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import ldap3
+import yaml
 from iam.connectors.ldap import LdapConnector
 
+from benchmarks.timing import interleaved, ratio, summary
 from iam import runs
 from iam.config import Config, RetryPolicy, SystemConfig
 from iam.runtime import Runtime
@@ -29,10 +51,18 @@ from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, BASE_DN, Slapd, seed_b
 
 GROUP_COUNT = 200
 GROUPS_EACH = 3
+LOCKED = "000001010000Z"  # ppolicy's administrative lock
+
+#: One recorded LDAP call: the method's name, its positional and keyword arguments.
+Call = tuple[str, tuple[Any, ...], dict[str, Any]]
 
 
 def person_dn(i: int) -> str:
     return f"uid=p{i:06d},ou=people,{BASE_DN}"
+
+
+def group_dn(g: int) -> str:
+    return f"cn=g{g:03d},ou=groups,{BASE_DN}"
 
 
 def department_of(i: int) -> int:
@@ -58,30 +88,112 @@ def seed(slapd: Slapd, people: int) -> float:
         for g in groups_of(i):
             members[g].append(person_dn(i))
     for g, dns in members.items():
-        conn.add(f"cn=g{g:03d},ou=groups,{BASE_DN}", ["groupOfNames"], {"cn": f"g{g:03d}", "member": dns})
+        conn.add(group_dn(g), ["groupOfNames"], {"cn": f"g{g:03d}", "member": dns})
     conn.unbind()
     return time.perf_counter() - start
 
 
-def floor(slapd: Slapd, leavers: range) -> float:
-    """The same modifies with nothing around them: one connection, no reads."""
+def modifies_only(slapd: Slapd, leavers: range) -> float:
+    """The modifies with nothing around them: one connection, no reads."""
     conn = slapd.admin()
     start = time.perf_counter()
     for i in leavers:
         dn = person_dn(i)
         conn.modify(dn, {"userPassword": [(ldap3.MODIFY_REPLACE, ["{CRYPT}!x"])]})
-        conn.modify(dn, {"pwdAccountLockedTime": [(ldap3.MODIFY_REPLACE, ["000001010000Z"])]})
+        conn.modify(dn, {"pwdAccountLockedTime": [(ldap3.MODIFY_REPLACE, [LOCKED])]})
         for g in groups_of(i):
-            conn.modify(f"cn=g{g:03d},ou=groups,{BASE_DN}", {"member": [(ldap3.MODIFY_DELETE, [dn])]})
+            conn.modify(group_dn(g), {"member": [(ldap3.MODIFY_DELETE, [dn])]})
     elapsed = time.perf_counter() - start
     conn.unbind()
     return elapsed
 
 
-def ldap_settings(slapd: Slapd) -> dict[str, object]:
-    """The LDAP connector's settings for the benchmark's slapd."""
+def minimal(slapd: Slapd, leavers: range) -> float:
+    """The least a correct termination can do: read the entry, the modifies, read it back."""
+    conn = slapd.admin()
+    attrs = ["userPassword", "pwdAccountLockedTime", "memberOf"]
+    start = time.perf_counter()
+    for i in leavers:
+        flt = f"(uid=p{i:06d})"
+        conn.search(BASE_DN, flt, ldap3.SUBTREE, attributes=attrs)
+        dn = conn.response[0]["dn"]
+        groups = conn.response[0]["attributes"]["memberOf"]
+        conn.modify(dn, {"userPassword": [(ldap3.MODIFY_REPLACE, ["{CRYPT}!x"])]})
+        conn.modify(dn, {"pwdAccountLockedTime": [(ldap3.MODIFY_REPLACE, [LOCKED])]})
+        for group in groups:
+            conn.modify(group, {"member": [(ldap3.MODIFY_DELETE, [dn])]})
+        conn.search(BASE_DN, flt, ldap3.SUBTREE, attributes=attrs)
+        if conn.response[0]["attributes"]["memberOf"]:
+            raise SystemExit(f"minimal floor left p{i:06d} in groups")
+    elapsed = time.perf_counter() - start
+    conn.unbind()
+    return elapsed
+
+
+class Recording(ldap3.Connection):  # type: ignore[misc]
+    """An ldap3 connection that notes every operation it sends, for the replay floor."""
+
+    calls: list[Call]
+
+    def search(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append(("search", args, kwargs))
+        return super().search(*args, **kwargs)
+
+    def modify(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append(("modify", args, kwargs))
+        return super().modify(*args, **kwargs)
+
+
+def recording_factory(slapd: Slapd, calls: list[Call]) -> Callable[[], ldap3.Connection]:
+    """A connection like the connector's own (see `connectors/ldap/session.py`), recording into ``calls``."""
+
+    def connect() -> ldap3.Connection:
+        server = ldap3.Server("127.0.0.1", port=slapd.port, get_info=ldap3.NONE)
+        conn = Recording(
+            server,
+            user=ADMIN_DN,
+            password=ADMIN_PASSWORD,
+            client_strategy=ldap3.SYNC,
+            raise_exceptions=False,
+            auto_referrals=False,
+            auto_range=True,
+            auto_bind=ldap3.AUTO_BIND_NO_TLS,
+        )
+        conn.calls = calls
+        return conn
+
+    return connect
+
+
+def _remap(value: Any, shift: int) -> Any:
+    """``value`` with every person ``pNNNNNN`` renamed to ``p{NNNNNN + shift}`` (same groups)."""
+    if isinstance(value, str):
+        return re.sub(r"\bp(\d{6})\b", lambda m: f"p{int(m.group(1)) + shift:06d}", value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_remap(v, shift) for v in value)
+    if isinstance(value, dict):
+        return {k: _remap(v, shift) for k, v in value.items()}
+    return value
+
+
+def replay(slapd: Slapd, calls: list[Call], shift: int) -> float:
+    """The engine's own calls, sent bare on another set of people; results discarded."""
+    conn = slapd.admin()
+    remapped = [(name, _remap(args, shift), _remap(kwargs, shift)) for name, args, kwargs in calls]
+    start = time.perf_counter()
+    for name, args, kwargs in remapped:
+        if kwargs.get("paged_cookie"):
+            continue  # a later page of a search: the replayed first page starts its own
+        getattr(conn, name)(*args, **kwargs)
+    elapsed = time.perf_counter() - start
+    conn.unbind()
+    return elapsed
+
+
+def ldap_settings(url: str) -> dict[str, object]:
+    """The LDAP connector's settings for the benchmark's slapd at ``url``."""
     return {
-        "url": slapd.url,
+        "url": url,
         "start_tls": False,
         "base_dn": BASE_DN,
         "bind_dn": ADMIN_DN,
@@ -91,8 +203,10 @@ def ldap_settings(slapd: Slapd) -> dict[str, object]:
     }
 
 
-def engine(slapd: Slapd, leavers: range, workdir: Path) -> tuple[float, int]:
-    settings = ldap_settings(slapd)
+def engine(slapd: Slapd, leavers: range, workdir: Path, calls: list[Call] | None = None) -> tuple[float, int]:
+    """iam's engine offboarding each leaver in turn; returns seconds and how many runs were not complete."""
+    workdir.mkdir(parents=True)
+    settings = ldap_settings(slapd.url)
     config = Config(
         path=None,
         store=str(workdir / "iam.db"),
@@ -100,8 +214,10 @@ def engine(slapd: Slapd, leavers: range, workdir: Path) -> tuple[float, int]:
         retry=RetryPolicy(attempts=3, initial_wait=0.1, max_wait=1),
         systems=(SystemConfig("directory", "ldap", settings),),
     )
+    factory = recording_factory(slapd, calls) if calls is not None else None
+    connector = LdapConnector("directory", settings, connection_factory=factory)
     incomplete = 0
-    with Runtime(config, connectors={"directory": LdapConnector("directory", settings)}) as rt:
+    with Runtime(config, connectors={"directory": connector}) as rt:
         start = time.perf_counter()
         for i in leavers:
             report = runs.offboard(rt, f"p{i:06d}", "benchmark")
@@ -110,28 +226,95 @@ def engine(slapd: Slapd, leavers: range, workdir: Path) -> tuple[float, int]:
     return elapsed, incomplete
 
 
+def layoff(slapd: Slapd, leavers: range, workdir: Path) -> tuple[float, dict[str, int]]:
+    """``iam offboard --from FILE --yes`` as a user runs it; its seconds and the runs' statuses."""
+    workdir.mkdir(parents=True)
+    names = workdir / "leavers.txt"
+    names.write_text("".join(f"p{i:06d}\n" for i in leavers))
+    settings = {**ldap_settings(slapd.url), "type": "ldap", "bind_password": {"env": "BENCH_LDAP_PASSWORD"}}
+    config = workdir / "iam.yaml"
+    config.write_text(
+        yaml.safe_dump({"store": "iam.db", "audit_log": "audit.jsonl", "systems": {"directory": settings}})
+    )
+    command = [sys.executable, "-m", "iam", "--config", str(config), "offboard", "--from", str(names)]
+    command += ["--reason", "layoff", "--yes", "--max-terminations", str(len(leavers)), "--format", "json"]
+    env = {**os.environ, "BENCH_LDAP_PASSWORD": ADMIN_PASSWORD}
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode not in (0, 3):
+        raise SystemExit(f"iam offboard --from failed ({done.returncode}): {done.stderr[-2000:]}")
+    statuses = Counter(run["status"] for run in json.loads(done.stdout)["runs"])
+    return elapsed, dict(statuses)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=20_000)
     parser.add_argument("--leavers", type=int, default=1_000)
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds (min and median shown)")
+    parser.add_argument("--layoff", action="store_true", help="also one layoff through `iam offboard --from`")
     args = parser.parse_args()
+    # each set of leavers starts at a multiple of GROUP_COUNT, so sets have the same groups
+    stride = -(-args.leavers // GROUP_COUNT) * GROUP_COUNT
+    sets = 1 + 4 * args.repeat + args.layoff  # the warm-up, four workloads a round, the layoff
+    if args.repeat < 1 or args.leavers < 1 or sets * stride > args.people:
+        parser.error(f"--repeat {args.repeat} needs {sets} sets of {stride} people: raise --people")
+    taken = iter(range(sets))
+
+    def fresh() -> range:
+        start = next(taken) * stride
+        return range(start, start + args.leavers)
+
     with tempfile.TemporaryDirectory() as tmp:
-        slapd = Slapd(Path(tmp) / "slapd")
+        work = Path(tmp)
+        slapd = Slapd(work / "slapd")
         slapd.start()
         try:
             seeded = seed(slapd, args.people)
             print(f"seeded {args.people} people, {GROUP_COUNT} groups, {GROUPS_EACH} each: {seeded:.1f}s")
-            floor_s = floor(slapd, range(0, args.leavers))
-            engine_s, incomplete = engine(slapd, range(args.leavers, 2 * args.leavers), Path(tmp))
+            calls: list[Call] = []
+            warm = fresh()
+            warm_s, incomplete = engine(slapd, warm, work / "warm", calls)
+            kinds = Counter(name for name, _, _ in calls)
+            print(
+                f"warm-up: engine {warm_s:.2f}s, {incomplete} not complete; its LDAP calls per leaver: "
+                + ", ".join(f"{n / args.leavers:.2f} {k}" for k, n in sorted(kinds.items()))
+            )
+            not_complete = 0
+
+            def run_engine(round_: int) -> float:
+                nonlocal not_complete
+                elapsed, missed = engine(slapd, fresh(), work / f"engine{round_}")
+                not_complete += missed
+                return elapsed
+
+            def run_replay(round_: int) -> float:
+                return replay(slapd, calls, fresh().start - warm.start)
+
+            times = interleaved(
+                {
+                    "engine": run_engine,
+                    "modifies only": lambda _: modifies_only(slapd, fresh()),
+                    "minimal correct": lambda _: minimal(slapd, fresh()),
+                    "engine's calls replayed": run_replay,
+                },
+                args.repeat,
+            )
+            laid_off = layoff(slapd, fresh(), work / "layoff") if args.layoff else None
         finally:
             slapd.stop()
-    modifies = args.leavers * (2 + GROUPS_EACH)
-    print(f"bare ldap3 loop : {floor_s:8.2f}s  {args.leavers / floor_s:8.1f} leavers/s ({modifies} modifies)")
-    print(
-        f"iam engine      : {engine_s:8.2f}s  {args.leavers / engine_s:8.1f} leavers/s  "
-        f"(read, plan, journal, apply, audit, read back; {incomplete} not complete)"
-    )
-    print(f"ratio engine/floor: {engine_s / floor_s:.2f}x")
+    if laid_off is not None:
+        seconds, statuses = laid_off
+        print(
+            f"iam offboard --from FILE ({args.leavers} people, one process): {seconds:.2f}s, "
+            f"{args.leavers / seconds:.1f} leavers/s, runs: {statuses}"
+        )
+    print(f"{args.leavers} leavers a round, {args.repeat} rounds; engine runs not complete: {not_complete}")
+    for name, samples in times.items():
+        print(summary(name, samples, args.leavers, "leavers"))
+    for name in ("modifies only", "minimal correct", "engine's calls replayed"):
+        print(ratio(f"engine / {name}", times["engine"], times[name]))
 
 
 if __name__ == "__main__":

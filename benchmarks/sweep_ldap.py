@@ -4,15 +4,22 @@ A slapd holding PEOPLE people (each in 3 of 200 groups, following their
 department) plus ORPHANS accounts HR does not know; the store knows every
 person with a policy giving exactly their groups. The sweep (bulk read of
 groups and users, comparison with identities and policy, storing the
-findings) is timed next to the floor: the same two paged ldap3 searches
-with nothing done with the results. Nothing asserts on time.
+findings) is timed next to the floor: the same two paged ldap3 searches,
+each entry dropped as it arrives. Each runs in a child process of its own,
+so its peak resident memory is its own (``wait4``'s ``ru_maxrss``); rounds
+are interleaved (`benchmarks/timing.py`). Nothing asserts on time.
 
-    python -m benchmarks.sweep_ldap [--people 20000]
+    python -m benchmarks.sweep_ldap [--people 20000] [--repeat 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -24,13 +31,23 @@ import yaml
 from iam.connectors.ldap import LdapConnector
 
 from benchmarks.offboard_ldap import GROUP_COUNT, GROUPS_EACH, department_of, ldap_settings, seed
+from benchmarks.timing import interleaved, ratio, summary
 from iam import store as store_module
 from iam import sweep
 from iam.config import Config, SystemConfig
 from iam.runtime import Runtime
-from tests.support.slapd import BASE_DN, Slapd, add_person
+from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, BASE_DN, Slapd, add_person
 
 ORPHANS = 100
+USER_ATTRIBUTES = [
+    "uid",
+    "cn",
+    "mail",
+    "userPassword",
+    "pwdAccountLockedTime",
+    "authTimestamp",
+    "createTimestamp",
+]
 
 
 def policy_file(path: Path) -> Path:
@@ -48,6 +65,18 @@ def policy_file(path: Path) -> Path:
     birthright = [{"role": f"d{d:03d}", "when": {"department": [f"d{d:03d}"]}} for d in range(GROUP_COUNT)]
     path.write_text(yaml.safe_dump({"roles": roles, "birthright": birthright}))
     return path
+
+
+def config_for(work: Path, port: int) -> tuple[Config, dict[str, object]]:
+    settings = ldap_settings(f"ldap://127.0.0.1:{port}")
+    config = Config(
+        path=None,
+        store=str(work / "iam.db"),
+        audit_log=str(work / "audit.jsonl"),
+        systems=(SystemConfig("directory", "ldap", settings),),
+        policy=str(work / "policy.yaml"),
+    )
+    return config, settings
 
 
 def load_identities(rt: Runtime, people: int) -> None:
@@ -73,27 +102,60 @@ def load_identities(rt: Runtime, people: int) -> None:
         db.execute(sa.insert(store_module.identities), rows)
 
 
-def floor(slapd: Slapd) -> float:
-    conn = slapd.admin()
+def child_floor(port: int) -> dict[str, object]:
+    """The two paged searches, each entry dropped as it arrives."""
+    server = ldap3.Server("127.0.0.1", port=port, get_info=ldap3.NONE)
+    conn = ldap3.Connection(server, ADMIN_DN, ADMIN_PASSWORD, auto_bind=True, receive_timeout=120)
     start = time.perf_counter()
+    entries = 0
     for base, flt, attrs in (
         (f"ou=groups,{BASE_DN}", "(objectClass=groupOfNames)", ["objectClass", "member"]),
-        (
-            BASE_DN,
-            "(&(objectClass=inetOrgPerson)(uid=*))",
-            ["uid", "cn", "mail", "userPassword", "pwdAccountLockedTime", "authTimestamp", "createTimestamp"],
-        ),
+        (BASE_DN, "(&(objectClass=inetOrgPerson)(uid=*))", USER_ATTRIBUTES),
     ):
-        conn.extend.standard.paged_search(
-            base, flt, ldap3.SUBTREE, attributes=attrs, paged_size=500, generator=False
-        )
-    return time.perf_counter() - start
+        for _ in conn.extend.standard.paged_search(
+            base, flt, ldap3.SUBTREE, attributes=attrs, paged_size=500, generator=True
+        ):
+            entries += 1
+    return {"seconds": time.perf_counter() - start, "entries": entries}
+
+
+def child_sweep(work: Path, port: int) -> dict[str, object]:
+    """One `iam review sweep`, as the command runs it."""
+    config, settings = config_for(work, port)
+    with Runtime(config, connectors={"directory": LdapConnector("directory", settings)}) as rt:
+        start = time.perf_counter()
+        result = sweep.sweep(rt, datetime.now(UTC))
+        elapsed = time.perf_counter() - start
+    return {"seconds": elapsed, "findings": result.summary.total, "by_type": result.summary.by_type}
+
+
+def in_child(*args: str) -> tuple[dict[str, object], float]:
+    """Run this module as a child with ``args``; its answer and its peak resident memory (MB)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.sweep_ldap", "--child", *args], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"child {args} failed ({proc.returncode})")
+    return json.loads(out), usage.ru_maxrss / 1024  # kB on Linux
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds (min and median shown)")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        answer = child_floor(int(rest[0])) if kind == "floor" else child_sweep(Path(rest[0]), int(rest[1]))
+        print(json.dumps(answer))
+        return
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         slapd = Slapd(work / "slapd")
@@ -105,28 +167,37 @@ def main() -> None:
                 add_person(conn, f"orphan{i:03d}")
             conn.unbind()
             print(f"seeded {args.people} people + {ORPHANS} orphans: {seeded:.1f}s")
-            settings = ldap_settings(slapd)
-            config = Config(
-                path=None,
-                store=str(work / "iam.db"),
-                audit_log=str(work / "audit.jsonl"),
-                systems=(SystemConfig("directory", "ldap", settings),),
-                policy=str(policy_file(work / "policy.yaml")),
-            )
+            policy_file(work / "policy.yaml")
+            config, settings = config_for(work, slapd.port)
             with Runtime(config, connectors={"directory": LdapConnector("directory", settings)}) as rt:
                 load_identities(rt, args.people)
-                floor_s = floor(slapd)
-                start = time.perf_counter()
-                result = sweep.sweep(rt, datetime.now(UTC))
-                sweep_s = time.perf_counter() - start
+            memory: dict[str, list[float]] = {"floor": [], "sweep": []}
+            answers: list[dict[str, object]] = []
+
+            def run_floor(_: int) -> float:
+                answer, rss = in_child("floor", str(slapd.port))
+                memory["floor"].append(rss)
+                return float(answer["seconds"])  # type: ignore[arg-type]
+
+            def run_sweep(_: int) -> float:
+                answer, rss = in_child("sweep", str(work), str(slapd.port))
+                memory["sweep"].append(rss)
+                answers.append(answer)
+                return float(answer["seconds"])  # type: ignore[arg-type]
+
+            times = interleaved(
+                {"bare paged search (groups + users)": run_floor, "iam review sweep": run_sweep}, args.repeat
+            )
         finally:
             slapd.stop()
-    print(f"bare paged search (groups + users): {floor_s:7.2f}s")
-    print(
-        f"iam review sweep                  : {sweep_s:7.2f}s  ({result['summary']['total']} findings, "
-        f"by type {result['summary']['by_type']})"
-    )
-    print(f"ratio sweep/floor: {sweep_s / floor_s:.2f}x")
+    last = answers[-1]
+    print(f"{args.people} people, {args.repeat} rounds; last: {last['findings']} findings {last['by_type']}")
+    floor_s, sweep_s = times.values()
+    print(summary("bare paged search (groups + users)", floor_s))
+    print(summary("iam review sweep", sweep_s))
+    print(ratio("sweep / bare paged search", sweep_s, floor_s))
+    for name, rss in memory.items():
+        print(f"peak RSS {name:<36} max {max(rss):7.1f} MB  median {statistics.median(rss):7.1f} MB")
 
 
 if __name__ == "__main__":

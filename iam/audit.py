@@ -110,6 +110,14 @@ class AuditLog:
         """(log, record) for the store to keep with a journal entry, in the same transaction."""
         return self.key, self.prepare(event, **fields)
 
+    def keep(self, event: str, **fields: Any) -> None:
+        """Keep one record in the store, to be appended with the next `flush` (a run's end, or a
+        resume's): one append and one fsync of the log per run, not one per record."""
+        if self.store is None:
+            self.record(event, **fields)
+            return
+        self.store.outbox_add(self.key, self.prepare(event, **fields))
+
     def record(self, event: str, **fields: Any) -> None:
         """Keep one record and append it to the log now."""
         record = self.prepare(event, **fields)

@@ -17,42 +17,23 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import singledispatch
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from pydantic import BaseModel
 
-from iam import actor, holds, lifecycle, progress, registry, render, runs, schemas
 from iam.actor import acting
 from iam.argv import lift_global_options
-from iam.audit import verify_copy
-from iam.config import config_path, load_config
 from iam.errors import InputError, UserError
-from iam.plan import Plan
-from iam.report import (
-    AuditRecords,
-    CertificationResult,
-    ConnectorChecks,
-    LifecycleReport,
-    Reinstatement,
-    Remediation,
-    RunList,
-    RunReport,
-    RunSummary,
-    StatusReport,
-    StoredEvent,
-    StoredEventList,
-    SweepResult,
-)
-from iam.runtime import Runtime
-from iam.secrets import redact
-from iam.signing import load_public_key
-from iam.store import StepRow
+from iam.exits import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, exit_code
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL, EXIT_FINDINGS = 0, 1, 2, 3, 4
+if TYPE_CHECKING:  # the rest is imported by the command that needs it: `iam --help` stays light
+    from pydantic import BaseModel
+
+    from iam.plan import Plan
+    from iam.runtime import Runtime
+    from iam.store import StepRow
 
 FORMAT = click.option(
     "--format",
@@ -87,6 +68,9 @@ class Context:
     def runtime(self, *, read_only: bool = False) -> Runtime:
         """Everything a command needs; ``read_only`` commands (reading the store and the log)
         run with no connector secret at hand, as on an auditor's machine."""
+        from iam.config import config_path, load_config
+        from iam.runtime import Runtime
+
         config = load_config(config_path(self.config), secrets_needed=not read_only)
         if self.store:
             config = dataclasses.replace(config, store=self.store)
@@ -139,7 +123,10 @@ def cli(ctx: click.Context, config: str | None, store: str | None, debug: bool, 
     verify nothing is left, and keep evidence an auditor accepts.
     """
     ctx.obj = Context(config, store, debug)
-    render.WIDE = wide
+    if wide:  # render (rich) is loaded only when there is something to print
+        from iam import render
+
+        render.WIDE = True
 
 
 @contextmanager
@@ -148,6 +135,8 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, StepRow], None] | None]:
 
     It starts at the first step, so it never draws over the confirmation prompt.
     """
+    from iam import render
+
     if not enabled or not sys.stderr.isatty():
         yield None
         return
@@ -169,6 +158,8 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, StepRow], None] | None]:
 
 
 def _confirmer(yes: bool, fmt: str) -> Callable[[Plan], bool]:
+    from iam import render
+
     def confirm(plan: Plan) -> bool:
         if fmt == "table":
             render.console().print(render.plan_table(plan))
@@ -183,96 +174,125 @@ def _confirmer(yes: bool, fmt: str) -> Callable[[Plan], bool]:
 
 def _done(document: Any, fmt: str, *, title: str | None = None) -> None:
     """Print a command's result the one way (`iam.render.show`), then exit with its code."""
+    from iam import render
+
     render.show(document, fmt, title=title)
     code = exit_code(document)
     if code != EXIT_OK:
         sys.exit(code)
 
 
-@singledispatch
-def exit_code(document: Any) -> int:
-    """The exit code a result calls for (the table in the module docstring)."""
-    return EXIT_OK
-
-
-@exit_code.register
-def _(report: RunReport) -> int:
-    if report.status == "not_found":
-        return EXIT_USAGE
-    if report.status == "cancelled":  # answered "no": like `terraform apply`, not a success
-        return EXIT_ERROR
-    return EXIT_PARTIAL if report.status == "partial" or report.unplannable else EXIT_OK
-
-
-@exit_code.register
-def _(data: StatusReport) -> int:
-    return EXIT_PARTIAL if any(s.result == "error" for s in data.systems) else EXIT_OK
-
-
-@exit_code.register
-def _(report: LifecycleReport) -> int:
-    if report.partial:
-        return EXIT_PARTIAL
-    if report.needs_a_look:
-        return EXIT_USAGE
-    return EXIT_FINDINGS if report.held else EXIT_OK
-
-
-@exit_code.register
-def _(checks: ConnectorChecks) -> int:
-    return EXIT_OK if all(c.ok for c in checks.root) else EXIT_USAGE
-
-
-@exit_code.register
-def _(result: SweepResult) -> int:
-    if result.summary.errors:  # a system could not be read: what it grants is unknown
-        return EXIT_PARTIAL
-    return EXIT_FINDINGS if result.findings else EXIT_OK
-
-
-@exit_code.register
-def _(done: Remediation) -> int:
-    return EXIT_PARTIAL if done.partial else EXIT_OK
-
-
-@exit_code.register
-def _(data: CertificationResult) -> int:
-    if any(r.status != "complete" for r in data.revoked):
-        return EXIT_PARTIAL
-    if data.rejected:
-        return EXIT_USAGE
-    return EXIT_FINDINGS if data.overdue else EXIT_OK
-
-
 @cli.command()
-@click.argument("username")
+@click.argument("username", required=False)
 @click.option(
-    "--reason", required=True, help="Why (resigned, terminated for cause, ...); goes to the audit log."
+    "--reason", help="Why (resigned, terminated for cause, ...); goes to the audit log (needed for USERNAME)."
 )
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
+@click.option(
+    "--from",
+    "from_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Offboard everyone in FILE (a username a line, or CSV with a username,reason header).",
+)
+@click.option(
+    "--max-terminations",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="With --from: allow up to N terminations (overrides safety.max_terminations).",
+)
 @FORMAT
 @click.pass_obj
 @ticketed
-def offboard(obj: Context, username: str, reason: str, dry_run: bool, yes: bool, fmt: str) -> None:
-    """Remove every access USERNAME holds, then verify by reading back.
+def offboard(
+    obj: Context,
+    username: str | None,
+    reason: str | None,
+    dry_run: bool,
+    yes: bool,
+    from_file: Path | None,
+    max_terminations: int | None,
+    fmt: str,
+) -> None:
+    """Remove every access USERNAME holds (or everyone's in --from FILE), then verify by reading back.
 
     Exits 0 when every system shows no access left, 3 when some access is
     left or could not be verified (the report lists exactly what). The person
     is then held against HR: no sync gives them access back while HR still
     lists them active, until HR terminates them too or `iam reinstate`.
+    With --from: every plan is shown and confirmed once; a name not found
+    does not stop the others; the exit code is the worst of the runs.
     """
+    from iam import actor, holds
+
+    if (username is None) == (from_file is None):
+        raise InputError("give a USERNAME or --from FILE (one of the two)")
+    if from_file is not None:
+        _offboard_file(obj, from_file, reason, dry_run, yes, max_terminations, fmt)
+        return
+    assert username is not None
     with obj.runtime() as rt, _progress(fmt == "table") as on_step:
         report = holds.terminate(
             rt,
             username,
-            reason,
+            reason or "",
             by=actor.current(),
             source="cli",
             dry_run=dry_run,
             confirm=_confirmer(yes or dry_run, fmt),
             on_step=on_step,
         )
+    _done(report, fmt)
+
+
+def _offboard_file(
+    obj: Context,
+    path: Path,
+    reason: str | None,
+    dry_run: bool,
+    yes: bool,
+    max_terminations: int | None,
+    fmt: str,
+) -> None:
+    """`offboard --from FILE` (`iam.batch`): the file checked whole, every plan confirmed at once."""
+    from iam import actor, batch, render
+    from iam.report import BatchFailure, BatchReport
+
+    if dry_run:
+        raise InputError("--dry-run with --from is not supported yet; nothing was changed")
+    leavers = batch.read_leavers(path, reason)
+
+    def confirm(plans: list[Plan]) -> bool:
+        steps = sum(len(p.steps) for p in plans)
+        if fmt == "table":
+            render.console().print(render.batch_plan_table(plans))
+        if yes or not steps:
+            return True
+        if not sys.stdin.isatty():
+            raise InputError("refusing to change systems without confirmation: add --yes")
+        return click.confirm(f"Apply {steps} step(s) for {len(plans)} people?", default=False, err=True)
+
+    def progress(done: int, total: int, report: Any) -> None:
+        if fmt == "table" and sys.stderr.isatty():
+            click.echo(f"\r{done}/{total} offboarded", nl=done == total, err=True)
+
+    with obj.runtime() as rt:
+        done = batch.offboard_many(
+            rt,
+            leavers,
+            by=actor.current(),
+            source=f"file:{path.name}",
+            confirm=confirm,
+            max_terminations=max_terminations,
+            on_person=progress,
+        )
+    report = BatchReport(
+        source=str(path),
+        cancelled=done.cancelled,
+        runs=done.reports,
+        failed=[BatchFailure(username=u, error=e) for u, e in done.failed.items()],
+    )
     _done(report, fmt)
 
 
@@ -286,6 +306,8 @@ def resume(obj: Context, run_id: str | None, fmt: str) -> None:
 
     Steps already done are never run again.
     """
+    from iam import runs
+
     with obj.runtime() as rt, _progress(fmt == "table") as on_step:
         report = runs.resume(rt, run_id, on_step=on_step)
     _done(report, fmt)
@@ -300,6 +322,8 @@ def status(obj: Context, username: str, fmt: str) -> None:
 
     Exits 3 when a system could not be read: what it grants is then unknown.
     """
+    from iam import runs
+
     with obj.runtime() as rt:
         data = runs.status(rt, username)
     _done(data, fmt)
@@ -322,6 +346,8 @@ def list_runs(
     obj: Context, username: str | None, status: str | None, since_text: str | None, limit: int, fmt: str
 ) -> None:
     """List recent runs with their status, newest first."""
+    from iam.report import RunList, RunSummary
+
     since = _now(since_text, "--since") if since_text else None
     with obj.runtime(read_only=True) as rt:
         rows = rt.store.list_runs(username, limit, since=since, status=status)
@@ -380,6 +406,8 @@ def hr_sync(
     A person terminated outside HR whom the feed still lists active is
     reported on every sync and given nothing (exit 4; see `iam reinstate`).
     """
+    from iam import lifecycle, progress
+
     with obj.runtime() as rt, progress.shown(rt, "hr sync", enabled=fmt == "table"):
         report = lifecycle.hr_sync(
             rt, feed, _now(now_text), dry_run=dry_run, max_terminations=max_terminations
@@ -401,6 +429,8 @@ def event() -> None:
 @ticketed
 def event_submit(obj: Context, events_file: Path, dry_run: bool, now_text: str | None, fmt: str) -> None:
     """Submit EVENTS_FILE (JSON, schemas/events.schema.json)."""
+    from iam import lifecycle, progress
+
     try:
         data = json.loads(events_file.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -423,6 +453,8 @@ def event_submit(obj: Context, events_file: Path, dry_run: bool, now_text: str |
 @click.pass_obj
 def event_list(obj: Context, status: str | None, fmt: str) -> None:
     """Stored events, e.g. the future-dated ones still waiting (--status pending)."""
+    from iam.report import StoredEvent, StoredEventList
+
     with obj.runtime() as rt:
         data = StoredEventList([StoredEvent(**r) for r in _fields(rt.store.list_events(status), StoredEvent)])
     _done(data, fmt)
@@ -434,6 +466,8 @@ def event_list(obj: Context, status: str | None, fmt: str) -> None:
 @click.pass_obj
 def run_due(obj: Context, now_text: str | None, fmt: str) -> None:
     """Apply stored events whose effective time has come (run from cron or a timer)."""
+    from iam import lifecycle, progress
+
     with obj.runtime() as rt, progress.shown(rt, "run-due", enabled=fmt == "table"):
         report = lifecycle.run_due(rt, _now(now_text))
     _done(report, fmt, title="Due events")
@@ -451,6 +485,9 @@ def reinstate(obj: Context, username: str, reason: str, fmt: str) -> None:
     Grants nothing by itself: the next `iam hr sync` provisions the person
     as HR lists them. Exits 2 when no hold stands.
     """
+    from iam import actor, holds
+    from iam.report import Reinstatement
+
     with obj.runtime() as rt:
         hold = holds.reinstate(rt, username, reason, actor.current())
     _done(Reinstatement(username=username, reason=reason, lifted=hold.view()), fmt)
@@ -463,6 +500,8 @@ def reinstate(obj: Context, username: str, reason: str, fmt: str) -> None:
 @click.pass_obj
 def plan(obj: Context, username: str, now_text: str | None, fmt: str) -> None:
     """What USERNAME should have (policy) against what they have, system by system."""
+    from iam import lifecycle
+
     with obj.runtime() as rt:
         data = lifecycle.plan_person(rt, username, _now(now_text))
     _done(data, fmt)
@@ -536,7 +575,7 @@ def review_sweep(
     Exits 0 when clean, 4 when findings exist (so a scheduler can alert) and 3
     when a system could not be read: what it grants is then unknown.
     """
-    from iam import sweep, sweep_outputs
+    from iam import progress, render, sweep, sweep_outputs
 
     files = [(out, sweep_outputs.format_of(out, fmt)) for out in outs]  # before anything is read
     now = _now(now_text)
@@ -649,7 +688,7 @@ def review_certify(
     Import exits 3 if a revocation ended partial, 2 for invalid lines, 4 while
     items are still undecided after the due date.
     """
-    from iam import certify
+    from iam import certify, progress
 
     if bool(manager) == bool(import_file):
         raise InputError("give either --manager USERNAME (export) or --import FILE (decisions)")
@@ -678,6 +717,8 @@ def connectors() -> None:
 @click.pass_obj
 def connectors_check(obj: Context, fmt: str) -> None:
     """Reach and authenticate to every configured system (exit 2 if any fails)."""
+    from iam import runs
+
     with obj.runtime() as rt:
         checks = runs.connectors_check(rt.connectors)
     _done(checks, fmt)
@@ -686,6 +727,8 @@ def connectors_check(obj: Context, fmt: str) -> None:
 @connectors.command("list")
 def connectors_list() -> None:
     """Connector types installed on this machine and what each can do."""
+    from iam import registry
+
     for name in registry.available_types():
         try:
             caps = ", ".join(sorted(registry.load_connector_class(name).capabilities()))
@@ -705,6 +748,8 @@ def connectors_list() -> None:
 )
 def schema_command(name: str | None, directory: Path | None) -> None:
     """Print the JSON Schema of document NAME, generated from its model (or write them all)."""
+    from iam import schemas
+
     if directory is not None:
         for path in schemas.write_all(directory):
             click.echo(str(path))
@@ -745,7 +790,7 @@ def evidence(obj: Context, run_id: str | None, username: str | None, fmt: str, o
 
     Reads the store and the audit log only: it needs no connector secret.
     """
-    from iam import export
+    from iam import export, runs
 
     with obj.runtime(read_only=True) as rt:
         pack = runs.evidence(rt, run_id, username)
@@ -780,6 +825,9 @@ def audit_verify(obj: Context, public_key: Path | None, log_file: Path | None) -
     With --public-key: every checkpoint must carry a valid signature and the
     log must end with one, so a log rewritten by someone without the key is caught.
     """
+    from iam.audit import verify_copy
+    from iam.signing import load_public_key
+
     key = load_public_key(public_key) if public_key else None
     if log_file is not None:
         if key is None:
@@ -818,6 +866,8 @@ def audit_public_key(obj: Context) -> None:
 @click.pass_obj
 def audit_show(obj: Context, username: str | None, fmt: str) -> None:
     """Print audit records."""
+    from iam.report import AuditRecords
+
     with obj.runtime(read_only=True) as rt:
         records = AuditRecords(list(rt.audit.records(username)))
     _done(records, fmt)
@@ -834,6 +884,8 @@ def main() -> None:
         exc.show()
         sys.exit(EXIT_USAGE)
     except UserError as exc:
+        from iam.secrets import redact
+
         click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(EXIT_USAGE)
     except SystemExit:
@@ -841,6 +893,8 @@ def main() -> None:
     except Exception as exc:
         if debug:
             traceback.print_exc()
+        from iam.secrets import redact
+
         click.echo(
             f"unexpected error: {redact(f'{type(exc).__name__}: {exc}')} (run with --debug for detail)",
             err=True,

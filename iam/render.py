@@ -22,6 +22,7 @@ from rich.text import Text
 from iam.plan import Plan
 from iam.report import (
     AuditRecords,
+    BatchReport,
     Campaign,
     CertificationResult,
     ConnectorChecks,
@@ -410,3 +411,32 @@ def _(records: AuditRecords, title: str | None = None) -> Iterator[RenderableTyp
             plain(detail),
         )
     yield table
+
+
+@human.register
+def _(batch: BatchReport, title: str | None = None) -> Iterator[RenderableType | Warning]:
+    if batch.cancelled:
+        yield "Cancelled; nothing was changed."
+        return
+    table = Table(title=title or "Leavers")
+    for col in ("person", "result", "left"):
+        table.add_column(col)
+    for run in batch.runs:
+        left = "; ".join(f"{s.system}: {', '.join(s.remaining)}" for s in run.systems if s.remaining)
+        table.add_row(plain(run.username), plain(run.status, RESULT_STYLE.get(run.status, "")), plain(left))
+    for failure in batch.failed:
+        table.add_row(plain(failure.username), plain("failed", "red"), plain(failure.error))
+    yield table
+    yield plain(batch.summary())
+
+
+def batch_plan_table(plans: list[Plan]) -> Table:
+    """Every leaver's plan in one table, for the one confirmation of `offboard --from`."""
+    table = Table(title="Offboarding plan", title_justify="left")
+    for col in ("person", "steps"):
+        table.add_column(col)
+    for plan in plans:
+        lines = [s.line() for s in plan.steps]
+        lines += [f"{system}: could not be read ({error})" for system, error in sorted(plan.errors.items())]
+        table.add_row(plain(plan.username), plain("\n".join(lines) or "no account in any system"))
+    return table

@@ -544,3 +544,32 @@ class EvidencePack(Document):
     audit: AuditSeal
     #: What no revocation can take back, stated with the evidence.
     limits: list[str]
+
+
+# many leavers at once ------------------------------------------------------------------------------
+
+
+class BatchFailure(Document):
+    """A person of the list whose run could not start (the others went on)."""
+
+    username: str
+    error: str
+
+
+class BatchReport(Document):
+    """`iam offboard --from FILE`: one run per person of the file, in its order."""
+
+    source: str
+    cancelled: bool
+    runs: list[RunReport]
+    failed: list[BatchFailure]
+
+    def summary(self) -> str:
+        """One line: how many of each outcome."""
+        counts: dict[str, int] = {}
+        for run in self.runs:
+            counts[run.status] = counts.get(run.status, 0) + 1
+        if self.failed:
+            counts["failed"] = len(self.failed)
+        parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        return f"{self.source}: {len(self.runs) + len(self.failed)} people: {parts or 'nothing done'}"

@@ -26,7 +26,7 @@ def _iso(moment: datetime | date | None) -> str | None:
 def find(
     identities: Mapping[str, Identity],
     policy: Policy,
-    accounts: Mapping[str, list[AccountState]],
+    accounts: Mapping[str, Iterable[AccountState]],
     today: date,
     now: datetime,
     dormant_days: int = 90,
@@ -34,38 +34,105 @@ def find(
     holds: Iterable[Hold] = (),
 ) -> list[Finding]:
     """Every finding across the systems that were read, and the termination
-    holds a sync saw HR contradict (`iam.holds`)."""
-    left_at = left_at or {}
-    findings: list[Finding] = []
-    held: dict[str, dict[str, frozenset[Entitlement]]] = {}
-    wanted = {
-        person.username: policy.desired(person, today, accounts, check_sod=False)
-        for person in identities.values()
-        if person.status == "active"
-    }
-    no_account = "the policy gives an account here; there is none"
+    holds a sync saw HR contradict (`iam.holds`).
+
+    Each system's accounts are looked at once, as they come (`SystemReview`).
+    """
+    reviews = []
     for system, states in accounts.items():
-        by_user = {s.username: s for s in states}
+        review = SystemReview(system, identities, policy, today, now, dormant_days, left_at)
         for state in states:
-            person = identities.get(state.username)
-            held.setdefault(state.username, {})[system] = state.entitlements
-            want = wanted[state.username][system] if state.username in wanted else None
-            findings += _account_findings(
-                system, state, person, want, policy, today, now, dormant_days, left_at
-            )
-        findings += [
+            review.add(state)
+        reviews.append(review)
+    return combine(identities, policy, reviews, today, holds)
+
+
+class SystemReview:
+    """One system's accounts compared one by one as a bulk read hands them out.
+
+    An account is judged and dropped: only its findings, its name and (for a
+    person iam knows) its entitlements are kept, so a sweep's memory does not
+    hold every account of every system at once. A read that fails half way
+    leaves a review to throw away, never one to report.
+    """
+
+    def __init__(
+        self,
+        system: str,
+        identities: Mapping[str, Identity],
+        policy: Policy,
+        today: date,
+        now: datetime,
+        dormant_days: int = 90,
+        left_at: Mapping[str, datetime] | None = None,
+    ) -> None:
+        self.system = system
+        self.identities = identities
+        self.policy = policy
+        self.today, self.now, self.dormant_days = today, now, dormant_days
+        self.left_at = left_at or {}
+        self.findings: list[Finding] = []
+        #: What each known person holds here (for the checks across systems, such as SoD).
+        self.held: dict[str, frozenset[Entitlement]] = {}
+        self.seen: set[str] = set()
+        self.count = 0
+
+    def add(self, state: AccountState) -> None:
+        """Judge one account."""
+        person = self.identities.get(state.username)
+        self.seen.add(state.username)
+        self.count += 1
+        if person is not None:
+            self.held[state.username] = state.entitlements
+        want = self._want(person)
+        self.findings += _account_findings(
+            self.system,
+            state,
+            person,
+            want,
+            self.policy,
+            self.today,
+            self.now,
+            self.dormant_days,
+            self.left_at,
+        )
+
+    def _want(self, person: Identity | None) -> DesiredAccount | None:
+        if person is None or person.status != "active":
+            return None
+        return self.policy.desired(person, self.today, [self.system], check_sod=False)[self.system]
+
+    def missing(self) -> list[Finding]:
+        """The accounts the policy gives here that the read did not see (once every account was added)."""
+        return [
             Finding(
                 type="missing",
-                system=system,
-                account=username,
+                system=self.system,
+                account=person.username,
                 entitlement=None,
-                why=no_account,
+                why="the policy gives an account here; there is none",
                 since=None,
                 action="create",
             )
-            for username, want in wanted.items()
-            if want[system].account and username not in by_user
+            for person in self.identities.values()
+            if person.username not in self.seen and (want := self._want(person)) is not None and want.account
         ]
+
+
+def combine(
+    identities: Mapping[str, Identity],
+    policy: Policy,
+    reviews: Iterable[SystemReview],
+    today: date,
+    holds: Iterable[Hold] = (),
+) -> list[Finding]:
+    """The findings of every system read in full, plus those about people across systems."""
+    findings: list[Finding] = []
+    held: dict[str, dict[str, frozenset[Entitlement]]] = {}
+    for review in reviews:
+        findings += review.findings + review.missing()
+        for username, entitlements in review.held.items():
+            held.setdefault(username, {})[review.system] = entitlements
     for person in identities.values():
         findings += _identity_findings(person, identities, policy, held.get(person.username, {}), today)
     findings += [_hold_conflict(hold) for hold in holds if hold.conflict_since is not None]

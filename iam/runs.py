@@ -259,7 +259,8 @@ def _execute(
     )
     if on_start is not None:
         on_start(run_id)
-    rt.audit.record("run.started", run_id=run_id, steps=len(rows), plan_errors=plan.errors, **common)
+    # appended with the run's step records at its end (or by `iam resume` after a crash)
+    rt.audit.keep("run.started", run_id=run_id, steps=len(rows), plan_errors=plan.errors, **common)
     return _apply_and_verify(rt, run_id, on_step)
 
 

@@ -46,6 +46,7 @@ DOCUMENTS: dict[str, str] = {
     "certification-result": "iam.report:CertificationResult",
     "audit-records": "iam.report:AuditRecords",
     "evidence-pack": "iam.report:EvidencePack",
+    "offboard-batch": "iam.report:BatchReport",
 }
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"

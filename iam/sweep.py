@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from iam import actor, holds, lifecycle, review, runs
 from iam.contract import Capability, Op, Readable, StepSpec
 from iam.errors import InputError
-from iam.model import AccountState, Identity
+from iam.model import Identity
 from iam.plan import Plan, number_steps
-from iam.policy import PolicyViolation
+from iam.policy import Policy, PolicyViolation
 from iam.report import Finding, Remediation, RemediationRefusal, SweepDiff, SweepResult, SweepSummary
 from iam.retry import call_with_retry
 from iam.runtime import Runtime
@@ -37,43 +37,65 @@ def identities_for_review(rt: Runtime) -> tuple[dict[str, Identity], dict[str, d
     return people, left
 
 
-def read_all(
-    rt: Runtime, on_system: Callable[[str, int], None] | None = None
-) -> tuple[dict[str, list[AccountState]], dict[str, str]]:
-    """Every account of every system: one bulk, paged read each, systems in parallel."""
+def review_all(
+    rt: Runtime,
+    people: dict[str, Identity],
+    policy: Policy,
+    now: datetime,
+    left: dict[str, datetime],
+    on_system: Callable[[str, int], None] | None = None,
+) -> tuple[list[review.SystemReview], dict[str, str]]:
+    """Every system read in one bulk, paged pass (systems in parallel), each account judged as it arrives.
 
-    def read(name: str) -> list[AccountState] | str:
+    A system whose read fails, even half way, is an error and its findings
+    are dropped: a partial read never passes for a clean system.
+    """
+    today = now.astimezone(rt.config.tz).date()
+
+    def read(name: str) -> review.SystemReview | str:
         connector = rt.connectors[name]
         assert isinstance(connector, Readable)
         rt.progress(f"reading {name}")
+
+        def attempt() -> review.SystemReview:  # a retry starts the system's review afresh
+            seen = review.SystemReview(name, people, policy, today, now, rt.config.dormant_days, left)
+            accounts = connector.iter_accounts()
+            try:
+                for state in accounts:
+                    seen.add(state)
+            finally:  # a read left half way gives its connection back here, in this thread, not at GC
+                if isinstance(accounts, Generator):
+                    accounts.close()
+            return seen
+
         try:
-            accounts = call_with_retry(lambda: list(connector.iter_accounts()), rt.config.retry, rt.sleep)
+            done = call_with_retry(attempt, rt.config.retry, rt.sleep)
         except Exception as exc:
             return str(exc)
         if on_system:
-            on_system(name, len(accounts))
-        return accounts
+            on_system(name, done.count)
+        return done
 
     names = sorted(rt.connectors)
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
         results = dict(zip(names, pool.map(read, names), strict=True))
-    accounts = {n: r for n, r in results.items() if isinstance(r, list)}
+    reviews = [r for r in results.values() if isinstance(r, review.SystemReview)]
     errors = {n: r for n, r in results.items() if isinstance(r, str)}
-    return accounts, errors
+    return reviews, errors
 
 
 def sweep(rt: Runtime, now: datetime, on_system: Callable[[str, int], None] | None = None) -> SweepResult:
     """Run one sweep, store it and return it (each finding has a stable ``key``)."""
     policy = lifecycle.policy_of(rt)
     people, left = identities_for_review(rt)
-    accounts, errors = read_all(rt, on_system)
+    reviews, errors = review_all(rt, people, policy, now, left, on_system)
     today = now.astimezone(rt.config.tz).date()
     standing = holds.standing(rt).values()
-    findings = review.find(people, policy, accounts, today, now, rt.config.dormant_days, left, standing)
+    findings = review.combine(people, policy, reviews, today, standing)
     by_type: Counter[str] = Counter(f.type for f in findings)
     summary = SweepSummary(
         identities=len(people),
-        accounts={n: len(a) for n, a in accounts.items()},
+        accounts={r.system: r.count for r in reviews},
         errors=errors,
         by_type=dict(by_type),
         by_system=dict(Counter(f.system or "(identity)" for f in findings)),

@@ -10,10 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
-
-from iam import render
-from iam.secrets import Secret
 
 WORKDIR = click.option(
     "--workdir",
@@ -29,6 +25,8 @@ WORKDIR = click.option(
 def demo(workdir: Path) -> None:
     """Joiner, mover and leaver on the lab's systems: nothing to install."""
     from iam.lab.demo import run_demo
+
+    from iam import render
 
     sys.exit(run_demo(workdir, render.console()))
 
@@ -56,6 +54,8 @@ def lab_up(workdir: Path) -> None:
     """
     from iam.lab.demo import prepare_workdir
     from iam.lab.systems import DemoSystems, start_pacs, start_sso, start_vpn
+
+    from iam import render
 
     prepare_workdir(workdir)
     stopped = threading.Event()
@@ -85,6 +85,10 @@ def lab_up(workdir: Path) -> None:
 
 def write_config(workdir: Path, systems: Any) -> Path:
     """An iam.yaml for the lab's systems; each secret in a file of its own (mode 0600) beside it."""
+    import yaml
+
+    from iam.secrets import Secret
+
     secrets_dir = workdir / "secrets"
     secrets_dir.mkdir(mode=0o700, exist_ok=True)
     blocks: dict[str, dict[str, Any]] = {}

@@ -293,7 +293,7 @@ class LdapConnector(
             if self.flavor == "ad"
             else ("(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))")
         )
-        for group in self.session.search(
+        for group in self.session.iter_search(  # page by page: memory holds the memberships, not the entries
             self.groups_dn,
             group_filter,
             ["objectClass", "member", "uniqueMember", "memberUid"],
@@ -311,7 +311,7 @@ class LdapConnector(
                 members.setdefault(key, []).append(group["dn"])
         if shown_empty:  # empty, or members it may not read: only the directory can tell
             self._visibility.prove_empty(shown_empty)
-        entries = self.session.search(
+        entries = self.session.iter_search(  # streamed: each account is handed out as its page arrives
             self.base_dn,
             self._user_filter(),
             self._user_attributes(),
