@@ -201,8 +201,18 @@ class LdapConnector(
             return None
         with self._cache_lock:
             self._dns[username] = found[0]["dn"]
-            self._entries[username] = (time.monotonic(), found[0])
+        self._remember(username, found[0])
         return found[0]
+
+    def _remember(self, username: str, entry: dict[str, Any]) -> None:
+        """Keep ``entry`` for the next step; entries past `RECENT_SECONDS` are dropped, so a
+        long-lived process (``iam serve``, a schedule) holds only the last moments' reads."""
+        now = time.monotonic()
+        with self._cache_lock:
+            self._entries.pop(username, None)  # re-inserted last: the dict stays oldest first
+            self._entries[username] = (now, entry)
+            while now - next(iter(self._entries.values()))[0] >= RECENT_SECONDS:
+                del self._entries[next(iter(self._entries))]
 
     def _recent_entry(self, username: str) -> dict[str, Any] | None:
         """The entry a moment ago (the plan's read, or the last step's write), else read it now."""
@@ -214,8 +224,7 @@ class LdapConnector(
 
     def _wrote(self, username: str, entry: dict[str, Any], attrs: Mapping[str, list[str]]) -> None:
         """Keep what a step wrote in the remembered entry, for the next step of the same termination."""
-        with self._cache_lock:
-            self._entries[username] = (time.monotonic(), {**entry, "attrs": {**entry["attrs"], **attrs}})
+        self._remember(username, {**entry, "attrs": {**entry["attrs"], **attrs}})
 
     def _dn(self, username: str) -> str | None:
         with self._cache_lock:
