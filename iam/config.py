@@ -102,6 +102,9 @@ class ReviewSettings(Document):
     dormant_days: int = Field(
         default=90, ge=1, description="an enabled account with no login for this many days is dormant"
     )
+    max_suspension_days: int = Field(
+        default=30, ge=1, description="a suspension older than this many days is a sweep finding"
+    )
     delegates: dict[str, list[str]] = Field(
         default_factory=dict,
         description="who may decide a manager's certification besides the manager: manager username -> "

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from iam import holds, runs
+from iam import holds, runs, suspended
 from iam.actor import current as current_actor
 from iam.contract import Maintainable
 from iam.errors import ConnectorError, InputError, UserError
@@ -120,6 +120,8 @@ def _process_one(rt: Runtime, policy: Policy, event: Event, now: datetime, dry_r
     due = event.immediate or event.effective_at <= now
     if event.type != "leaver" and (hold := holds.held(rt, event.username)):
         return _held(rt, event, hold)
+    if (suspended := _suspended(rt, event)) is not None:
+        return suspended
     try:
         desired = _desired(rt, policy, event, now) if event.type != "leaver" else None
     except PolicyViolation as exc:
@@ -439,11 +441,31 @@ def _event_from_row(row: Mapping[str, Any], now: datetime) -> Event:
     )
 
 
-def _held_now(rt: Runtime, event: Event) -> EventOutcome | None:
-    """A grant of any kind to a person under a termination hold ends `held`; None when it may run."""
-    if event.type == "leaver" or (hold := holds.held(rt, event.username)) is None:
+def _suspended(rt: Runtime, event: Event) -> EventOutcome | None:
+    """An event that would grant a suspended person anything ends `held` (their leaver still runs)."""
+    if event.type == "leaver" or (standing := suspended.standing(rt, event.username)) is None:
         return None
-    outcome = _held(rt, event, hold)
+    rt.audit.record(
+        "event.held",
+        event_id=event.id,
+        username=event.username,
+        type=event.type,
+        source=event.source,
+        suspended_by=standing.suspended_by,
+        suspended_for=standing.reason,
+    )
+    return _outcome(event, "held", error=standing.conflict())
+
+
+def _held_now(rt: Runtime, event: Event) -> EventOutcome | None:
+    """A grant of any kind to a person under a termination hold, or suspended, ends `held`;
+    None when it may run."""
+    if event.type == "leaver":
+        return None
+    hold = holds.held(rt, event.username)
+    outcome = _held(rt, event, hold) if hold is not None else _suspended(rt, event)
+    if outcome is None:
+        return None
     rt.store.finish_event(event.id, "held", None, outcome.error)
     return outcome
 

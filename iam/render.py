@@ -35,6 +35,7 @@ from iam.report import (
     StatusReport,
     StoredEvent,
     StoredEventList,
+    SuspensionView,
     SweepDiff,
     SweepResult,
 )
@@ -179,6 +180,17 @@ def not_found_text(report: RunReport) -> Text:
 @human.register
 def _(data: StatusReport, title: str | None = None) -> Iterator[RenderableType | Warning]:
     yield status_table(data)
+    if data.suspension is not None:
+        yield suspension_line(data.suspension)
+
+
+def suspension_line(s: SuspensionView) -> Text:
+    ticket = f", ticket {s.ticket}" if s.ticket else ""
+    return Text.assemble(
+        ("suspended", "yellow"),
+        f" {s.username} for {s.age_days} day(s), since {s.suspended_at[:16]} by {s.by}{ticket}: ",
+        plain(s.reason),
+    )
 
 
 def status_table(data: StatusReport) -> Table:
@@ -312,6 +324,8 @@ def _(result: SweepResult, title: str | None = None) -> Iterator[RenderableType 
     for name, error in summary.errors.items():
         table.add_row(plain("unread", "red"), name, "-", "-", plain(error), "fix and sweep again")
     yield table
+    for suspension in result.suspensions:
+        yield suspension_line(suspension)
 
 
 def remediation_table(plans: list[tuple[str, str, Plan | None]]) -> Table:

@@ -134,12 +134,29 @@ class SystemAccess(Document):
     access: list[str]
 
 
+class SuspensionView(Document):
+    """A person's access cut for an incident (`iam suspend`): since when, why, by whom, how long so far."""
+
+    username: str
+    suspended_at: str
+    reason: str
+    by: str
+    ticket: str | None
+    run_id: str | None
+    #: Whole days since the suspension.
+    age_days: int
+    #: What each system held at suspension (null: no account there); `iam restore` puts it back.
+    held: dict[str, AccountView | None]
+
+
 class StatusReport(Document):
     """What a person holds in every configured system, read live."""
 
     username: str
     identity_status: str | None
     systems: list[SystemAccess]
+    #: The standing suspension, if the person is suspended.
+    suspension: SuspensionView | None = None
 
 
 class SystemPlan(Document):
@@ -323,6 +340,7 @@ FindingType = Literal[
     "sod_conflict",
     "unowned_third_party",
     "termination_hold_conflict",
+    "suspended",
 ]
 
 
@@ -364,6 +382,8 @@ class SweepResult(Document):
     at: str
     summary: SweepSummary
     findings: list[Finding]
+    #: Every standing suspension and its age (a finding once older than review.max_suspension_days).
+    suspensions: list[SuspensionView] = []
 
 
 class SweepDiff(Document):

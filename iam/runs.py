@@ -10,15 +10,16 @@ import contextlib
 import difflib
 import re
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-from iam import actor
+from iam import actor, suspended
 from iam.contract import Connector, Op, Readable, parse_entitlement
 from iam.engine import Applier, StepCallback, SystemApply, read_states
 from iam.errors import ConnectorError, InputError
 from iam.evidence import RunFacts, build_report, evidence_pack
 from iam.model import AccountState, DesiredAccount
-from iam.plan import Plan, ReadResult, plan_provisioning, plan_termination
+from iam.plan import Plan, ReadResult, plan_provisioning, plan_suspension, plan_termination
 from iam.policy import PolicyViolation, new_conflicts, sod_systems
 from iam.report import (
     AccountView,
@@ -175,10 +176,19 @@ def provision(
     )
 
 
-def execute_plan(rt: Runtime, plan: Plan, reason: str, on_step: StepCallback | None = None) -> RunReport:
-    """Journal, apply and verify a plan built elsewhere (e.g. a review's remediation)."""
+def execute_plan(
+    rt: Runtime,
+    plan: Plan,
+    reason: str,
+    on_step: StepCallback | None = None,
+    *,
+    dry_run: bool = False,
+    confirm: Confirm | None = None,
+    on_start: Callable[[str], None] | None = None,
+) -> RunReport:
+    """Journal, apply and verify a plan built elsewhere (a review's remediation, a suspension)."""
     check_username(plan.username)
-    return _execute(rt, plan, reason, dry_run=False, confirm=None, on_step=on_step)
+    return _execute(rt, plan, reason, dry_run=dry_run, confirm=confirm, on_step=on_step, on_start=on_start)
 
 
 def admit(rt: Runtime, plan: Plan, states: Mapping[str, ReadResult] | None = None) -> None:
@@ -301,6 +311,8 @@ def _replan(rt: Runtime, run: dict[str, Any]) -> None:
     states = _read(rt, systems, run["username"])
     if run["kind"] == "offboard":
         plan = plan_termination(run["username"], states, systems)
+    elif run["kind"] == "suspend":
+        plan = plan_suspension(run["username"], states, systems)
     else:
         desired = {k: v for k, v in _desired_from_json(run["desired"] or {}).items() if k in systems}
         plan = plan_provisioning(run["kind"], run["username"], desired, states, systems)
@@ -361,7 +373,7 @@ def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) ->
     touched = set(run["desired"] or {}) | {r.system for r in rt.store.run_steps(run_id)}
     systems = (
         rt.connectors
-        if run["kind"] == "offboard"
+        if run["kind"] in ("offboard", "suspend")
         else {k: v for k, v in rt.connectors.items() if k in touched}
     )
     for round_ in range(1, CONVERGE_ROUNDS + 1):
@@ -380,11 +392,7 @@ def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) ->
         after,
         stopped={name: a.stopped_by for name, a in applied.items() if a.stopped_by},
     )
-    status = (
-        "terminated"
-        if run["kind"] == "offboard" and report.status == "complete"
-        else ("terminating" if run["kind"] == "offboard" else "active")
-    )
+    status = person_status(run["kind"], report.status)
     verified = rt.audit.pending(
         "run.verified",
         run_id=run_id,
@@ -396,6 +404,19 @@ def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) ->
     rt.store.finish_run(run_id, report.status, report.to_json(), (run["username"], status), verified)
     rt.audit.flush()
     return report
+
+
+def person_status(kind: str, verdict: str) -> str:
+    """The person's status once a run of ``kind`` ends with ``verdict``.
+
+    A suspension stands even when partial (what is left is reported); a
+    restore makes the person active only once every system is verified.
+    """
+    if kind == "offboard":
+        return "terminated" if verdict == "complete" else "terminating"
+    if kind == "suspend" or (kind == "restore" and verdict != "complete"):
+        return "suspended"
+    return "active"
 
 
 def _replan_leftovers(
@@ -456,8 +477,12 @@ def status(rt: Runtime, username: str) -> StatusReport:
             )
         systems.append(entry)
     identity = rt.store.get_identity(username)
+    standing = suspended.standing(rt, username)
     return StatusReport(
-        username=username, identity_status=identity["status"] if identity else None, systems=systems
+        username=username,
+        identity_status=identity["status"] if identity else None,
+        systems=systems,
+        suspension=standing.view(datetime.now(UTC)) if standing else None,
     )
 
 

@@ -151,6 +151,22 @@ holds = sa.Table(
     sa.Column("conflict_since", UtcDateTime()),
 )
 
+#: The latest suspension of each person (see `iam.suspension`): when, why, by whom, in which
+#: run, and every account they held then, so a restore puts back exactly that. It stands
+#: while the identity's status is ``suspended``; the row stays afterwards as the record.
+suspensions = sa.Table(
+    "suspensions",
+    metadata,
+    sa.Column("username", sa.String(128), primary_key=True),
+    sa.Column("suspended_at", UtcDateTime(), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("suspended_by", sa.String(255), nullable=False),
+    sa.Column("ticket", sa.String(255)),
+    sa.Column("run_id", sa.String(36)),
+    sa.Column("held", sa.JSON, nullable=False),
+    sa.Column("restored_at", UtcDateTime()),
+)
+
 seen_requests = sa.Table(
     "seen_requests",
     metadata,
@@ -803,6 +819,41 @@ class Store:
                 .where(holds.c.username == username, holds.c.conflict_since.is_(None))
                 .values(conflict_since=at)
             )
+
+    # suspensions -------------------------------------------------------
+
+    def suspend(self, row: dict[str, Any]) -> None:
+        """Record a suspension (replacing the person's previous, ended one) and mark them
+        suspended, in one transaction: from here on no sync or event grants them anything."""
+        with self._lock, self.engine.begin() as db:
+            values = {**row, "held": redact_value(row["held"]), "restored_at": None}
+            db.execute(
+                _insert(db)(suspensions)
+                .values(**values)
+                .on_conflict_do_update(index_elements=[suspensions.c.username], set_=values)
+            )
+            _upsert_identity(db, row["username"], "suspended", None)
+
+    def get_suspension(self, username: str) -> dict[str, Any] | None:
+        with self.engine.connect() as db:
+            query = sa.select(suspensions).where(suspensions.c.username == username)
+            row = db.execute(query).mappings().first()
+            return dict(row) if row else None
+
+    def standing_suspensions(self) -> list[dict[str, Any]]:
+        """Suspensions of people whose status is still ``suspended`` (a leaver's has ended)."""
+        query = (
+            sa.select(suspensions)
+            .join(identities, identities.c.username == suspensions.c.username)
+            .where(identities.c.status == "suspended")
+            .order_by(suspensions.c.username)
+        )
+        with self.engine.connect() as db:
+            return [dict(r) for r in db.execute(query).mappings()]
+
+    def suspension_restored(self, username: str, at: datetime) -> None:
+        with self._lock, self.engine.begin() as db:
+            db.execute(suspensions.update().where(suspensions.c.username == username).values(restored_at=at))
 
     # reviews ------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from iam import actor, holds, lifecycle, review, runs
+from iam import actor, holds, lifecycle, review, runs, suspended
 from iam.contract import Capability, Op, Readable, StepSpec
 from iam.errors import InputError
 from iam.model import AccountState, Identity
@@ -69,6 +69,11 @@ def sweep(rt: Runtime, now: datetime, on_system: Callable[[str, int], None] | No
     today = now.astimezone(rt.config.tz).date()
     standing = holds.standing(rt).values()
     findings = review.find(people, policy, accounts, today, now, rt.config.dormant_days, left, standing)
+    suspensions = suspended.all_standing(rt)
+    findings = sorted(
+        findings + suspended.findings(suspensions, now, rt.config.review.max_suspension_days),
+        key=lambda f: (f.type, f.system or "", f.account, f.entitlement or ""),
+    )
     by_type: Counter[str] = Counter(f.type for f in findings)
     summary = SweepSummary(
         identities=len(people),
@@ -78,7 +83,13 @@ def sweep(rt: Runtime, now: datetime, on_system: Callable[[str, int], None] | No
         by_system=dict(Counter(f.system or "(identity)" for f in findings)),
         total=len(findings),
     )
-    result = SweepResult(id=str(uuid.uuid4()), at=now.isoformat(), summary=summary, findings=findings)
+    result = SweepResult(
+        id=str(uuid.uuid4()),
+        at=now.isoformat(),
+        summary=summary,
+        findings=findings,
+        suspensions=[s.view(now) for s in suspensions],
+    )
     stored = result.to_json()
     rt.store.save_sweep(result.id, now, stored["summary"], stored["findings"])
     rt.audit.record(
