@@ -115,6 +115,17 @@ class ReviewSettings(Document):
 SystemName = Annotated[str, StringConstraints(pattern="^[a-z][a-z0-9_-]{0,39}$")]
 
 
+class Retention(Document):
+    """When a terminated person's account in this system is deleted: separately from the
+    termination and later, so a mistaken leaver stays recoverable until then."""
+
+    delete_after_days: int = Field(
+        ge=0,
+        description="`iam run-due` deletes the account this many days after a complete termination, "
+        "once it is read holding nothing; absent: never deleted",
+    )
+
+
 class DisabledSystem(BaseModel):
     """A system kept in the file but switched off: only its type is read, its settings are not checked."""
 
@@ -165,6 +176,7 @@ def _system_model(type_name: str, cls: type[Connector]) -> type[ConnectorSetting
         __doc__=cls.settings_model.__doc__,
         type=(named, Field(description="connector type, an entry point of group iam.connectors")),
         enabled=(Literal[True], True),
+        retention=(Retention | None, None),
     )
 
 

@@ -86,6 +86,10 @@ def build_report(
         elif run.kind == "offboard":
             remaining = state.remaining_access() if state else []
             result = "no_account" if state is None and not mine else ("partial" if remaining else "complete")
+        elif run.kind == "delete":
+            remaining = ["the account still exists"] if state is not None else []
+            remaining += [f"step {r.seq} failed: {r.error}" for r in mine if r.status == "failed"]
+            result = "partial" if remaining else "complete"
         elif run.kind == "suspend":
             remaining = suspension_gaps(state)
             result = "no_account" if state is None and not mine else ("partial" if remaining else "complete")

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from iam import holds, runs, suspended
+from iam import deletion, holds, retention_schedule, runs, suspended
 from iam.actor import current as current_actor
 from iam.contract import Maintainable
 from iam.errors import ConnectorError, InputError, UserError
@@ -328,6 +328,7 @@ def run_due(rt: Runtime, now: datetime) -> LifecycleReport:
     try:
         _apply_due(rt, now, report)
         report.events += retry_unfinished(rt, now)
+        deletion.run_due_deletes(rt, now, report)
     finally:
         report.maintenance = maintain(rt) + retention(rt, now)
         report.unreachable = rt.outages.summary()
@@ -593,4 +594,11 @@ def plan_person(rt: Runtime, username: str, now: datetime) -> PersonPlan:
                 error=entry.error,
             )
         )
-    return PersonPlan(username=username, status=identity.status, roles=roles, systems=systems)
+    deletes = retention_schedule.scheduled(rt.config, rt.store, username)
+    return PersonPlan(
+        username=username,
+        status=identity.status,
+        roles=roles,
+        systems=systems,
+        scheduled_deletes=[d.view() for d in deletes],
+    )

@@ -134,6 +134,15 @@ class SystemAccess(Document):
     access: list[str]
 
 
+class ScheduledDelete(Document):
+    """A terminated person's account that a system's retention deletes on a day (`iam run-due`)."""
+
+    system: str
+    #: The moment the delete comes due: termination + ``retention.delete_after_days``.
+    due: str
+    delete_after_days: int
+
+
 class SuspensionView(Document):
     """A person's access cut for an incident (`iam suspend`): since when, why, by whom, how long so far."""
 
@@ -157,6 +166,8 @@ class StatusReport(Document):
     systems: list[SystemAccess]
     #: The standing suspension, if the person is suspended.
     suspension: SuspensionView | None = None
+    #: When each system deletes the terminated person's account.
+    scheduled_deletes: list[ScheduledDelete] = []
 
 
 class SystemPlan(Document):
@@ -175,6 +186,8 @@ class PersonPlan(Document):
     status: str
     roles: list[str]
     systems: list[SystemPlan]
+    #: When each system deletes the terminated person's account (``retention.delete_after_days``).
+    scheduled_deletes: list[ScheduledDelete] = []
 
 
 class ConnectorCheck(Document):
@@ -290,6 +303,19 @@ class OrphanedThirdParty(Document):
     action: str
 
 
+DeletionStatus = Literal["deleted", "partial", "refused", "blocked"]
+
+
+class DeletionOutcome(Document):
+    """One terminated person's due deletes: done (verified), or why nothing was deleted."""
+
+    username: str
+    systems: list[str]
+    status: DeletionStatus
+    run_id: str | None
+    error: str | None
+
+
 class LifecycleReport(Document):
     """What a sync, a submission or a run-due pass did, event by event."""
 
@@ -305,12 +331,15 @@ class LifecycleReport(Document):
     holds_ended: list[HoldView] = []
     #: Contractors and vendors whose owner leaves in this sync.
     orphaned_third_parties: list[OrphanedThirdParty] = []
+    #: Accounts whose retention ended (`iam run-due`): deleted, or why not.
+    deletions: list[DeletionOutcome] = []
 
     @property
     def partial(self) -> bool:
         """Something is left, could not be read, or upkeep failed: exit 3."""
         return (
             any(e.status in ("partial", "failed", "cannot plan") for e in self.events)
+            or any(d.status in ("partial", "refused") for d in self.deletions)
             or any(m.outcome == "failed" for m in self.maintenance)
             or bool(self.unreachable)
         )

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from iam import actor, suspended
-from iam.contract import Connector, Op, Readable, parse_entitlement
+from iam import actor, retention_schedule, suspended
+from iam.contract import Connector, Deletable, Op, Readable, parse_entitlement
 from iam.engine import Applier, StepCallback, SystemApply, read_states
 from iam.errors import ConnectorError, InputError
 from iam.evidence import RunFacts, build_report, evidence_pack
@@ -379,7 +379,7 @@ def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) ->
     for round_ in range(1, CONVERGE_ROUNDS + 1):
         # a later round only runs its own new steps; failed ones wait for `iam resume`
         applied = applier.apply(run_id, run["username"], run["reason"], retry_failed=round_ == 1)
-        after = _read(rt, systems, run["username"])
+        after = _as_deleted(rt, _read(rt, systems, run["username"]))
         if (
             run["kind"] != "offboard"
             or round_ == CONVERGE_ROUNDS
@@ -406,6 +406,20 @@ def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) ->
     return report
 
 
+def _as_deleted(rt: Runtime, states: dict[str, ReadResult]) -> dict[str, ReadResult]:
+    """An account its system counts as deleted (moved to an archive) reads as gone."""
+    out = dict(states)
+    for name, state in states.items():
+        connector = rt.connectors[name]  # (not .get: mypy loses the isinstance below on an Optional)
+        if (
+            isinstance(state, AccountState)
+            and isinstance(connector, Deletable)
+            and connector.counts_as_deleted(state)
+        ):
+            out[name] = None
+    return out
+
+
 def person_status(kind: str, verdict: str) -> str:
     """The person's status once a run of ``kind`` ends with ``verdict``.
 
@@ -414,6 +428,8 @@ def person_status(kind: str, verdict: str) -> str:
     """
     if kind == "offboard":
         return "terminated" if verdict == "complete" else "terminating"
+    if kind == "delete":  # retention: the person stays terminated, whatever the verdict
+        return "terminated"
     if kind == "suspend" or (kind == "restore" and verdict != "complete"):
         return "suspended"
     return "active"
@@ -483,6 +499,7 @@ def status(rt: Runtime, username: str) -> StatusReport:
         identity_status=identity["status"] if identity else None,
         systems=systems,
         suspension=standing.view(datetime.now(UTC)) if standing else None,
+        scheduled_deletes=[d.view() for d in retention_schedule.scheduled(rt.config, rt.store, username)],
     )
 
 
