@@ -26,6 +26,7 @@ from iam.contract import Connector
 from iam.documents import Document, TimeZone, child_node, read_yaml, validate_document
 from iam.errors import ConfigError
 from iam.forward import SyslogSettings
+from iam.notify import NotificationSettings
 from iam.secrets import Secret, SecretSetting
 from iam.settings import ConnectorSettings
 
@@ -160,6 +161,9 @@ class ConfigFile(Document):
     safety: Safety = Safety()
     review: ReviewSettings = ReviewSettings()
     audit: AuditSettings = AuditSettings()
+    notifications: NotificationSettings | None = Field(
+        default=None, description="who is told when something needs them (e-mail, webhooks)"
+    )
     #: Each block is checked against its type's settings model by `config_model` (which replaces this).
     systems: dict[SystemName, ConnectorSettings] = Field(
         min_length=1, description="each system by name: its connector type and that connector's settings"
@@ -243,6 +247,7 @@ class Config:
     review: ReviewSettings = field(default_factory=lambda: ReviewSettings())
     audit: AuditSettings = field(default_factory=lambda: AuditSettings())
     http: HttpSettings | None = None
+    notifications: NotificationSettings | None = None
     systems: tuple[SystemConfig, ...] = ()
     policy: str | None = None
     timezone: str = str(ConfigFile.model_fields["timezone"].default)
@@ -330,6 +335,7 @@ def parse_config(
         review=document.review,
         audit=document.audit,
         http=document.http,
+        notifications=document.notifications,
         systems=systems,
         policy=_relative(document.policy, base) if document.policy else None,
         timezone=str(document.timezone),

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from iam import deletion, holds, retention_schedule, runs, suspended
+from iam import deletion, holds, notify, retention_schedule, runs, suspended
 from iam.actor import current as current_actor
 from iam.contract import Maintainable
 from iam.errors import ConnectorError, InputError, UserError
@@ -248,6 +248,8 @@ def hr_sync(
     holds.settle(rt, verdict, source, now, dry_run=dry_run)
     for orphan in report.orphaned_third_parties:
         rt.audit.record("third_party.orphaned", source=source, dry_run=dry_run, **orphan.model_dump())
+    if not dry_run:
+        _tell_owners_managers(rt, report.orphaned_third_parties, known)
     report.events = process(rt, policy, events, now, dry_run=dry_run)
     if not dry_run:
         report.events += retry_unfinished(
@@ -283,6 +285,25 @@ def _orphaned_third_parties(
     if action != "terminate":
         return []
     return [Event("leaver", p.username, now, p, f"HR: owner {p.owner} left", source) for p in orphans]
+
+
+def _tell_owners_managers(
+    rt: Runtime, orphans: list[OrphanedThirdParty], known: Mapping[str, Identity]
+) -> None:
+    """The manager of each owner who left hears which of their third parties are still active."""
+    by_name = {i.username: i for i in known.values()}
+    for owner in sorted({o.owner for o in orphans}):
+        left = sorted(o.username for o in orphans if o.owner == owner)
+        boss = by_name.get(by_name[owner].manager) if owner in by_name else None
+        notify.send(
+            rt.config.notifications,
+            rt.audit.record,
+            "owner_left",
+            f"iam: {owner} left; their third parties are still active",
+            f"{owner} owned {', '.join(left)}, still active. Name a new owner in HR, or end their access.",
+            manager_email=boss.email if boss and boss.email else None,
+            facts={"owner": owner, "third_parties": left},
+        )
 
 
 def _blast_radius(

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from iam import actor, retention_schedule, suspended
+from iam import actor, notify, retention_schedule, suspended
 from iam.contract import Connector, Deletable, Op, Readable, parse_entitlement
 from iam.engine import Applier, StepCallback, SystemApply, read_states
 from iam.errors import ConnectorError, InputError
@@ -403,7 +403,28 @@ def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) ->
     )
     rt.store.finish_run(run_id, report.status, report.to_json(), (run["username"], status), verified)
     rt.audit.flush()
+    if report.status == "partial":
+        _tell_partial(rt, report)
     return report
+
+
+def _tell_partial(rt: Runtime, report: RunReport) -> None:
+    """IT hears of a run that left access or could not verify it (`notifications.routes.run_partial`)."""
+    left = [
+        f"{s.system}: {'; '.join(s.remaining) or s.error or s.result}"
+        for s in report.systems
+        if s.result != "complete" and s.result != "no_account"
+    ]
+    notify.send(
+        rt.config.notifications,
+        rt.audit.record,
+        "run_partial",
+        f"iam: the {report.kind} of {report.username} ended partial",
+        f"Run {report.run_id} ({report.reason}) left, per system:\n"
+        + "\n".join(left)
+        + f"\nFinish it with `iam resume {report.run_id}` once the cause is fixed.",
+        facts={"run_id": report.run_id, "username": report.username, "run_kind": report.kind, "left": left},
+    )
 
 
 def _as_deleted(rt: Runtime, states: dict[str, ReadResult]) -> dict[str, ReadResult]:

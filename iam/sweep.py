@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from iam import actor, holds, lifecycle, review, runs, suspended
+from iam import actor, holds, lifecycle, notify, review, runs, suspended
 from iam.contract import Capability, Op, Readable, StepSpec
 from iam.errors import InputError
 from iam.model import AccountState, Identity
@@ -91,10 +91,22 @@ def sweep(rt: Runtime, now: datetime, on_system: Callable[[str, int], None] | No
         suspensions=[s.view(now) for s in suspensions],
     )
     stored = result.to_json()
+    before = rt.store.sweeps(limit=1)
+    seen = {Finding.model_validate(f).key for f in before[0]["findings"]} if before else set()
+    new = [f for f in findings if f.key not in seen]
     rt.store.save_sweep(result.id, now, stored["summary"], stored["findings"])
     rt.audit.record(
         "review.sweep", sweep_id=result.id, findings=len(findings), by_type=dict(by_type), errors=errors
     )
+    if new:
+        notify.send(
+            rt.config.notifications,
+            rt.audit.record,
+            "sweep_new_findings",
+            f"iam: the access review found {len(new)} new finding(s)",
+            "\n".join(f"{f.type} {f.system or '-'} {f.account} {f.entitlement or ''}: {f.why}" for f in new),
+            facts={"sweep_id": result.id, "new": len(new)},
+        )
     return result
 
 
