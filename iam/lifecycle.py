@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from iam import deletion, holds, notify, retention_schedule, runs, suspended
+from iam import deletion, holds, notify, retention_schedule, runs, suspended, uniqueness
 from iam.actor import current as current_actor
 from iam.contract import Maintainable
 from iam.errors import ConnectorError, InputError, UserError
@@ -122,6 +122,8 @@ def _process_one(rt: Runtime, policy: Policy, event: Event, now: datetime, dry_r
         return _held(rt, event, hold)
     if (suspended := _suspended(rt, event)) is not None:
         return suspended
+    if (duplicate := _duplicate(rt, event)) is not None:
+        return duplicate
     try:
         desired = _desired(rt, policy, event, now) if event.type != "leaver" else None
     except PolicyViolation as exc:
@@ -477,6 +479,24 @@ def _suspended(rt: Runtime, event: Event) -> EventOutcome | None:
         suspended_for=standing.reason,
     )
     return _outcome(event, "held", error=standing.conflict())
+
+
+def _duplicate(rt: Runtime, event: Event) -> EventOutcome | None:
+    """A joiner who looks like someone who already has accounts is refused: one account per person."""
+    if event.type != "joiner" or event.person is None:
+        return None
+    twin = uniqueness.duplicate_of(event.person, known_identities(rt).values())
+    if twin is None:
+        return None
+    other, why = twin
+    error = (
+        f"{event.username} looks like {other.username}, who already has accounts ({why}); "
+        "nothing was created. If they are two people, have HR tell them apart; if one, fix the record"
+    )
+    rt.audit.record(
+        "event.rejected", event_id=event.id, username=event.username, type=event.type, error=error
+    )
+    return _outcome(event, "rejected", error=error)
 
 
 def _held_now(rt: Runtime, event: Event) -> EventOutcome | None:

@@ -370,6 +370,8 @@ FindingType = Literal[
     "unowned_third_party",
     "termination_hold_conflict",
     "suspended",
+    "duplicate_identity",
+    "shared_account",
 ]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from iam import actor, holds, lifecycle, notify, review, runs, suspended
+from iam import actor, holds, lifecycle, notify, review, runs, suspended, uniqueness
 from iam.contract import Capability, Op, Readable, StepSpec
 from iam.errors import InputError
 from iam.model import AccountState, Identity
@@ -71,7 +71,10 @@ def sweep(rt: Runtime, now: datetime, on_system: Callable[[str, int], None] | No
     findings = review.find(people, policy, accounts, today, now, rt.config.dormant_days, left, standing)
     suspensions = suspended.all_standing(rt)
     findings = sorted(
-        findings + suspended.findings(suspensions, now, rt.config.review.max_suspension_days),
+        findings
+        + suspended.findings(suspensions, now, rt.config.review.max_suspension_days)
+        + uniqueness.duplicate_identities(people)
+        + uniqueness.shared_accounts(people, accounts),
         key=lambda f: (f.type, f.system or "", f.account, f.entitlement or ""),
     )
     by_type: Counter[str] = Counter(f.type for f in findings)

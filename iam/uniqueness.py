@@ -1,0 +1,101 @@
+"""One account per person (the privacy policy's "unique user accounts"): pure checks.
+
+Two HR identities that look like one person (same e-mail, or same name,
+manager and start date) are a `duplicate_identity`; an account that maps to
+more than one identity (its name is one person's, its e-mail another's) is a
+`shared_account`. Each finding carries its evidence. A sync refuses a
+joiner who duplicates someone who already has accounts (`duplicate_of`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from iam.model import AccountState, Identity
+from iam.report import Finding
+
+#: Identity statuses whose accounts are live enough to be duplicated.
+_LIVE = ("active", "pending", "suspended")
+
+
+def _email(value: object) -> str:
+    return str(value or "").strip().casefold()
+
+
+def _same_person(a: Identity, b: Identity) -> str | None:
+    """Why ``a`` and ``b`` look like one person, or None."""
+    if a.email and _email(a.email) == _email(b.email):
+        return f"same e-mail {a.email}"
+    if (
+        a.given_name
+        and a.family_name
+        and (a.given_name.casefold(), a.family_name.casefold())
+        == (b.given_name.casefold(), b.family_name.casefold())
+        and a.manager == b.manager
+        and a.start_date is not None
+        and a.start_date == b.start_date
+    ):
+        return f"same name {a.display_name}, manager {a.manager or '-'} and start date {a.start_date}"
+    return None
+
+
+def duplicate_of(person: Identity, known: Iterable[Identity]) -> tuple[Identity, str] | None:
+    """A live identity (another HR record) that ``person`` looks like, and why."""
+    for other in known:
+        if other.username == person.username or other.hr_id == person.hr_id or other.status not in _LIVE:
+            continue
+        why = _same_person(person, other)
+        if why:
+            return other, why
+    return None
+
+
+def duplicate_identities(identities: Mapping[str, Identity]) -> list[Finding]:
+    """A finding per live identity that looks like another one (so each side is reviewed)."""
+    live = sorted((p for p in identities.values() if p.status in _LIVE), key=lambda p: p.username)
+    out = []
+    for a in live:
+        twins = [(b, why) for b in live if b.username != a.username and (why := _same_person(a, b))]
+        if twins:
+            out.append(
+                Finding(
+                    type="duplicate_identity",
+                    system=None,
+                    account=a.username,
+                    entitlement=None,
+                    why=f"{a.username} (HR {a.hr_id or '-'}) looks like "
+                    + "; ".join(f"{b.username} (HR {b.hr_id or '-'}): {why}" for b, why in twins),
+                    since=None,
+                    action="review",
+                )
+            )
+    return out
+
+
+def shared_accounts(
+    identities: Mapping[str, Identity], accounts: Mapping[str, list[AccountState]]
+) -> list[Finding]:
+    """A finding per account whose name is one identity's and whose e-mail is another's."""
+    by_email = {_email(p.email): p for p in identities.values() if p.email}
+    out = []
+    for system, states in sorted(accounts.items()):
+        for state in states:
+            mail = _email(state.attributes.get("mail") or state.attributes.get("email"))
+            owner = identities.get(state.username)
+            other = by_email.get(mail) if mail else None
+            if owner is not None and other is not None and other.username != owner.username:
+                out.append(
+                    Finding(
+                        type="shared_account",
+                        system=system,
+                        account=state.username,
+                        entitlement=None,
+                        why=(
+                            f"{state.ref} is {owner.username}'s by name but carries "
+                            f"{other.username}'s e-mail {other.email}: one account, two people"
+                        ),
+                        since=None,
+                        action="review",
+                    )
+                )
+    return out
