@@ -150,6 +150,11 @@ def test_a_rehire_cancels_the_delete(company: Path, tmp_path: Path, directory: D
     gone = [BASE_FEED[0], dict(BASE_FEED[1], status="terminated"), *BASE_FEED[2:]]
     assert sync(config, write_feed(tmp_path / "v2.csv", gone))[0].returncode == 0
     assert entry(directory, "bea") is not None
+    planned = run_iam("--config", str(config), "plan", "bea", "--format", "json")
+    assert planned.returncode == 0, planned.stderr
+    plan = json.loads(planned.stdout)
+    schemas.validate(plan, "plan")
+    assert [(d["system"], d["delete_after_days"]) for d in plan["scheduled_deletes"]] == [("directory", 30)]
     back = [BASE_FEED[0], dict(BASE_FEED[1], department="Sales", title="Sales Rep"), *BASE_FEED[2:]]
     _, report = sync(config, write_feed(tmp_path / "v3.csv", back))
     assert [(e["type"], e["status"]) for e in report["events"]] == [("rehire", "applied")]
@@ -158,6 +163,8 @@ def test_a_rehire_cancels_the_delete(company: Path, tmp_path: Path, directory: D
 
     assert "bea" not in {d["username"] for d in report["deletions"]}
     assert entry(directory, "bea") is not None
+    shown = json.loads(run_iam("--config", str(config), "status", "bea", "--format", "json").stdout)
+    assert shown["scheduled_deletes"] == []
 
 
 def test_a_bad_retention_setting_is_refused_by_name(directory: Directory, config_file: Path) -> None:
