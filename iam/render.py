@@ -32,6 +32,7 @@ from iam.report import (
     Remediation,
     RunList,
     RunReport,
+    ScheduledDelete,
     StatusReport,
     StoredEvent,
     StoredEventList,
@@ -182,6 +183,7 @@ def _(data: StatusReport, title: str | None = None) -> Iterator[RenderableType |
     yield status_table(data)
     if data.suspension is not None:
         yield suspension_line(data.suspension)
+    yield from deletes_lines(data.scheduled_deletes)
 
 
 def suspension_line(s: SuspensionView) -> Text:
@@ -244,6 +246,14 @@ def _(data: PersonPlan, title: str | None = None) -> Iterator[RenderableType | W
         extra = "\n".join(s.extra) or (s.error or "-")
         table.add_row(s.system, account, plain("\n".join(s.missing) or "-"), plain(extra))
     yield table
+    yield from deletes_lines(data.scheduled_deletes)
+
+
+def deletes_lines(deletes: list[ScheduledDelete]) -> Iterator[Text]:
+    for d in deletes:
+        yield plain(
+            f"{d.system}: the account is deleted on {d.due[:16]} (retention {d.delete_after_days} days)"
+        )
 
 
 # HR's events ----------------------------------------------------------------------------------
@@ -276,6 +286,13 @@ def _(report: LifecycleReport, title: str | None = None) -> Iterator[RenderableT
         yield Text.assemble(("blocked:", "red"), f" {report.blocked}")
     for m in report.maintenance:
         yield plain(f"upkeep {m.system}: {m.outcome}: {m.detail}")
+    for d in report.deletions:
+        style = "green" if d.status == "deleted" else "red"
+        why = f": {d.error}" if d.error else ""
+        run = f" (run {d.run_id})" if d.run_id else ""
+        yield Text.assemble(
+            (f"retention {d.status}", style), f" {d.username} in {', '.join(d.systems)}{run}{why}"
+        )
     for hold in report.holds:
         yield plain(f"held: {hold.message}", "red")
     for hold in report.holds_ended:

@@ -62,6 +62,9 @@ def test_the_entry_is_deleted_once_its_retention_ends_and_not_before(
     due = datetime.fromisoformat(scheduled["due"])
     assert timedelta(days=29) < due - datetime.now(UTC) <= timedelta(days=30)
 
+    table = run_iam("--config", str(config), "status", "alice")
+    assert "directory: the account is deleted on" in table.stdout and "retention 30 days" in table.stdout
+
     code, report = run_due(config, 29)
     assert code == 0 and report["deletions"] == []
     assert entry(directory, "alice") is not None
@@ -86,6 +89,10 @@ def test_the_entry_is_deleted_once_its_retention_ends_and_not_before(
         ]
         == []
     )
+
+    later = (datetime.now(UTC) + timedelta(days=31)).isoformat()
+    shown = run_iam("--config", str(config), "run-due", "--now", later)
+    assert shown.returncode == 0 and "retention" not in shown.stdout  # nothing left to delete
 
     code, report = run_due(config, 32)  # done once: nothing to do again
     assert code == 0 and report["deletions"] == []

@@ -67,6 +67,8 @@ def test_suspend_locks_her_out_keeps_her_groups_and_restore_lets_her_back_in(
     assert (held["reason"], held["ticket"], held["age_days"]) == ("incident: phished laptop", "INC-7", 0)
     assert held["run_id"] == report["run_id"]
     assert len(held["held"]["directory"]["entitlements"]) == 4 and held["held"]["directory"]["enabled"]
+    table = run_iam("--config", str(config_file), "status", "alice")
+    assert "suspended alice for 0 day(s)" in table.stdout and "incident: phished laptop" in table.stdout
     [placed] = [r for r in audit(config_file) if r["event"] == "suspension.placed"]
     assert placed["username"] == "alice" and placed["ticket"] == "INC-7"
 
