@@ -103,6 +103,11 @@ class ReviewSettings(Document):
     dormant_days: int = Field(
         default=90, ge=1, description="an enabled account with no login for this many days is dormant"
     )
+    certification_reminder_days: int = Field(
+        default=3,
+        ge=0,
+        description="`iam run-due` tells a manager this many days before a certification is due",
+    )
     max_suspension_days: int = Field(
         default=30, ge=1, description="a suspension older than this many days is a sweep finding"
     )

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from iam import deletion, holds, notify, retention_schedule, runs, suspended, uniqueness
+from iam import deletion, holds, notify, reminders, retention_schedule, runs, suspended, uniqueness
 from iam.actor import current as current_actor
 from iam.contract import Maintainable
 from iam.errors import ConnectorError, InputError, UserError
@@ -352,6 +352,7 @@ def run_due(rt: Runtime, now: datetime) -> LifecycleReport:
         _apply_due(rt, now, report)
         report.events += retry_unfinished(rt, now)
         deletion.run_due_deletes(rt, now, report)
+        reminders.remind(rt, now)
     finally:
         report.maintenance = maintain(rt) + retention(rt, now)
         report.unreachable = rt.outages.summary()

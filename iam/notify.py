@@ -32,6 +32,8 @@ Kind = Literal[
     "sweep_new_findings",
     "owner_left",
     "certification_opened",
+    "certification_due_soon",
+    "certification_overdue",
 ]
 
 

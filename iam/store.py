@@ -193,6 +193,9 @@ certifications = sa.Table(
     sa.Column("items", sa.JSON, nullable=False),
     sa.Column("decisions", sa.JSON, nullable=False, default=dict),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+    # when the manager was told the campaign is due soon / overdue (`iam.certify.remind`): once each
+    sa.Column("due_soon_told", UtcDateTime()),
+    sa.Column("overdue_told", UtcDateTime()),
 )
 
 #: Audit records written with the journal entry they describe, in one transaction, then
@@ -887,6 +890,21 @@ class Store:
                 db.execute(sa.select(certifications).where(certifications.c.id == cert_id)).mappings().first()
             )
             return dict(row) if row else None
+
+    def certifications(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as db:
+            return [dict(r) for r in db.execute(sa.select(certifications)).mappings()]
+
+    def claim_certification_reminder(self, cert_id: str, column: str, at: datetime) -> bool:
+        """Mark a reminder as sent unless it was (one worker sends it, once)."""
+        col = certifications.c[column]
+        with self._lock, self.engine.begin() as db:
+            done = db.execute(
+                certifications.update()
+                .where(certifications.c.id == cert_id, col.is_(None))
+                .values({column: at})
+            )
+            return bool(done.rowcount)
 
     def set_certification_decisions(self, cert_id: str, decisions: dict[str, Any]) -> None:
         with self._lock, self.engine.begin() as db:

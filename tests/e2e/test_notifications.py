@@ -159,3 +159,38 @@ def test_a_hold_conflict_is_told_to_hr_when_a_sync_first_sees_it(
     [mail] = smtp.mailbox.to("hr@example.org")
     assert "cal" in mail["Subject"] and "iam reinstate cal" in mail.get_payload()
     assert [p["body"]["kind"] for p in hook.received] == ["hold_conflict"]
+
+
+def test_a_manager_is_told_a_certification_opened_is_due_soon_and_is_overdue_once_each(
+    company: Path, tmp_path: Path, directory: Directory, smtp: SmtpServer, hook: WebhookReceiver
+) -> None:
+    kinds = ("certification_opened", "certification_due_soon", "certification_overdue")
+    config = notifying(company, smtp, {kind: ["manager"] for kind in kinds})
+    feed = write_feed(tmp_path / "feed.csv", BASE_FEED)
+    assert run_iam("--config", str(config), "hr", "sync", str(feed), env=env(hook)).returncode == 0
+
+    def iam(*args: str) -> None:
+        result = run_iam("--config", str(config), *args, env=env(hook))
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    iam(
+        "review",
+        "certify",
+        "--manager",
+        "ann",
+        "--due",
+        "2026-12-10",
+        "--out",
+        str(tmp_path),
+        "--now",
+        "2026-12-01T09:00:00+00:00",
+    )
+    for day in ("2026-12-05", "2026-12-08", "2026-12-09", "2026-12-11", "2026-12-12"):
+        iam("run-due", "--now", f"{day}T09:00:00+00:00")
+
+    subjects = [m["Subject"] for m in smtp.mailbox.to("ann@example.org")]
+    assert subjects == [
+        "iam: please certify your people's access by 2026-12-10",
+        "iam: your access certification is due on 2026-12-10",
+        "iam: your access certification is overdue since 2026-12-10",
+    ]
