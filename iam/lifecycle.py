@@ -376,13 +376,14 @@ def _apply_due(rt: Runtime, now: datetime, report: LifecycleReport) -> None:
     _apply_claimed(rt, now, report)
     if rt.config.policy:
         _schedule_grant_expiries(rt, policy_of(rt), now)
+        _schedule_acknowledgement_revokes(rt, policy_of(rt), now)
         _apply_claimed(rt, now, report)
 
 
 def _apply_claimed(rt: Runtime, now: datetime, report: LifecycleReport) -> None:
     for row in rt.store.due_events(now):
         event = _event_from_row(row, now)
-        if event.type == GRANT_EXPIRY:  # it only revokes: a hold does not stop it
+        if event.type in (GRANT_EXPIRY, ACK_OVERDUE):  # it only revokes: a hold does not stop it
             report.events.append(_expire_grant(rt, policy_of(rt), event, now))
             continue
         if (held := _held_now(rt, event)) is not None:
@@ -428,7 +429,7 @@ def retry_unfinished(
         event = _event_from_row(row, now)
         if people is not None:
             event = replace(event, person=people[row["username"]])
-        if event.type == GRANT_EXPIRY:
+        if event.type in (GRANT_EXPIRY, ACK_OVERDUE):
             outcomes.append(_expire_grant(rt, policy_of(rt), event, now))
             continue
         if (held := _held_now(rt, event)) is not None:
@@ -558,6 +559,37 @@ def _schedule_grant_expiries(rt: Runtime, policy: Policy, now: datetime) -> None
                 expires=grant.expires.isoformat(),
                 requester=grant.requester,
                 grant_reason=grant.reason,
+            )
+
+
+#: The event `run_due` records when a person's grace to acknowledge the policy has ended.
+ACK_OVERDUE = "ack-overdue"
+
+
+def _schedule_acknowledgement_revokes(rt: Runtime, policy: Policy, now: datetime) -> None:
+    """Record, once per person and policy version, a mover-like revoke of the roles that need an
+    acknowledgement the person has not given by the end of the grace period."""
+    ack = policy.acknowledgement
+    today = now.astimezone(rt.config.tz).date()
+    if ack is None or today <= ack.grace_ends:
+        return
+    for person in known_identities(rt).values():
+        if person.status != "active" or not (withheld := policy.withheld(person, today)):
+            continue
+        reason = (
+            f"policy {ack.version} not acknowledged by {ack.grace_ends}: "
+            f"role(s) {', '.join(sorted(withheld))} withheld until it is"
+        )
+        ident = str(uuid.uuid5(_GRANT_IDS, f"ack|{person.username}|{ack.version}"))
+        event = Event(ACK_OVERDUE, person.username, now, person, reason, "policy:acknowledgement", id=ident)
+        if rt.store.schedule_event(event.to_row("pending")):
+            rt.audit.record(
+                "acknowledgement.overdue",
+                event_id=event.id,
+                username=person.username,
+                version=ack.version,
+                grace_ended=ack.grace_ends.isoformat(),
+                roles=sorted(withheld),
             )
 
 

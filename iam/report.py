@@ -372,6 +372,7 @@ FindingType = Literal[
     "suspended",
     "duplicate_identity",
     "shared_account",
+    "unacknowledged",
 ]
 
 

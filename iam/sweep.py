@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from iam import actor, holds, lifecycle, notify, review, runs, suspended, uniqueness
+from iam import acknowledgement, actor, holds, lifecycle, notify, review, runs, suspended, uniqueness
 from iam.contract import Capability, Op, Readable, StepSpec
 from iam.errors import InputError
 from iam.model import AccountState, Identity
@@ -74,7 +74,8 @@ def sweep(rt: Runtime, now: datetime, on_system: Callable[[str, int], None] | No
         findings
         + suspended.findings(suspensions, now, rt.config.review.max_suspension_days)
         + uniqueness.duplicate_identities(people)
-        + uniqueness.shared_accounts(people, accounts),
+        + uniqueness.shared_accounts(people, accounts)
+        + acknowledgement.findings(people, policy, today),
         key=lambda f: (f.type, f.system or "", f.account, f.entitlement or ""),
     )
     by_type: Counter[str] = Counter(f.type for f in findings)
