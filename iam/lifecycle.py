@@ -79,8 +79,14 @@ def process(
 ) -> list[EventOutcome]:
     """Store each event; run the ones already due; return one outcome per event."""
     outcomes = []
+    people: uniqueness.People | None = None  # read once, for the joiners' duplicate check
     for event in events:
-        outcome = _process_one(rt, policy, event, now, dry_run)
+        if event.type == "joiner" and people is None:
+            people = uniqueness.People(known_identities(rt).values())
+        outcome = _process_one(rt, policy, event, now, dry_run, people or uniqueness.People())
+        if event.type == "joiner" and event.person is not None and outcome.status != "rejected":
+            assert people is not None
+            people.add(replace(event.person, status="pending"))  # a later twin in the same feed
         outcomes.append(outcome)
         if on_event:
             on_event(outcome)
@@ -116,13 +122,15 @@ def _held(rt: Runtime, event: Event, hold: Hold) -> EventOutcome:
     return _outcome(event, "held", error=hold.conflict())
 
 
-def _process_one(rt: Runtime, policy: Policy, event: Event, now: datetime, dry_run: bool) -> EventOutcome:
+def _process_one(
+    rt: Runtime, policy: Policy, event: Event, now: datetime, dry_run: bool, people: uniqueness.People
+) -> EventOutcome:
     due = event.immediate or event.effective_at <= now
     if event.type != "leaver" and (hold := holds.held(rt, event.username)):
         return _held(rt, event, hold)
     if (suspended := _suspended(rt, event)) is not None:
         return suspended
-    if (duplicate := _duplicate(rt, event)) is not None:
+    if (duplicate := _duplicate(rt, event, people)) is not None:
         return duplicate
     try:
         desired = _desired(rt, policy, event, now) if event.type != "leaver" else None
@@ -483,11 +491,11 @@ def _suspended(rt: Runtime, event: Event) -> EventOutcome | None:
     return _outcome(event, "held", error=standing.conflict())
 
 
-def _duplicate(rt: Runtime, event: Event) -> EventOutcome | None:
+def _duplicate(rt: Runtime, event: Event, people: uniqueness.People) -> EventOutcome | None:
     """A joiner who looks like someone who already has accounts is refused: one account per person."""
     if event.type != "joiner" or event.person is None:
         return None
-    twin = uniqueness.duplicate_of(event.person, known_identities(rt).values())
+    twin = people.twin(event.person)
     if twin is None:
         return None
     other, why = twin

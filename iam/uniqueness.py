@@ -39,36 +39,73 @@ def _same_person(a: Identity, b: Identity) -> str | None:
     return None
 
 
-def duplicate_of(person: Identity, known: Iterable[Identity]) -> tuple[Identity, str] | None:
-    """A live identity (another HR record) that ``person`` looks like, and why."""
-    for other in known:
-        if other.username == person.username or other.hr_id == person.hr_id or other.status not in _LIVE:
-            continue
-        why = _same_person(person, other)
-        if why:
-            return other, why
-    return None
+def _facts(p: Identity) -> tuple[str, str, str, str] | None:
+    if not (p.given_name and p.family_name and p.start_date):
+        return None
+    return (p.given_name.casefold(), p.family_name.casefold(), p.manager, p.start_date.isoformat())
+
+
+class People:
+    """The live identities indexed by what makes two records one person: a joiner is checked
+    in constant time, so a first sync of thousands stays linear."""
+
+    def __init__(self, known: Iterable[Identity] = ()) -> None:
+        self._by: dict[object, Identity] = {}
+        for person in known:
+            self.add(person)
+
+    def add(self, person: Identity) -> None:
+        if person.status not in _LIVE:
+            return
+        for key in (("email", _email(person.email)) if person.email else None, _facts(person)):
+            if key is not None:
+                self._by.setdefault(key, person)
+
+    def twin(self, person: Identity) -> tuple[Identity, str] | None:
+        """A live identity (another HR record) that ``person`` looks like, and why."""
+        for key in (("email", _email(person.email)) if person.email else None, _facts(person)):
+            other = self._by.get(key) if key is not None else None
+            if other is not None and other.username != person.username and other.hr_id != person.hr_id:
+                why = _same_person(person, other)
+                if why:
+                    return other, why
+        return None
 
 
 def duplicate_identities(identities: Mapping[str, Identity]) -> list[Finding]:
-    """A finding per live identity that looks like another one (so each side is reviewed)."""
-    live = sorted((p for p in identities.values() if p.status in _LIVE), key=lambda p: p.username)
+    """A finding per live identity that looks like another one (so each side is reviewed).
+
+    Grouped by e-mail and by name, manager and start date: linear, however many people.
+    """
+    groups: dict[object, list[Identity]] = {}
+    for p in identities.values():
+        if p.status in _LIVE:
+            for key in (("email", _email(p.email)) if p.email else None, _facts(p)):
+                if key is not None:
+                    groups.setdefault(key, []).append(p)
+    by_name = {p.username: p for p in identities.values()}
+    twins: dict[str, dict[str, tuple[Identity, str]]] = {}
+    for members in groups.values():
+        for a in members:
+            for b in members:
+                if b.username != a.username and (why := _same_person(a, b)):
+                    twins.setdefault(a.username, {}).setdefault(b.username, (b, why))
     out = []
-    for a in live:
-        twins = [(b, why) for b in live if b.username != a.username and (why := _same_person(a, b))]
-        if twins:
-            out.append(
-                Finding(
-                    type="duplicate_identity",
-                    system=None,
-                    account=a.username,
-                    entitlement=None,
-                    why=f"{a.username} (HR {a.hr_id or '-'}) looks like "
-                    + "; ".join(f"{b.username} (HR {b.hr_id or '-'}): {why}" for b, why in twins),
-                    since=None,
-                    action="review",
-                )
+    for username in sorted(twins):
+        a = by_name[username]
+        found = [twins[username][name] for name in sorted(twins[username])]
+        out.append(
+            Finding(
+                type="duplicate_identity",
+                system=None,
+                account=a.username,
+                entitlement=None,
+                why=f"{a.username} (HR {a.hr_id or '-'}) looks like "
+                + "; ".join(f"{b.username} (HR {b.hr_id or '-'}): {why}" for b, why in found),
+                since=None,
+                action="review",
             )
+        )
     return out
 
 

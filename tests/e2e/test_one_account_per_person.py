@@ -18,7 +18,10 @@ def test_a_joiner_with_the_email_of_someone_who_has_accounts_is_refused(
     twin = person("E9", "bea2", "Finance", "Payroll Clerk", manager="ann", email="BEA@example.org")
     named = person("E8", "ann2", "Engineering", given_name="Ann", manager="", start_date="2020-01-01")
 
-    result, report = sync(company, write_feed(tmp_path / "v2.csv", [*BASE_FEED, twin, named]))
+    first = person("E10", "eve", "Sales", email="eve@example.org")
+    second = person("E11", "eve2", "Sales", email="eve@example.org")  # the same person, twice in one feed
+
+    result, report = sync(company, write_feed(tmp_path / "v2.csv", [*BASE_FEED, twin, named, first, second]))
 
     assert result.returncode == 2, result.stdout + result.stderr
     outcomes = {e["username"]: e for e in report["events"]}
@@ -26,6 +29,8 @@ def test_a_joiner_with_the_email_of_someone_who_has_accounts_is_refused(
     assert "looks like bea" in outcomes["bea2"]["error"] and "same e-mail" in outcomes["bea2"]["error"]
     assert "looks like ann" in outcomes["ann2"]["error"] and "same name" in outcomes["ann2"]["error"]
     assert entry(directory, "bea2") is None and entry(directory, "ann2") is None
+    assert outcomes["eve"]["status"] == "applied" and outcomes["eve2"]["status"] == "rejected"
+    assert "looks like eve" in outcomes["eve2"]["error"] and entry(directory, "eve2") is None
 
 
 def test_the_sweep_reports_a_duplicate_identity_and_a_shared_account_with_evidence(
