@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from iam import actor, csvsafe, runs
+from iam import actor, csvsafe, notify, runs
 from iam.contract import Op, StepSpec
 from iam.errors import InputError
 from iam.export import certification_html
@@ -62,6 +62,16 @@ def export(
         manager=manager,
         items=len(items),
         due=campaign.due.isoformat(),
+    )
+    boss = people[manager]
+    notify.send(
+        rt.config.notifications,
+        rt.audit.record,
+        "certification_opened",
+        f"iam: please certify your people's access by {campaign.due.isoformat()}",
+        f"{len(items)} item(s) of {len(reports)} people wait for your decision (campaign {campaign.id}).",
+        manager_email=boss.email or None,
+        facts={"campaign": campaign.id, "manager": manager, "due": campaign.due.isoformat()},
     )
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -495,6 +495,51 @@ def reinstate(obj: Context, username: str, reason: str, fmt: str) -> None:
 
 @cli.command()
 @click.argument("username")
+@click.option("--reason", required=True, help="Why (the incident); goes to the audit log.")
+@click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
+@FORMAT
+@click.pass_obj
+@ticketed
+def suspend(obj: Context, username: str, reason: str, dry_run: bool, yes: bool, fmt: str) -> None:
+    """Cut every access of USERNAME now, reversibly (an incident); `iam restore` undoes it.
+
+    Disables every account, ends every session, revokes VPN access, suspends
+    badges, and records what the person held. Exits 3 when access is left.
+    """
+    from iam.suspension import suspend as run_suspend
+
+    with obj.runtime() as rt, _progress(fmt == "table") as on_step:
+        confirm = _confirmer(yes or dry_run, fmt)
+        report = run_suspend(rt, username, reason, dry_run=dry_run, confirm=confirm, on_step=on_step)
+    _done(report, fmt)
+
+
+@cli.command()
+@click.argument("username")
+@click.option("--reason", required=True, help="Why the suspension ends; goes to the audit log.")
+@click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
+@NOW
+@FORMAT
+@click.pass_obj
+@ticketed
+def restore(
+    obj: Context, username: str, reason: str, dry_run: bool, yes: bool, now_text: str | None, fmt: str
+) -> None:
+    """Give suspended USERNAME back what they held, less what the policy no longer grants; verify it."""
+    from iam.suspension import restore as run_restore
+
+    with obj.runtime() as rt, _progress(fmt == "table") as on_step:
+        confirm = _confirmer(yes or dry_run, fmt)
+        report = run_restore(
+            rt, username, reason, _now(now_text), dry_run=dry_run, confirm=confirm, on_step=on_step
+        )
+    _done(report, fmt)
+
+
+@cli.command()
+@click.argument("username")
 @NOW
 @FORMAT
 @click.pass_obj

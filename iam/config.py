@@ -26,6 +26,7 @@ from iam.contract import Connector
 from iam.documents import Document, TimeZone, child_node, read_yaml, validate_document
 from iam.errors import ConfigError
 from iam.forward import SyslogSettings
+from iam.notify import NotificationSettings
 from iam.secrets import Secret, SecretSetting
 from iam.settings import ConnectorSettings
 from iam.web.settings import WebSettings
@@ -103,6 +104,14 @@ class ReviewSettings(Document):
     dormant_days: int = Field(
         default=90, ge=1, description="an enabled account with no login for this many days is dormant"
     )
+    certification_reminder_days: int = Field(
+        default=3,
+        ge=0,
+        description="`iam run-due` tells a manager this many days before a certification is due",
+    )
+    max_suspension_days: int = Field(
+        default=30, ge=1, description="a suspension older than this many days is a sweep finding"
+    )
     delegates: dict[str, list[str]] = Field(
         default_factory=dict,
         description="who may decide a manager's certification besides the manager: manager username -> "
@@ -111,6 +120,17 @@ class ReviewSettings(Document):
 
 
 SystemName = Annotated[str, StringConstraints(pattern="^[a-z][a-z0-9_-]{0,39}$")]
+
+
+class Retention(Document):
+    """When a terminated person's account in this system is deleted: separately from the
+    termination and later, so a mistaken leaver stays recoverable until then."""
+
+    delete_after_days: int = Field(
+        ge=0,
+        description="`iam run-due` deletes the account this many days after a complete termination, "
+        "once it is read holding nothing; absent: never deleted",
+    )
 
 
 class DisabledSystem(BaseModel):
@@ -148,6 +168,9 @@ class ConfigFile(Document):
     review: ReviewSettings = ReviewSettings()
     audit: AuditSettings = AuditSettings()
     web: WebSettings | None = Field(default=None, description="the web console of `iam serve`")
+    notifications: NotificationSettings | None = Field(
+        default=None, description="who is told when something needs them (e-mail, webhooks)"
+    )
     #: Each block is checked against its type's settings model by `config_model` (which replaces this).
     systems: dict[SystemName, ConnectorSettings] = Field(
         min_length=1, description="each system by name: its connector type and that connector's settings"
@@ -164,6 +187,7 @@ def _system_model(type_name: str, cls: type[Connector]) -> type[ConnectorSetting
         __doc__=cls.settings_model.__doc__,
         type=(named, Field(description="connector type, an entry point of group iam.connectors")),
         enabled=(Literal[True], True),
+        retention=(Retention | None, None),
     )
 
 
@@ -231,6 +255,7 @@ class Config:
     audit: AuditSettings = field(default_factory=lambda: AuditSettings())
     http: HttpSettings | None = None
     web: WebSettings | None = None
+    notifications: NotificationSettings | None = None
     systems: tuple[SystemConfig, ...] = ()
     policy: str | None = None
     timezone: str = str(ConfigFile.model_fields["timezone"].default)
@@ -319,6 +344,7 @@ def parse_config(
         audit=document.audit,
         http=document.http,
         web=document.web,
+        notifications=document.notifications,
         systems=systems,
         policy=_relative(document.policy, base) if document.policy else None,
         timezone=str(document.timezone),

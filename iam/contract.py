@@ -236,7 +236,12 @@ class Maintainable(ABC):
 class Deletable(ABC):
     @abstractmethod
     def delete_account(self, username: str) -> Result:
-        """Remove the account for good (retention step, never termination)."""
+        """Remove the account for good (retention step, never termination); `absent` if there is none."""
+
+    def counts_as_deleted(self, state: AccountState) -> bool:
+        """Whether an account still read back is deleted all the same (a directory that moves
+        deleted entries to an archive instead of removing them); by default only a missing one is."""
+        return False
 
 
 class Terminable(ABC):  # noqa: B024 - a capability marker with a default plan

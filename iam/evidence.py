@@ -68,7 +68,7 @@ def build_report(
     absent = set(no_account)
     names = (
         set(run.types)
-        if run.kind == "offboard"
+        if run.kind in ("offboard", "suspend")
         else set(run.desired or {}) | {r.system for r in rows} | set(run.plan_errors)
     )
     systems = []
@@ -85,6 +85,13 @@ def build_report(
             remaining = ["could not read back: access unknown"]
         elif run.kind == "offboard":
             remaining = state.remaining_access() if state else []
+            result = "no_account" if state is None and not mine else ("partial" if remaining else "complete")
+        elif run.kind == "delete":
+            remaining = ["the account still exists"] if state is not None else []
+            remaining += [f"step {r.seq} failed: {r.error}" for r in mine if r.status == "failed"]
+            result = "partial" if remaining else "complete"
+        elif run.kind == "suspend":
+            remaining = suspension_gaps(state)
             result = "no_account" if state is None and not mine else ("partial" if remaining else "complete")
         else:
             want = (run.desired or {}).get(name)
@@ -145,6 +152,16 @@ def step_gaps(state: AccountState | None, rows: list[StepRow]) -> list[str]:
         elif r.op == Op.DISABLE and state is not None and state.enabled:
             gaps.append("account is enabled")
     return gaps
+
+
+def suspension_gaps(state: AccountState | None) -> list[str]:
+    """Every way a suspended account can still get in: all it holds while it is enabled;
+    once disabled, only a live session (what it holds stays, unusable, for the restore)."""
+    if state is None:
+        return []
+    if state.enabled:
+        return state.remaining_access()
+    return [f"live session {s.id}" for s in state.sessions]
 
 
 def provisioning_gaps(state: AccountState | None, want: DesiredAccount) -> list[str]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from iam import runs
+from iam import notify, runs
 from iam.engine import StepCallback
 from iam.errors import InputError
 from iam.hr import gone
@@ -137,6 +137,15 @@ def settle(rt: Runtime, verdict: Verdict, source: str, now: datetime, *, dry_run
         )
         if not dry_run:
             rt.store.hold_conflicts_since(hold.username, now)
+            if hold.conflict_since is None:  # told once, when a sync first sees it
+                notify.send(
+                    rt.config.notifications,
+                    rt.audit.record,
+                    "hold_conflict",
+                    f"iam: HR lists {hold.username} active, but they were terminated",
+                    hold.conflict(),
+                    facts={"username": hold.username, "run_id": hold.run_id},
+                )
     for hold in verdict.agreed:
         if not dry_run and rt.store.remove_hold(hold.username):
             rt.audit.record(

@@ -293,7 +293,7 @@ def derive_events(
         before = known.get(person.hr_id)
         ends = end_of_day(person.end_date, tz) if person.end_date else None
         if gone(person, now, tz):
-            if before and before.status in ("active", "pending"):
+            if before and before.status in ("active", "pending", "suspended"):
                 events.append(Event("leaver", person.username, now, person, "HR: terminated", source))
             continue
         starts = start_of_day(person.start_date, tz) if person.start_date else now
@@ -317,7 +317,7 @@ def derive_events(
         for hr_id, before in known.items():
             if before.username in held:
                 continue
-            if hr_id not in present and before.status in ("active", "pending"):
+            if hr_id not in present and before.status in ("active", "pending", "suspended"):
                 events.append(
                     Event("leaver", before.username, now, before, "HR: no longer in the feed", source)
                 )

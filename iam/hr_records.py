@@ -65,6 +65,10 @@ class Person(Document):
     owner: str | None = Field(
         default=None, description="sponsoring employee's username (contractors and vendors)"
     )
+    policy_ack_version: str | None = Field(
+        default=None, description="policy_ack: the policy version the person acknowledged (signed)"
+    )
+    policy_ack_date: Day | None = Field(default=None, description="policy_ack: the day they acknowledged it")
 
     @model_validator(mode="after")
     def _third_parties_have_an_owner_and_an_end(self) -> Person:

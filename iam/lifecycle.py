@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from iam import holds, runs
+from iam import deletion, holds, notify, reminders, retention_schedule, runs, suspended, uniqueness
 from iam.actor import current as current_actor
 from iam.contract import Maintainable
 from iam.errors import ConnectorError, InputError, UserError
@@ -79,8 +79,14 @@ def process(
 ) -> list[EventOutcome]:
     """Store each event; run the ones already due; return one outcome per event."""
     outcomes = []
+    people: uniqueness.People | None = None  # read once, for the joiners' duplicate check
     for event in events:
-        outcome = _process_one(rt, policy, event, now, dry_run)
+        if event.type == "joiner" and people is None:
+            people = uniqueness.People(known_identities(rt).values())
+        outcome = _process_one(rt, policy, event, now, dry_run, people or uniqueness.People())
+        if event.type == "joiner" and event.person is not None and outcome.status != "rejected":
+            assert people is not None
+            people.add(replace(event.person, status="pending"))  # a later twin in the same feed
         outcomes.append(outcome)
         if on_event:
             on_event(outcome)
@@ -116,10 +122,16 @@ def _held(rt: Runtime, event: Event, hold: Hold) -> EventOutcome:
     return _outcome(event, "held", error=hold.conflict())
 
 
-def _process_one(rt: Runtime, policy: Policy, event: Event, now: datetime, dry_run: bool) -> EventOutcome:
+def _process_one(
+    rt: Runtime, policy: Policy, event: Event, now: datetime, dry_run: bool, people: uniqueness.People
+) -> EventOutcome:
     due = event.immediate or event.effective_at <= now
     if event.type != "leaver" and (hold := holds.held(rt, event.username)):
         return _held(rt, event, hold)
+    if (suspended := _suspended(rt, event)) is not None:
+        return suspended
+    if (duplicate := _duplicate(rt, event, people)) is not None:
+        return duplicate
     try:
         desired = _desired(rt, policy, event, now) if event.type != "leaver" else None
     except PolicyViolation as exc:
@@ -247,6 +259,8 @@ def hr_sync(
     holds.settle(rt, verdict, source, now, dry_run=dry_run)
     for orphan in report.orphaned_third_parties:
         rt.audit.record("third_party.orphaned", source=source, dry_run=dry_run, **orphan.model_dump())
+    if not dry_run:
+        _tell_owners_managers(rt, report.orphaned_third_parties, known)
     report.events = process(rt, policy, events, now, dry_run=dry_run)
     if not dry_run:
         report.events += retry_unfinished(
@@ -282,6 +296,25 @@ def _orphaned_third_parties(
     if action != "terminate":
         return []
     return [Event("leaver", p.username, now, p, f"HR: owner {p.owner} left", source) for p in orphans]
+
+
+def _tell_owners_managers(
+    rt: Runtime, orphans: list[OrphanedThirdParty], known: Mapping[str, Identity]
+) -> None:
+    """The manager of each owner who left hears which of their third parties are still active."""
+    by_name = {i.username: i for i in known.values()}
+    for owner in sorted({o.owner for o in orphans}):
+        left = sorted(o.username for o in orphans if o.owner == owner)
+        boss = by_name.get(by_name[owner].manager) if owner in by_name else None
+        notify.send(
+            rt.config.notifications,
+            rt.audit.record,
+            "owner_left",
+            f"iam: {owner} left; their third parties are still active",
+            f"{owner} owned {', '.join(left)}, still active. Name a new owner in HR, or end their access.",
+            manager_email=boss.email if boss and boss.email else None,
+            facts={"owner": owner, "third_parties": left},
+        )
 
 
 def _blast_radius(
@@ -327,6 +360,8 @@ def run_due(rt: Runtime, now: datetime) -> LifecycleReport:
     try:
         _apply_due(rt, now, report)
         report.events += retry_unfinished(rt, now)
+        deletion.run_due_deletes(rt, now, report)
+        reminders.remind(rt, now)
     finally:
         report.maintenance = maintain(rt) + retention(rt, now)
         report.unreachable = rt.outages.summary()
@@ -350,13 +385,14 @@ def _apply_due(rt: Runtime, now: datetime, report: LifecycleReport) -> None:
     _apply_claimed(rt, now, report)
     if rt.config.policy:
         _schedule_grant_expiries(rt, policy_of(rt), now)
+        _schedule_acknowledgement_revokes(rt, policy_of(rt), now)
         _apply_claimed(rt, now, report)
 
 
 def _apply_claimed(rt: Runtime, now: datetime, report: LifecycleReport) -> None:
     for row in rt.store.due_events(now):
         event = _event_from_row(row, now)
-        if event.type == GRANT_EXPIRY:  # it only revokes: a hold does not stop it
+        if event.type in (GRANT_EXPIRY, ACK_OVERDUE):  # it only revokes: a hold does not stop it
             report.events.append(_expire_grant(rt, policy_of(rt), event, now))
             continue
         if (held := _held_now(rt, event)) is not None:
@@ -402,7 +438,7 @@ def retry_unfinished(
         event = _event_from_row(row, now)
         if people is not None:
             event = replace(event, person=people[row["username"]])
-        if event.type == GRANT_EXPIRY:
+        if event.type in (GRANT_EXPIRY, ACK_OVERDUE):
             outcomes.append(_expire_grant(rt, policy_of(rt), event, now))
             continue
         if (held := _held_now(rt, event)) is not None:
@@ -440,11 +476,49 @@ def _event_from_row(row: Mapping[str, Any], now: datetime) -> Event:
     )
 
 
-def _held_now(rt: Runtime, event: Event) -> EventOutcome | None:
-    """A grant of any kind to a person under a termination hold ends `held`; None when it may run."""
-    if event.type == "leaver" or (hold := holds.held(rt, event.username)) is None:
+def _suspended(rt: Runtime, event: Event) -> EventOutcome | None:
+    """An event that would grant a suspended person anything ends `held` (their leaver still runs)."""
+    if event.type == "leaver" or (standing := suspended.standing(rt, event.username)) is None:
         return None
-    outcome = _held(rt, event, hold)
+    rt.audit.record(
+        "event.held",
+        event_id=event.id,
+        username=event.username,
+        type=event.type,
+        source=event.source,
+        suspended_by=standing.suspended_by,
+        suspended_for=standing.reason,
+    )
+    return _outcome(event, "held", error=standing.conflict())
+
+
+def _duplicate(rt: Runtime, event: Event, people: uniqueness.People) -> EventOutcome | None:
+    """A joiner who looks like someone who already has accounts is refused: one account per person."""
+    if event.type != "joiner" or event.person is None:
+        return None
+    twin = people.twin(event.person)
+    if twin is None:
+        return None
+    other, why = twin
+    error = (
+        f"{event.username} looks like {other.username}, who already has accounts ({why}); "
+        "nothing was created. If they are two people, have HR tell them apart; if one, fix the record"
+    )
+    rt.audit.record(
+        "event.rejected", event_id=event.id, username=event.username, type=event.type, error=error
+    )
+    return _outcome(event, "rejected", error=error)
+
+
+def _held_now(rt: Runtime, event: Event) -> EventOutcome | None:
+    """A grant of any kind to a person under a termination hold, or suspended, ends `held`;
+    None when it may run."""
+    if event.type == "leaver":
+        return None
+    hold = holds.held(rt, event.username)
+    outcome = _held(rt, event, hold) if hold is not None else _suspended(rt, event)
+    if outcome is None:
+        return None
     rt.store.finish_event(event.id, "held", None, outcome.error)
     return outcome
 
@@ -494,6 +568,37 @@ def _schedule_grant_expiries(rt: Runtime, policy: Policy, now: datetime) -> None
                 expires=grant.expires.isoformat(),
                 requester=grant.requester,
                 grant_reason=grant.reason,
+            )
+
+
+#: The event `run_due` records when a person's grace to acknowledge the policy has ended.
+ACK_OVERDUE = "ack-overdue"
+
+
+def _schedule_acknowledgement_revokes(rt: Runtime, policy: Policy, now: datetime) -> None:
+    """Record, once per person and policy version, a mover-like revoke of the roles that need an
+    acknowledgement the person has not given by the end of the grace period."""
+    ack = policy.acknowledgement
+    today = now.astimezone(rt.config.tz).date()
+    if ack is None or today <= ack.grace_ends:
+        return
+    for person in known_identities(rt).values():
+        if person.status != "active" or not (withheld := policy.withheld(person, today)):
+            continue
+        reason = (
+            f"policy {ack.version} not acknowledged by {ack.grace_ends}: "
+            f"role(s) {', '.join(sorted(withheld))} withheld until it is"
+        )
+        ident = str(uuid.uuid5(_GRANT_IDS, f"ack|{person.username}|{ack.version}"))
+        event = Event(ACK_OVERDUE, person.username, now, person, reason, "policy:acknowledgement", id=ident)
+        if rt.store.schedule_event(event.to_row("pending")):
+            rt.audit.record(
+                "acknowledgement.overdue",
+                event_id=event.id,
+                username=person.username,
+                version=ack.version,
+                grace_ended=ack.grace_ends.isoformat(),
+                roles=sorted(withheld),
             )
 
 
@@ -572,4 +677,11 @@ def plan_person(rt: Runtime, username: str, now: datetime) -> PersonPlan:
                 error=entry.error,
             )
         )
-    return PersonPlan(username=username, status=identity.status, roles=roles, systems=systems)
+    deletes = retention_schedule.scheduled(rt.config, rt.store, username)
+    return PersonPlan(
+        username=username,
+        status=identity.status,
+        roles=roles,
+        systems=systems,
+        scheduled_deletes=[d.view() for d in deletes],
+    )

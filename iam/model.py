@@ -122,7 +122,7 @@ class DesiredAccount:
 
 #: The HR attributes whose change makes a person a mover (an end date moved
 #: is one too: systems holding a copy of it, like badges, must follow).
-MOVER_FIELDS = ("department", "title", "manager", "site", "kind", "end_date")
+MOVER_FIELDS = ("department", "title", "manager", "site", "kind", "end_date", "policy_ack_version")
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,9 @@ class Identity:
     owner: str = ""
     start_date: date | None = None
     end_date: date | None = None
+    #: The policy version the person acknowledged, and when (``policy_ack`` in HR's record).
+    policy_ack_version: str = ""
+    policy_ack_date: date | None = None
 
     @property
     def display_name(self) -> str:
@@ -167,7 +170,7 @@ class Identity:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("start_date", "end_date"):
+        for key in ("start_date", "end_date", "policy_ack_date"):
             data[key] = data[key].isoformat() if data[key] else None
         return data
 
@@ -175,7 +178,7 @@ class Identity:
     def from_dict(cls, data: Mapping[str, Any]) -> Identity:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known and v is not None}
-        for key in ("start_date", "end_date"):
+        for key in ("start_date", "end_date", "policy_ack_date"):
             if isinstance(values.get(key), str):
                 values[key] = date.fromisoformat(values[key]) if values[key] else None
         return cls(**values)

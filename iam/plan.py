@@ -94,6 +94,45 @@ def plan_termination(
     return plan
 
 
+def plan_suspension(
+    username: str, states: Mapping[str, ReadResult], connectors: Mapping[str, Connector]
+) -> Plan:
+    """Cut every way in now, reversibly (an incident): `iam restore` undoes it.
+
+    A system that can disable its accounts gets a disable and its live
+    sessions ended: what the account holds stays, unusable, so nothing has
+    to be rebuilt. A system that cannot (a VPN, whose access is its
+    certificate) gets its complete revocation, since only that blocks new
+    tunnels; the restore grants the access again. The password is never
+    scrambled: the person gets their own account back.
+    """
+    per_system: dict[str, list[StepSpec]] = {}
+    errors: dict[str, str] = {}
+    absent: list[str] = []
+    for system, state in states.items():
+        connector = connectors[system]
+        caps = type(connector).capabilities()
+        if isinstance(state, ConnectorError):
+            errors[system] = str(state)
+        elif state is None:
+            absent.append(system)
+        elif Capability.DISABLE in caps:
+            steps = [StepSpec(Op.DISABLE, description="disable the account")] if state.enabled else []
+            if state.sessions and Capability.END_SESSIONS in caps:
+                steps.append(
+                    StepSpec(Op.END_SESSIONS, description=f"end {len(state.sessions)} live session(s)")
+                )
+            per_system[system] = steps
+        elif isinstance(connector, Terminable):
+            per_system[system] = connector.termination_steps(state)
+        else:
+            errors[system] = "this connector can neither disable nor terminate accounts"
+    plan = number_steps("suspend", username, per_system)
+    plan.errors, plan.no_account = errors, sorted(absent)
+    plan.seen = _seen(states)
+    return plan
+
+
 def plan_provisioning(
     kind: str,
     username: str,

@@ -7,8 +7,8 @@ per system. Pure functions: a `Policy` and an `Identity` in, data out.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -29,6 +29,8 @@ class Role:
     name: str
     entitlements: Mapping[str, frozenset[Entitlement]]
     description: str = ""
+    #: Given only to people who acknowledged the current policy version (`Acknowledgement`).
+    requires_acknowledgement: bool = False
 
 
 RoleName = Annotated[str, StringConstraints(pattern="^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -41,6 +43,9 @@ class RoleEntry(Document):
     """One role of the policy file: the entitlements it names per system."""
 
     description: str = ""
+    requires_acknowledgement: bool = Field(
+        default=False, description="given only to people who acknowledged require_acknowledgement.version"
+    )
     entitlements: dict[str, list[EntitlementName]] = Field(
         description="system name -> entitlements there ('kind:value'); an empty list means an account "
         "with nothing else"
@@ -87,6 +92,42 @@ class SodRule(Document):
     description: str = ""
 
 
+class Acknowledgement(Document):
+    """The policy version people must acknowledge before holding roles that require it."""
+
+    version: str = Field(min_length=1, description='e.g. "2026-01"; HR records policy_ack_version')
+    grace_days: int = Field(default=14, ge=0, description="days after `since` before the roles go")
+    since: Day | None = Field(
+        default=None,
+        description='when the version took effect (default: the version read as a date, "2026-01")',
+    )
+
+    @model_validator(mode="after")
+    def _has_a_start(self) -> Acknowledgement:
+        if self.since is None and _version_day(self.version) is None:
+            raise invalid("since", f"give since: version {self.version!r} is not a date")
+        return self
+
+    @property
+    def grace_ends(self) -> date:
+        """The last day people without the acknowledgement keep the roles that require it."""
+        start = self.since or _version_day(self.version)
+        assert start is not None
+        return start + timedelta(days=self.grace_days)
+
+    def acknowledged(self, identity: Identity) -> bool:
+        return identity.policy_ack_version == self.version
+
+
+def _version_day(version: str) -> date | None:
+    for text in (version, f"{version}-01"):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            continue
+    return None
+
+
 class PolicyFile(Document):
     """The access policy (least privilege): nothing is granted that no role or unexpired grant names.
 
@@ -99,6 +140,11 @@ class PolicyFile(Document):
     birthright: list[Birthright] = []
     grants: list[Grant] = []
     separation_of_duty: list[SodRule] = []
+    require_acknowledgement: Acknowledgement | None = Field(
+        default=None,
+        description="roles marked requires_acknowledgement go only to people who acknowledged this version "
+        "(after its grace period; before it, as usual)",
+    )
 
 
 @dataclass(frozen=True)
@@ -107,6 +153,7 @@ class Policy:
     birthright: tuple[Birthright, ...] = ()
     grants: tuple[Grant, ...] = ()
     sod: tuple[SodRule, ...] = ()
+    acknowledgement: Acknowledgement | None = None
     # memo of birthright roles by the attributes rules read: a sweep asks for
     # thousands of people who share a department, title, kind and site
     _memo: dict[tuple[str, ...], frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
@@ -123,9 +170,24 @@ class Policy:
         born = self._memo.get(key)
         if born is None:
             born = self._memo[key] = frozenset(b.role for b in self.birthright if b.applies_to(identity))
-        return set(born) | {
+        roles = set(born) | {
             g.role for g in self.grants if g.username == identity.username and g.active(today)
         }
+        return roles - self._withheld(identity, roles, today)
+
+    def withheld(self, identity: Identity, today: date) -> set[str]:
+        """The roles ``identity`` would hold but may not: they require an acknowledgement of the
+        current policy version that the person has not given, and its grace period is over."""
+        ack, self_ = self.acknowledgement, replace(self, acknowledgement=None)
+        if ack is None:
+            return set()
+        return self._withheld(identity, self_.roles_of(identity, today), today)
+
+    def _withheld(self, identity: Identity, roles: Iterable[str], today: date) -> set[str]:
+        ack = self.acknowledgement
+        if ack is None or ack.acknowledged(identity) or today <= ack.grace_ends:
+            return set()
+        return {r for r in roles if self.roles[r].requires_acknowledgement}
 
     def violations(self, roles: Iterable[str]) -> list[SodRule]:
         held = set(roles)
@@ -166,6 +228,7 @@ def parse_policy(data: object, label: str = "<policy>", node: object = None) -> 
                 for system, ents in body.entitlements.items()
             },
             body.description,
+            body.requires_acknowledgement,
         )
         for name, body in document.roles.items()
     }
@@ -184,7 +247,11 @@ def parse_policy(data: object, label: str = "<policy>", node: object = None) -> 
     for i, r in enumerate(document.separation_of_duty):
         known(r.roles, f"separation_of_duty[{i}]")
     return Policy(
-        roles, tuple(document.birthright), tuple(document.grants), tuple(document.separation_of_duty)
+        roles,
+        tuple(document.birthright),
+        tuple(document.grants),
+        tuple(document.separation_of_duty),
+        document.require_acknowledgement,
     )
 
 

@@ -33,9 +33,11 @@ from iam.report import (
     Remediation,
     RunList,
     RunReport,
+    ScheduledDelete,
     StatusReport,
     StoredEvent,
     StoredEventList,
+    SuspensionView,
     SweepDiff,
     SweepResult,
 )
@@ -200,6 +202,18 @@ def not_found_text(report: RunReport) -> Text:
 @human.register
 def _(data: StatusReport, title: str | None = None) -> Iterator[RenderableType | Warning]:
     yield status_table(data)
+    if data.suspension is not None:
+        yield suspension_line(data.suspension)
+    yield from deletes_lines(data.scheduled_deletes)
+
+
+def suspension_line(s: SuspensionView) -> Text:
+    ticket = f", ticket {s.ticket}" if s.ticket else ""
+    return Text.assemble(
+        ("suspended", "yellow"),
+        f" {s.username} for {s.age_days} day(s), since {s.suspended_at[:16]} by {s.by}{ticket}: ",
+        plain(s.reason),
+    )
 
 
 def status_table(data: StatusReport) -> Table:
@@ -253,6 +267,14 @@ def _(data: PersonPlan, title: str | None = None) -> Iterator[RenderableType | W
         extra = "\n".join(s.extra) or (s.error or "-")
         table.add_row(s.system, account, plain("\n".join(s.missing) or "-"), plain(extra))
     yield table
+    yield from deletes_lines(data.scheduled_deletes)
+
+
+def deletes_lines(deletes: list[ScheduledDelete]) -> Iterator[Text]:
+    for d in deletes:
+        yield plain(
+            f"{d.system}: the account is deleted on {d.due[:16]} (retention {d.delete_after_days} days)"
+        )
 
 
 # HR's events ----------------------------------------------------------------------------------
@@ -285,6 +307,13 @@ def _(report: LifecycleReport, title: str | None = None) -> Iterator[RenderableT
         yield Text.assemble(("blocked:", "red"), f" {report.blocked}")
     for m in report.maintenance:
         yield plain(f"upkeep {m.system}: {m.outcome}: {m.detail}")
+    for d in report.deletions:
+        style = "green" if d.status == "deleted" else "red"
+        why = f": {d.error}" if d.error else ""
+        run = f" (run {d.run_id})" if d.run_id else ""
+        yield Text.assemble(
+            (f"retention {d.status}", style), f" {d.username} in {', '.join(d.systems)}{run}{why}"
+        )
     for hold in report.holds:
         yield plain(f"held: {hold.message}", "red")
     for hold in report.holds_ended:
@@ -333,6 +362,8 @@ def _(result: SweepResult, title: str | None = None) -> Iterator[RenderableType 
     for name, error in summary.errors.items():
         table.add_row(plain("unread", "red"), name, "-", "-", plain(error), "fix and sweep again")
     yield table
+    for suspension in result.suspensions:
+        yield suspension_line(suspension)
 
 
 def remediation_table(plans: list[tuple[str, str, Plan | None]]) -> Table:

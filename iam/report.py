@@ -134,12 +134,40 @@ class SystemAccess(Document):
     access: list[str]
 
 
+class ScheduledDelete(Document):
+    """A terminated person's account that a system's retention deletes on a day (`iam run-due`)."""
+
+    system: str
+    #: The moment the delete comes due: termination + ``retention.delete_after_days``.
+    due: str
+    delete_after_days: int
+
+
+class SuspensionView(Document):
+    """A person's access cut for an incident (`iam suspend`): since when, why, by whom, how long so far."""
+
+    username: str
+    suspended_at: str
+    reason: str
+    by: str
+    ticket: str | None
+    run_id: str | None
+    #: Whole days since the suspension.
+    age_days: int
+    #: What each system held at suspension (null: no account there); `iam restore` puts it back.
+    held: dict[str, AccountView | None]
+
+
 class StatusReport(Document):
     """What a person holds in every configured system, read live."""
 
     username: str
     identity_status: str | None
     systems: list[SystemAccess]
+    #: The standing suspension, if the person is suspended.
+    suspension: SuspensionView | None = None
+    #: When each system deletes the terminated person's account.
+    scheduled_deletes: list[ScheduledDelete] = []
 
 
 class SystemPlan(Document):
@@ -158,6 +186,8 @@ class PersonPlan(Document):
     status: str
     roles: list[str]
     systems: list[SystemPlan]
+    #: When each system deletes the terminated person's account (``retention.delete_after_days``).
+    scheduled_deletes: list[ScheduledDelete] = []
 
 
 class ConnectorCheck(Document):
@@ -273,6 +303,19 @@ class OrphanedThirdParty(Document):
     action: str
 
 
+DeletionStatus = Literal["deleted", "partial", "refused", "blocked"]
+
+
+class DeletionOutcome(Document):
+    """One terminated person's due deletes: done (verified), or why nothing was deleted."""
+
+    username: str
+    systems: list[str]
+    status: DeletionStatus
+    run_id: str | None
+    error: str | None
+
+
 class LifecycleReport(Document):
     """What a sync, a submission or a run-due pass did, event by event."""
 
@@ -288,12 +331,15 @@ class LifecycleReport(Document):
     holds_ended: list[HoldView] = []
     #: Contractors and vendors whose owner leaves in this sync.
     orphaned_third_parties: list[OrphanedThirdParty] = []
+    #: Accounts whose retention ended (`iam run-due`): deleted, or why not.
+    deletions: list[DeletionOutcome] = []
 
     @property
     def partial(self) -> bool:
         """Something is left, could not be read, or upkeep failed: exit 3."""
         return (
             any(e.status in ("partial", "failed", "cannot plan") for e in self.events)
+            or any(d.status in ("partial", "refused") for d in self.deletions)
             or any(m.outcome == "failed" for m in self.maintenance)
             or bool(self.unreachable)
         )
@@ -323,6 +369,10 @@ FindingType = Literal[
     "sod_conflict",
     "unowned_third_party",
     "termination_hold_conflict",
+    "suspended",
+    "duplicate_identity",
+    "shared_account",
+    "unacknowledged",
 ]
 
 
@@ -364,6 +414,8 @@ class SweepResult(Document):
     at: str
     summary: SweepSummary
     findings: list[Finding]
+    #: Every standing suspension and its age (a finding once older than review.max_suspension_days).
+    suspensions: list[SuspensionView] = []
 
 
 class SweepDiff(Document):

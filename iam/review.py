@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from iam import uniqueness
 from iam.model import AccountState, DesiredAccount, Entitlement, Identity
 from iam.policy import Policy, held_roles
 from iam.report import Finding
@@ -76,6 +77,7 @@ class SystemReview:
         self.held: dict[str, frozenset[Entitlement]] = {}
         self.seen: set[str] = set()
         self.count = 0
+        self._emails = uniqueness.by_email(identities)
 
     def add(self, state: AccountState) -> None:
         """Judge one account."""
@@ -96,6 +98,9 @@ class SystemReview:
             self.dormant_days,
             self.left_at,
         )
+        shared = uniqueness.shared_account(self.system, state, self.identities, self._emails)
+        if shared is not None:
+            self.findings.append(shared)
 
     def _want(self, person: Identity | None) -> DesiredAccount | None:
         if person is None or person.status != "active":

@@ -10,15 +10,16 @@ import contextlib
 import difflib
 import re
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-from iam import actor
-from iam.contract import Connector, Op, Readable, parse_entitlement
+from iam import actor, notify, retention_schedule, suspended
+from iam.contract import Connector, Deletable, Op, Readable, parse_entitlement
 from iam.engine import Applier, StepCallback, SystemApply, read_states
 from iam.errors import ConnectorError, InputError
 from iam.evidence import RunFacts, build_report, evidence_pack
 from iam.model import AccountState, DesiredAccount
-from iam.plan import Plan, ReadResult, plan_provisioning, plan_termination
+from iam.plan import Plan, ReadResult, plan_provisioning, plan_suspension, plan_termination
 from iam.policy import PolicyViolation, new_conflicts, sod_systems
 from iam.report import (
     AccountView,
@@ -175,10 +176,19 @@ def provision(
     )
 
 
-def execute_plan(rt: Runtime, plan: Plan, reason: str, on_step: StepCallback | None = None) -> RunReport:
-    """Journal, apply and verify a plan built elsewhere (e.g. a review's remediation)."""
+def execute_plan(
+    rt: Runtime,
+    plan: Plan,
+    reason: str,
+    on_step: StepCallback | None = None,
+    *,
+    dry_run: bool = False,
+    confirm: Confirm | None = None,
+    on_start: Callable[[str], None] | None = None,
+) -> RunReport:
+    """Journal, apply and verify a plan built elsewhere (a review's remediation, a suspension)."""
     check_username(plan.username)
-    return _execute(rt, plan, reason, dry_run=False, confirm=None, on_step=on_step)
+    return _execute(rt, plan, reason, dry_run=dry_run, confirm=confirm, on_step=on_step, on_start=on_start)
 
 
 def admit(rt: Runtime, plan: Plan, states: Mapping[str, ReadResult] | None = None) -> None:
@@ -302,6 +312,8 @@ def _replan(rt: Runtime, run: dict[str, Any]) -> None:
     states = _read(rt, systems, run["username"])
     if run["kind"] == "offboard":
         plan = plan_termination(run["username"], states, systems)
+    elif run["kind"] == "suspend":
+        plan = plan_suspension(run["username"], states, systems)
     else:
         desired = {k: v for k, v in _desired_from_json(run["desired"] or {}).items() if k in systems}
         plan = plan_provisioning(run["kind"], run["username"], desired, states, systems)
@@ -362,13 +374,13 @@ def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) ->
     touched = set(run["desired"] or {}) | {r.system for r in rt.store.run_steps(run_id)}
     systems = (
         rt.connectors
-        if run["kind"] == "offboard"
+        if run["kind"] in ("offboard", "suspend")
         else {k: v for k, v in rt.connectors.items() if k in touched}
     )
     for round_ in range(1, CONVERGE_ROUNDS + 1):
         # a later round only runs its own new steps; failed ones wait for `iam resume`
         applied = applier.apply(run_id, run["username"], run["reason"], retry_failed=round_ == 1)
-        after = _read(rt, systems, run["username"])
+        after = _as_deleted(rt, _read(rt, systems, run["username"]))
         if (
             run["kind"] != "offboard"
             or round_ == CONVERGE_ROUNDS
@@ -381,11 +393,7 @@ def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) ->
         after,
         stopped={name: a.stopped_by for name, a in applied.items() if a.stopped_by},
     )
-    status = (
-        "terminated"
-        if run["kind"] == "offboard" and report.status == "complete"
-        else ("terminating" if run["kind"] == "offboard" else "active")
-    )
+    status = person_status(run["kind"], report.status)
     verified = rt.audit.pending(
         "run.verified",
         run_id=run_id,
@@ -396,7 +404,57 @@ def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) ->
     )
     rt.store.finish_run(run_id, report.status, report.to_json(), (run["username"], status), verified)
     rt.audit.flush()
+    if report.status == "partial":
+        _tell_partial(rt, report)
     return report
+
+
+def _tell_partial(rt: Runtime, report: RunReport) -> None:
+    """IT hears of a run that left access or could not verify it (`notifications.routes.run_partial`)."""
+    left = [
+        f"{s.system}: {'; '.join(s.remaining) or s.error or s.result}"
+        for s in report.systems
+        if s.result != "complete" and s.result != "no_account"
+    ]
+    notify.send(
+        rt.config.notifications,
+        rt.audit.record,
+        "run_partial",
+        f"iam: the {report.kind} of {report.username} ended partial",
+        f"Run {report.run_id} ({report.reason}) left, per system:\n"
+        + "\n".join(left)
+        + f"\nFinish it with `iam resume {report.run_id}` once the cause is fixed.",
+        facts={"run_id": report.run_id, "username": report.username, "run_kind": report.kind, "left": left},
+    )
+
+
+def _as_deleted(rt: Runtime, states: dict[str, ReadResult]) -> dict[str, ReadResult]:
+    """An account its system counts as deleted (moved to an archive) reads as gone."""
+    out = dict(states)
+    for name, state in states.items():
+        connector = rt.connectors[name]  # (not .get: mypy loses the isinstance below on an Optional)
+        if (
+            isinstance(state, AccountState)
+            and isinstance(connector, Deletable)
+            and connector.counts_as_deleted(state)
+        ):
+            out[name] = None
+    return out
+
+
+def person_status(kind: str, verdict: str) -> str:
+    """The person's status once a run of ``kind`` ends with ``verdict``.
+
+    A suspension stands even when partial (what is left is reported); a
+    restore makes the person active only once every system is verified.
+    """
+    if kind == "offboard":
+        return "terminated" if verdict == "complete" else "terminating"
+    if kind == "delete":  # retention: the person stays terminated, whatever the verdict
+        return "terminated"
+    if kind == "suspend" or (kind == "restore" and verdict != "complete"):
+        return "suspended"
+    return "active"
 
 
 def _replan_leftovers(
@@ -457,8 +515,13 @@ def status(rt: Runtime, username: str) -> StatusReport:
             )
         systems.append(entry)
     identity = rt.store.get_identity(username)
+    standing = suspended.standing(rt, username)
     return StatusReport(
-        username=username, identity_status=identity["status"] if identity else None, systems=systems
+        username=username,
+        identity_status=identity["status"] if identity else None,
+        systems=systems,
+        suspension=standing.view(datetime.now(UTC)) if standing else None,
+        scheduled_deletes=[d.view() for d in retention_schedule.scheduled(rt.config, rt.store, username)],
     )
 
 

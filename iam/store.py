@@ -151,6 +151,22 @@ holds = sa.Table(
     sa.Column("conflict_since", UtcDateTime()),
 )
 
+#: The latest suspension of each person (see `iam.suspension`): when, why, by whom, in which
+#: run, and every account they held then, so a restore puts back exactly that. It stands
+#: while the identity's status is ``suspended``; the row stays afterwards as the record.
+suspensions = sa.Table(
+    "suspensions",
+    metadata,
+    sa.Column("username", sa.String(128), primary_key=True),
+    sa.Column("suspended_at", UtcDateTime(), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("suspended_by", sa.String(255), nullable=False),
+    sa.Column("ticket", sa.String(255)),
+    sa.Column("run_id", sa.String(36)),
+    sa.Column("held", sa.JSON, nullable=False),
+    sa.Column("restored_at", UtcDateTime()),
+)
+
 seen_requests = sa.Table(
     "seen_requests",
     metadata,
@@ -177,6 +193,9 @@ certifications = sa.Table(
     sa.Column("items", sa.JSON, nullable=False),
     sa.Column("decisions", sa.JSON, nullable=False, default=dict),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+    # when the manager was told the campaign is due soon / overdue (`iam.certify.remind`): once each
+    sa.Column("due_soon_told", UtcDateTime()),
+    sa.Column("overdue_told", UtcDateTime()),
 )
 
 #: Audit records written with the journal entry they describe, in one transaction, then
@@ -816,6 +835,41 @@ class Store:
                 .values(conflict_since=at)
             )
 
+    # suspensions -------------------------------------------------------
+
+    def suspend(self, row: dict[str, Any]) -> None:
+        """Record a suspension (replacing the person's previous, ended one) and mark them
+        suspended, in one transaction: from here on no sync or event grants them anything."""
+        with self._lock, self.engine.begin() as db:
+            values = {**row, "held": redact_value(row["held"]), "restored_at": None}
+            db.execute(
+                _insert(db)(suspensions)
+                .values(**values)
+                .on_conflict_do_update(index_elements=[suspensions.c.username], set_=values)
+            )
+            _upsert_identity(db, row["username"], "suspended", None)
+
+    def get_suspension(self, username: str) -> dict[str, Any] | None:
+        with self.engine.connect() as db:
+            query = sa.select(suspensions).where(suspensions.c.username == username)
+            row = db.execute(query).mappings().first()
+            return dict(row) if row else None
+
+    def standing_suspensions(self) -> list[dict[str, Any]]:
+        """Suspensions of people whose status is still ``suspended`` (a leaver's has ended)."""
+        query = (
+            sa.select(suspensions)
+            .join(identities, identities.c.username == suspensions.c.username)
+            .where(identities.c.status == "suspended")
+            .order_by(suspensions.c.username)
+        )
+        with self.engine.connect() as db:
+            return [dict(r) for r in db.execute(query).mappings()]
+
+    def suspension_restored(self, username: str, at: datetime) -> None:
+        with self._lock, self.engine.begin() as db:
+            db.execute(suspensions.update().where(suspensions.c.username == username).values(restored_at=at))
+
     # reviews ------------------------------------------------------------
 
     def save_sweep(
@@ -848,6 +902,21 @@ class Store:
                 db.execute(sa.select(certifications).where(certifications.c.id == cert_id)).mappings().first()
             )
             return dict(row) if row else None
+
+    def certifications(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as db:
+            return [dict(r) for r in db.execute(sa.select(certifications)).mappings()]
+
+    def claim_certification_reminder(self, cert_id: str, column: str, at: datetime) -> bool:
+        """Mark a reminder as sent unless it was (one worker sends it, once)."""
+        col = certifications.c[column]
+        with self._lock, self.engine.begin() as db:
+            done = db.execute(
+                certifications.update()
+                .where(certifications.c.id == cert_id, col.is_(None))
+                .values({column: at})
+            )
+            return bool(done.rowcount)
 
     def set_certification_decisions(self, cert_id: str, decisions: dict[str, Any]) -> None:
         with self._lock, self.engine.begin() as db:

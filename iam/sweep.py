@@ -13,7 +13,7 @@ from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from iam import actor, holds, lifecycle, review, runs
+from iam import acknowledgement, actor, holds, lifecycle, notify, review, runs, suspended, uniqueness
 from iam.contract import Capability, Op, Readable, StepSpec
 from iam.errors import InputError
 from iam.model import Identity
@@ -91,7 +91,14 @@ def sweep(rt: Runtime, now: datetime, on_system: Callable[[str, int], None] | No
     reviews, errors = review_all(rt, people, policy, now, left, on_system)
     today = now.astimezone(rt.config.tz).date()
     standing = holds.standing(rt).values()
-    findings = review.combine(people, policy, reviews, today, standing)
+    suspensions = suspended.all_standing(rt)
+    findings = sorted(
+        review.combine(people, policy, reviews, today, standing)
+        + suspended.findings(suspensions, now, rt.config.review.max_suspension_days)
+        + uniqueness.duplicate_identities(people)
+        + acknowledgement.findings(people, policy, today),
+        key=lambda f: (f.type, f.system or "", f.account, f.entitlement or ""),
+    )
     by_type: Counter[str] = Counter(f.type for f in findings)
     summary = SweepSummary(
         identities=len(people),
@@ -101,12 +108,30 @@ def sweep(rt: Runtime, now: datetime, on_system: Callable[[str, int], None] | No
         by_system=dict(Counter(f.system or "(identity)" for f in findings)),
         total=len(findings),
     )
-    result = SweepResult(id=str(uuid.uuid4()), at=now.isoformat(), summary=summary, findings=findings)
+    result = SweepResult(
+        id=str(uuid.uuid4()),
+        at=now.isoformat(),
+        summary=summary,
+        findings=findings,
+        suspensions=[s.view(now) for s in suspensions],
+    )
     stored = result.to_json()
+    before = rt.store.sweeps(limit=1)
+    seen = {Finding.model_validate(f).key for f in before[0]["findings"]} if before else set()
+    new = [f for f in findings if f.key not in seen]
     rt.store.save_sweep(result.id, now, stored["summary"], stored["findings"])
     rt.audit.record(
         "review.sweep", sweep_id=result.id, findings=len(findings), by_type=dict(by_type), errors=errors
     )
+    if new:
+        notify.send(
+            rt.config.notifications,
+            rt.audit.record,
+            "sweep_new_findings",
+            f"iam: the access review found {len(new)} new finding(s)",
+            "\n".join(f"{f.type} {f.system or '-'} {f.account} {f.entitlement or ''}: {f.why}" for f in new),
+            facts={"sweep_id": result.id, "new": len(new)},
+        )
     return result
 
 

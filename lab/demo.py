@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import shutil
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from iam.lab.systems import (
 )
 from rich.console import Console
 
-from iam import export, lifecycle, runs
+from iam import export, lifecycle, retention_schedule, runs, suspension
 from iam.config import AuditSettings, Config, SystemConfig
 from iam.errors import InputError
 from iam.report import EventOutcome
@@ -241,11 +241,12 @@ def run_demo(workdir: Path, out: Console) -> int:
             store=str(workdir / "iam.db"),
             audit_log=str(workdir / "iam-audit.jsonl"),
             audit=AuditSettings(signing_key=_signing_key(workdir)),
-            systems=tuple(SystemConfig(n, t, {}) for n, t in systems.types.items()),
+            systems=tuple(SystemConfig(n, t, _retention(n)) for n, t in systems.types.items()),
             policy=str(workdir / "policy.yaml"),
         )
         with Runtime(config, connectors=systems.connectors) as rt:
             failures = _tell(rt, systems, out, render, workdir)
+            failures += _retention_ends(rt, out)
             _chapter(out, "4. Evidence")
             out.print(render.status_table(runs.status(rt, "ada")))
             verify = rt.audit.verify()
@@ -310,6 +311,8 @@ def _tell(rt: Runtime, systems: DemoSystems, out: Console, render: Any, workdir:
         out.print(render.steps_table(run))
         out.print(render.report_table(run))
         failures += run.status != "complete"
+        if event["type"] == "mover":
+            failures += _incident(rt, systems, out, render, workdir)
         if event["type"] == "joiner" and run.status == "complete":
             note = vpn_connect(systems, "ada", workdir)
             if note:
@@ -324,6 +327,63 @@ def _tell(rt: Runtime, systems: DemoSystems, out: Console, render: Any, workdir:
             out.print(f"after offboarding, {refused}")
             failures += "REFUSED" not in refused
     return failures
+
+
+#: The demo directory deletes a leaver's entry this long after the termination.
+RETENTION_DAYS = 30
+
+
+def _retention(system: str) -> dict[str, Any]:
+    return {"retention": {"delete_after_days": RETENTION_DAYS}} if system == "directory" else {}
+
+
+def _incident(rt: Runtime, systems: DemoSystems, out: Console, render: Any, workdir: Path) -> int:
+    """Ada's laptop is stolen: her access is suspended at once, then restored as it was."""
+    _chapter(out, "Incident: Ada's laptop is stolen; her access is suspended at once, then restored")
+    cut = suspension.suspend(rt, "ada", "incident INC-42: laptop stolen")
+    out.print(render.steps_table(cut))
+    out.print(render.report_table(cut))
+    failures = int(cut.status != "complete")
+    door = swipe(systems)
+    if door:
+        out.print(f"while suspended, {door}")
+        failures += "DENIED" not in door
+    back = suspension.restore(rt, "ada", "INC-42 closed: laptop found, nothing misused", datetime.now(UTC))
+    out.print(render.steps_table(back))
+    out.print(render.report_table(back))
+    failures += back.status != "complete"
+    door = swipe(systems)
+    if door:
+        out.print(f"after the restore, {door}")
+        failures += "GRANTED" not in door
+    note = vpn_connect(systems, "ada", workdir)  # the restore issued a new certificate and profile
+    if note:
+        out.print(f"after the restore, {note}")
+        failures += "could NOT connect" in note
+    return failures
+
+
+def _retention_ends(rt: Runtime, out: Console) -> int:
+    """The directory's retention: Ada's entry is deleted once it ends (a simulated clock)."""
+    _chapter(
+        out, f"Retention: the directory deletes a leaver's entry {RETENTION_DAYS} days after the termination"
+    )
+    scheduled = retention_schedule.scheduled(rt.config, rt.store, "ada")
+    if not scheduled:
+        out.print("no delete is scheduled for ada")
+        return 1
+    due = scheduled[0].due
+    out.print(f"ada's directory entry is due for deletion on {due:%Y-%m-%d %H:%M} UTC")
+    early = lifecycle.run_due(rt, due - timedelta(days=1))
+    out.print(f"iam run-due --now {due - timedelta(days=1):%Y-%m-%d}: {len(early.deletions)} deletion(s)")
+    later = lifecycle.run_due(rt, due + timedelta(minutes=1))
+    done = [d for d in later.deletions if d.username == "ada"]
+    for d in done:
+        out.print(
+            f"iam run-due --now {due + timedelta(minutes=1):%Y-%m-%d}: {d.username} {d.status} in "
+            f"{', '.join(d.systems)} (run {d.run_id})"
+        )
+    return int(early.deletions != [] or [d.status for d in done] != ["deleted"])
 
 
 def _roles(rt: Runtime, outcome: EventOutcome) -> list[str]:

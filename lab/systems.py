@@ -96,6 +96,7 @@ def start_pacs(stack: ExitStack, systems: DemoSystems) -> None:
         "username": "svc-iam",
         "password": Secret(PACS_PASSWORD, "demo"),
         "timeout": 5,
+        "suspended_status": "Suspended",  # so a suspension (an incident) can be lifted
     }
     systems.connectors["badges"] = LenelBadgeConnector("badges", settings)
     systems.types["badges"] = "lenel"

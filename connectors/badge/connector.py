@@ -92,11 +92,15 @@ class BadgeConnector(
         site = self.driver.site()
         self.driver.prove_readable()
         known = {s.casefold() for s in self.driver.status_names()}
-        for status in (self.policy.active_status, self.policy.terminated_status):
-            if status.casefold() not in known:
+        for status in (
+            self.policy.active_status,
+            self.policy.terminated_status,
+            self.policy.suspended_status,
+        ):
+            if status and status.casefold() not in known:
                 raise errors.InvalidAttribute(
                     f"badge status {status!r} does not exist at {site.url}; "
-                    "set active_status / terminated_status to names the site defines",
+                    "set active_status / terminated_status / suspended_status to names the site defines",
                     system=self.name,
                 )
         return (
@@ -132,6 +136,11 @@ class BadgeConnector(
 
     def _is_active(self, badge: Badge) -> bool:
         return badge.status.casefold() == self.policy.active_status.casefold()
+
+    def _is_suspended(self, badge: Badge) -> bool:
+        """Stopped by a disable (`iam suspend`) with ``suspended_status``: the restore revives it."""
+        wanted = self.policy.suspended_status
+        return wanted is not None and badge.status.casefold() == wanted.casefold()
 
     def _is_lost(self, badge: Badge) -> bool:
         return badge.status.casefold() in {s.casefold() for s in self.policy.lost_statuses}
@@ -184,6 +193,8 @@ class BadgeConnector(
                 "display_name": holder.display_name,
                 self.policy.match_key: holder.value(self.policy.match_key),
                 "suspended": holder.suspended,
+                # badges stopped by a disable, set to suspended_status: a termination still ends them
+                "suspended_badges": [b.key for b in badges if self._is_suspended(b)],
                 # what an HR end date moves: the person's schedule, or each badge that follows it
                 "badge_ends": self._ends(holder, badges),
             },
@@ -398,7 +409,7 @@ class BadgeConnector(
     def _deactivate(self, badge: Badge) -> Result:
         if self._is_lost(badge):
             return Result(Outcome.UNCHANGED, f"badge {badge.key} is marked {badge.status}: mark kept")
-        if not self._is_active(badge):
+        if not self._is_active(badge) and not self._is_suspended(badge):
             return Result(Outcome.UNCHANGED, f"badge {badge.key} is already {badge.status}")
         now = self.now()
         until = now if badge.deactivate is None else min(badge.deactivate, now)  # never extend it
@@ -424,9 +435,14 @@ class BadgeConnector(
                 return Result(Outcome.UNCHANGED, f"cardholder {holder.id} is already suspended")
             self.driver.suspend(holder, True)
             return Result(Outcome.UPDATED, f"cardholder {holder.id} suspended")
-        results = [self._deactivate(b) for b in self.driver.badges_of(holder) if self._is_active(b)]
-        if not results:
+        active = [b for b in self.driver.badges_of(holder) if self._is_active(b)]
+        if not active:
             return Result(Outcome.UNCHANGED, "no active badge")
+        if self.policy.suspended_status is not None:
+            for badge in active:  # its deactivation date is kept as it is
+                self.driver.set_badge(badge, self.policy.suspended_status, None)
+            return Result(Outcome.UPDATED, f"badge(s) {_keys(active)} set to {self.policy.suspended_status}")
+        results = [self._deactivate(b) for b in active]
         return Result(Outcome.UPDATED, "; ".join(r.detail for r in results))
 
     def enable(self, username: str) -> Result:
@@ -439,7 +455,13 @@ class BadgeConnector(
                 return Result(Outcome.UNCHANGED, f"cardholder {holder.id} is not suspended")
             self.driver.suspend(holder, False)
             return Result(Outcome.UPDATED, f"cardholder {holder.id} no longer suspended")
-        if any(self._is_active(b) for b in self.driver.badges_of(holder)):
+        badges = self.driver.badges_of(holder)
+        suspended = [b for b in badges if self._is_suspended(b)]
+        for badge in suspended:  # only what a disable suspended: a terminated card is never revived
+            self.driver.set_badge(badge, self.policy.active_status, None)
+        if suspended:
+            return Result(Outcome.UPDATED, f"badge(s) {_keys(suspended)} set to {self.policy.active_status}")
+        if any(self._is_active(b) for b in badges):
             return Result(Outcome.UNCHANGED, "has an active badge")
         raise errors.Unsupported(
             f"iam does not reactivate badges (a returned card may have been reissued or "
@@ -461,10 +483,11 @@ class BadgeConnector(
         steps = []
         if self.driver.traits.person_switch and state.attributes.get("suspended") is False:
             steps.append(contract.StepSpec(contract.Op.DISABLE, description="suspend the cardholder"))
+        suspended = set(state.attributes.get("suspended_badges") or ())
         steps += [
             contract.StepSpec(contract.Op.REVOKE_CREDENTIAL, c.id, f"deactivate badge {c.id} ({c.detail})")
             for c in state.credentials
-            if c.active
+            if c.active or c.id in suspended
         ]
         steps += [
             contract.StepSpec(contract.Op.REVOKE, str(e), f"remove access level {e.value}")

@@ -36,6 +36,12 @@ class BadgePolicy(ConnectorSettings):
     match_key: str
     active_status: Status = "Active"
     terminated_status: Status = "Terminated"
+    suspended_status: Status | None = Field(
+        default=None,
+        description="where the PACS has no person switch: the status `iam suspend` (any disable) sets on "
+        "each active badge, and `iam restore` sets back to active_status; unset, a disable deactivates "
+        "badges for good (set to terminated_status)",
+    )
     lost_statuses: list[Status] = Field(
         default=["Lost", "Stolen"],
         description="statuses kept as they are on termination: the mark is evidence",
@@ -55,6 +61,11 @@ class BadgePolicy(ConnectorSettings):
                 f"{self.match_key} is a name; match people by a unique key such as an employee id "
                 "(two people can share a name, and a wrong match locks out the wrong person)",
             )
+        if self.suspended_status and self.suspended_status.casefold() in {
+            self.active_status.casefold(),
+            self.terminated_status.casefold(),
+        }:
+            raise invalid("suspended_status", "must differ from active_status and terminated_status")
         if len(set(self.lost_statuses)) < len(self.lost_statuses):
             raise invalid("lost_statuses", "a status is listed twice")
         return self

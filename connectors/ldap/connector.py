@@ -131,7 +131,7 @@ class LdapConnector(
     def _check_places(self) -> str:
         """Every DN the settings name exists and is visible to the bind account; names them."""
         given = self.settings.model_fields_set | {"base_dn"}  # users_dn and groups_dn default to it
-        named = [k for k in ("base_dn", "users_dn", "groups_dn", "leavers_dn") if k in given]
+        named = [k for k in ("base_dn", "users_dn", "groups_dn", "leavers_dn", "archive_dn") if k in given]
         named = [k for k in named if getattr(self.settings, k)]
         for key in named:
             self._check_place(key)
@@ -562,13 +562,16 @@ class LdapConnector(
             raise errors.Unsupported("no leavers_dn is configured")
         return self._move(username, self.leavers_dn, lambda dn: _under(dn, self.leavers_dn or ""))
 
+    def _set_aside(self, dn: str) -> bool:
+        """Under ``leavers_dn`` or ``archive_dn``: where no active account belongs."""
+        return any(place and _under(dn, place) for place in (self.leavers_dn, self.settings.archive_dn))
+
     def needs_restore(self, state: AccountState) -> bool:
-        return bool(self.leavers_dn) and _under(state.ref, self.leavers_dn or "")
+        return self._set_aside(state.ref)
 
     def restore(self, username: str) -> Result:
-        """A rehire's account goes back from ``leavers_dn`` to ``users_dn``."""
-        leavers = self.leavers_dn
-        return self._move(username, self.users_dn, lambda dn: not (leavers and _under(dn, leavers)))
+        """A rehire's account goes back from ``leavers_dn`` (or ``archive_dn``) to ``users_dn``."""
+        return self._move(username, self.users_dn, lambda dn: not self._set_aside(dn))
 
     def _move(self, username: str, parent: str, done: Callable[[str], bool]) -> Result:
         entry = self._find_user(username)  # read again: the cached DN may be from before a move
@@ -584,13 +587,26 @@ class LdapConnector(
             raise errors.AlreadyExists(f"{what}: {rdn},{parent} already exists; move or rename one of them")
         if code == NO_SUCH_OBJECT:
             # the account is gone, or the parent is ("new superior not found"): only the second is an error
-            self._check_place("users_dn" if parent == self.users_dn else "leavers_dn")
+            self._check_place(
+                "users_dn"
+                if parent == self.users_dn
+                else ("archive_dn" if parent == self.settings.archive_dn else "leavers_dn")
+            )
             return Result(Outcome.ABSENT, "no account")
         with self._cache_lock:
             self._dns[username] = f"{rdn},{parent}"
         return Result(Outcome.UPDATED, parent)
 
+    def counts_as_deleted(self, state: AccountState) -> bool:
+        """An entry moved to ``archive_dn`` by a retention delete."""
+        archive = self.settings.archive_dn
+        return bool(archive) and _under(state.ref, archive or "")
+
     def delete_account(self, username: str) -> Result:
+        """Delete the entry, or with ``archive_dn`` move it there (`unchanged` once it is)."""
+        archive = self.settings.archive_dn
+        if archive:
+            return self._move(username, archive, lambda dn: _under(dn, archive))
         dn = self._dn(username)
         if dn is None:
             return Result(Outcome.ABSENT, "no account")

@@ -135,6 +135,11 @@ class LdapSettings(ConnectorSettings):
         description="where groups are searched (default: base_dn)",
     )
     leavers_dn: str | None = Field(default=None, description="terminated accounts are moved here")
+    archive_dn: str | None = Field(
+        default=None,
+        description="a retention delete (`retention.delete_after_days`) moves the entry here instead of "
+        "deleting it, for sites that never delete entries; an entry here counts as deleted",
+    )
     user_attribute: str = Field(
         default_factory=lambda d: _flavor(d).user_attribute, description=_per_flavor("user_attribute")
     )

@@ -16,6 +16,16 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Completed
     return run_iam("demo", "--workdir", str(here / "demo"), cwd=here), here / "demo"
 
 
+def test_demo_suspends_and_restores_ada_and_deletes_her_entry_when_retention_ends(demo) -> None:
+    result, _ = demo
+    out = result.stdout
+    assert "suspend ada: COMPLETE" in out and "restore ada: COMPLETE" in out
+    assert "while suspended, card 7001 at hq-main-entrance: DENIED" in out
+    assert "after the restore, card 7001 at hq-main-entrance: GRANTED" in out
+    assert "iam run-due --now" in out and ": 0 deletion(s)" in out
+    assert "ada deleted in directory" in out
+
+
 def test_demo_tells_joiner_mover_leaver_and_verifies_each(demo) -> None:
     result, workdir = demo
     assert result.returncode == 0, result.stderr

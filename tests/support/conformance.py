@@ -113,6 +113,20 @@ class ConnectorConformance:
         for step in steps:
             assert contract.perform(connector, holder, step).outcome in (Outcome.UNCHANGED, Outcome.ABSENT)
 
+    def test_delete_removes_the_account_and_is_idempotent(
+        self, connector: contract.Connector, holder: str
+    ) -> None:
+        """The retention step: afterwards the account reads as gone (or as its system's archive)."""
+        if contract.Capability.DELETE not in type(connector).capabilities():
+            pytest.skip("cannot delete")
+        reader: contract.Readable = connector  # type: ignore[assignment]
+        deletable: contract.Deletable = connector  # type: ignore[assignment]
+        assert deletable.delete_account(holder).outcome == Outcome.UPDATED
+        after = reader.read_account(holder)
+        assert after is None or deletable.counts_as_deleted(after)
+        assert deletable.delete_account(holder).outcome in (Outcome.UNCHANGED, Outcome.ABSENT)
+        assert deletable.delete_account(MISSING).outcome == Outcome.ABSENT
+
     def test_an_unreachable_system_is_a_transient_error(self, unreachable: contract.Readable) -> None:
         with pytest.raises(TransientError):
             unreachable.read_account("anyone")

@@ -108,6 +108,7 @@ class SeamSession(http.HttpSession):
                     "out cannot be taken for nothing",
                 )
 
+
 def _checked(response: httpx.Response) -> dict[str, Any]:
     return http.json_object(response, _error)
 

@@ -1,0 +1,169 @@
+"""Telling people when something needs them: e-mail (SMTP, STARTTLS, auth) and webhooks.
+
+Each kind of event (a run ended partial, a termination hold HR contradicts,
+new sweep findings, an owner who left active third parties, a
+certification opened) has its recipients in ``notifications.routes``: an
+e-mail address, ``webhook:NAME`` (a JSON POST with a Slack-compatible
+``text``), or ``manager`` (the e-mail of the manager the event concerns).
+
+A notification never fails the command that sends it: each delivery is
+tried ``attempts`` times (tenacity), then recorded as
+``notification.failed`` in the audit log, with no secret in the record.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Callable, Mapping
+from email.message import EmailMessage
+from typing import Any, Literal
+
+import httpx
+from pydantic import Field, model_validator
+from tenacity import Retrying, stop_after_attempt, wait_exponential
+
+from iam.documents import Document, invalid
+from iam.secrets import Secret, SecretSetting, redact
+
+Kind = Literal[
+    "run_partial",
+    "hold_conflict",
+    "sweep_new_findings",
+    "owner_left",
+    "certification_opened",
+    "certification_due_soon",
+    "certification_overdue",
+]
+
+
+class EmailSettings(Document):
+    """The SMTP server notifications are sent through."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = Field(default=True, description="upgrade the connection with STARTTLS before logging in")
+    username: str | None = Field(default=None, min_length=1)
+    password: SecretSetting | None = Field(default=None, description="the SMTP password (a secret)")
+    sender: str = Field(min_length=3, description="the From: address")
+    ca_file: str | None = Field(default=None, description="trust this CA (PEM) instead of the system's")
+    verify_tls: bool = Field(default=True, description="false turns TLS certificate checks off, by name")
+    timeout: float = Field(default=10, gt=0)
+
+
+class WebhookSettings(Document):
+    """A JSON POST endpoint (Slack, Teams, Mattermost incoming webhooks take its ``text``)."""
+
+    url: SecretSetting = Field(description="the endpoint; a secret, since such URLs carry their token")
+    ca_file: str | None = None
+    verify_tls: bool = Field(default=True, description="false turns TLS certificate checks off, by name")
+    timeout: float = Field(default=10, gt=0)
+
+
+class NotificationSettings(Document):
+    """Who is told what, and through which channel."""
+
+    email: EmailSettings | None = None
+    webhooks: dict[str, WebhookSettings] = Field(default_factory=dict)
+    routes: dict[Kind, list[str]] = Field(
+        default_factory=dict,
+        description="per kind: e-mail addresses, webhook:NAME, or manager (the manager's e-mail)",
+    )
+    attempts: int = Field(default=3, ge=1, le=10, description="tries per delivery before it is logged failed")
+
+    @model_validator(mode="after")
+    def _recipients_exist(self) -> NotificationSettings:
+        for kind, recipients in self.routes.items():
+            for to in recipients:
+                if to.startswith("webhook:") and to.removeprefix("webhook:") not in self.webhooks:
+                    raise invalid("routes", f"{kind}: {to} names no webhook under notifications.webhooks")
+                if not to.startswith("webhook:") and self.email is None:
+                    raise invalid(
+                        "routes", f"{kind}: {to} is an e-mail recipient; configure notifications.email"
+                    )
+        return self
+
+
+#: Where a delivery's outcome is recorded: the audit log's ``record``.
+Record = Callable[..., None]
+
+
+def _tls(ca_file: str | None, verify: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=ca_file)
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _send_mail(settings: EmailSettings, to: str, subject: str, text: str) -> None:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = settings.sender, to, subject
+    message.set_content(text)
+    with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout) as smtp:
+        if settings.starttls:
+            smtp.starttls(context=_tls(settings.ca_file, settings.verify_tls))
+        if settings.username and settings.password is not None:
+            smtp.login(settings.username, settings.password.reveal())
+        smtp.send_message(message)
+
+
+def _post(hook: WebhookSettings, body: Mapping[str, Any]) -> None:
+    url = hook.url.reveal() if isinstance(hook.url, Secret) else str(hook.url)
+    verify: ssl.SSLContext | bool = _tls(hook.ca_file, hook.verify_tls) if url.startswith("https") else True
+    response = httpx.post(url, json=dict(body), timeout=hook.timeout, verify=verify)
+    response.raise_for_status()
+
+
+def send(
+    settings: NotificationSettings | None,
+    record: Record,
+    kind: Kind,
+    subject: str,
+    text: str,
+    *,
+    manager_email: str | None = None,
+    facts: Mapping[str, Any] | None = None,
+) -> int:
+    """Deliver one event to every recipient its route names; how many got it. Never raises."""
+    if settings is None or not settings.routes.get(kind):
+        return 0
+    delivered = 0
+    for to in settings.routes[kind]:
+        if to == "manager":
+            if not manager_email:
+                record("notification.failed", kind=kind, to=to, error="no manager e-mail is known")
+                continue
+            to = manager_email
+        channel = "webhook" if to.startswith("webhook:") else "email"
+
+        def deliver(to: str = to) -> None:
+            if to.startswith("webhook:"):
+                body = {"text": f"{subject}\n{text}", "kind": kind, **(facts or {})}
+                _post(settings.webhooks[to.removeprefix("webhook:")], body)
+            else:
+                assert settings.email is not None
+                _send_mail(settings.email, to, subject, text)
+
+        try:
+            for attempt in Retrying(
+                stop=stop_after_attempt(settings.attempts),
+                wait=wait_exponential(multiplier=0.2, max=2),
+                reraise=True,
+            ):
+                with attempt:
+                    deliver()
+        except Exception as exc:  # a notification never fails the run
+            error = redact(f"{type(exc).__name__}: {exc}")
+            record(
+                "notification.failed",
+                kind=kind,
+                to=to,
+                channel=channel,
+                attempts=settings.attempts,
+                error=error,
+            )
+            continue
+        record("notification.sent", kind=kind, to=to, channel=channel)
+        delivered += 1
+    return delivered

@@ -1,0 +1,196 @@
+"""People told when something needs them: e-mail through a real SMTP server (STARTTLS, AUTH)
+and a webhook POST to a local receiver, sent by the `iam` command; the test reads what arrived."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import Directory, iam_env, run_iam
+from tests.support.company import BASE_FEED, write_feed
+from tests.support.mailbox import PASSWORD, USER, SmtpServer, WebhookReceiver
+
+HOOK_ENV, SMTP_ENV = "IAM_TEST_HOOK_URL", "IAM_TEST_SMTP_PASSWORD"
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
+    server = SmtpServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hook() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    receiver.start()
+    yield receiver
+    receiver.stop()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def notifying(config: Path, smtp: SmtpServer, routes: dict[str, list[str]]) -> Path:
+    data = yaml.safe_load(config.read_text())
+    data["notifications"] = {
+        "email": {
+            "host": "127.0.0.1",
+            "port": smtp.port,
+            "username": USER,
+            "password": {"env": SMTP_ENV},
+            "sender": "iam@example.org",
+            "ca_file": str(smtp.ca_file),
+        },
+        "webhooks": {"it": {"url": {"env": HOOK_ENV}}},
+        "routes": routes,
+        "attempts": 2,
+    }
+    config.write_text(yaml.safe_dump(data))
+    return config
+
+
+def with_a_system_down(config: Path) -> Path:
+    data = yaml.safe_load(config.read_text())
+    down = dict(data["systems"]["directory"])
+    down["url"] = f"ldap://127.0.0.1:{closed_port()}"
+    data["systems"]["backup"] = down
+    config.write_text(yaml.safe_dump(data))
+    return config
+
+
+def env(hook: WebhookReceiver, password: str = PASSWORD) -> dict[str, str]:
+    return iam_env({HOOK_ENV: hook.url, SMTP_ENV: password})
+
+
+def audit(config: Path) -> list[dict]:
+    return [json.loads(line) for line in (config.parent / "state/audit.jsonl").read_text().splitlines()]
+
+
+IT = {"run_partial": ["it@example.org", "webhook:it"]}
+
+
+def test_a_partial_run_is_mailed_and_posted_to_it_and_no_secret_is_logged(
+    directory: Directory, config_file: Path, smtp: SmtpServer, hook: WebhookReceiver
+) -> None:
+    config = with_a_system_down(notifying(config_file, smtp, IT))
+
+    result = run_iam(
+        "--config", str(config), "offboard", "alice", "--reason", "resigned", "--yes", env=env(hook)
+    )
+
+    assert result.returncode == 3, result.stdout + result.stderr
+    [mail] = smtp.mailbox.to("it@example.org")
+    assert "offboard of alice ended partial" in mail["Subject"] and mail["From"] == "iam@example.org"
+    body = mail.get_payload()
+    assert "backup" in body and "iam resume" in body
+    [posted] = hook.received
+    assert posted["body"]["kind"] == "run_partial" and "alice" in posted["body"]["text"]
+    assert posted["body"]["username"] == "alice"
+    sent = [r for r in audit(config) if r["event"] == "notification.sent"]
+    assert {(r["channel"], r["to"]) for r in sent} == {("email", "it@example.org"), ("webhook", "webhook:it")}
+    everything = (config.parent / "state/audit.jsonl").read_text() + result.stdout + result.stderr
+    assert PASSWORD not in everything and "it-token-123" not in everything
+
+
+def test_a_failed_notification_is_retried_logged_and_never_fails_the_run(
+    directory: Directory, config_file: Path, smtp: SmtpServer, hook: WebhookReceiver
+) -> None:
+    config = with_a_system_down(notifying(config_file, smtp, IT))
+
+    result = run_iam(
+        "--config",
+        str(config),
+        "offboard",
+        "alice",
+        "--reason",
+        "resigned",
+        "--yes",
+        env=env(hook, "wrong-Pass"),
+    )
+
+    assert result.returncode == 3, result.stdout + result.stderr  # the run's own verdict, not an error
+    # tried twice; each time smtplib tries both mechanisms the server offers (PLAIN, LOGIN)
+    assert smtp.mailbox.messages == [] and smtp.mailbox.refused_logins == 2 * 2
+    [failed] = [r for r in audit(config) if r["event"] == "notification.failed"]
+    assert (failed["to"], failed["attempts"]) == ("it@example.org", 2)
+    assert "535" in failed["error"] or "Authentication" in failed["error"]
+    assert "wrong-Pass" not in (config.parent / "state/audit.jsonl").read_text()
+    assert len(hook.received) == 1  # the other channel still got it
+
+
+def test_a_sweep_tells_security_of_new_findings_once(
+    company: Path, directory: Directory, smtp: SmtpServer, hook: WebhookReceiver
+) -> None:
+    config = notifying(company, smtp, {"sweep_new_findings": ["security@example.org"]})
+
+    first = run_iam("--config", str(config), "review", "sweep", "--format", "json", env=env(hook))
+    again = run_iam("--config", str(config), "review", "sweep", "--format", "json", env=env(hook))
+
+    assert first.returncode == 4 and again.returncode == 4, first.stderr + again.stderr
+    [mail] = smtp.mailbox.to("security@example.org")
+    assert "new finding" in mail["Subject"]
+    assert "orphan" in mail.get_payload() and "alice" in mail.get_payload()
+
+
+def test_a_hold_conflict_is_told_to_hr_when_a_sync_first_sees_it(
+    company: Path, tmp_path: Path, directory: Directory, smtp: SmtpServer, hook: WebhookReceiver
+) -> None:
+    config = notifying(company, smtp, {"hold_conflict": ["hr@example.org", "webhook:it"]})
+    feed = write_feed(tmp_path / "feed.csv", BASE_FEED)
+    first = run_iam("--config", str(config), "hr", "sync", str(feed), env=env(hook))
+    assert first.returncode == 0, first.stdout + first.stderr
+    off = run_iam("--config", str(config), "offboard", "cal", "--reason", "for cause", "--yes", env=env(hook))
+    assert off.returncode == 0, off.stderr
+
+    for _ in range(2):
+        result = run_iam("--config", str(config), "hr", "sync", str(feed), "--format", "json", env=env(hook))
+        assert result.returncode == 4, result.stdout + result.stderr
+
+    [mail] = smtp.mailbox.to("hr@example.org")
+    assert "cal" in mail["Subject"] and "iam reinstate cal" in mail.get_payload()
+    assert [p["body"]["kind"] for p in hook.received] == ["hold_conflict"]
+
+
+def test_a_manager_is_told_a_certification_opened_is_due_soon_and_is_overdue_once_each(
+    company: Path, tmp_path: Path, directory: Directory, smtp: SmtpServer, hook: WebhookReceiver
+) -> None:
+    kinds = ("certification_opened", "certification_due_soon", "certification_overdue")
+    config = notifying(company, smtp, {kind: ["manager"] for kind in kinds})
+    feed = write_feed(tmp_path / "feed.csv", BASE_FEED)
+    assert run_iam("--config", str(config), "hr", "sync", str(feed), env=env(hook)).returncode == 0
+
+    def iam(*args: str) -> None:
+        result = run_iam("--config", str(config), *args, env=env(hook))
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    iam(
+        "review",
+        "certify",
+        "--manager",
+        "ann",
+        "--due",
+        "2026-12-10",
+        "--out",
+        str(tmp_path),
+        "--now",
+        "2026-12-01T09:00:00+00:00",
+    )
+    for day in ("2026-12-05", "2026-12-08", "2026-12-09", "2026-12-11", "2026-12-12"):
+        iam("run-due", "--now", f"{day}T09:00:00+00:00")
+
+    subjects = [m["Subject"] for m in smtp.mailbox.to("ann@example.org")]
+    assert subjects == [
+        "iam: please certify your people's access by 2026-12-10",
+        "iam: your access certification is due on 2026-12-10",
+        "iam: your access certification is overdue since 2026-12-10",
+    ]
