@@ -18,7 +18,9 @@ SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 #: Each command that prints JSON -> the documents (schemas/NAME.schema.json) it may print.
 OUTPUTS = {
-    "offboard": {"run-report"},
+    "offboard": {"run-report", "offboard-batch"},
+    "suspend": {"run-report"},
+    "restore": {"run-report"},
     "resume": {"run-report"},
     "status": {"status"},
     "runs": {"runs"},
