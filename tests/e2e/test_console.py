@@ -191,7 +191,11 @@ def test_an_operator_offboards_after_typing_the_username_again_and_watches_it_co
     assert started.status_code == 303
     job = started.headers["location"]
     page = wait_for(
-        lambda: (p := client.get(job)).status_code == 200 and 'id="verdict"' in p.text and p,
+        lambda: (
+            (p := client.get(job, follow_redirects=True)).status_code == 200
+            and 'id="verdict"' in p.text
+            and p
+        ),
         120,
         "the run's end",
     )
@@ -305,3 +309,41 @@ def test_a_reviewer_finds_only_their_own_people(console: Console) -> None:
     assert client.get("/people/cal").status_code == 200
     assert client.get("/people/pat").status_code == 403
     assert client.get("/people/nobody").status_code == 403
+
+
+def test_an_offboardings_page_is_read_from_the_journal_and_survives_a_restart_of_the_server(
+    console: Console,
+) -> None:
+    import threading
+
+    from iam.lab.waiting import wait_for
+
+    from iam.web.server import WebServer
+
+    client = sign_in(console, "ops")
+    token = csrf_of(client.get("/offboard").text)
+    fields = {"csrf": token, "username": "bea", "reason": "resigned", "ticket": "HR-7", "again": "bea"}
+    job = client.post("/offboard/apply", data=fields).headers["location"]
+    run_page = wait_for(
+        lambda: (a := client.get(job)).status_code == 303 and a.headers["location"], 120, "the run's id"
+    )
+    assert run_page.startswith("/offboard/runs/")
+    wait_for(lambda: 'id="verdict"' in client.get(run_page).text, 120, "the run's end")
+
+    console.server.shutdown()
+    console.server.server_close()
+    again = WebServer(("127.0.0.1", 0), console.server.rt, lambda: console.clock["now"])
+    threading.Thread(target=again.serve_forever, daemon=True).start()
+    try:
+        console.server = again
+        client = sign_in(console, "ops")
+        page = client.get(run_page)
+        assert page.status_code == 200 and "COMPLETE" in page.text and "Offboarding bea" in page.text
+        assert 'http-equiv="refresh"' not in page.text and "cn=finance" in page.text  # its steps
+        gone = client.get(job)
+        assert gone.status_code == 404 and "see its run under Runs" in gone.text
+        assert client.get("/offboard/runs/not-a-run").status_code == 404
+        assert sign_in(console, "cal").get(run_page).status_code == 403
+    finally:
+        again.shutdown()
+        again.server_close()
