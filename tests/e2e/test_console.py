@@ -347,3 +347,24 @@ def test_an_offboardings_page_is_read_from_the_journal_and_survives_a_restart_of
     finally:
         again.shutdown()
         again.server_close()
+
+
+def test_review_lines_show_the_last_login_the_directory_records(console: Console) -> None:
+    from iam import certify
+
+    sign_in(console, "cal")  # a bind: slapd's lastbind overlay records it
+    campaign = certify.export(console.server.rt, "ann", console.clock["now"])
+    page = sign_in(console, "ann").get(f"/reviews/{campaign.id}")
+    assert page.status_code == 200 and '<th scope="col">Last login</th>' in page.text
+    people = page.text.split('<fieldset class="person">')[1:]
+    rows = {
+        who: re.findall(r'<td class="last-login">(.*?)</td>', part)
+        for who in ("bea", "cal")
+        for part in people
+        if f'<span class="meta">({who})</span>' in part
+    }
+    assert rows["cal"] and all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", cell) for cell in rows["cal"])
+    assert rows["bea"] and all("not recorded" in cell for cell in rows["bea"])  # never signed in
+    assert [i.last_login is not None for i in campaign.items if i.username == "cal"] == [True] * len(
+        rows["cal"]
+    )
