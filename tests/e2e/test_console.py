@@ -368,3 +368,18 @@ def test_review_lines_show_the_last_login_the_directory_records(console: Console
     assert [i.last_login is not None for i in campaign.items if i.username == "cal"] == [True] * len(
         rows["cal"]
     )
+
+
+def test_a_system_that_cannot_be_read_is_said_so_on_the_people_page_never_no_access(
+    console: Console,
+) -> None:
+    client = sign_in(console, "ops")
+    console.directory.slapd.stop()  # the directory is gone; the console (its own store) is not
+    page = client.get("/people/bea")
+    assert page.status_code == 200
+    rows = re.findall(r"<tr><td>(\w+) <span.*?</tr>", page.text, re.S)
+    assert rows, page.text
+    row = re.search(r"<tr><td>directory <span.*?</tr>", page.text, re.S)
+    assert row and "could not be read" in row.group(0), page.text
+    assert "no access" not in row.group(0) and "no account" not in row.group(0)
+    assert "enabled" not in row.group(0) and "cn=finance" not in row.group(0)
