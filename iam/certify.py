@@ -45,6 +45,7 @@ def export(
             name=person.display_name,
             system=system.system,
             entitlement=ent,
+            last_login=system.account.last_login if system.account else None,
         )
         for person in sorted(reports, key=lambda p: p.username)
         for system in runs.status(rt, person.username).systems
@@ -87,7 +88,14 @@ def decisions_template(campaign: Campaign) -> str:
     writer = csvsafe.writer(out, CSV_COLUMNS)
     writer.writeheader()
     for item in campaign.items:
-        writer.writerow({"campaign": campaign.id, **item.model_dump(), "decision": "", "comment": ""})
+        writer.writerow(
+            {
+                "campaign": campaign.id,
+                **item.model_dump(include=set(CSV_COLUMNS)),
+                "decision": "",
+                "comment": "",
+            }
+        )
     return out.getvalue()
 
 

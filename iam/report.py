@@ -66,10 +66,13 @@ class AccountView(Document):
     entitlements: list[str]
     sessions: list[str]
     credentials: list[CredentialView]
+    #: When the person last signed in, where the system records it (ISO 8601); None when it does not say.
+    last_login: str | None = None
 
     @classmethod
     def of(cls, state: AccountState) -> AccountView:
         return cls(
+            last_login=state.last_login.isoformat() if state.last_login else None,
             system=state.system,
             username=state.username,
             ref=state.ref,
@@ -457,6 +460,8 @@ class CertificationItem(Document):
     name: str
     system: str
     entitlement: str
+    #: The account's last sign-in when the campaign started, where the system records it (ISO 8601).
+    last_login: str | None = None
 
 
 class Campaign(Document):

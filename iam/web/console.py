@@ -146,8 +146,12 @@ class Console:
             return self.page(request, "login.html", 401, title="Sign in", next=target, error=str(exc))
         return await self._start(request, user, "ldap", target)
 
-    async def _start(self, request: Request, user: WebUser, method: str, target: str) -> Response:
+    async def _start(
+        self, request: Request, user: WebUser, method: str, target: str, id_token: str | None = None
+    ) -> Response:
         sign_in(request, user, self.clock())
+        if id_token:  # kept to end the provider's session at sign-out (`iam.web.idp_logout`)
+            request.session["id_token"] = id_token
         await run_in_threadpool(self.audit, user, "web.signin", method=method, roles=sorted(user.roles))
         return RedirectResponse(target, status_code=303)
 
@@ -189,17 +193,34 @@ class Console:
                 str(exc) if isinstance(exc, SignInRefused) else "the identity provider refused the sign-in"
             )
             return self.page(request, "login.html", 401, title="Sign in", next="/", error=message)
-        return await self._start(request, user, "oidc", _safe_next(request.session.get("next")))
+        target = _safe_next(request.session.get("next"))
+        id_token = token.get("id_token")
+        return await self._start(
+            request, user, "oidc", target, id_token if isinstance(id_token, str) else None
+        )
 
     async def logout(self, request: Request) -> Response:
         form = await request.form()
         user = current_user(request)
         if not csrf_ok(request, form):
             return self.forbidden(request, "The form expired; sign out again.")
+        id_token = request.session.get("id_token")
         request.session.clear()
         if user:
             await run_in_threadpool(self.audit, user, "web.signout")
-        return RedirectResponse("/login", status_code=303)
+        if self.oauth is None or not isinstance(id_token, str):
+            return RedirectResponse("/login", status_code=303)
+        from iam.web.idp_logout import ProviderUnreachable, end_session_url
+
+        base = self.web.public_url.rstrip("/") if self.web.public_url else str(request.base_url).rstrip("/")
+        try:
+            url = await end_session_url(self.oauth.idp, id_token, base + "/login")
+        except ProviderUnreachable:
+            url = None
+        if url is None:  # signed out here only: say so, the provider may sign them straight back in
+            message = "Signed out of the console, but the identity provider could not end its own session."
+            return self.page(request, "login.html", 200, title="Sign in", next="/", error=message)
+        return RedirectResponse(url, status_code=303)
 
     # reviews ----------------------------------------------------------------
 

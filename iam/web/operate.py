@@ -15,8 +15,7 @@ import base64
 import hashlib
 import threading
 import uuid
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -27,8 +26,8 @@ from iam import holds, runs
 from iam.actor import acting
 from iam.errors import IamError
 from iam.export import PRINT_STYLE, evidence_html
-from iam.report import RunReport
 from iam.store import StepRow
+from iam.web.jobs import JobBook, OffboardJob
 from iam.web.session import WebUser, csrf_ok
 
 if TYPE_CHECKING:
@@ -43,26 +42,13 @@ EVIDENCE_CSP = (
 )
 
 
-@dataclass
-class OffboardJob:
-    """One offboarding started from the console, followed by its progress page."""
-
-    id: str
-    username: str
-    by: str
-    run_id: str | None = None
-    report: RunReport | None = None
-    error: str | None = None
-    done: threading.Event = field(default_factory=threading.Event)
-
-
 class Operations:
     """Runs, evidence and offboarding pages, sharing the console's rendering and session."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
         self.rt = console.rt
-        self.jobs: dict[str, OffboardJob] = {}
+        self.jobs = JobBook(console.clock)
 
     @property
     def routes(self) -> list[BaseRoute]:
@@ -74,6 +60,7 @@ class Operations:
             Route("/offboard/plan", self.offboard_plan, methods=["POST"]),
             Route("/offboard/apply", self.offboard_apply, methods=["POST"]),
             Route("/offboard/jobs/{job_id}", self.offboard_progress, methods=["GET"]),
+            Route("/offboard/runs/{run_id}", self.offboard_run, methods=["GET"]),
         ]
 
     def _allowed(self, request: Request, *roles: str) -> WebUser | Response:
@@ -163,7 +150,7 @@ class Operations:
                 request, "offboard.html", 400, title="Offboard", plan=None, form=form, error=message
             )
         job = OffboardJob(uuid.uuid4().hex, form["username"], user.username)
-        self.jobs[job.id] = job
+        self.jobs.add(job)
         threading.Thread(
             target=self._run, args=(job, user, form["reason"], form["ticket"] or None), daemon=True
         ).start()
@@ -190,20 +177,56 @@ class Operations:
         except Exception as exc:  # the thread must say it failed, whatever happened
             job.error = f"the run stopped: {type(exc).__name__}"
         finally:
-            job.done.set()
+            self.jobs.finish(job)
 
     async def offboard_progress(self, request: Request) -> Response:
+        """The job until its run is journaled, then the run's own page (which outlives this server)."""
         user = self._allowed(request, "operator")
         if isinstance(user, Response):
             return user
         job = self.jobs.get(request.path_params["job_id"])
         if job is None or job.by != user.username:
+            message = "No such offboarding here (a server restarted forgets it): see its run under Runs."
+            return self.console.page(request, "error.html", 404, title="Not found", message=message)
+        if job.run_id:
+            return RedirectResponse(f"/offboard/runs/{job.run_id}", status_code=303)
+        return self.console.page(
+            request,
+            "progress.html",
+            title="Offboarding",
+            username=job.username,
+            verdict=job.report.status if job.report else None,
+            abandoned=False,
+            error=job.error,
+            run_id=None,
+            finished=job.done.is_set(),
+            steps=[],
+        )
+
+    async def offboard_run(self, request: Request) -> Response:
+        """An offboarding's progress read from the journal: it survives a restart of the server."""
+        user = self._allowed(request, "operator")
+        if isinstance(user, Response):
+            return user
+        run_id = request.path_params["run_id"]
+        run = await run_in_threadpool(self.rt.store.get_run, run_id)
+        if run is None or run["kind"] != "offboard":
             return self.console.page(
                 request, "error.html", 404, title="Not found", message="No such offboarding."
             )
-        steps: list[Any] = []
-        if job.run_id:
-            steps = await run_in_threadpool(self.rt.store.run_steps, job.run_id)
+        steps = await run_in_threadpool(self.rt.store.run_steps, run_id)
+        job = self.jobs.running_run(run_id)
+        live = job is not None and not job.done.is_set()
+        ended = run["status"] != "running"
         return self.console.page(
-            request, "progress.html", title="Offboarding", job=job, steps=steps, finished=job.done.is_set()
+            request,
+            "progress.html",
+            title="Offboarding",
+            username=run["username"],
+            verdict=run["status"] if ended else None,
+            error=job.error if job is not None and job.error else None,
+            run_id=run_id,
+            finished=not live,
+            abandoned=not ended and not live and not (job and job.error),
+            steps=steps,
         )

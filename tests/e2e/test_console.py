@@ -191,7 +191,11 @@ def test_an_operator_offboards_after_typing_the_username_again_and_watches_it_co
     assert started.status_code == 303
     job = started.headers["location"]
     page = wait_for(
-        lambda: (p := client.get(job)).status_code == 200 and 'id="verdict"' in p.text and p,
+        lambda: (
+            (p := client.get(job, follow_redirects=True)).status_code == 200
+            and 'id="verdict"' in p.text
+            and p
+        ),
         120,
         "the run's end",
     )
@@ -305,3 +309,85 @@ def test_a_reviewer_finds_only_their_own_people(console: Console) -> None:
     assert client.get("/people/cal").status_code == 200
     assert client.get("/people/pat").status_code == 403
     assert client.get("/people/nobody").status_code == 403
+
+
+def test_an_offboardings_page_is_read_from_the_journal_and_survives_a_restart_of_the_server(
+    console: Console,
+) -> None:
+    import threading
+
+    from iam.lab.waiting import wait_for
+
+    from iam.web.server import WebServer
+
+    client = sign_in(console, "ops")
+    token = csrf_of(client.get("/offboard").text)
+    fields = {"csrf": token, "username": "bea", "reason": "resigned", "ticket": "HR-7", "again": "bea"}
+    job = client.post("/offboard/apply", data=fields).headers["location"]
+    run_page = wait_for(
+        lambda: (a := client.get(job)).status_code == 303 and a.headers["location"], 120, "the run's id"
+    )
+    assert run_page.startswith("/offboard/runs/")
+    wait_for(lambda: 'id="verdict"' in client.get(run_page).text, 120, "the run's end")
+
+    console.server.shutdown()
+    console.server.server_close()
+    again = WebServer(("127.0.0.1", 0), console.server.rt, lambda: console.clock["now"])
+    threading.Thread(target=again.serve_forever, daemon=True).start()
+    try:
+        console.server = again
+        client = sign_in(console, "ops")
+        page = client.get(run_page)
+        assert page.status_code == 200 and "COMPLETE" in page.text and "Offboarding bea" in page.text
+        assert 'http-equiv="refresh"' not in page.text and "cn=finance" in page.text  # its steps
+        gone = client.get(job)
+        assert gone.status_code == 404 and "see its run under Runs" in gone.text
+        assert client.get("/offboard/runs/not-a-run").status_code == 404
+        assert sign_in(console, "cal").get(run_page).status_code == 403
+    finally:
+        again.shutdown()
+        again.server_close()
+
+
+def test_review_lines_show_the_last_login_the_directory_records(console: Console) -> None:
+    from iam import certify
+
+    sign_in(console, "cal")  # a bind: slapd's lastbind overlay records it
+    campaign = certify.export(console.server.rt, "ann", console.clock["now"])
+    page = sign_in(console, "ann").get(f"/reviews/{campaign.id}")
+    assert page.status_code == 200 and '<th scope="col">Last login</th>' in page.text
+    people = page.text.split('<fieldset class="person">')[1:]
+    rows = {
+        who: re.findall(r'<td class="last-login">(.*?)</td>', part)
+        for who in ("bea", "cal")
+        for part in people
+        if f'<span class="meta">({who})</span>' in part
+    }
+    assert rows["cal"] and all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", cell) for cell in rows["cal"])
+    assert rows["bea"] and all("not recorded" in cell for cell in rows["bea"])  # never signed in
+    assert [i.last_login is not None for i in campaign.items if i.username == "cal"] == [True] * len(
+        rows["cal"]
+    )
+
+
+def test_a_system_that_cannot_be_read_is_said_so_on_the_people_page_never_no_access(
+    console: Console,
+) -> None:
+    client = sign_in(console, "ops")
+    console.directory.slapd.stop()  # the directory is gone; the console (its own store) is not
+    page = client.get("/people/bea")
+    assert page.status_code == 200
+    rows = re.findall(r"<tr><td>(\w+) <span.*?</tr>", page.text, re.S)
+    assert rows, page.text
+    row = re.search(r"<tr><td>directory <span.*?</tr>", page.text, re.S)
+    assert row and "could not be read" in row.group(0), page.text
+    assert "no access" not in row.group(0) and "no account" not in row.group(0)
+    assert "enabled" not in row.group(0) and "cn=finance" not in row.group(0)
+
+
+def test_an_offboarding_a_restart_cut_short_says_so_and_does_not_refresh_forever(console: Console) -> None:
+    # journaled as running, and no thread of this server runs it: what a restart mid-run leaves
+    run_id = console.server.rt.store.create_run("offboard", "bea", "resigned", False, [], {})
+    page = sign_in(console, "ops").get(f"/offboard/runs/{run_id}")
+    assert page.status_code == 200 and 'id="abandoned"' in page.text and "iam resume" in page.text
+    assert 'http-equiv="refresh"' not in page.text and 'id="verdict"' not in page.text

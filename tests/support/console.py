@@ -161,6 +161,9 @@ def console_realm(keycloak: AdminAccess, redirect: str) -> str:
                 "standardFlowEnabled": True,
                 "directAccessGrantsEnabled": False,
                 "redirectUris": [redirect],
+                "attributes": {
+                    "post.logout.redirect.uris": redirect.removesuffix("/auth/callback") + "/login"
+                },
                 "protocolMappers": [mapper],
             }
         ],
