@@ -17,7 +17,7 @@ from iam import actor, notify, retention_schedule, suspended
 from iam.contract import Connector, Deletable, Op, Readable, parse_entitlement
 from iam.engine import Applier, StepCallback, SystemApply, read_states
 from iam.errors import ConnectorError, InputError
-from iam.evidence import RunFacts, build_report, evidence_pack
+from iam.evidence import RunFacts, build_report, evidence_chapter, evidence_pack
 from iam.model import AccountState, DesiredAccount
 from iam.plan import Plan, ReadResult, plan_provisioning, plan_suspension, plan_termination
 from iam.policy import PolicyViolation, new_conflicts, sod_systems
@@ -570,23 +570,31 @@ def _desired_from_json(data: Mapping[str, Any]) -> dict[str, DesiredAccount]:
     }
 
 
+#: The runs that tell a person's story to an auditor, besides the termination.
+STORY_KINDS = ("offboard", "suspend", "restore", "delete")
+
+
 def evidence(rt: Runtime, run_id: str | None = None, username: str | None = None) -> EvidencePack:
-    """The evidence pack of a run (by id), or of the person's latest termination.
+    """The evidence pack of a run (by id), or of the person's latest termination with the
+    person's other lifecycle runs (suspensions, restores, the retention delete) as its story.
 
     Reads only the store and the audit log: it needs no connector secret.
     """
     if bool(run_id) == bool(username):
         raise InputError("give a run id, or --user USERNAME for that person's latest termination")
+    story: list[dict[str, Any]] = []
     if username:
         check_username(username)
-        done = [
+        lifecycle = [
             r
             for r in rt.store.list_runs(username, limit=1000)
-            if r["kind"] == "offboard" and not r["dry_run"]
+            if r["kind"] in STORY_KINDS and not r["dry_run"]
         ]
+        done = [r for r in lifecycle if r["kind"] == "offboard"] or lifecycle
         if not done:
             raise InputError(f"no termination of {username!r} is recorded (see `iam runs --user {username}`)")
         run = done[0]
+        story = sorted((r for r in lifecycle if r["id"] != run["id"]), key=lambda r: r["created_at"])
     else:
         run = _find_run(rt, run_id)
     if run["dry_run"]:
@@ -597,6 +605,8 @@ def evidence(rt: Runtime, run_id: str | None = None, username: str | None = None
         if rt.audit.signer is not None
         else f"iam --config {rt.config.path or 'iam.yaml'} audit verify"
     )
+    records = list(rt.audit.records())
+    chapters = [evidence_chapter(r, rt.store.run_steps(r["id"]), records, log, check) for r in story]
     return evidence_pack(
-        run, rt.store.run_steps(run["id"]), rt.store.events_of_run(run["id"]), rt.audit.records(), log, check
+        run, rt.store.run_steps(run["id"]), rt.store.events_of_run(run["id"]), records, log, check, chapters
     )
