@@ -83,3 +83,18 @@ def test_a_version_that_is_no_date_needs_since(company: Path, tmp_path: Path, di
 
     assert result.returncode == 2 and "require_acknowledgement.since" in result.stderr, result.stderr
     assert groups_of(directory, "bea") == set()  # nothing was done
+
+
+def test_the_sweep_reports_nobody_unsigned_while_the_grace_period_runs(
+    company: Path, tmp_path: Path, directory: Directory
+) -> None:
+    require(company, "2026-11")  # took effect 2026-11-01; grace ends 2026-11-15
+    assert sync(company, write_feed(tmp_path / "v1.csv", signed("2026-11")))[0].returncode == 0
+
+    def unsigned(now: str) -> set[str]:
+        swept = run_iam("--config", str(company), "review", "sweep", "--now", now, "--format", "json")
+        assert swept.returncode in (0, 4), swept.stderr
+        return {f["account"] for f in json.loads(swept.stdout)["findings"] if f["type"] == "unacknowledged"}
+
+    assert unsigned("2026-11-15T12:00:00+00:00") == set()
+    assert unsigned("2026-11-16T12:00:00+00:00") == {"ann", "cal", "dan"}
