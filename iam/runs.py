@@ -425,6 +425,7 @@ def _tell_partial(rt: Runtime, report: RunReport) -> None:
         + "\n".join(left)
         + f"\nFinish it with `iam resume {report.run_id}` once the cause is fixed.",
         facts={"run_id": report.run_id, "username": report.username, "run_kind": report.kind, "left": left},
+        outbox=rt.store,
     )
 
 

@@ -209,6 +209,23 @@ audit_outbox = sa.Table(
     sa.Column("record", sa.JSON, nullable=False),
 )
 
+#: Notifications that failed after their retries, kept for the next `iam run-due` to send
+#: (`iam.notify.send_kept`): the message and its recipient (an address or webhook:NAME,
+#: never a URL or a secret), how often it failed, and the last (redacted) error.
+notification_outbox = sa.Table(
+    "notification_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("recipient", sa.String(320), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("facts", sa.JSON, nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=False),
+)
+
 #: How far the off-box copy (syslog) of each log got: the last record sent, by seq.
 audit_forward = sa.Table(
     "audit_forward",
@@ -521,6 +538,36 @@ class Store:
                 .first()
             )
             return dict(row) if row else None
+
+    def keep_notification(
+        self, kind: str, recipient: str, subject: str, text: str, facts: dict[str, Any], error: str
+    ) -> None:
+        """Keep a notification that could not be delivered, for the next run-due."""
+        row = {"kind": kind, "recipient": recipient, "subject": subject, "text": text}
+        with self._lock, self.engine.begin() as db:
+            db.execute(
+                notification_outbox.insert().values(
+                    **row, facts=facts, created_at=now(), failures=1, last_error=redact_value(error)
+                )
+            )
+
+    def kept_notifications(self) -> list[dict[str, Any]]:
+        """The notifications still to deliver, oldest first."""
+        with self.engine.connect() as db:
+            query = sa.select(notification_outbox).order_by(notification_outbox.c.id)
+            return [dict(r) for r in db.execute(query).mappings()]
+
+    def notification_delivered(self, id_: int) -> None:
+        with self._lock, self.engine.begin() as db:
+            db.execute(notification_outbox.delete().where(notification_outbox.c.id == id_))
+
+    def notification_failed_again(self, id_: int, error: str) -> None:
+        with self._lock, self.engine.begin() as db:
+            db.execute(
+                notification_outbox.update()
+                .where(notification_outbox.c.id == id_)
+                .values(failures=notification_outbox.c.failures + 1, last_error=redact_value(error))
+            )
 
     def list_runs(
         self,
