@@ -314,12 +314,27 @@ def _replan(rt: Runtime, run: dict[str, Any]) -> None:
         plan = plan_termination(run["username"], states, systems)
     elif run["kind"] == "suspend":
         plan = plan_suspension(run["username"], states, systems)
+        _record_held(rt, run, plan)
     else:
         desired = {k: v for k, v in _desired_from_json(run["desired"] or {}).items() if k in systems}
         plan = plan_provisioning(run["kind"], run["username"], desired, states, systems)
         admit(rt, plan, states)
     _append_steps(rt, run["id"], plan)
     rt.store.set_run_plan_errors(run["id"], plan.errors)
+
+
+def _record_held(rt: Runtime, run: dict[str, Any], plan: Plan) -> None:
+    """A suspension resumed on systems unreachable when it began: what they hold now goes
+    into its record before they are cut, so a restore puts it back."""
+    held = {name: AccountView.of(state).to_json() if state else None for name, state in plan.seen.items()}
+    if held and rt.store.add_suspension_held(run["username"], run["id"], held):
+        rt.audit.record(
+            "suspension.held_recorded",
+            username=run["username"],
+            run_id=run["id"],
+            systems=sorted(held),
+            held=held,
+        )
 
 
 def _append_steps(rt: Runtime, run_id: str, plan: Plan) -> int:

@@ -896,6 +896,26 @@ class Store:
             )
             _upsert_identity(db, row["username"], "suspended", None)
 
+    def add_suspension_held(self, username: str, run_id: str, held: dict[str, Any]) -> bool:
+        """Add what systems unread at suspension hold now (read before a resumed run cuts them),
+        to the suspension that run placed; False when that run's suspension no longer stands."""
+        with self._lock, self.engine.begin() as db:
+            query = sa.select(suspensions).where(
+                suspensions.c.username == username,
+                suspensions.c.run_id == run_id,
+                suspensions.c.restored_at.is_(None),
+            )
+            row = db.execute(query).mappings().first()
+            if row is None:
+                return False
+            merged = {**held, **{k: v for k, v in (row["held"] or {}).items() if k not in held}}
+            db.execute(
+                suspensions.update()
+                .where(suspensions.c.username == username)
+                .values(held=redact_value(merged))
+            )
+            return True
+
     def get_suspension(self, username: str) -> dict[str, Any] | None:
         with self.engine.connect() as db:
             query = sa.select(suspensions).where(suspensions.c.username == username)
