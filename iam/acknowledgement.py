@@ -11,9 +11,10 @@ from iam.report import Finding
 
 
 def findings(identities: Mapping[str, Identity], policy: Policy, today: date) -> list[Finding]:
-    """An `unacknowledged` finding per active person without the current version's acknowledgement."""
+    """An `unacknowledged` finding per active person without the current version's acknowledgement,
+    once the grace period is over: while it runs, signing late is expected, not a finding."""
     ack = policy.acknowledgement
-    if ack is None:
+    if ack is None or today <= ack.grace_ends:
         return []
     out = []
     for person in sorted(identities.values(), key=lambda p: p.username):

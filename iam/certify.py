@@ -73,6 +73,7 @@ def export(
         f"{len(items)} item(s) of {len(reports)} people wait for your decision (campaign {campaign.id}).",
         manager_email=boss.email or None,
         facts={"campaign": campaign.id, "manager": manager, "due": campaign.due.isoformat()},
+        outbox=rt.store,
     )
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ from iam.plan import ReadResult
 from iam.report import (
     AccountView,
     AuditSeal,
+    EvidenceChapter,
     EvidencePack,
     EvidenceRef,
     EvidenceStep,
@@ -185,15 +186,7 @@ LIMITS = [
 ]
 
 
-def evidence_pack(
-    run: Mapping[str, Any],
-    rows: list[StepRow],
-    hr_events: Sequence[Mapping[str, Any]],
-    records: Iterable[Mapping[str, Any]],
-    log: str,
-    verify_with: str,
-) -> EvidencePack:
-    """The evidence of one stored run, from its journal, its report and the audit records."""
+def _systems(run: Mapping[str, Any], rows: list[StepRow]) -> tuple[RunReport | None, list[EvidenceSystem]]:
     report = RunReport.model_validate(run["report"]) if run["report"] else None
     before = run["before"] or {}
     systems = []
@@ -211,6 +204,43 @@ def evidence_pack(
                 remaining=result.remaining,
             )
         )
+    return report, systems
+
+
+def evidence_chapter(
+    run: Mapping[str, Any],
+    rows: list[StepRow],
+    records: Iterable[Mapping[str, Any]],
+    log: str,
+    verify_with: str,
+) -> EvidenceChapter:
+    """Another run of the person, told with the same checks as the termination's."""
+    _, systems = _systems(run, rows)
+    return EvidenceChapter(
+        run_id=run["id"],
+        kind=run["kind"],
+        status=run["status"],
+        ordered_by=run["actor"],
+        reason=run["reason"],
+        ticket=run["ticket"],
+        ordered_at=run["created_at"],
+        finished_at=run["finished_at"],
+        systems=systems,
+        audit=_seal(run["id"], records, log, verify_with),
+    )
+
+
+def evidence_pack(
+    run: Mapping[str, Any],
+    rows: list[StepRow],
+    hr_events: Sequence[Mapping[str, Any]],
+    records: Iterable[Mapping[str, Any]],
+    log: str,
+    verify_with: str,
+    story: Sequence[EvidenceChapter] = (),
+) -> EvidencePack:
+    """The evidence of one stored run, from its journal, its report and the audit records."""
+    report, systems = _systems(run, rows)
     event = hr_events[0] if hr_events else None
     complete = report is not None and report.status == "complete"
     return EvidencePack(
@@ -228,6 +258,7 @@ def evidence_pack(
         systems=systems,
         audit=_seal(run["id"], records, log, verify_with),
         limits=LIMITS,
+        story=list(story),
     )
 
 

@@ -11,7 +11,7 @@ from html import escape
 from typing import Any
 
 from iam import csvsafe
-from iam.report import AccountView, Campaign, EvidencePack, Finding, SweepResult
+from iam.report import AccountView, Campaign, EvidenceChapter, EvidencePack, Finding, SweepResult
 
 COLUMNS = ("type", "system", "account", "entitlement", "why", "since", "action")
 LABELS = {
@@ -170,6 +170,42 @@ def _account(view: AccountView | None) -> str:
     return f"{escape(view.ref)} ({state})" + ("<br>" + "<br>".join(escape(h) for h in held) if held else "")
 
 
+def _state(view: AccountView) -> str:
+    return "enabled" if view.enabled else "disabled"
+
+
+def _chapter(c: EvidenceChapter) -> str:
+    """A suspension, restore or retention delete: who, why, when, and each system's check."""
+    facts = _facts(
+        [
+            ("ordered by", c.ordered_by),
+            ("reason", c.reason),
+            ("ticket", c.ticket),
+            ("ordered at", c.ordered_at.isoformat()),
+            ("finished at", c.finished_at.isoformat() if c.finished_at else "not finished"),
+            ("audit records", f"{c.audit.records} (seq {c.audit.first_seq} to {c.audit.last_seq})"),
+        ]
+    )
+    checks = _table(
+        ["system", "result", "steps", "read back after", "access left"],
+        [
+            [
+                f"{s.system} ({s.type})",
+                s.result + (f": {s.error}" if s.error else ""),
+                "; ".join(st.description + f" ({st.outcome or st.status})" for st in s.steps) or "-",
+                "-" if s.read_back is None else f"{s.read_back.ref} ({_state(s.read_back)})",
+                "; ".join(s.remaining) or "nothing",
+            ]
+            for s in c.systems
+        ],
+    )
+    good = "ok" if c.status == "complete" else "bad"
+    return (
+        f"<section><h3>{escape(c.kind)} · run {escape(c.run_id)}: "
+        f'<span class="{good}">{escape(c.status)}</span></h3>{facts}{checks}</section>'
+    )
+
+
 def evidence_html(pack: EvidencePack) -> str:
     """One self-contained page an auditor can print on A4: no script, no outside asset."""
     verdict = "ok" if pack.status == "complete" else "bad"
@@ -237,6 +273,9 @@ def evidence_html(pack: EvidencePack) -> str:
         ]
     )
     limits = "".join(f"<li>{escape(text)}</li>" for text in pack.limits)
+    story = "".join(_chapter(c) for c in pack.story)
+    if story:
+        story = f"<h2>The person's other runs</h2>{story}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Termination evidence: {escape(pack.username)}</title>
 <style>{PRINT_STYLE}</style></head><body>
@@ -245,6 +284,7 @@ def evidence_html(pack: EvidencePack) -> str:
 <b class="{verdict}">{escape(pack.status.upper())}</b></p>
 <h2>Who, why, when</h2>{who}
 {"".join(systems)}
+{story}
 <h2>Audit records</h2>{audit}
 <p>Check the log and this seal: <code>{escape(seal.verify_with)}</code></p>
 <h2>What a complete termination does not claim</h2><ul>{limits}</ul>

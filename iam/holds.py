@@ -145,6 +145,7 @@ def settle(rt: Runtime, verdict: Verdict, source: str, now: datetime, *, dry_run
                     f"iam: HR lists {hold.username} active, but they were terminated",
                     hold.conflict(),
                     facts={"username": hold.username, "run_id": hold.run_id},
+                    outbox=rt.store,
                 )
     for hold in verdict.agreed:
         if not dry_run and rt.store.remove_hold(hold.username):

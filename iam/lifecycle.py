@@ -314,6 +314,7 @@ def _tell_owners_managers(
             f"{owner} owned {', '.join(left)}, still active. Name a new owner in HR, or end their access.",
             manager_email=boss.email if boss and boss.email else None,
             facts={"owner": owner, "third_parties": left},
+            outbox=rt.store,
         )
 
 
@@ -358,6 +359,7 @@ def run_due(rt: Runtime, now: datetime) -> LifecycleReport:
     """
     report = LifecycleReport()
     try:
+        notify.send_kept(rt.config.notifications, rt.audit.record, rt.store)  # what failed before first
         _apply_due(rt, now, report)
         report.events += retry_unfinished(rt, now)
         deletion.run_due_deletes(rt, now, report)

@@ -8,7 +8,8 @@ e-mail address, ``webhook:NAME`` (a JSON POST with a Slack-compatible
 
 A notification never fails the command that sends it: each delivery is
 tried ``attempts`` times (tenacity), then recorded as
-``notification.failed`` in the audit log, with no secret in the record.
+``notification.failed`` in the audit log, with no secret in the record,
+and kept in the store's outbox: the next `iam run-due` tries it again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import smtplib
 import ssl
 from collections.abc import Callable, Mapping
 from email.message import EmailMessage
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import httpx
 from pydantic import Field, model_validator
@@ -115,6 +116,42 @@ def _post(hook: WebhookSettings, body: Mapping[str, Any]) -> None:
     response.raise_for_status()
 
 
+class Outbox(Protocol):
+    """Where failed notifications wait for the next `iam run-due` (the store)."""
+
+    def keep_notification(
+        self, kind: str, recipient: str, subject: str, text: str, facts: dict[str, Any], error: str
+    ) -> None: ...
+
+    def kept_notifications(self) -> list[dict[str, Any]]: ...
+
+    def notification_delivered(self, id_: int) -> None: ...
+
+    def notification_failed_again(self, id_: int, error: str) -> None: ...
+
+
+def _deliver(
+    settings: NotificationSettings, to: str, kind: str, subject: str, text: str, facts: Mapping[str, Any]
+) -> None:
+    """One delivery, tried ``attempts`` times; raises the last error."""
+    for attempt in Retrying(
+        stop=stop_after_attempt(settings.attempts),
+        wait=wait_exponential(multiplier=0.2, max=2),
+        reraise=True,
+    ):
+        with attempt:
+            if to.startswith("webhook:"):
+                body = {"text": f"{subject}\n{text}", "kind": kind, **facts}
+                _post(settings.webhooks[to.removeprefix("webhook:")], body)
+            else:
+                assert settings.email is not None
+                _send_mail(settings.email, to, subject, text)
+
+
+def _channel(to: str) -> str:
+    return "webhook" if to.startswith("webhook:") else "email"
+
+
 def send(
     settings: NotificationSettings | None,
     record: Record,
@@ -124,8 +161,12 @@ def send(
     *,
     manager_email: str | None = None,
     facts: Mapping[str, Any] | None = None,
+    outbox: Outbox | None = None,
 ) -> int:
-    """Deliver one event to every recipient its route names; how many got it. Never raises."""
+    """Deliver one event to every recipient its route names; how many got it. Never raises.
+
+    A delivery that fails after its retries is kept in ``outbox`` for the next run-due.
+    """
     if settings is None or not settings.routes.get(kind):
         return 0
     delivered = 0
@@ -135,35 +176,64 @@ def send(
                 record("notification.failed", kind=kind, to=to, error="no manager e-mail is known")
                 continue
             to = manager_email
-        channel = "webhook" if to.startswith("webhook:") else "email"
-
-        def deliver(to: str = to) -> None:
-            if to.startswith("webhook:"):
-                body = {"text": f"{subject}\n{text}", "kind": kind, **(facts or {})}
-                _post(settings.webhooks[to.removeprefix("webhook:")], body)
-            else:
-                assert settings.email is not None
-                _send_mail(settings.email, to, subject, text)
-
         try:
-            for attempt in Retrying(
-                stop=stop_after_attempt(settings.attempts),
-                wait=wait_exponential(multiplier=0.2, max=2),
-                reraise=True,
-            ):
-                with attempt:
-                    deliver()
+            _deliver(settings, to, kind, subject, text, facts or {})
         except Exception as exc:  # a notification never fails the run
             error = redact(f"{type(exc).__name__}: {exc}")
+            if outbox is not None:
+                outbox.keep_notification(kind, to, subject, text, dict(facts or {}), error)
             record(
                 "notification.failed",
                 kind=kind,
                 to=to,
-                channel=channel,
+                channel=_channel(to),
                 attempts=settings.attempts,
                 error=error,
+                kept=outbox is not None,
             )
             continue
-        record("notification.sent", kind=kind, to=to, channel=channel)
+        record("notification.sent", kind=kind, to=to, channel=_channel(to))
+        delivered += 1
+    return delivered
+
+
+def send_kept(settings: NotificationSettings | None, record: Record, outbox: Outbox) -> int:
+    """Try again every notification an earlier command could not deliver; how many went. Never raises.
+
+    Without notification settings any more, they stay kept (nowhere to send them).
+    """
+    if settings is None:
+        return 0
+    delivered = 0
+    for row in outbox.kept_notifications():
+        to, kind = row["recipient"], row["kind"]
+        if to.startswith("webhook:") and to.removeprefix("webhook:") not in settings.webhooks:
+            continue  # the webhook is no longer configured: kept, not lost
+        if not to.startswith("webhook:") and settings.email is None:
+            continue
+        try:
+            _deliver(settings, to, kind, row["subject"], row["text"], row["facts"] or {})
+        except Exception as exc:
+            error = redact(f"{type(exc).__name__}: {exc}")
+            outbox.notification_failed_again(row["id"], error)
+            record(
+                "notification.failed",
+                kind=kind,
+                to=to,
+                channel=_channel(to),
+                attempts=settings.attempts,
+                error=error,
+                kept=True,
+                failures=row["failures"] + 1,
+            )
+            continue
+        outbox.notification_delivered(row["id"])
+        record(
+            "notification.sent",
+            kind=kind,
+            to=to,
+            channel=_channel(to),
+            kept_since=row["created_at"].isoformat(),
+        )
         delivered += 1
     return delivered

@@ -41,5 +41,6 @@ def remind(rt: Runtime, now: datetime) -> int:
             f"{undecided} item(s) still wait for your decision (campaign {campaign['id']}).",
             manager_email=email,
             facts={"campaign": campaign["id"], "manager": campaign["manager"], "due": due.isoformat()},
+            outbox=rt.store,
         )
     return sent

@@ -580,6 +580,21 @@ class AuditSeal(Document):
     verify_with: str
 
 
+class EvidenceChapter(Document):
+    """Another lifecycle run of the person (a suspension, a restore, a retention delete), with its checks."""
+
+    run_id: str
+    kind: str
+    status: str
+    ordered_by: str | None
+    reason: str
+    ticket: str | None
+    ordered_at: datetime
+    finished_at: datetime | None
+    systems: list[EvidenceSystem]
+    audit: AuditSeal
+
+
 class EvidencePack(Document):
     """One termination, as an auditor needs it: who, why, when, what was held, what was done, what is left."""
 
@@ -601,6 +616,8 @@ class EvidencePack(Document):
     audit: AuditSeal
     #: What no revocation can take back, stated with the evidence.
     limits: list[str]
+    #: The person's other lifecycle runs (suspensions, restores, retention deletes), oldest first.
+    story: list[EvidenceChapter] = []
 
 
 # many leavers at once ------------------------------------------------------------------------------

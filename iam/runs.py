@@ -17,7 +17,7 @@ from iam import actor, notify, retention_schedule, suspended
 from iam.contract import Connector, Deletable, Op, Readable, parse_entitlement
 from iam.engine import Applier, StepCallback, SystemApply, read_states
 from iam.errors import ConnectorError, InputError
-from iam.evidence import RunFacts, build_report, evidence_pack
+from iam.evidence import RunFacts, build_report, evidence_chapter, evidence_pack
 from iam.model import AccountState, DesiredAccount
 from iam.plan import Plan, ReadResult, plan_provisioning, plan_suspension, plan_termination
 from iam.policy import PolicyViolation, new_conflicts, sod_systems
@@ -314,12 +314,27 @@ def _replan(rt: Runtime, run: dict[str, Any]) -> None:
         plan = plan_termination(run["username"], states, systems)
     elif run["kind"] == "suspend":
         plan = plan_suspension(run["username"], states, systems)
+        _record_held(rt, run, plan)
     else:
         desired = {k: v for k, v in _desired_from_json(run["desired"] or {}).items() if k in systems}
         plan = plan_provisioning(run["kind"], run["username"], desired, states, systems)
         admit(rt, plan, states)
     _append_steps(rt, run["id"], plan)
     rt.store.set_run_plan_errors(run["id"], plan.errors)
+
+
+def _record_held(rt: Runtime, run: dict[str, Any], plan: Plan) -> None:
+    """A suspension resumed on systems unreachable when it began: what they hold now goes
+    into its record before they are cut, so a restore puts it back."""
+    held = {name: AccountView.of(state).to_json() if state else None for name, state in plan.seen.items()}
+    if held and rt.store.add_suspension_held(run["username"], run["id"], held):
+        rt.audit.record(
+            "suspension.held_recorded",
+            username=run["username"],
+            run_id=run["id"],
+            systems=sorted(held),
+            held=held,
+        )
 
 
 def _append_steps(rt: Runtime, run_id: str, plan: Plan) -> int:
@@ -425,6 +440,7 @@ def _tell_partial(rt: Runtime, report: RunReport) -> None:
         + "\n".join(left)
         + f"\nFinish it with `iam resume {report.run_id}` once the cause is fixed.",
         facts={"run_id": report.run_id, "username": report.username, "run_kind": report.kind, "left": left},
+        outbox=rt.store,
     )
 
 
@@ -570,23 +586,31 @@ def _desired_from_json(data: Mapping[str, Any]) -> dict[str, DesiredAccount]:
     }
 
 
+#: The runs that tell a person's story to an auditor, besides the termination.
+STORY_KINDS = ("offboard", "suspend", "restore", "delete")
+
+
 def evidence(rt: Runtime, run_id: str | None = None, username: str | None = None) -> EvidencePack:
-    """The evidence pack of a run (by id), or of the person's latest termination.
+    """The evidence pack of a run (by id), or of the person's latest termination with the
+    person's other lifecycle runs (suspensions, restores, the retention delete) as its story.
 
     Reads only the store and the audit log: it needs no connector secret.
     """
     if bool(run_id) == bool(username):
         raise InputError("give a run id, or --user USERNAME for that person's latest termination")
+    story: list[dict[str, Any]] = []
     if username:
         check_username(username)
-        done = [
+        lifecycle = [
             r
             for r in rt.store.list_runs(username, limit=1000)
-            if r["kind"] == "offboard" and not r["dry_run"]
+            if r["kind"] in STORY_KINDS and not r["dry_run"]
         ]
+        done = [r for r in lifecycle if r["kind"] == "offboard"] or lifecycle
         if not done:
             raise InputError(f"no termination of {username!r} is recorded (see `iam runs --user {username}`)")
         run = done[0]
+        story = sorted((r for r in lifecycle if r["id"] != run["id"]), key=lambda r: r["created_at"])
     else:
         run = _find_run(rt, run_id)
     if run["dry_run"]:
@@ -597,6 +621,8 @@ def evidence(rt: Runtime, run_id: str | None = None, username: str | None = None
         if rt.audit.signer is not None
         else f"iam --config {rt.config.path or 'iam.yaml'} audit verify"
     )
+    records = list(rt.audit.records())
+    chapters = [evidence_chapter(r, rt.store.run_steps(r["id"]), records, log, check) for r in story]
     return evidence_pack(
-        run, rt.store.run_steps(run["id"]), rt.store.events_of_run(run["id"]), rt.audit.records(), log, check
+        run, rt.store.run_steps(run["id"]), rt.store.events_of_run(run["id"]), records, log, check, chapters
     )

@@ -209,6 +209,23 @@ audit_outbox = sa.Table(
     sa.Column("record", sa.JSON, nullable=False),
 )
 
+#: Notifications that failed after their retries, kept for the next `iam run-due` to send
+#: (`iam.notify.send_kept`): the message and its recipient (an address or webhook:NAME,
+#: never a URL or a secret), how often it failed, and the last (redacted) error.
+notification_outbox = sa.Table(
+    "notification_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("recipient", sa.String(320), nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("facts", sa.JSON, nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=False),
+)
+
 #: How far the off-box copy (syslog) of each log got: the last record sent, by seq.
 audit_forward = sa.Table(
     "audit_forward",
@@ -521,6 +538,36 @@ class Store:
                 .first()
             )
             return dict(row) if row else None
+
+    def keep_notification(
+        self, kind: str, recipient: str, subject: str, text: str, facts: dict[str, Any], error: str
+    ) -> None:
+        """Keep a notification that could not be delivered, for the next run-due."""
+        row = {"kind": kind, "recipient": recipient, "subject": subject, "text": text}
+        with self._lock, self.engine.begin() as db:
+            db.execute(
+                notification_outbox.insert().values(
+                    **row, facts=facts, created_at=now(), failures=1, last_error=redact_value(error)
+                )
+            )
+
+    def kept_notifications(self) -> list[dict[str, Any]]:
+        """The notifications still to deliver, oldest first."""
+        with self.engine.connect() as db:
+            query = sa.select(notification_outbox).order_by(notification_outbox.c.id)
+            return [dict(r) for r in db.execute(query).mappings()]
+
+    def notification_delivered(self, id_: int) -> None:
+        with self._lock, self.engine.begin() as db:
+            db.execute(notification_outbox.delete().where(notification_outbox.c.id == id_))
+
+    def notification_failed_again(self, id_: int, error: str) -> None:
+        with self._lock, self.engine.begin() as db:
+            db.execute(
+                notification_outbox.update()
+                .where(notification_outbox.c.id == id_)
+                .values(failures=notification_outbox.c.failures + 1, last_error=redact_value(error))
+            )
 
     def list_runs(
         self,
@@ -848,6 +895,26 @@ class Store:
                 .on_conflict_do_update(index_elements=[suspensions.c.username], set_=values)
             )
             _upsert_identity(db, row["username"], "suspended", None)
+
+    def add_suspension_held(self, username: str, run_id: str, held: dict[str, Any]) -> bool:
+        """Add what systems unread at suspension hold now (read before a resumed run cuts them),
+        to the suspension that run placed; False when that run's suspension no longer stands."""
+        with self._lock, self.engine.begin() as db:
+            query = sa.select(suspensions).where(
+                suspensions.c.username == username,
+                suspensions.c.run_id == run_id,
+                suspensions.c.restored_at.is_(None),
+            )
+            row = db.execute(query).mappings().first()
+            if row is None:
+                return False
+            merged = {**held, **{k: v for k, v in (row["held"] or {}).items() if k not in held}}
+            db.execute(
+                suspensions.update()
+                .where(suspensions.c.username == username)
+                .values(held=redact_value(merged))
+            )
+            return True
 
     def get_suspension(self, username: str) -> dict[str, Any] | None:
         with self.engine.connect() as db:

@@ -131,6 +131,7 @@ def sweep(rt: Runtime, now: datetime, on_system: Callable[[str, int], None] | No
             f"iam: the access review found {len(new)} new finding(s)",
             "\n".join(f"{f.type} {f.system or '-'} {f.account} {f.entitlement or ''}: {f.why}" for f in new),
             facts={"sweep_id": result.id, "new": len(new)},
+            outbox=rt.store,
         )
     return result
 

@@ -194,3 +194,36 @@ def test_a_manager_is_told_a_certification_opened_is_due_soon_and_is_overdue_onc
         "iam: your access certification is due on 2026-12-10",
         "iam: your access certification is overdue since 2026-12-10",
     ]
+
+
+def test_a_notification_that_failed_is_kept_and_delivered_by_the_next_run_due(
+    directory: Directory, config_file: Path, smtp: SmtpServer, hook: WebhookReceiver
+) -> None:
+    config = with_a_system_down(notifying(config_file, smtp, {"run_partial": ["it@example.org"]}))
+    smtp.stop()  # the mail server is down while the run ends partial
+
+    result = run_iam(
+        "--config", str(config), "offboard", "alice", "--reason", "resigned", "--yes", env=env(hook)
+    )
+
+    assert result.returncode == 3, result.stdout + result.stderr
+    [failed] = [r for r in audit(config) if r["event"] == "notification.failed"]
+    assert (failed["to"], failed["kept"]) == ("it@example.org", True)
+    down = run_iam("--config", str(config), "run-due", env=env(hook))  # still down: kept again
+    assert smtp.mailbox.messages == []
+    assert len([r for r in audit(config) if r["event"] == "notification.failed"]) == 2, down.stderr
+
+    smtp.restart()
+    run_iam("--config", str(config), "run-due", env=env(hook))
+
+    [mail] = smtp.mailbox.to("it@example.org")
+    assert "offboard of alice ended partial" in mail["Subject"] and "backup" in mail.get_payload()
+    [sent] = [r for r in audit(config) if r["event"] == "notification.sent"]
+    assert sent["to"] == "it@example.org" and sent["kept_since"]
+    run_iam("--config", str(config), "run-due", env=env(hook))
+    assert len(smtp.mailbox.messages) == 1  # delivered once, then gone from the outbox
+    stored = (config.parent / "state").glob("*")
+    everything = (config.parent / "state/audit.jsonl").read_text() + "".join(
+        p.read_bytes().decode("latin-1") for p in stored if p.is_file()
+    )
+    assert PASSWORD not in everything and "it-token-123" not in everything

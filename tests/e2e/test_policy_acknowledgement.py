@@ -25,6 +25,12 @@ def require(company: Path, version: str, **extra: object) -> None:
     policy.write_text(yaml.safe_dump(data))
 
 
+def unsigned() -> list[dict[str, str]]:
+    """The base company with bea never having signed."""
+    bea = dict(BASE_FEED[1], policy_ack_version="", policy_ack_date="")
+    return [BASE_FEED[0], bea, *BASE_FEED[2:]]
+
+
 def signed(version: str) -> list[dict[str, str]]:
     bea = dict(BASE_FEED[1], policy_ack_version=version, policy_ack_date="2026-11-20")
     return [BASE_FEED[0], bea, *BASE_FEED[2:]]
@@ -34,7 +40,7 @@ def test_a_role_that_needs_the_policy_signed_is_granted_only_once_hr_records_it(
     company: Path, tmp_path: Path, directory: Directory
 ) -> None:
     require(company, "2026-01")
-    assert sync(company, write_feed(tmp_path / "v1.csv", BASE_FEED))[0].returncode == 0
+    assert sync(company, write_feed(tmp_path / "v1.csv", unsigned()))[0].returncode == 0
     assert groups_of(directory, "bea") == {"staff", "payroll-entry"}
 
     result, report = sync(company, write_feed(tmp_path / "v2.csv", signed("2026-01")))
@@ -83,3 +89,18 @@ def test_a_version_that_is_no_date_needs_since(company: Path, tmp_path: Path, di
 
     assert result.returncode == 2 and "require_acknowledgement.since" in result.stderr, result.stderr
     assert groups_of(directory, "bea") == set()  # nothing was done
+
+
+def test_the_sweep_reports_nobody_unsigned_while_the_grace_period_runs(
+    company: Path, tmp_path: Path, directory: Directory
+) -> None:
+    require(company, "2026-11")  # took effect 2026-11-01; grace ends 2026-11-15
+    assert sync(company, write_feed(tmp_path / "v1.csv", signed("2026-11")))[0].returncode == 0
+
+    def unsigned(now: str) -> set[str]:
+        swept = run_iam("--config", str(company), "review", "sweep", "--now", now, "--format", "json")
+        assert swept.returncode in (0, 4), swept.stderr
+        return {f["account"] for f in json.loads(swept.stdout)["findings"] if f["type"] == "unacknowledged"}
+
+    assert unsigned("2026-11-15T12:00:00+00:00") == set()
+    assert unsigned("2026-11-16T12:00:00+00:00") == {"ann", "cal", "dan"}

@@ -181,3 +181,57 @@ def test_a_bad_retention_setting_is_refused_by_name(directory: Directory, config
 
     assert result.returncode == 2
     assert "systems.directory.retention.delete_after_days" in result.stderr
+
+
+def test_evidence_of_a_person_tells_the_suspension_restore_termination_and_delete(
+    directory: Directory, config_file: Path, tmp_path: Path
+) -> None:
+    config = retention(config_file)
+    for command, reason in (("suspend", "incident: phished laptop"), ("restore", "incident closed")):
+        done = run_iam("--config", str(config), command, "alice", "--reason", reason, "--yes")
+        assert done.returncode == 0, done.stdout + done.stderr
+    offboard(config, "alice")
+    code, report = run_due(config, 31)
+    assert code == 0, report
+    [deleted] = report["deletions"]
+
+    result = run_iam("--config", str(config), "evidence", "--user", "alice", "--format", "json")
+
+    assert result.returncode == 0, result.stderr
+    pack = json.loads(result.stdout)
+    schemas.validate(pack, "evidence-pack")
+    assert (pack["kind"], pack["status"]) == ("offboard", "complete")
+    assert [(c["kind"], c["status"]) for c in pack["story"]] == [
+        ("suspend", "complete"),
+        ("restore", "complete"),
+        ("delete", "complete"),
+    ]
+    suspension, restoration, deletion = pack["story"]
+    assert suspension["reason"] == "incident: phished laptop" and restoration["reason"] == "incident closed"
+    assert deletion["run_id"] == deleted["run_id"]
+    [checked] = deletion["systems"]
+    assert (checked["system"], checked["result"], checked["remaining"]) == ("directory", "complete", [])
+    assert [s["op"] for s in checked["steps"]] == ["delete"] and checked["held_before"] is not None
+    assert [s["op"] for s in suspension["systems"][0]["steps"]] == ["disable"]
+    assert all(c["audit"]["records"] > 0 for c in pack["story"])
+
+    page = run_iam("--config", str(config), "evidence", "--user", "alice", "--out", str(tmp_path / "e.html"))
+    assert page.returncode == 0, page.stderr
+    html = (tmp_path / "e.html").read_text()
+    assert "The person's other runs" in html and "incident closed" in html
+    assert deleted["run_id"] in html
+
+
+def test_evidence_of_a_person_never_terminated_tells_the_suspension(
+    directory: Directory, config_file: Path
+) -> None:
+    done = run_iam("--config", str(config_file), "suspend", "alice", "--reason", "incident", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    result = run_iam("--config", str(config_file), "evidence", "--user", "alice", "--format", "json")
+
+    assert result.returncode == 0, result.stderr
+    pack = json.loads(result.stdout)
+    assert (pack["kind"], pack["reason"], pack["story"]) == ("suspend", "incident", [])
+    nobody = run_iam("--config", str(config_file), "evidence", "--user", "bob", "--format", "json")
+    assert nobody.returncode != 0 and "no termination of 'bob'" in nobody.stderr

@@ -180,3 +180,34 @@ def test_hr_terminating_a_suspended_person_is_a_leaver_and_ends_the_suspension(
     assert late.returncode == 2 and "not suspended" in late.stderr
     again, _ = suspend(company, "bea")
     assert again.returncode == 2 and "terminated" in again.stderr
+
+
+def test_a_suspend_while_the_directory_is_down_ends_partial_and_resume_records_and_cuts_it(
+    directory: Directory, config_file: Path
+) -> None:
+    before = outside_view(directory.slapd, "alice")
+    directory.slapd.stop()
+
+    result, report = suspend(config_file, "alice")
+
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert report["status"] == "partial"
+    [down] = report["systems"]
+    assert down["system"] == "directory" and down["result"] in ("error", "unverified"), down
+    directory.slapd.start()
+    assert can_bind(directory.slapd, directory.alice, PASSWORD)  # nothing was cut there yet
+
+    resumed, again = iam_json(config_file, "resume", report["run_id"])
+
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert again["status"] == "complete"
+    assert not can_bind(directory.slapd, directory.alice, PASSWORD)
+    [held] = [r for r in audit(config_file) if r["event"] == "suspension.held_recorded"]
+    assert held["systems"] == ["directory"] and held["held"]["directory"]["enabled"] is True
+
+    restored, back = restore(config_file, "alice")
+
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert back["status"] == "complete"
+    assert can_bind(directory.slapd, directory.alice, PASSWORD)
+    assert outside_view(directory.slapd, "alice")["groups"] == before["groups"]

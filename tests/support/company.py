@@ -45,6 +45,9 @@ def person(
         "status": "active",
         "start_date": "2020-01-01",
         "site": "HQ",
+        # the sample policy's privacy policy, signed: a test of an unsigned person says so
+        "policy_ack_version": "2026-01",
+        "policy_ack_date": "2026-01-05",
     }
     row.update(extra)
     return row

@@ -67,18 +67,26 @@ class SmtpServer:
 
     def __init__(self, directory: Path) -> None:
         self.ca_file, key = self_signed(directory)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.ca_file, key)
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.load_cert_chain(self.ca_file, key)
         self.mailbox = Mailbox()
-        self.controller = Controller(
+        self.controller = self._controller(_free_port())
+
+    def _controller(self, port: int) -> Controller:
+        return Controller(
             self.mailbox,
             hostname="127.0.0.1",
-            port=_free_port(),
-            tls_context=context,
+            port=port,
+            tls_context=self.context,
             require_starttls=True,
             authenticator=self.mailbox.authenticate,
             auth_required=True,
         )
+
+    def restart(self) -> None:
+        """Up again on the same port, with the same mailbox, after `stop` (a controller starts once)."""
+        self.controller = self._controller(self.port)
+        self.controller.start()
 
     @property
     def port(self) -> int:

@@ -39,6 +39,13 @@ def test_the_sweep_names_who_has_not_signed_and_what_is_withheld() -> None:
     assert "never acknowledged" in found.why and "withheld: vpn-users" in found.why
 
 
+def test_no_finding_while_the_grace_period_runs_only_after_it() -> None:
+    policy = parse_policy(POLICY)
+    assert findings({"ann": SIGNED, "bob": UNSIGNED}, policy, date(2026, 1, 15)) == []
+    [found] = findings({"ann": SIGNED, "bob": UNSIGNED}, policy, date(2026, 1, 16))
+    assert found.account == "bob"
+
+
 def test_a_version_that_is_no_date_needs_since() -> None:
     with pytest.raises(UserError, match="since"):
         parse_policy({**POLICY, "require_acknowledgement": {"version": "v7"}})

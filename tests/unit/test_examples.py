@@ -43,3 +43,25 @@ def test_sample_company_feed_is_valid_against_the_policy() -> None:
     for person in people:
         desired = policy.desired(person, today, ["directory"])
         assert desired["directory"].account and desired["directory"].entitlements
+
+
+def test_sample_company_shows_policy_acknowledgement_most_signed_a_few_not() -> None:
+    from datetime import date
+
+    from iam.acknowledgement import findings
+    from iam.hr import read_feed, validate_people
+    from iam.policy import load_policy
+
+    records, source = read_feed(ROOT / "company/hr-feed.csv")
+    people, _ = validate_people(records, source, {})
+    policy = load_policy(ROOT / "company/policy.yaml")
+    assert policy.acknowledgement is not None and policy.acknowledgement.version == "2026-01"
+    by_name = {p.username: p for p in people}
+    unsigned = {"tshannon", "fliskov", "mlovelace2", "sshannon2"}
+    assert {p.username for p in people if p.policy_ack_version != "2026-01"} == unsigned
+
+    assert findings(by_name, policy, date(2026, 1, 15)) == []  # in the grace period: nobody reported
+    late = findings(by_name, policy, date(2026, 11, 22))
+    assert {f.account for f in late} == unsigned
+    assert policy.withheld(by_name["tshannon"], date(2026, 11, 22)) == {"finance"}  # an accountant
+    assert "finance" in policy.roles_of(by_name["hberners"], date(2026, 11, 22))  # signed, keeps it
