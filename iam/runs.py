@@ -382,16 +382,17 @@ def _facts(rt: Runtime, run: Mapping[str, Any]) -> RunFacts:
     )
 
 
+def _touched(rt: Runtime, run: dict[str, Any]) -> Mapping[str, Connector]:
+    """The systems a run (not an offboard or suspend, which read every system) planned for or has steps on."""
+    touched = set(run["desired"] or {}) | {r.system for r in rt.store.run_steps(run["id"])}
+    return {k: v for k, v in rt.connectors.items() if k in touched}
+
+
 def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) -> RunReport:
     run = rt.store.get_run(run_id)
     assert run is not None
     applier = Applier(rt.store, rt.audit, rt.connectors, rt.config.retry, rt.sleep, on_step)
-    touched = set(run["desired"] or {}) | {r.system for r in rt.store.run_steps(run_id)}
-    systems = (
-        rt.connectors
-        if run["kind"] in ("offboard", "suspend")
-        else {k: v for k, v in rt.connectors.items() if k in touched}
-    )
+    systems = rt.connectors if run["kind"] in ("offboard", "suspend") else _touched(rt, run)
     for round_ in range(1, CONVERGE_ROUNDS + 1):
         # a later round only runs its own new steps; failed ones wait for `iam resume`
         applied = applier.apply(run_id, run["username"], run["reason"], retry_failed=round_ == 1)

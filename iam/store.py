@@ -226,6 +226,29 @@ notification_outbox = sa.Table(
     sa.Column("last_error", sa.Text, nullable=False),
 )
 
+#: The journal's per-step statements, built once: building a statement costs more than
+#: running it (SQLAlchemy coerces every clause anew), and a step writes two of them.
+_STEP_STARTED = (
+    steps.update()
+    .where(steps.c.run_id == sa.bindparam("b_run"), steps.c.seq == sa.bindparam("b_seq"))
+    .values(
+        status="running",
+        started_at=sa.bindparam("b_at", type_=UtcDateTime()),
+        attempts=steps.c.attempts + 1,
+    )
+)
+_STEP_FINISHED = (
+    steps.update()
+    .where(steps.c.run_id == sa.bindparam("b_run"), steps.c.seq == sa.bindparam("b_seq"))
+    .values(
+        status=sa.bindparam("b_status"),
+        outcome=sa.bindparam("b_outcome"),
+        error=sa.bindparam("b_error"),
+        finished_at=sa.bindparam("b_at", type_=UtcDateTime()),
+    )
+)
+_OUTBOX_ADD = audit_outbox.insert()
+
 #: How far the off-box copy (syslog) of each log got: the last record sent, by seq.
 audit_forward = sa.Table(
     "audit_forward",
@@ -641,11 +664,7 @@ class Store:
     def step_started(self, run_id: str, seq: int) -> None:
         """Journal *before* the step runs."""
         with self._lock, self.engine.begin() as db:
-            db.execute(
-                steps.update()
-                .where(steps.c.run_id == run_id, steps.c.seq == seq)
-                .values(status="running", started_at=now(), attempts=steps.c.attempts + 1)
-            )
+            db.execute(_STEP_STARTED, {"b_run": run_id, "b_seq": seq, "b_at": now()})
         crash_point("step journaled as running")
 
     def step_finished(
@@ -663,12 +682,18 @@ class Store:
         """
         with self._lock, self.engine.begin() as db:
             db.execute(
-                steps.update()
-                .where(steps.c.run_id == run_id, steps.c.seq == seq)
-                .values(status=status, outcome=outcome, error=error, finished_at=now())
+                _STEP_FINISHED,
+                {
+                    "b_run": run_id,
+                    "b_seq": seq,
+                    "b_status": status,
+                    "b_outcome": outcome,
+                    "b_error": error,
+                    "b_at": now(),
+                },
             )
             if audit is not None:
-                db.execute(audit_outbox.insert().values(log=audit[0], record=audit[1]))
+                db.execute(_OUTBOX_ADD, {"log": audit[0], "record": audit[1]})
         crash_point("step journaled as ended")
 
     # identities ---------------------------------------------------------
