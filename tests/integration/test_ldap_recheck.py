@@ -7,34 +7,15 @@ The change is made from outside, between the plan and the first step (the confir
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import ldap3
-import pytest
-from iam.connectors.ldap import LdapConnector
 
 from iam import runs
-from iam.config import Config, RetryPolicy, SystemConfig
 from iam.plan import Plan
 from iam.runtime import Runtime
-from iam.secrets import Secret
 from tests.conftest import Directory
-from tests.support.slapd import ADMIN_PASSWORD, BASE_DN, add_group
-
-
-@pytest.fixture
-def rt(directory: Directory, tmp_path: Path) -> Iterator[Runtime]:
-    settings = {**directory.settings, "bind_password": Secret(ADMIN_PASSWORD, "test")}
-    config = Config(
-        path=None,
-        store=str(tmp_path / "iam.db"),
-        audit_log=str(tmp_path / "audit.jsonl"),
-        retry=RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.01),
-        systems=(SystemConfig("directory", "ldap", settings),),
-    )
-    with Runtime(config, connectors={"directory": LdapConnector("directory", settings)}) as runtime:
-        yield runtime
+from tests.support.slapd import BASE_DN, add_group
 
 
 def between(change: Callable[[], None]) -> Callable[[Plan], bool]:
