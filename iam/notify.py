@@ -17,6 +17,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, Literal, Protocol
 
@@ -71,6 +72,13 @@ class NotificationSettings(Document):
         description="per kind: e-mail addresses, webhook:NAME, or manager (the manager's e-mail)",
     )
     attempts: int = Field(default=3, ge=1, le=10, description="tries per delivery before it is logged failed")
+    keep_days: int = Field(
+        default=14,
+        ge=1,
+        le=365,
+        description="days an undelivered notification is retried by run-due before it is dropped "
+        "(logged notification.dropped)",
+    )
 
     @model_validator(mode="after")
     def _recipients_exist(self) -> NotificationSettings:
@@ -125,7 +133,7 @@ class Outbox(Protocol):
 
     def kept_notifications(self) -> list[dict[str, Any]]: ...
 
-    def notification_delivered(self, id_: int) -> None: ...
+    def forget_notification(self, id_: int) -> None: ...
 
     def notification_failed_again(self, id_: int, error: str) -> None: ...
 
@@ -205,8 +213,21 @@ def send_kept(settings: NotificationSettings | None, record: Record, outbox: Out
     if settings is None:
         return 0
     delivered = 0
+    oldest = datetime.now(UTC) - timedelta(days=settings.keep_days)
     for row in outbox.kept_notifications():
         to, kind = row["recipient"], row["kind"]
+        if row["created_at"] < oldest:  # nobody was told in keep_days: say so once, stop retrying
+            outbox.forget_notification(row["id"])
+            record(
+                "notification.dropped",
+                kind=kind,
+                to=to,
+                channel=_channel(to),
+                kept_since=row["created_at"].isoformat(),
+                failures=row["failures"],
+                error=row["last_error"],
+            )
+            continue
         if to.startswith("webhook:") and to.removeprefix("webhook:") not in settings.webhooks:
             continue  # the webhook is no longer configured: kept, not lost
         if not to.startswith("webhook:") and settings.email is None:
@@ -227,7 +248,7 @@ def send_kept(settings: NotificationSettings | None, record: Record, outbox: Out
                 failures=row["failures"] + 1,
             )
             continue
-        outbox.notification_delivered(row["id"])
+        outbox.forget_notification(row["id"])
         record(
             "notification.sent",
             kind=kind,

@@ -580,7 +580,8 @@ class Store:
             query = sa.select(notification_outbox).order_by(notification_outbox.c.id)
             return [dict(r) for r in db.execute(query).mappings()]
 
-    def notification_delivered(self, id_: int) -> None:
+    def forget_notification(self, id_: int) -> None:
+        """Remove a kept notification: delivered, or dropped after `notifications.keep_days`."""
         with self._lock, self.engine.begin() as db:
             db.execute(notification_outbox.delete().where(notification_outbox.c.id == id_))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -227,3 +228,39 @@ def test_a_notification_that_failed_is_kept_and_delivered_by_the_next_run_due(
         p.read_bytes().decode("latin-1") for p in stored if p.is_file()
     )
     assert PASSWORD not in everything and "it-token-123" not in everything
+
+
+def test_a_notification_nobody_could_receive_for_keep_days_is_dropped_once_and_logged(
+    directory: Directory, config_file: Path, smtp: SmtpServer, hook: WebhookReceiver
+) -> None:
+    config = with_a_system_down(notifying(config_file, smtp, {"run_partial": ["it@example.org"]}))
+    data = yaml.safe_load(config.read_text())
+    data["notifications"]["keep_days"] = 2
+    config.write_text(yaml.safe_dump(data))
+    smtp.stop()
+    run_iam("--config", str(config), "offboard", "alice", "--reason", "resigned", "--yes", env=env(hook))
+    store = sqlite3.connect(config.parent / "state/iam.db")
+    with store:  # kept three days ago: past keep_days
+        store.execute("update notification_outbox set created_at = datetime('now', '-3 days')")
+    smtp.restart()
+
+    run_iam("--config", str(config), "run-due", env=env(hook))
+
+    assert smtp.mailbox.messages == []  # too late to tell: dropped, not sent
+    [dropped] = [r for r in audit(config) if r["event"] == "notification.dropped"]
+    assert (dropped["to"], dropped["kind"], dropped["failures"]) == ("it@example.org", "run_partial", 1)
+    assert store.execute("select count(*) from notification_outbox").fetchone() == (0,)
+    run_iam("--config", str(config), "run-due", env=env(hook))
+    assert len([r for r in audit(config) if r["event"] == "notification.dropped"]) == 1
+
+
+def test_keep_days_out_of_range_is_refused_and_changes_nothing(config_file: Path, smtp: SmtpServer) -> None:
+    config = notifying(config_file, smtp, {"run_partial": ["it@example.org"]})
+    data = yaml.safe_load(config.read_text())
+    data["notifications"]["keep_days"] = 0
+    config.write_text(yaml.safe_dump(data))
+
+    result = run_iam("--config", str(config), "run-due")
+
+    assert result.returncode == 2 and "keep_days" in result.stderr, result.stderr
+    assert not (config.parent / "state/audit.jsonl").exists()
