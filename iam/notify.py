@@ -160,6 +160,22 @@ def _channel(to: str) -> str:
     return "webhook" if to.startswith("webhook:") else "email"
 
 
+def _attempt(
+    settings: NotificationSettings, to: str, kind: str, subject: str, text: str, facts: Mapping[str, Any]
+) -> str | None:
+    """Deliver with retries; the redacted error if it still failed (a notification never fails the run)."""
+    try:
+        _deliver(settings, to, kind, subject, text, facts)
+    except Exception as exc:
+        return redact(f"{type(exc).__name__}: {exc}")
+    return None
+
+
+def _log(record: Record, event: str, kind: str, to: str, **more: Any) -> None:
+    """One delivery's outcome in the audit log: its kind, recipient and channel, never a URL or secret."""
+    record(event, kind=kind, to=to, channel=_channel(to), **more)
+
+
 def send(
     settings: NotificationSettings | None,
     record: Record,
@@ -184,23 +200,21 @@ def send(
                 record("notification.failed", kind=kind, to=to, error="no manager e-mail is known")
                 continue
             to = manager_email
-        try:
-            _deliver(settings, to, kind, subject, text, facts or {})
-        except Exception as exc:  # a notification never fails the run
-            error = redact(f"{type(exc).__name__}: {exc}")
+        error = _attempt(settings, to, kind, subject, text, facts or {})
+        if error is not None:
             if outbox is not None:
                 outbox.keep_notification(kind, to, subject, text, dict(facts or {}), error)
-            record(
+            _log(
+                record,
                 "notification.failed",
-                kind=kind,
-                to=to,
-                channel=_channel(to),
+                kind,
+                to,
                 attempts=settings.attempts,
                 error=error,
                 kept=outbox is not None,
             )
             continue
-        record("notification.sent", kind=kind, to=to, channel=_channel(to))
+        _log(record, "notification.sent", kind, to)
         delivered += 1
     return delivered
 
@@ -218,11 +232,11 @@ def send_kept(settings: NotificationSettings | None, record: Record, outbox: Out
         to, kind = row["recipient"], row["kind"]
         if row["created_at"] < oldest:  # nobody was told in keep_days: say so once, stop retrying
             outbox.forget_notification(row["id"])
-            record(
+            _log(
+                record,
                 "notification.dropped",
-                kind=kind,
-                to=to,
-                channel=_channel(to),
+                kind,
+                to,
                 kept_since=row["created_at"].isoformat(),
                 failures=row["failures"],
                 error=row["last_error"],
@@ -232,16 +246,14 @@ def send_kept(settings: NotificationSettings | None, record: Record, outbox: Out
             continue  # the webhook is no longer configured: kept, not lost
         if not to.startswith("webhook:") and settings.email is None:
             continue
-        try:
-            _deliver(settings, to, kind, row["subject"], row["text"], row["facts"] or {})
-        except Exception as exc:
-            error = redact(f"{type(exc).__name__}: {exc}")
+        error = _attempt(settings, to, kind, row["subject"], row["text"], row["facts"] or {})
+        if error is not None:
             outbox.notification_failed_again(row["id"], error)
-            record(
+            _log(
+                record,
                 "notification.failed",
-                kind=kind,
-                to=to,
-                channel=_channel(to),
+                kind,
+                to,
                 attempts=settings.attempts,
                 error=error,
                 kept=True,
@@ -249,12 +261,6 @@ def send_kept(settings: NotificationSettings | None, record: Record, outbox: Out
             )
             continue
         outbox.forget_notification(row["id"])
-        record(
-            "notification.sent",
-            kind=kind,
-            to=to,
-            channel=_channel(to),
-            kept_since=row["created_at"].isoformat(),
-        )
+        _log(record, "notification.sent", kind, to, kept_since=row["created_at"].isoformat())
         delivered += 1
     return delivered
