@@ -8,6 +8,7 @@ its signed-in user. The value is set once where the request comes in
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 from collections.abc import Iterator
@@ -20,10 +21,17 @@ _ticket: ContextVar[str | None] = ContextVar("iam_ticket", default=None)
 
 def os_user() -> str:
     """The account this process runs as, by its user id (not by $USER, which anyone can set)."""
+    return _name_of(os.geteuid())
+
+
+@functools.lru_cache(maxsize=8)
+def _name_of(uid: int) -> str:
+    """The name of ``uid``, looked up once: every audit record names the actor, and the
+    password database is a file read (or an NSS call) each time."""
     try:
-        return pwd.getpwuid(os.geteuid()).pw_name
+        return pwd.getpwuid(uid).pw_name
     except KeyError:  # no name for this uid (a bare container)
-        return f"uid {os.geteuid()}"
+        return f"uid {uid}"
 
 
 def os_actor() -> str:

@@ -30,7 +30,30 @@ def call_with_retry(
     sleep: Callable[[float], None] = time.sleep,
     on_retry: Callable[[BaseException, int], None] | None = None,
 ) -> T:
-    """Call ``fn``; retry transient failures per ``policy``; re-raise the last error."""
+    """Call ``fn``; retry transient failures per ``policy``; re-raise the last error.
+
+    The first attempt is a plain call: nearly every call succeeds at once, and
+    setting up tenacity costs more than a directory modify. Only a retryable
+    failure enters tenacity, which counts it as attempt 1.
+    """
+    try:
+        return fn()
+    except Exception as exc:
+        if not is_retryable(exc) or policy.attempts <= 1:
+            raise
+        first: list[BaseException] = [exc]
+
+    def again() -> T:
+        if first:
+            raise first.pop()
+        return fn()
+
+    return _retrying(policy, sleep, on_retry)(again)
+
+
+def _retrying(
+    policy: RetryPolicy, sleep: Callable[[float], None], on_retry: Callable[[BaseException, int], None] | None
+) -> Retrying:
     backoff = wait_exponential(multiplier=policy.initial_wait, max=policy.max_wait)
 
     def wait(state: RetryCallState) -> float:
@@ -45,7 +68,7 @@ def call_with_retry(
         if on_retry and exc is not None:
             on_retry(exc, state.attempt_number)
 
-    retrying = Retrying(
+    return Retrying(
         retry=retry_if_exception(is_retryable),
         stop=stop_after_attempt(policy.attempts),
         wait=wait,
@@ -53,7 +76,6 @@ def call_with_retry(
         before_sleep=before_sleep,
         reraise=True,
     )
-    return retrying(fn)
 
 
 class Outages:
