@@ -142,20 +142,31 @@ class Applier:
     ) -> SystemApply:
         result = SystemApply(system, rows)
         connector = self.connectors.get(system)
-        for row in rows:
-            if row.status == "done":
-                continue  # journaled as done: never again
+        todo = [row for row in rows if row.status != "done"]  # journaled as done: never again
+        started = False  # whether the step at hand is journaled as running already
+        for i, row in enumerate(todo):
             if result.stopped_by or connector is None:
                 result.stopped_by = result.stopped_by or "system is no longer configured"
                 continue
-            self._run_step(run_id, username, reason, connector, row, result)
+            if not started:
+                self.store.step_started(run_id, row.seq)
+            following = todo[i + 1].seq if i + 1 < len(todo) else None
+            started = self._run_step(run_id, username, reason, connector, row, result, following)
             if self.on_step:
                 self.on_step(system, row)
         return result
 
     def _run_step(
-        self, run_id: str, username: str, reason: str, connector: Connector, row: StepRow, result: SystemApply
-    ) -> None:
+        self,
+        run_id: str,
+        username: str,
+        reason: str,
+        connector: Connector,
+        row: StepRow,
+        result: SystemApply,
+        following: int | None,
+    ) -> bool:
+        """Run one step journaled as running; True if its end also journaled ``following`` as running."""
         spec = StepSpec(row.op, row.target, row.description, row.payload)  # type: ignore[arg-type]
         common = {
             "run_id": run_id,
@@ -166,7 +177,6 @@ class Applier:
             "op": row.op,
             "target": row.target,
         }
-        self.store.step_started(run_id, row.seq)
         try:
             outcome: Result = call_with_retry(
                 lambda: perform(connector, username, spec),
@@ -177,11 +187,11 @@ class Applier:
         except NoSuchObject as exc:
             if spec.op not in _DONE_WHEN_GONE:
                 self._fail(run_id, exc, row, result, common)
-                return
+                return False
             outcome = Result(Outcome.ABSENT, str(exc))
         except Exception as exc:
             self._fail(run_id, exc, row, result, common)
-            return
+            return False
         if outcome.outcome is Outcome.ABSENT and spec.op in _NEEDS_ACCOUNT:
             drift = StateConflict(
                 f"drift: the account this step was planned for is gone ({outcome.detail}); "
@@ -190,7 +200,7 @@ class Applier:
             )
             self._fail(run_id, drift, row, result, common)
             result.stopped_by = row.error
-            return
+            return False
         row.status, row.outcome, row.error = "done", outcome.outcome.value, None
         record = self.audit.pending(
             "access.changed" if outcome.changed else "step.done",
@@ -200,7 +210,10 @@ class Applier:
             **common,
         )
         # kept with the journal entry; appended to the log file once per run (`runs`), not per step
-        self.store.step_finished(run_id, row.seq, "done", row.outcome, None, audit=record)
+        self.store.step_finished(
+            run_id, row.seq, "done", row.outcome, None, audit=record, then_started=following
+        )
+        return following is not None
 
     def _fail(
         self, run_id: str, exc: Exception, row: StepRow, result: SystemApply, common: dict[str, object]

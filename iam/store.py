@@ -14,7 +14,6 @@ anyway is masked wherever the location is shown.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
@@ -23,6 +22,7 @@ import threading
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -474,6 +474,39 @@ class Store:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self._lock = threading.Lock()
         self._create_schema()
+        #: SQLite: the one connection every write goes through (see `_writing`); None: the pool's.
+        self._writer: Connection | None = self.engine.connect() if backend == "sqlite" else None
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """One write transaction, one writer at a time in this process.
+
+        With SQLite the writes share one connection kept open: taking a
+        connection from the pool and giving it back costs about as much as a
+        journal statement, and a step writes two. Between transactions it holds
+        no lock (WAL), so other processes write as before. PostgreSQL takes a
+        pooled connection each time, so one that a server restart broke is
+        noticed (``pool_pre_ping``) rather than kept.
+        """
+        with self._lock:
+            if self._writer is None:
+                with self.engine.begin() as db:
+                    yield db
+            else:
+                with self._writer.begin():
+                    yield self._writer
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """One read. SQLite: on the writers' connection, in a transaction ended at once (a read
+        left open would pin an old snapshot). A second connection would find its page cache
+        dropped after every write of the first, and read the pages again."""
+        if self._writer is None:
+            with self.engine.connect() as db:
+                yield db
+            return
+        with self._lock, self._writer.begin():
+            yield self._writer
 
     def _create_schema(self) -> None:
         """Create missing tables and columns, one worker at a time when several start at once."""
@@ -491,6 +524,10 @@ class Store:
             raise ConfigError(f"store: {self.location}: cannot open: {_reason(exc)}") from None
 
     def close(self) -> None:
+        with self._lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         self.engine.dispose()
 
     # runs ---------------------------------------------------------------
@@ -512,7 +549,7 @@ class Store:
         """
         run_id = str(uuid.uuid4())
         origin = facts or RunOrigin()
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             db.execute(
                 runs.insert().values(
                     id=run_id,
@@ -536,21 +573,21 @@ class Store:
         return run_id
 
     def add_steps(self, run_id: str, new_steps: list[StepRow]) -> None:
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             db.execute(steps.insert(), _pending(run_id, new_steps))
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
-        with self.engine.connect() as db:
+        with self._reading() as db:
             row = db.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
             return dict(row) if row else None
 
     def find_runs(self, prefix: str) -> list[dict[str, Any]]:
-        with self.engine.connect() as db:
+        with self._reading() as db:
             rows = db.execute(sa.select(runs).where(runs.c.id.startswith(prefix, autoescape=True)))
             return [dict(r) for r in rows.mappings()]
 
     def latest_unfinished_run(self) -> dict[str, Any] | None:
-        with self.engine.connect() as db:
+        with self._reading() as db:
             row = (
                 db.execute(
                     sa.select(runs)
@@ -567,7 +604,7 @@ class Store:
     ) -> None:
         """Keep a notification that could not be delivered, for the next run-due."""
         row = {"kind": kind, "recipient": recipient, "subject": subject, "text": text}
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             db.execute(
                 notification_outbox.insert().values(
                     **row, facts=facts, created_at=now(), failures=1, last_error=redact_value(error)
@@ -576,17 +613,17 @@ class Store:
 
     def kept_notifications(self) -> list[dict[str, Any]]:
         """The notifications still to deliver, oldest first."""
-        with self.engine.connect() as db:
+        with self._reading() as db:
             query = sa.select(notification_outbox).order_by(notification_outbox.c.id)
             return [dict(r) for r in db.execute(query).mappings()]
 
     def forget_notification(self, id_: int) -> None:
         """Remove a kept notification: delivered, or dropped after `notifications.keep_days`."""
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             db.execute(notification_outbox.delete().where(notification_outbox.c.id == id_))
 
     def notification_failed_again(self, id_: int, error: str) -> None:
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             db.execute(
                 notification_outbox.update()
                 .where(notification_outbox.c.id == id_)
@@ -609,11 +646,11 @@ class Store:
             query = query.where(runs.c.created_at >= since)
         if status:
             query = query.where(runs.c.status == status)
-        with self.engine.connect() as db:
+        with self._reading() as db:
             return [dict(r) for r in db.execute(query).mappings()]
 
     def set_run_plan_errors(self, run_id: str, plan_errors: dict[str, str]) -> None:
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             db.execute(runs.update().where(runs.c.id == run_id).values(plan_errors=redact_value(plan_errors)))
 
     def finish_run(
@@ -626,11 +663,11 @@ class Store:
     ) -> None:
         """The run's verdict, the person's status (username, status) and the audit record of it:
         all in one transaction, so a crash never leaves a run complete and its person unmarked."""
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             db.execute(
                 runs.update()
                 .where(runs.c.id == run_id)
-                .values(status=status, report=json.loads(json.dumps(redact_value(report))), finished_at=now())
+                .values(status=status, report=redact_value(report), finished_at=now())
             )
             if person is not None:
                 _upsert_identity(db, person[0], person[1], None)
@@ -641,7 +678,7 @@ class Store:
     # steps (the journal) ------------------------------------------------
 
     def run_steps(self, run_id: str) -> list[StepRow]:
-        with self.engine.connect() as db:
+        with self._reading() as db:
             rows = db.execute(sa.select(steps).where(steps.c.run_id == run_id).order_by(steps.c.seq))
             return [
                 StepRow(
@@ -664,7 +701,7 @@ class Store:
 
     def step_started(self, run_id: str, seq: int) -> None:
         """Journal *before* the step runs."""
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             db.execute(_STEP_STARTED, {"b_run": run_id, "b_seq": seq, "b_at": now()})
         crash_point("step journaled as running")
 
@@ -676,12 +713,15 @@ class Store:
         outcome: str | None,
         error: str | None,
         audit: tuple[str, dict[str, Any]] | None = None,
+        then_started: int | None = None,
     ) -> None:
         """Journal *after* the step ran, with its audit record (log, record) in the same transaction.
 
-        The two can never disagree: a crash leaves both or neither.
+        The two can never disagree: a crash leaves both or neither. ``then_started``
+        names the system's next step, journaled as running in the same transaction
+        (as `step_started` would, one commit fewer a step).
         """
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             db.execute(
                 _STEP_FINISHED,
                 {
@@ -695,16 +735,18 @@ class Store:
             )
             if audit is not None:
                 db.execute(_OUTBOX_ADD, {"log": audit[0], "record": audit[1]})
+            if then_started is not None:
+                db.execute(_STEP_STARTED, {"b_run": run_id, "b_seq": then_started, "b_at": now()})
         crash_point("step journaled as ended")
 
     # identities ---------------------------------------------------------
 
     def upsert_identity(self, username: str, status: str, attributes: dict[str, Any] | None = None) -> None:
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             _upsert_identity(db, username, status, attributes)
 
     def identities(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as db:
+        with self._reading() as db:
             return [
                 dict(r) for r in db.execute(sa.select(identities).order_by(identities.c.username)).mappings()
             ]
@@ -718,13 +760,13 @@ class Store:
         applied right away), so no `due_events` elsewhere hands it out too.
         """
         claim = {"claimed_by": _worker(), "claimed_at": now()} if event.get("status") == "running" else {}
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             db.execute(events.insert().values(**event, **claim, received_at=now()))
             if identity_status is not None:
                 _upsert_identity(db, event["username"], identity_status, event["identity"])
 
     def finish_event(self, event_id: str, status: str, run_id: str | None, error: str | None) -> None:
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             db.execute(
                 events.update()
                 .where(events.c.id == event_id)
@@ -753,7 +795,7 @@ class Store:
             .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             row = (
                 db.execute(
                     events.update()
@@ -775,7 +817,7 @@ class Store:
         not start a run every five minutes forever.
         """
         query = sa.select(events).where(events.c.status == "partial").order_by(events.c.effective_at)
-        with self.engine.connect() as db:
+        with self._reading() as db:
             rows = [dict(r) for r in db.execute(query).mappings()]
         if at is None:
             return rows
@@ -783,7 +825,7 @@ class Store:
 
     def claim_retry(self, event_id: str) -> bool:
         """Take a partial event to run it again; False if another worker took it first."""
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             result = db.execute(
                 events.update()
                 .where(events.c.id == event_id, events.c.status == "partial")
@@ -798,7 +840,7 @@ class Store:
 
     def events_of_run(self, run_id: str) -> list[dict[str, Any]]:
         """The HR events a run carried out (an offboarding from the CLI has none)."""
-        with self.engine.connect() as db:
+        with self._reading() as db:
             rows = db.execute(sa.select(events).where(events.c.run_id == run_id))
             return [dict(r) for r in rows.mappings()]
 
@@ -806,7 +848,7 @@ class Store:
         query = sa.select(events).order_by(events.c.effective_at)
         if status:
             query = query.where(events.c.status == status)
-        with self.engine.connect() as db:
+        with self._reading() as db:
             return [dict(r) for r in db.execute(query).mappings()]
 
     def cancel_pending(self, username: str, types: tuple[str, ...]) -> int:
@@ -815,7 +857,7 @@ class Store:
         A claim whose worker died counts as still pending: left alone, it
         would be taken over after the lease and undo the newer fact.
         """
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             result = db.execute(
                 events.update()
                 .where(events.c.username == username, _unclaimed(), events.c.type.in_(types))
@@ -829,7 +871,7 @@ class Store:
         With a deterministic id (a grant's expiry), any number of workers
         noticing the same fact at once record it exactly once.
         """
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             inserted = db.execute(
                 _insert(db)(events)
                 .values(**event, received_at=now())
@@ -844,7 +886,7 @@ class Store:
         One insert that ignores a duplicate: of two copies arriving at once,
         exactly one is the first.
         """
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             db.execute(seen_requests.delete().where(seen_requests.c.seen_at < window_start))
             inserted = db.execute(
                 _insert(db)(seen_requests)
@@ -855,7 +897,7 @@ class Store:
             return inserted.first() is not None
 
     def get_identity(self, username: str) -> dict[str, Any] | None:
-        with self.engine.connect() as db:
+        with self._reading() as db:
             row = (
                 db.execute(sa.select(identities).where(identities.c.username == username)).mappings().first()
             )
@@ -865,7 +907,7 @@ class Store:
 
     def place_hold(self, username: str, reason: str, placed_by: str, source: str, run_id: str | None) -> bool:
         """Hold ``username`` against HR unless a hold already stands (the first termination counts)."""
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             inserted = db.execute(
                 _insert(db)(holds)
                 .values(
@@ -882,11 +924,11 @@ class Store:
             return inserted.first() is not None
 
     def standing_holds(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as db:
+        with self._reading() as db:
             return [dict(r) for r in db.execute(sa.select(holds).order_by(holds.c.username)).mappings()]
 
     def get_hold(self, username: str) -> dict[str, Any] | None:
-        with self.engine.connect() as db:
+        with self._reading() as db:
             row = db.execute(sa.select(holds).where(holds.c.username == username)).mappings().first()
             return dict(row) if row else None
 
@@ -895,13 +937,13 @@ class Store:
         query = holds.delete().where(holds.c.username == username)
         if run_id is not None:
             query = query.where(holds.c.run_id == run_id)
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             row = db.execute(query.returning(*holds.c)).mappings().first()
             return dict(row) if row else None
 
     def hold_conflicts_since(self, username: str, at: datetime) -> None:
         """Record that HR's feed lists a held person active; the first sighting is kept."""
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             db.execute(
                 holds.update()
                 .where(holds.c.username == username, holds.c.conflict_since.is_(None))
@@ -913,7 +955,7 @@ class Store:
     def suspend(self, row: dict[str, Any]) -> None:
         """Record a suspension (replacing the person's previous, ended one) and mark them
         suspended, in one transaction: from here on no sync or event grants them anything."""
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             values = {**row, "held": redact_value(row["held"]), "restored_at": None}
             db.execute(
                 _insert(db)(suspensions)
@@ -925,7 +967,7 @@ class Store:
     def add_suspension_held(self, username: str, run_id: str, held: dict[str, Any]) -> bool:
         """Add what systems unread at suspension hold now (read before a resumed run cuts them),
         to the suspension that run placed; False when that run's suspension no longer stands."""
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             query = sa.select(suspensions).where(
                 suspensions.c.username == username,
                 suspensions.c.run_id == run_id,
@@ -943,7 +985,7 @@ class Store:
             return True
 
     def get_suspension(self, username: str) -> dict[str, Any] | None:
-        with self.engine.connect() as db:
+        with self._reading() as db:
             query = sa.select(suspensions).where(suspensions.c.username == username)
             row = db.execute(query).mappings().first()
             return dict(row) if row else None
@@ -956,11 +998,11 @@ class Store:
             .where(identities.c.status == "suspended")
             .order_by(suspensions.c.username)
         )
-        with self.engine.connect() as db:
+        with self._reading() as db:
             return [dict(r) for r in db.execute(query).mappings()]
 
     def suspension_restored(self, username: str, at: datetime) -> None:
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             db.execute(suspensions.update().where(suspensions.c.username == username).values(restored_at=at))
 
     # reviews ------------------------------------------------------------
@@ -968,7 +1010,7 @@ class Store:
     def save_sweep(
         self, sweep_id: str, at: datetime, summary: dict[str, Any], findings: list[dict[str, Any]]
     ) -> None:
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             db.execute(
                 sweeps.insert().values(
                     id=sweep_id, at=at, stored_at=now(), summary=summary, findings=findings
@@ -978,11 +1020,11 @@ class Store:
     def sweeps(self, limit: int = 2) -> list[dict[str, Any]]:
         """The latest sweeps, newest first (by sweep time, then by when stored)."""
         query = sa.select(sweeps).order_by(sweeps.c.at.desc(), sweeps.c.stored_at.desc()).limit(limit)
-        with self.engine.connect() as db:
+        with self._reading() as db:
             return [dict(r) for r in db.execute(query).mappings()]
 
     def save_certification(self, cert_id: str, manager: str, due: Any, items: list[dict[str, Any]]) -> None:
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             db.execute(
                 certifications.insert().values(
                     id=cert_id, manager=manager, due=due, items=items, decisions={}, created_at=now()
@@ -990,20 +1032,20 @@ class Store:
             )
 
     def get_certification(self, cert_id: str) -> dict[str, Any] | None:
-        with self.engine.connect() as db:
+        with self._reading() as db:
             row = (
                 db.execute(sa.select(certifications).where(certifications.c.id == cert_id)).mappings().first()
             )
             return dict(row) if row else None
 
     def certifications(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as db:
+        with self._reading() as db:
             return [dict(r) for r in db.execute(sa.select(certifications)).mappings()]
 
     def claim_certification_reminder(self, cert_id: str, column: str, at: datetime) -> bool:
         """Mark a reminder as sent unless it was (one worker sends it, once)."""
         col = certifications.c[column]
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             done = db.execute(
                 certifications.update()
                 .where(certifications.c.id == cert_id, col.is_(None))
@@ -1012,7 +1054,7 @@ class Store:
             return bool(done.rowcount)
 
     def set_certification_decisions(self, cert_id: str, decisions: dict[str, Any]) -> None:
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             db.execute(
                 certifications.update().where(certifications.c.id == cert_id).values(decisions=decisions)
             )
@@ -1024,19 +1066,19 @@ class Store:
         finished = sa.select(runs.c.id).where(
             runs.c.finished_at < before, runs.c.status.in_(("complete", "planned", "not_found", "cancelled"))
         )
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             db.execute(steps.delete().where(steps.c.run_id.in_(finished)))
             return int(db.execute(runs.delete().where(runs.c.id.in_(finished))).rowcount or 0)
 
     def outbox_add(self, log: str, record: dict[str, Any]) -> None:
         """An audit record to be appended to ``log``, kept until it is (`outbox_settle`)."""
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             db.execute(audit_outbox.insert().values(log=log, record=record))
         crash_point("audit record kept")
 
     def outbox_pending(self, log: str) -> list[tuple[int, dict[str, Any]]]:
         """The records waiting for ``log``, oldest first, with their outbox ids."""
-        with self.engine.connect() as db:
+        with self._reading() as db:
             rows = db.execute(
                 sa.select(audit_outbox.c.id, audit_outbox.c.record)
                 .where(audit_outbox.c.log == log)
@@ -1046,7 +1088,7 @@ class Store:
 
     def outbox_settle(self, log: str, ids: list[int], seq: int, digest: str) -> None:
         """Records ``ids`` are in the log, whose last record is now (seq, digest): one transaction."""
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             if ids:
                 db.execute(audit_outbox.delete().where(audit_outbox.c.id.in_(ids)))
             db.execute(
@@ -1058,12 +1100,12 @@ class Store:
 
     def forwarded(self, log: str) -> int:
         """The seq of the last record of ``log`` the syslog copy holds (0: none yet)."""
-        with self.engine.connect() as db:
+        with self._reading() as db:
             seq = db.execute(sa.select(audit_forward.c.seq).where(audit_forward.c.log == log)).scalar()
             return int(seq or 0)
 
     def set_forwarded(self, log: str, seq: int) -> None:
-        with self._lock, self.engine.begin() as db:
+        with self._writing() as db:
             db.execute(
                 _insert(db)(audit_forward)
                 .values(log=log, seq=seq)
@@ -1071,7 +1113,7 @@ class Store:
             )
 
     def audit_head(self, log: str) -> tuple[int, str] | None:
-        with self.engine.connect() as db:
+        with self._reading() as db:
             row = db.execute(sa.select(audit_head).where(audit_head.c.log == log)).first()
             return (row.seq, row.hash) if row else None
 

@@ -57,6 +57,37 @@ def test_offboard_is_complete_and_journaled_before_and_after(tmp_path: Path) -> 
     assert rt.store.get_identity("ann")["status"] == "terminated"
 
 
+class Watched(MemoryConnector):
+    """Notes, as each operation runs, what the journal says of the run's steps at that moment."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.rt: Runtime | None = None
+        self.seen: list[list[str]] = []
+
+    def _maybe_fail(self, op: str, username: str) -> None:
+        if self.rt is not None and op != "read":
+            (run,) = self.rt.store.list_runs(limit=1)
+            self.seen.append([row.status for row in self.rt.store.run_steps(run["id"])])
+        super()._maybe_fail(op, username)
+
+
+def test_each_step_is_journaled_running_before_it_runs_and_done_after(tmp_path: Path) -> None:
+    conn = Watched("a")
+    leaver(conn)
+    conn.fail["revoke"] = [InvalidAttribute("refused")] * 10  # failed steps: the next is journaled anew
+    rt, _ = runtime(tmp_path, conn)
+    conn.rt = rt
+    report = runs.offboard(rt, "ann", "left").to_json()
+    assert report["status"] == "partial"
+    assert len(conn.seen) == len(report["systems"][0]["steps"]) >= 4
+    for i, statuses in enumerate(conn.seen):  # step i runs: the ones before have ended, it is running
+        assert statuses[i] == "running"
+        assert all(status in ("done", "failed") for status in statuses[:i])
+        assert all(status == "pending" for status in statuses[i + 1 :])
+    assert [r.attempts for r in rt.store.run_steps(report["run_id"])] == [1] * len(conn.seen)
+
+
 def test_transient_failures_are_retried_with_backoff(tmp_path: Path) -> None:
     conn = leaver(MemoryConnector("a"))
     conn.fail["disable"] = [ConnectTimeout("slow"), ConnectTimeout("slow")]
