@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +45,11 @@ from iam.store import Store
 
 #: Seconds the syslog copy is not tried again after it failed (a down server must not slow every step).
 FORWARD_PAUSE = 30.0
+
+#: Inside `AuditLog.batch`, the file is appended once this many records wait, and by a timer
+#: at least this often (and always at the batch's end).
+BATCH_RECORDS = 1000
+BATCH_SECONDS = 2.0
 
 
 def _who(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -93,6 +99,9 @@ class AuditLog:
         self.key = str(self.path.resolve())
         self._lock = threading.Lock()
         self._appended = 0
+        #: Depth of `batch` scopes, and the records kept since the last append.
+        self._batching = 0
+        self._kept_since = 0
         self._logger = structlog.wrap_logger(
             _Capture(),
             processors=[structlog.processors.TimeStamper(fmt="iso", utc=True, key="at"), _who, _redact],
@@ -108,25 +117,75 @@ class AuditLog:
 
     def pending(self, event: str, **fields: Any) -> tuple[str, dict[str, Any]]:
         """(log, record) for the store to keep with a journal entry, in the same transaction."""
+        self._kept_since += 1
         return self.key, self.prepare(event, **fields)
 
     def keep(self, event: str, **fields: Any) -> None:
         """Keep one record in the store, to be appended with the next `flush` (a run's end, or a
-        resume's): one append and one fsync of the log per run, not one per record."""
+        resume's; inside `batch`, the batch's): one append and fsync of the log per run, or per
+        batch, not one per record."""
         if self.store is None:
             self.record(event, **fields)
             return
+        self._kept_since += 1
         self.store.outbox_add(self.key, self.prepare(event, **fields))
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Many runs in a row (a layoff, an HR sync): append their records together.
+
+        Each record is already kept in the store with the journal entry it
+        describes, so deferring the file append loses nothing on a crash (the
+        next command appends what waits, as after any crash). Inside, the
+        file is appended once `BATCH_RECORDS` wait (`settle`, `record`), and
+        by a timer at least every `BATCH_SECONDS` while anything waits, so a
+        run stuck on a slow system does not hold back what came before it;
+        leaving the scope appends the rest. A single run (`iam offboard
+        alice`) is not batched: its records are in the file when it returns.
+        """
+        if self._batching:
+            self._batching += 1
+            try:
+                yield
+            finally:
+                self._batching -= 1
+            return
+        self._batching = 1
+        stop = threading.Event()
+        timer = threading.Thread(target=self._flush_every, args=(stop,), name="audit-batch", daemon=True)
+        timer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            timer.join()
+            self._batching = 0
+            self.flush()
+
+    def _flush_every(self, stop: threading.Event) -> None:
+        """The batch's timer: what waits reaches the file within `BATCH_SECONDS`."""
+        while not stop.wait(BATCH_SECONDS):
+            try:
+                self.flush()
+            except Exception:  # the batch's own last append meets the same error, and raises it
+                return
+
+    def settle(self) -> None:
+        """Append what waits now, or, inside `batch`, once `BATCH_RECORDS` wait (a run's end, a record)."""
+        if self._batching and self._kept_since < BATCH_RECORDS:
+            return
+        self.flush()
+
     def record(self, event: str, **fields: Any) -> None:
-        """Keep one record and append it to the log now."""
+        """Keep one record and append it to the log now (inside `batch`: with the batch's)."""
         record = self.prepare(event, **fields)
         if self.store is None:
             with self.files.locked() as handle:
                 self._append(handle, [record])
             return
+        self._kept_since += 1
         self.store.outbox_add(self.key, record)
-        self.flush()
+        self.settle()
 
     def flush(self) -> int:
         """Append every record the store keeps for this log, once; returns how many were appended."""
@@ -143,6 +202,7 @@ class AuditLog:
                 fresh = [{**record, "oid": oid} for oid, record in pending if oid not in done]
                 seq, digest = self._append(handle, fresh)
                 self.store.outbox_settle(self.key, [oid for oid, _ in pending], seq, digest)
+                self._kept_since = 0
                 self._forward(seq)
                 self._rotate_if_due(handle, seq, digest)
                 return len(fresh)

@@ -95,11 +95,14 @@ def offboard_many(
     confirm: Callable[[list[Plan]], bool] | None = None,
     max_terminations: int | None = None,
     on_person: Callable[[int, int, RunReport | None], None] | None = None,
+    dry_run: bool = False,
 ) -> BatchResult:
     """Plan everyone, apply the blast-radius limit, confirm once, then terminate each in turn.
 
     ``max_terminations`` overrides ``safety.max_terminations`` for this batch.
     ``on_person(done, total, report)`` is called after each person (progress).
+    A ``dry_run`` shows the plans (``confirm`` is only shown them) and journals
+    each as a planned run: nothing changes, and nobody is held.
     """
     plans = [runs.plan_offboard(rt, leaver.username) for leaver in leavers]
     with_access = [p for p in plans if p.errors or set(p.no_account) != set(rt.connectors)]
@@ -110,16 +113,25 @@ def offboard_many(
             "(safety.max_terminations); nothing was changed. Check the list, or give --max-terminations N"
         )
     result = BatchResult()
+    if dry_run:
+        if confirm is not None:
+            confirm(plans)  # shows the plans; a dry run changes nothing either way
+        for done, (leaver, plan) in enumerate(zip(leavers, plans, strict=True), start=1):
+            result.reports.append(runs.offboard_planned(rt, plan, leaver.reason, dry_run=True))
+            if on_person is not None:
+                on_person(done, len(leavers), result.reports[-1])
+        return result
     if confirm is not None and not confirm(plans):
         result.cancelled = True
         return result
-    for done, leaver in enumerate(leavers, start=1):
-        report: RunReport | None = None
-        try:
-            report = holds.terminate(rt, leaver.username, leaver.reason, by=by, source=source)
-            result.reports.append(report)
-        except UserError as exc:  # this person's run could not start; the others go on
-            result.failed[leaver.username] = str(exc)
-        if on_person is not None:
-            on_person(done, len(leavers), report)
+    with rt.audit.batch():  # their audit records go to the file together, not one fsync a person
+        for done, leaver in enumerate(leavers, start=1):
+            report: RunReport | None = None
+            try:
+                report = holds.terminate(rt, leaver.username, leaver.reason, by=by, source=source)
+                result.reports.append(report)
+            except UserError as exc:  # this person's run could not start; the others go on
+                result.failed[leaver.username] = str(exc)
+            if on_person is not None:
+                on_person(done, len(leavers), report)
     return result

@@ -259,23 +259,22 @@ def _offboard_file(
     from iam import actor, batch, render
     from iam.report import BatchFailure, BatchReport
 
-    if dry_run:
-        raise InputError("--dry-run with --from is not supported yet; nothing was changed")
     leavers = batch.read_leavers(path, reason)
 
     def confirm(plans: list[Plan]) -> bool:
         steps = sum(len(p.steps) for p in plans)
         if fmt == "table":
             render.console().print(render.batch_plan_table(plans))
-        if yes or not steps:
+        if yes or dry_run or not steps:
             return True
         if not sys.stdin.isatty():
-            raise InputError("refusing to change systems without confirmation: add --yes")
+            raise InputError("refusing to change systems without confirmation: add --yes (or --dry-run)")
         return click.confirm(f"Apply {steps} step(s) for {len(plans)} people?", default=False, err=True)
 
     def progress(done: int, total: int, report: Any) -> None:
         if fmt == "table" and sys.stderr.isatty():
-            click.echo(f"\r{done}/{total} offboarded", nl=done == total, err=True)
+            what = "planned" if dry_run else "offboarded"
+            click.echo(f"\r{done}/{total} {what}", nl=done == total, err=True)
 
     with obj.runtime() as rt:
         done = batch.offboard_many(
@@ -286,6 +285,7 @@ def _offboard_file(
             confirm=confirm,
             max_terminations=max_terminations,
             on_person=progress,
+            dry_run=dry_run,
         )
     report = BatchReport(
         source=str(path),
@@ -293,7 +293,7 @@ def _offboard_file(
         runs=done.reports,
         failed=[BatchFailure(username=u, error=e) for u, e in done.failed.items()],
     )
-    _done(report, fmt)
+    _done(report, fmt, title="Leavers (dry run: nothing was changed)" if dry_run else None)
 
 
 @cli.command()

@@ -80,16 +80,17 @@ def process(
     """Store each event; run the ones already due; return one outcome per event."""
     outcomes = []
     people: uniqueness.People | None = None  # read once, for the joiners' duplicate check
-    for event in events:
-        if event.type == "joiner" and people is None:
-            people = uniqueness.People(known_identities(rt).values())
-        outcome = _process_one(rt, policy, event, now, dry_run, people or uniqueness.People())
-        if event.type == "joiner" and event.person is not None and outcome.status != "rejected":
-            assert people is not None
-            people.add(replace(event.person, status="pending"))  # a later twin in the same feed
-        outcomes.append(outcome)
-        if on_event:
-            on_event(outcome)
+    with rt.audit.batch():  # one append of the log for the feed's runs, not one per person
+        for event in events:
+            if event.type == "joiner" and people is None:
+                people = uniqueness.People(known_identities(rt).values())
+            outcome = _process_one(rt, policy, event, now, dry_run, people or uniqueness.People())
+            if event.type == "joiner" and event.person is not None and outcome.status != "rejected":
+                assert people is not None
+                people.add(replace(event.person, status="pending"))  # a later twin in the same feed
+            outcomes.append(outcome)
+            if on_event:
+                on_event(outcome)
     return outcomes
 
 
@@ -384,11 +385,12 @@ def retention(rt: Runtime, now: datetime) -> list[Upkeep]:
 
 def _apply_due(rt: Runtime, now: datetime, report: LifecycleReport) -> None:
     """Due events first (a leaver never waits on the policy), then the grants that have expired."""
-    _apply_claimed(rt, now, report)
-    if rt.config.policy:
-        _schedule_grant_expiries(rt, policy_of(rt), now)
-        _schedule_acknowledgement_revokes(rt, policy_of(rt), now)
+    with rt.audit.batch():
         _apply_claimed(rt, now, report)
+        if rt.config.policy:
+            _schedule_grant_expiries(rt, policy_of(rt), now)
+            _schedule_acknowledgement_revokes(rt, policy_of(rt), now)
+            _apply_claimed(rt, now, report)
 
 
 def _apply_claimed(rt: Runtime, now: datetime, report: LifecycleReport) -> None:

@@ -103,6 +103,23 @@ def offboard(
     if not reason.strip():
         raise InputError("a reason is required (--reason), it goes to the audit log")
     plan = plan_offboard(rt, username)
+    return offboard_planned(
+        rt, plan, reason, dry_run=dry_run, confirm=confirm, on_step=on_step, on_start=on_start
+    )
+
+
+def offboard_planned(
+    rt: Runtime,
+    plan: Plan,
+    reason: str,
+    *,
+    dry_run: bool = False,
+    confirm: Confirm | None = None,
+    on_step: StepCallback | None = None,
+    on_start: Callable[[str], None] | None = None,
+) -> RunReport:
+    """The termination `plan_offboard` planned: journaled, applied and verified (or, in a dry
+    run, journaled as planned only); a name no system holds ends ``not_found``."""
     if not plan.errors and set(plan.no_account) == set(rt.connectors):
         return _not_found(rt, plan, reason, dry_run)
     return _execute(rt, plan, reason, dry_run=dry_run, confirm=confirm, on_step=on_step, on_start=on_start)
@@ -419,7 +436,7 @@ def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) ->
         remaining={s.system: s.remaining for s in report.systems if s.remaining},
     )
     rt.store.finish_run(run_id, report.status, report.to_json(), (run["username"], status), verified)
-    rt.audit.flush()
+    rt.audit.settle()
     if report.status == "partial":
         _tell_partial(rt, report)
     return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 from tests.conftest import Directory, run_iam
@@ -85,3 +86,27 @@ def test_a_username_and_a_file_together_are_refused(config_file: Path, tmp_path:
     result = run_iam("--config", str(config_file), "offboard", "alice", "--from", str(path), "--reason", "x")
     assert result.returncode == 2
     assert "give a USERNAME or --from FILE" in result.stderr
+
+
+def test_a_dry_run_of_a_list_shows_every_plan_and_changes_nothing(
+    directory: Directory, config_file: Path, tmp_path: Path
+) -> None:
+    path = leavers_file(tmp_path, "alice\nnobdoy\n")
+    base = ("--config", str(config_file), "offboard", "--from", str(path), "--reason", "layoff", "--dry-run")
+    shown = run_iam(*base)
+    assert shown.returncode == 2, shown.stderr  # "nobdoy" is found nowhere, as in a real run
+    assert "dry run: nothing was changed" in shown.stdout and "alice" in shown.stdout
+    result = run_iam(*base, "--format", "json")
+    document = json.loads(result.stdout)
+    schemas.validate(document, "offboard-batch")
+    assert [(r["username"], r["status"], r["dry_run"]) for r in document["runs"]] == [
+        ("alice", "planned", True),
+        ("nobdoy", "not_found", True),
+    ]
+    assert outside_view(directory.slapd, "alice")["groups"] != []
+    assert can_bind(directory.slapd, directory.alice, "alice-Passw0rd")
+    status = run_iam("--config", str(config_file), "status", "alice", "--format", "json")
+    assert json.loads(status.stdout)["identity_status"] != "terminated"
+    with sqlite3.connect(config_file.parent / "state" / "iam.db") as db:
+        assert db.execute("select count(*) from holds").fetchone() == (0,)  # nobody held against HR
+        assert db.execute("select count(*) from runs where dry_run = 0").fetchone() == (0,)

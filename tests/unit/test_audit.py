@@ -1,9 +1,14 @@
 import itertools
+import json
 from pathlib import Path
 
+import pytest
+
+from iam import audit
 from iam.audit import AuditLog
 from iam.secrets import Secret
 from iam.store import Store
+from lab.waiting import wait_for
 
 
 def test_chain_verifies_and_every_record_links_to_the_one_before(tmp_path: Path) -> None:
@@ -49,3 +54,71 @@ def test_secrets_are_redacted_from_every_field(tmp_path: Path) -> None:
     assert "hunter2" not in text
     assert text.count("***") == 3
     assert str(secret) == "***" and "hunter2" not in repr(secret)
+
+
+def _in_file(path: Path) -> list[str]:
+    return [json.loads(line)["event"] for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_a_batch_appends_its_records_together_and_all_of_them_on_leaving(tmp_path: Path) -> None:
+    path, store = tmp_path / "a.jsonl", Store(str(tmp_path / "s.db"))
+    log = AuditLog(path, store)
+    with log.batch():
+        log.keep("run.started", run_id="r1")
+        log.settle()  # a run's end
+        log.record("hold.placed", username="ann")
+        assert _in_file(path) == []  # kept in the store, not yet in the file
+        assert len(store.outbox_pending(log.key)) == 2
+    assert _in_file(path) == ["run.started", "hold.placed"]
+    assert store.outbox_pending(log.key) == [] and log.verify().ok
+    log.record("after")  # outside a batch: in the file at once
+    assert _in_file(path)[-1] == "after"
+
+
+def test_a_batch_left_by_an_error_still_appends_what_it_kept(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    log = AuditLog(path, Store(str(tmp_path / "s.db")))
+    with pytest.raises(RuntimeError), log.batch():
+        log.record("access.changed", username="ann")
+        raise RuntimeError("the run broke")
+    assert _in_file(path) == ["access.changed"]
+
+
+def test_a_crash_inside_a_batch_loses_nothing(tmp_path: Path) -> None:
+    path, db = tmp_path / "a.jsonl", str(tmp_path / "s.db")
+    log = AuditLog(path, Store(db))
+    batch = log.batch()
+    batch.__enter__()  # never left: the process dies inside
+    log.record("access.changed", username="ann")
+    assert _in_file(path) == []
+    later = AuditLog(path, Store(db))  # the next command
+    assert [r["event"] for r in later.records()] == ["access.changed"]
+    assert later.verify().ok
+
+
+def test_a_long_batch_appends_once_enough_records_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit, "BATCH_RECORDS", 3)
+    path = tmp_path / "a.jsonl"
+    log = AuditLog(path, Store(str(tmp_path / "s.db")))
+    with log.batch():
+        for i in range(2):
+            log.record("step.done", step=i)
+        assert _in_file(path) == []
+        log.record("step.done", step=2)
+        assert len(_in_file(path)) == 3  # the third waiting record triggered the append
+        log.record("step.done", step=3)
+        assert len(_in_file(path)) == 3
+
+
+def test_a_batch_appends_within_its_time_bound_even_while_a_run_is_stuck(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit, "BATCH_SECONDS", 0.05)
+    path = tmp_path / "a.jsonl"
+    log = AuditLog(path, Store(str(tmp_path / "s.db")))
+    with log.batch():
+        log.record("event.due", username="ann")  # then the run waits on a system that does not answer
+        assert wait_for(lambda: _in_file(path), 10, "the timer's append") == ["event.due"]
+    assert log.verify().ok
