@@ -117,7 +117,7 @@ def offboard_many(
         if confirm is not None:
             confirm(plans)  # shows the plans; a dry run changes nothing either way
         for done, (leaver, plan) in enumerate(zip(leavers, plans, strict=True), start=1):
-            result.reports.append(runs.offboard_planned(rt, plan, leaver.reason, dry_run=True))
+            result.reports.append(runs.offboard(rt, leaver.username, leaver.reason, dry_run=True, plan=plan))
             if on_person is not None:
                 on_person(done, len(leavers), result.reports[-1])
         return result

@@ -94,32 +94,21 @@ def offboard(
     confirm: Confirm | None = None,
     on_step: StepCallback | None = None,
     on_start: Callable[[str], None] | None = None,
+    plan: Plan | None = None,
 ) -> RunReport:
     """Terminate every access of ``username``; returns the verified run report.
 
     ``on_start`` is called with the run id once the run is journaled, before
-    any system changes (`iam.holds` records there who ordered it).
+    any system changes (`iam.holds` records there who ordered it). ``plan`` is
+    one `plan_offboard` made moments ago (a list's dry run shows every plan
+    first); without it, every system is read now.
     """
     if not reason.strip():
         raise InputError("a reason is required (--reason), it goes to the audit log")
-    plan = plan_offboard(rt, username)
-    return offboard_planned(
-        rt, plan, reason, dry_run=dry_run, confirm=confirm, on_step=on_step, on_start=on_start
-    )
-
-
-def offboard_planned(
-    rt: Runtime,
-    plan: Plan,
-    reason: str,
-    *,
-    dry_run: bool = False,
-    confirm: Confirm | None = None,
-    on_step: StepCallback | None = None,
-    on_start: Callable[[str], None] | None = None,
-) -> RunReport:
-    """The termination `plan_offboard` planned: journaled, applied and verified (or, in a dry
-    run, journaled as planned only); a name no system holds ends ``not_found``."""
+    if plan is None:
+        plan = plan_offboard(rt, username)
+    elif plan.username != username or plan.kind != "offboard":
+        raise InputError(f"the plan given is not a termination of {username}")
     if not plan.errors and set(plan.no_account) == set(rt.connectors):
         return _not_found(rt, plan, reason, dry_run)
     return _execute(rt, plan, reason, dry_run=dry_run, confirm=confirm, on_step=on_step, on_start=on_start)

@@ -56,6 +56,16 @@ def test_secrets_are_redacted_from_every_field(tmp_path: Path) -> None:
     assert str(secret) == "***" and "hunter2" not in repr(secret)
 
 
+@pytest.fixture(autouse=True)
+def _no_timer_append(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's timer appends only when a test asks (a slow machine must not append mid-test)."""
+    monkeypatch.setattr(audit, "BATCH_SECONDS", 3600.0)
+
+
+def _log(tmp_path: Path) -> tuple[Path, AuditLog]:
+    return tmp_path / "a.jsonl", AuditLog(tmp_path / "a.jsonl", Store(str(tmp_path / "s.db")))
+
+
 def _in_file(path: Path) -> list[str]:
     return [json.loads(line)["event"] for line in path.read_text().splitlines()] if path.exists() else []
 
@@ -76,8 +86,7 @@ def test_a_batch_appends_its_records_together_and_all_of_them_on_leaving(tmp_pat
 
 
 def test_a_batch_left_by_an_error_still_appends_what_it_kept(tmp_path: Path) -> None:
-    path = tmp_path / "a.jsonl"
-    log = AuditLog(path, Store(str(tmp_path / "s.db")))
+    path, log = _log(tmp_path)
     with pytest.raises(RuntimeError), log.batch():
         log.record("access.changed", username="ann")
         raise RuntimeError("the run broke")
@@ -100,8 +109,7 @@ def test_a_long_batch_appends_once_enough_records_wait(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(audit, "BATCH_RECORDS", 3)
-    path = tmp_path / "a.jsonl"
-    log = AuditLog(path, Store(str(tmp_path / "s.db")))
+    path, log = _log(tmp_path)
     with log.batch():
         for i in range(2):
             log.record("step.done", step=i)
@@ -116,8 +124,7 @@ def test_a_batch_appends_within_its_time_bound_even_while_a_run_is_stuck(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(audit, "BATCH_SECONDS", 0.05)
-    path = tmp_path / "a.jsonl"
-    log = AuditLog(path, Store(str(tmp_path / "s.db")))
+    path, log = _log(tmp_path)
     with log.batch():
         log.record("event.due", username="ann")  # then the run waits on a system that does not answer
         assert wait_for(lambda: _in_file(path), 10, "the timer's append") == ["event.due"]
