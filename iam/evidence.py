@@ -215,19 +215,31 @@ def evidence_chapter(
     verify_with: str,
 ) -> EvidenceChapter:
     """Another run of the person, told with the same checks as the termination's."""
-    _, systems = _systems(run, rows)
-    return EvidenceChapter(
-        run_id=run["id"],
-        kind=run["kind"],
-        status=run["status"],
-        ordered_by=run["actor"],
-        reason=run["reason"],
-        ticket=run["ticket"],
-        ordered_at=run["created_at"],
-        finished_at=run["finished_at"],
-        systems=systems,
-        audit=_seal(run["id"], records, log, verify_with),
-    )
+    _, told = _told(run, rows, records, log, verify_with)
+    return EvidenceChapter(**told, finished_at=run["finished_at"])
+
+
+def _told(
+    run: Mapping[str, Any],
+    rows: list[StepRow],
+    records: Iterable[Mapping[str, Any]],
+    log: str,
+    verify_with: str,
+) -> tuple[RunReport | None, dict[str, Any]]:
+    """What every account of a run tells (who ordered what and why, each system, the audit seal),
+    with the run's stored report."""
+    report, systems = _systems(run, rows)
+    return report, {
+        "run_id": run["id"],
+        "kind": run["kind"],
+        "status": run["status"],
+        "ordered_by": run["actor"],
+        "reason": run["reason"],
+        "ticket": run["ticket"],
+        "ordered_at": run["created_at"],
+        "systems": systems,
+        "audit": _seal(run["id"], records, log, verify_with),
+    }
 
 
 def evidence_pack(
@@ -240,23 +252,15 @@ def evidence_pack(
     story: Sequence[EvidenceChapter] = (),
 ) -> EvidencePack:
     """The evidence of one stored run, from its journal, its report and the audit records."""
-    report, systems = _systems(run, rows)
+    report, told = _told(run, rows, records, log, verify_with)
     event = hr_events[0] if hr_events else None
     complete = report is not None and report.status == "complete"
     return EvidencePack(
-        run_id=run["id"],
-        kind=run["kind"],
-        status=run["status"],
+        **told,
         username=run["username"],
         person=run["identity"],
-        ordered_by=run["actor"],
-        reason=run["reason"],
-        ticket=run["ticket"],
         hr_event=f"{event['type']} {event['id']} from {event['source']}" if event else None,
-        ordered_at=run["created_at"],
         access_gone_at=run["finished_at"] if complete else None,
-        systems=systems,
-        audit=_seal(run["id"], records, log, verify_with),
         limits=LIMITS,
         story=list(story),
     )

@@ -111,16 +111,16 @@ def _outcome(
 
 def _held(rt: Runtime, event: Event, hold: Hold) -> EventOutcome:
     """Refuse an event that would grant a held person anything; say who terminated them and why."""
+    why = {"terminated_by": hold.placed_by, "terminated_for": hold.reason}
+    return _refused_as_held(rt, event, hold.conflict(), why)
+
+
+def _refused_as_held(rt: Runtime, event: Event, error: str, why: dict[str, str]) -> EventOutcome:
+    """The audited refusal of an event that would grant a held or suspended person anything."""
     rt.audit.record(
-        "event.held",
-        event_id=event.id,
-        username=event.username,
-        type=event.type,
-        source=event.source,
-        terminated_by=hold.placed_by,
-        terminated_for=hold.reason,
+        "event.held", event_id=event.id, username=event.username, type=event.type, source=event.source, **why
     )
-    return _outcome(event, "held", error=hold.conflict())
+    return _outcome(event, "held", error=error)
 
 
 def _process_one(
@@ -484,16 +484,8 @@ def _suspended(rt: Runtime, event: Event) -> EventOutcome | None:
     """An event that would grant a suspended person anything ends `held` (their leaver still runs)."""
     if event.type == "leaver" or (standing := suspended.standing(rt, event.username)) is None:
         return None
-    rt.audit.record(
-        "event.held",
-        event_id=event.id,
-        username=event.username,
-        type=event.type,
-        source=event.source,
-        suspended_by=standing.suspended_by,
-        suspended_for=standing.reason,
-    )
-    return _outcome(event, "held", error=standing.conflict())
+    why = {"suspended_by": standing.suspended_by, "suspended_for": standing.reason}
+    return _refused_as_held(rt, event, standing.conflict(), why)
 
 
 def _duplicate(rt: Runtime, event: Event, people: uniqueness.People) -> EventOutcome | None:

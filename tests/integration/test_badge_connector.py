@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from iam.connectors.badge import LenelBadgeConnector
@@ -22,22 +22,6 @@ from iam.secrets import Secret
 from tests.support.conformance import ConnectorConformance, Unreadable
 
 JANE = "E1001"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(datetime(2025, 3, 3, 15, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def pacs(clock: FakeClock) -> Iterator[LenelEmulator]:
-    with LenelEmulator(clock) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def site(pacs: LenelEmulator) -> Site:
-    return seed(pacs)
 
 
 def make(pacs: LenelEmulator, clock: FakeClock, **overrides: object) -> LenelBadgeConnector:

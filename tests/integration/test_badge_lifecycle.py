@@ -37,22 +37,6 @@ def levels(*names: str) -> frozenset[Entitlement]:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(datetime(2025, 3, 3, 15, 0, tzinfo=UTC))  # 10:00 at the site (UTC-5)
-
-
-@pytest.fixture
-def pacs(clock: FakeClock) -> Iterator[LenelEmulator]:
-    with LenelEmulator(clock) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def site(pacs: LenelEmulator) -> Site:
-    return seed(pacs)
-
-
-@pytest.fixture
 def connector(pacs: LenelEmulator, site: Site, clock: FakeClock) -> Iterator[LenelBadgeConnector]:
     c = LenelBadgeConnector(
         SYSTEM, settings(pacs, badge_type="Contractor", timezone="Etc/GMT+5", page_size=2), now=clock

@@ -8,12 +8,11 @@ emulated door reader says whether the card opens the door.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 from iam.connectors.badge import LenelBadgeConnector
 from iam.lab.lenel import FakeClock, LenelEmulator
-from iam.lab.lenel.seed import Site, seed, settings
+from iam.lab.lenel.seed import Site, settings
 
 from iam import contract, errors
 from iam.evidence import suspension_gaps
@@ -21,22 +20,6 @@ from iam.model import DesiredAccount
 from iam.plan import Plan, plan_provisioning, plan_suspension, plan_termination
 
 SYSTEM = "badges"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(datetime(2025, 3, 3, 15, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def pacs(clock: FakeClock) -> Iterator[LenelEmulator]:
-    with LenelEmulator(clock) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def site(pacs: LenelEmulator) -> Site:
-    return seed(pacs)
 
 
 @pytest.fixture
