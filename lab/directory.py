@@ -41,16 +41,16 @@ moduleload back_mdb
 moduleload memberof
 moduleload refint
 moduleload ppolicy
+moduleload lastbind
 sizelimit unlimited
-database config
-access to * by dn.exact="{admin}" read by * none
-database mdb
+{config_db}database mdb
 maxsize 1073741824
 suffix "{suffix}"
 rootdn "{admin}"
 rootpw {password}
 directory {dir}/data
 dbnosync
+{access}{database}
 index objectClass eq
 index uid,cn,memberUid eq
 index member,uniqueMember eq
@@ -59,9 +59,46 @@ memberof-refint TRUE
 overlay refint
 refint_attributes member uniqueMember
 overlay ppolicy
-ppolicy_default "{policy}"
-ppolicy_use_lockout
+{ppolicy_default}ppolicy_use_lockout
+overlay lastbind
+lastbind-precision 0
 """
+
+
+def slapd_conf(
+    workdir: Path,
+    *,
+    suffix: str,
+    admin: str,
+    password: str,
+    policy: str,
+    config_readable: bool = True,
+    ppolicy_default: bool = True,
+    access: str = "",
+    database: str = "",
+) -> str:
+    """The slapd.conf of a local directory (this lab's, and the tests' throwaway ones).
+
+    mdb without fsync (a lab needs no durability), the memberof and refint
+    overlays, ppolicy with lockout (so a disable is one slapd enforces) and
+    lastbind (last logins). ``config_readable`` lets the admin read
+    ``cn=config``, where the connector finds the default password policy;
+    ``access`` and ``database`` are more slapd.conf lines for the data
+    (ACLs, limits), for tests of a directory configured worse.
+    """
+    config_db = f'database config\naccess to * by dn.exact="{admin}" read by * none\n'
+    return CONF.format(
+        schemas=SCHEMAS,
+        modules=MODULES,
+        dir=workdir,
+        suffix=suffix,
+        admin=admin,
+        password=password,
+        config_db=config_db if config_readable else "",
+        ppolicy_default=f'ppolicy_default "{policy}"\n' if ppolicy_default else "",
+        access=access,
+        database=database,
+    )
 
 
 @dataclass(frozen=True)
@@ -124,14 +161,8 @@ def start(workdir: Path, ldif: Path, port: int = PORT) -> str:
     password = lab.password_file.read_text(encoding="utf-8").strip()
     conf = workdir / "slapd.conf"
     conf.write_text(
-        CONF.format(
-            schemas=SCHEMAS,
-            modules=MODULES,
-            dir=workdir.resolve(),
-            admin=ADMIN_DN,
-            suffix=SUFFIX,
-            password=password,
-            policy=DEFAULT_POLICY,
+        slapd_conf(
+            workdir.resolve(), suffix=SUFFIX, admin=ADMIN_DN, password=password, policy=DEFAULT_POLICY
         ),
         encoding="utf-8",
     )

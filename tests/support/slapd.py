@@ -1,5 +1,6 @@
 """A throwaway OpenLDAP slapd on a free loopback port, for tests and benchmarks.
 
+Its configuration is the lab directory's (`iam.lab.directory.slapd_conf`):
 mdb with ``dbnosync`` (tests do not need durability), the memberof and
 refint overlays, and ppolicy with lockout, so disabling works as on a real
 directory. No system service is touched: everything lives in a temp dir.
@@ -20,6 +21,7 @@ import subprocess
 from pathlib import Path
 
 import ldap3
+from iam.lab.directory import slapd_conf
 from iam.lab.waiting import wait_for
 
 BASE_DN = "dc=example,dc=org"
@@ -29,42 +31,6 @@ DEFAULT_POLICY = f"cn=default,ou=policies,{BASE_DN}"
 #: A bind account that, unlike the rootdn, is subject to the ACLs a test gives `Slapd`.
 SERVICE_DN = f"cn=iam,{BASE_DN}"
 SERVICE_PASSWORD = "iam-service-S3cret-for-tests"
-MODULE_DIR = "/usr/lib/ldap"
-SCHEMA_DIR = "/etc/ldap/schema"
-
-CONF = """\
-include {schema}/core.schema
-include {schema}/cosine.schema
-include {schema}/inetorgperson.schema
-include {schema}/nis.schema
-pidfile {dir}/slapd.pid
-modulepath {modules}
-moduleload back_mdb
-moduleload memberof
-moduleload refint
-moduleload ppolicy
-moduleload lastbind
-sizelimit unlimited
-{config_db}database mdb
-maxsize 1073741824
-suffix "{base}"
-rootdn "{admin}"
-rootpw {password}
-directory {dir}/data
-dbnosync
-{access}{database}
-index objectClass eq
-index uid,cn,memberUid eq
-index member,uniqueMember eq
-overlay memberof
-memberof-refint TRUE
-overlay refint
-refint_attributes member uniqueMember
-overlay ppolicy
-{ppolicy_default}ppolicy_use_lockout
-overlay lastbind
-lastbind-precision 0
-"""
 
 
 def free_port() -> int:
@@ -98,19 +64,14 @@ class Slapd:
         self.url = f"ldap://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
-        conf = CONF.format(
-            schema=SCHEMA_DIR,
-            dir=self.dir,
-            modules=MODULE_DIR,
-            base=BASE_DN,
+        conf = slapd_conf(
+            self.dir,
+            suffix=BASE_DN,
             admin=ADMIN_DN,
             password=ADMIN_PASSWORD,
-            config_db=(
-                f'database config\naccess to * by dn.exact="{ADMIN_DN}" read by * none\n'
-                if config_readable
-                else ""
-            ),
-            ppolicy_default=f'ppolicy_default "{DEFAULT_POLICY}"\n' if ppolicy_default else "",
+            policy=DEFAULT_POLICY,
+            config_readable=config_readable,
+            ppolicy_default=ppolicy_default,
             access=access,
             database=database,
         )
