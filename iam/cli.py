@@ -460,6 +460,37 @@ def event_list(obj: Context, status: str | None, fmt: str) -> None:
     _done(data, fmt)
 
 
+@cli.group()
+def notifications() -> None:
+    """Notifications nobody could receive yet: kept, and tried again by every `iam run-due`."""
+
+
+@notifications.command("list")
+@FORMAT
+@click.pass_obj
+def notifications_list(obj: Context, fmt: str) -> None:
+    """The kept notifications, oldest first: to whom, since when, how often and why delivery failed."""
+    from iam import notify
+
+    with obj.runtime() as rt:
+        data = notify.kept(rt.store)
+    _done(data, fmt)
+
+
+@notifications.command("drop")
+@click.argument("notification_id", type=int, metavar="ID")
+@click.option("--reason", required=True, help="Why it is no longer to be sent; goes to the audit log.")
+@click.pass_obj
+@ticketed
+def notifications_drop(obj: Context, notification_id: int, reason: str) -> None:
+    """Stop trying to deliver kept notification ID (see `iam notifications list`); audited."""
+    from iam import notify
+
+    with obj.runtime() as rt:
+        gone = notify.drop(rt.store, rt.audit.record, notification_id, reason)
+    click.echo(f"Dropped notification {gone.id} ({gone.kind} to {gone.recipient}); it will not be sent.")
+
+
 @cli.command("run-due")
 @NOW
 @FORMAT

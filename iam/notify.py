@@ -26,6 +26,8 @@ from pydantic import Field, model_validator
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
 from iam.documents import Document, invalid
+from iam.errors import InputError
+from iam.report import KeptNotification, KeptNotificationList
 from iam.secrets import Secret, SecretSetting, redact
 
 Kind = Literal[
@@ -264,3 +266,44 @@ def send_kept(settings: NotificationSettings | None, record: Record, outbox: Out
         _log(record, "notification.sent", kind, to, kept_since=row["created_at"].isoformat())
         delivered += 1
     return delivered
+
+
+def kept(outbox: Outbox) -> KeptNotificationList:
+    """The notifications an earlier command could not deliver, oldest first (`iam notifications list`)."""
+    return KeptNotificationList(
+        [
+            KeptNotification(
+                id=row["id"],
+                kind=row["kind"],
+                recipient=row["recipient"],
+                subject=row["subject"],
+                kept_since=row["created_at"],
+                failures=row["failures"],
+                last_error=row["last_error"],
+            )
+            for row in outbox.kept_notifications()
+        ]
+    )
+
+
+def drop(outbox: Outbox, record: Record, notification_id: int, reason: str) -> KeptNotification:
+    """Stop trying to deliver one kept notification, by hand: audited like one dropped after
+    ``keep_days``, with who dropped it and why. An unknown id changes nothing."""
+    if not reason.strip():
+        raise InputError("a reason is required (--reason), it goes to the audit log")
+    found = next((n for n in kept(outbox).root if n.id == notification_id), None)
+    if found is None:
+        raise InputError(f"no kept notification {notification_id} (see `iam notifications list`)")
+    outbox.forget_notification(found.id)
+    _log(
+        record,
+        "notification.dropped",
+        found.kind,
+        found.recipient,
+        kept_since=found.kept_since.isoformat(),
+        failures=found.failures,
+        error=found.last_error,
+        reason=reason,
+        by_hand=True,
+    )
+    return found

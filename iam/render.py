@@ -27,6 +27,7 @@ from iam.report import (
     CertificationResult,
     ConnectorChecks,
     EventOutcome,
+    KeptNotificationList,
     LifecycleReport,
     PersonPlan,
     Reinstatement,
@@ -333,6 +334,27 @@ def _(report: LifecycleReport, title: str | None = None) -> Iterator[RenderableT
 @human.register
 def _(events: StoredEventList, title: str | None = None) -> Iterator[RenderableType | Warning]:
     yield events_table(events.root, title or "Events")
+
+
+@human.register
+def _(kept: KeptNotificationList, title: str | None = None) -> Iterator[RenderableType | Warning]:
+    if not kept.root:
+        yield "No kept notification: every one was delivered (or none was due)."
+        return
+    table = Table(title=title or "Kept notifications (tried again by `iam run-due`)")
+    for col in ("id", "kind", "to", "subject", "kept since", "failures", "last error"):
+        table.add_column(col)
+    for n in kept.root:
+        table.add_row(
+            str(n.id),
+            plain(n.kind),
+            plain(n.recipient),
+            plain(n.subject),
+            n.kept_since.strftime("%Y-%m-%d %H:%M UTC"),
+            str(n.failures),
+            plain(n.last_error),
+        )
+    yield table
 
 
 @human.register

@@ -512,6 +512,27 @@ class StoredEventList(RootModel[list[StoredEvent]]):
         return self.model_dump(mode="json")
 
 
+class KeptNotification(Document):
+    """A notification nobody could receive yet, kept for the next `iam run-due` to try again."""
+
+    id: int
+    kind: str
+    recipient: str
+    subject: str
+    kept_since: datetime
+    failures: int
+    last_error: str
+
+
+class KeptNotificationList(RootModel[list[KeptNotification]]):
+    """`iam notifications list`: the kept notifications, oldest first."""
+
+    schema_mode: ClassVar[str] = "serialization"
+
+    def to_json(self) -> Any:
+        return self.model_dump(mode="json")
+
+
 class Reinstatement(Document):
     """A termination hold lifted by `iam reinstate`: nothing is granted until the next sync."""
 

@@ -38,6 +38,7 @@ DOCUMENTS: dict[str, str] = {
     "runs": "iam.report:RunList",
     "lifecycle-report": "iam.report:LifecycleReport",
     "event-list": "iam.report:StoredEventList",
+    "notifications": "iam.report:KeptNotificationList",
     "reinstatement": "iam.report:Reinstatement",
     "review-sweep": "iam.report:SweepResult",
     "review-diff": "iam.report:SweepDiff",

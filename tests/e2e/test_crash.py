@@ -44,6 +44,62 @@ def test_a_crash_anywhere_loses_no_record_and_does_nothing_twice(tmp_path: Path)
     assert 20 < point < MOST_CRASH_POINTS, f"{point} crash points: the journal or the log is not marked"
 
 
+@pytest.mark.timeout(1800)
+def test_a_crash_anywhere_in_a_list_loses_no_record_and_finishes_everyone(tmp_path: Path) -> None:
+    """`offboard --from` appends its runs' records together (`AuditLog.batch`): a crash at any
+    point, then `iam resume` and the list again, leaves both people terminated and every step done
+    told exactly once."""
+    point = 0
+    while point < 2 * MOST_CRASH_POINTS:
+        point += 1
+        server = Slapd(tmp_path / f"point-{point}" / "slapd")
+        server.start()
+        try:
+            seed_directory(server)
+            config = _config(server, tmp_path / f"point-{point}")
+            leavers = tmp_path / f"point-{point}" / "leavers.txt"
+            leavers.write_text("alice\nbob\n")
+            again = (*config, "offboard", "--from", str(leavers), "--reason", "layoff", "--yes")
+            killed = run_iam(*again, env=_crash_at(point))
+            if killed.returncode != CRASHED:
+                assert killed.returncode == 0, killed.stderr
+                _assert_told_once(config, server, ["alice", "bob"])
+                break
+            resumed = run_iam(*config, "resume")
+            assert resumed.returncode == 0 or "no unfinished run" in resumed.stderr, resumed.stderr
+            finished = run_iam(*again)
+            assert finished.returncode == 0, finished.stdout[-2000:] + finished.stderr
+            _assert_told_once(config, server, ["alice", "bob"])
+        finally:
+            server.stop()
+    assert 40 < point < 2 * MOST_CRASH_POINTS, f"{point} crash points in a list of two"
+
+
+def _assert_told_once(config: tuple[str, str], server: Slapd, people: list[str]) -> None:
+    state = Path(config[1]).parent / "state"
+    with sqlite3.connect(state / "iam.db") as db:
+        done = db.execute("select run_id, seq from steps where status = 'done'").fetchall()
+        waiting = db.execute("select count(*) from audit_outbox").fetchone()[0]
+        statuses = dict(db.execute("select username, status from identities").fetchall())
+    records = [json.loads(line) for line in (state / "audit.jsonl").read_text().splitlines()]
+    told = Counter(
+        (r["run_id"], r["step"]) for r in records if r.get("event") in ("access.changed", "step.done")
+    )
+    assert waiting == 0, "records were left out of the log"
+    assert {key: told[key] for key in done} == dict.fromkeys(done, 1)  # one record per step done
+    assert sum(told.values()) == len(done)
+    assert {name: statuses.get(name) for name in people} == dict.fromkeys(people, "terminated")
+    assert run_iam(*config, "audit", "verify").returncode == 0
+    admin = server.admin()
+    for name in people:
+        admin.search(BASE_DN, f"(uid={name})")
+        (entry,) = admin.entries
+        dn = entry.entry_dn
+        admin.search(BASE_DN, f"(|(member={dn})(uniqueMember={dn})(memberUid={name}))")
+        assert admin.entries == [], f"{name} is still in a group"
+    admin.unbind()
+
+
 def _config(server: Slapd, where: Path) -> tuple[str, str]:
     path = where / "iam.yaml"
     path.write_text(

@@ -27,6 +27,7 @@ OUTPUTS = {
     "hr sync": {"lifecycle-report"},
     "event submit": {"lifecycle-report"},
     "event list": {"event-list"},
+    "notifications list": {"notifications"},
     "run-due": {"lifecycle-report"},
     "reinstate": {"reinstatement"},
     "plan": {"plan"},

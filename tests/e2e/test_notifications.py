@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import Directory, iam_env, run_iam
+from tests.support import schemas
 from tests.support.company import BASE_FEED, write_feed
 from tests.support.mailbox import PASSWORD, USER, SmtpServer, WebhookReceiver
 
@@ -264,3 +265,39 @@ def test_keep_days_out_of_range_is_refused_and_changes_nothing(config_file: Path
 
     assert result.returncode == 2 and "keep_days" in result.stderr, result.stderr
     assert not (config.parent / "state/audit.jsonl").exists()
+
+
+def test_kept_notifications_are_listed_and_one_can_be_dropped_by_hand_audited(
+    directory: Directory, config_file: Path, smtp: SmtpServer, hook: WebhookReceiver
+) -> None:
+    config = with_a_system_down(notifying(config_file, smtp, {"run_partial": ["it@example.org"]}))
+    base = ("--config", str(config), "notifications")
+    empty = run_iam(*base, "list", env=env(hook))
+    assert empty.returncode == 0 and "No kept notification" in empty.stdout, empty.stderr
+    smtp.stop()
+    run_iam("--config", str(config), "offboard", "alice", "--reason", "resigned", "--yes", env=env(hook))
+
+    listed = run_iam(*base, "list", "--format", "json", env=env(hook))
+    assert listed.returncode == 0, listed.stderr
+    [kept] = json.loads(listed.stdout)
+    schemas.validate([kept], "notifications")
+    assert (kept["kind"], kept["recipient"], kept["failures"]) == ("run_partial", "it@example.org", 1)
+    assert "offboard of alice ended partial" in kept["subject"] and kept["last_error"]
+    assert PASSWORD not in listed.stdout
+    assert str(kept["id"]) in run_iam(*base, "list", env=env(hook)).stdout
+
+    unknown = run_iam(*base, "drop", str(kept["id"] + 1000), "--reason", "stale", env=env(hook))
+    assert unknown.returncode == 2 and "no kept notification" in unknown.stderr
+    unreasoned = run_iam(*base, "drop", str(kept["id"]), "--reason", " ", env=env(hook))
+    assert unreasoned.returncode == 2 and "reason is required" in unreasoned.stderr
+    assert len(json.loads(run_iam(*base, "list", "--format", "json", env=env(hook)).stdout)) == 1
+
+    dropped = run_iam(*base, "drop", str(kept["id"]), "--reason", "told IT by phone", env=env(hook))
+    assert dropped.returncode == 0 and "will not be sent" in dropped.stdout, dropped.stderr
+    [told] = [r for r in audit(config) if r["event"] == "notification.dropped"]
+    assert (told["reason"], told["by_hand"], told["to"]) == ("told IT by phone", True, "it@example.org")
+    assert told["actor"].startswith("os:")
+    assert json.loads(run_iam(*base, "list", "--format", "json", env=env(hook)).stdout) == []
+    smtp.restart()
+    run_iam("--config", str(config), "run-due", env=env(hook))
+    assert smtp.mailbox.messages == []  # dropped: never sent
