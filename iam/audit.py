@@ -99,8 +99,11 @@ class AuditLog:
         self.key = str(self.path.resolve())
         self._lock = threading.Lock()
         self._appended = 0
-        #: Depth of `batch` scopes, and the records kept since the last append.
+        #: Open `batch` scopes (in any thread), their timer, and the records kept since the last append.
         self._batching = 0
+        self._batch_lock = threading.Lock()
+        self._timer_stop = threading.Event()
+        self._timer: threading.Thread | None = None
         self._kept_since = 0
         self._logger = structlog.wrap_logger(
             _Capture(),
@@ -140,26 +143,26 @@ class AuditLog:
         file is appended once `BATCH_RECORDS` wait (`settle`, `record`), and
         by a timer at least every `BATCH_SECONDS` while anything waits, so a
         run stuck on a slow system does not hold back what came before it;
-        leaving the scope appends the rest. A single run (`iam offboard
+        leaving a scope appends what waits. A single run (`iam offboard
         alice`) is not batched: its records are in the file when it returns.
         """
-        if self._batching:
+        with self._batch_lock:  # `iam serve` may run two feeds' batches at once, in two threads
             self._batching += 1
-            try:
-                yield
-            finally:
-                self._batching -= 1
-            return
-        self._batching = 1
-        stop = threading.Event()
-        timer = threading.Thread(target=self._flush_every, args=(stop,), name="audit-batch", daemon=True)
-        timer.start()
+            if self._batching == 1:
+                self._timer_stop = threading.Event()
+                self._timer = threading.Thread(
+                    target=self._flush_every, args=(self._timer_stop,), name="audit-batch", daemon=True
+                )
+                self._timer.start()
         try:
             yield
         finally:
-            stop.set()
-            timer.join()
-            self._batching = 0
+            with self._batch_lock:
+                self._batching -= 1
+                timer, stop = (self._timer, self._timer_stop) if self._batching == 0 else (None, None)
+            if timer is not None and stop is not None:
+                stop.set()
+                timer.join()
             self.flush()
 
     def _flush_every(self, stop: threading.Event) -> None:

@@ -1,5 +1,6 @@
 import itertools
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,29 @@ def test_a_batch_appends_within_its_time_bound_even_while_a_run_is_stuck(
         log.record("event.due", username="ann")  # then the run waits on a system that does not answer
         assert wait_for(lambda: _in_file(path), 10, "the timer's append") == ["event.due"]
     assert log.verify().ok
+
+
+def test_batches_in_two_threads_each_append_what_they_kept_when_they_end(tmp_path: Path) -> None:
+    path, log = _log(tmp_path)
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen_by_second: list[list[str]] = []
+
+    def second() -> None:  # an HR event arriving while a feed's batch runs (`iam serve`)
+        first_in.wait()
+        with log.batch():
+            log.record("event.applied", username="bob")
+            second_in.set()
+            first_out.wait()
+        seen_by_second.append(_in_file(path))
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with log.batch():
+        log.record("event.applied", username="ann")
+        first_in.set()
+        second_in.wait()
+    first_out.set()
+    thread.join()
+    assert seen_by_second == [["event.applied", "event.applied"]]  # its own end appended all
+    log.record("after")  # both batches over: appended at once again
+    assert _in_file(path)[-1] == "after"
