@@ -13,7 +13,7 @@ from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from iam import acknowledgement, actor, holds, lifecycle, notify, review, runs, suspended, uniqueness
+from iam import acknowledgement, actor, gcquiet, holds, lifecycle, notify, review, runs, suspended, uniqueness
 from iam.contract import Capability, Op, Readable, StepSpec
 from iam.errors import InputError
 from iam.model import Identity
@@ -88,17 +88,18 @@ def sweep(rt: Runtime, now: datetime, on_system: Callable[[str, int], None] | No
     """Run one sweep, store it and return it (each finding has a stable ``key``)."""
     policy = lifecycle.policy_of(rt)
     people, left = identities_for_review(rt)
-    reviews, errors = review_all(rt, people, policy, now, left, on_system)
     today = now.astimezone(rt.config.tz).date()
-    standing = holds.standing(rt).values()
-    suspensions = suspended.all_standing(rt)
-    findings = sorted(
-        review.combine(people, policy, reviews, today, standing)
-        + suspended.findings(suspensions, now, rt.config.review.max_suspension_days)
-        + uniqueness.duplicate_identities(people)
-        + acknowledgement.findings(people, policy, today),
-        key=lambda f: (f.type, f.system or "", f.account, f.entitlement or ""),
-    )
+    with gcquiet.quiet():  # many objects made, few of them garbage: see `iam.gcquiet`
+        reviews, errors = review_all(rt, people, policy, now, left, on_system)
+        standing = holds.standing(rt).values()
+        suspensions = suspended.all_standing(rt)
+        findings = sorted(
+            review.combine(people, policy, reviews, today, standing)
+            + suspended.findings(suspensions, now, rt.config.review.max_suspension_days)
+            + uniqueness.duplicate_identities(people)
+            + acknowledgement.findings(people, policy, today),
+            key=lambda f: (f.type, f.system or "", f.account, f.entitlement or ""),
+        )
     by_type: Counter[str] = Counter(f.type for f in findings)
     summary = SweepSummary(
         identities=len(people),
