@@ -28,12 +28,11 @@ def identities_for_review(rt: Runtime) -> tuple[dict[str, Identity], dict[str, d
     """Every person iam knows (from HR or from an offboarding), and when leavers left."""
     people: dict[str, Identity] = {}
     left: dict[str, datetime] = {}
-    for row in rt.store.identities():
-        attrs = {**(row["attributes"] or {}), "username": row["username"], "status": row["status"]}
-        people[row["username"]] = Identity.from_dict(attrs)
-        if row["status"] in ("terminated", "terminating"):
-            people[row["username"]] = Identity.from_dict({**attrs, "status": "terminated"})
-            left[row["username"]] = row["updated_at"]
+    for username, status, attributes, updated_at in rt.store.iter_identities():
+        if status in ("terminated", "terminating"):
+            left[username] = updated_at
+            status = "terminated"
+        people[username] = Identity.from_dict({**(attributes or {}), "username": username, "status": status})
     return people, left
 
 
@@ -87,9 +86,9 @@ def review_all(
 def sweep(rt: Runtime, now: datetime, on_system: Callable[[str, int], None] | None = None) -> SweepResult:
     """Run one sweep, store it and return it (each finding has a stable ``key``)."""
     policy = lifecycle.policy_of(rt)
-    people, left = identities_for_review(rt)
     today = now.astimezone(rt.config.tz).date()
     with gcquiet.quiet():  # many objects made, few of them garbage: see `iam.gcquiet`
+        people, left = identities_for_review(rt)
         reviews, errors = review_all(rt, people, policy, now, left, on_system)
         standing = holds.standing(rt).values()
         suspensions = suspended.all_standing(rt)
