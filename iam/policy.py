@@ -157,6 +157,10 @@ class Policy:
     # memo of birthright roles by the attributes rules read: a sweep asks for
     # thousands of people who share a department, title, kind and site
     _memo: dict[tuple[str, ...], frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+    # memo of what a set of roles gives in one system: a review asks for every account
+    _given: dict[tuple[frozenset[str], str], DesiredAccount] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     @property
     def systems(self) -> set[str]:
@@ -208,14 +212,25 @@ class Policy:
             raise PolicyViolation(f"{identity.username}: separation of duty forbids holding {names}")
         out: dict[str, DesiredAccount] = {}
         for system in systems:
-            named = [
-                self.roles[r].entitlements[system]
-                for r in sorted(roles)
-                if system in self.roles[r].entitlements
-            ]
-            ents = frozenset().union(*named) if named else frozenset()
-            out[system] = DesiredAccount(ents, identity.attributes(), account=bool(named))
+            given = self.given(frozenset(roles), system)
+            out[system] = DesiredAccount(given.entitlements, identity.attributes(), account=given.account)
         return out
+
+    def reviewed(self, identity: Identity, today: date, system: str) -> DesiredAccount:
+        """`desired` in one system as an access review compares it: no SoD check (the review
+        reports conflicts), no HR attributes (a review compares entitlements)."""
+        return self.given(frozenset(self.roles_of(identity, today)), system)
+
+    def given(self, roles: frozenset[str], system: str) -> DesiredAccount:
+        """What ``roles`` give in ``system`` (no attributes); ``account`` False when none names it."""
+        found = self._given.get((roles, system))
+        if found is None:
+            named = [
+                self.roles[r].entitlements[system] for r in roles if system in self.roles[r].entitlements
+            ]
+            ents: frozenset[Entitlement] = frozenset().union(*named) if named else frozenset()
+            found = self._given[roles, system] = DesiredAccount(ents, account=bool(named))
+        return found
 
 
 def parse_policy(data: object, label: str = "<policy>", node: object = None) -> Policy:

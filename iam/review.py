@@ -105,7 +105,7 @@ class SystemReview:
     def _want(self, person: Identity | None) -> DesiredAccount | None:
         if person is None or person.status != "active":
             return None
-        return self.policy.desired(person, self.today, [self.system], check_sod=False)[self.system]
+        return self.policy.reviewed(person, self.today, self.system)
 
     def missing(self) -> list[Finding]:
         """The accounts the policy gives here that the read did not see (once every account was added)."""
@@ -155,8 +155,8 @@ def _account_findings(
     dormant_days: int,
     left_at: Mapping[str, datetime],
 ) -> list[Finding]:
-    access = state.remaining_access()
     if person is None:
+        access = state.remaining_access()
         if not access:
             return []
         return [
@@ -171,6 +171,7 @@ def _account_findings(
             )
         ]
     if person.status == "terminated":
+        access = state.remaining_access()
         if not access:
             return []
         return [
