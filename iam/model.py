@@ -136,7 +136,7 @@ def _field_names(cls: type) -> frozenset[str]:
     return names
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a sweep holds one per person
 class Identity:
     """A person as HR knows them; only username is needed to offboard."""
 

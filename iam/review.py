@@ -82,10 +82,12 @@ class SystemReview:
     def add(self, state: AccountState) -> None:
         """Judge one account."""
         person = self.identities.get(state.username)
-        self.seen.add(state.username)
         self.count += 1
-        if person is not None:
-            self.held[state.username] = state.entitlements
+        if person is not None:  # kept under the identity's own name: 100,000 names not held twice
+            self.seen.add(person.username)
+            self.held[person.username] = state.entitlements
+        else:
+            self.seen.add(state.username)
         want = self._want(person)
         self.findings += _account_findings(
             self.system,
