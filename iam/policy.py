@@ -157,6 +157,10 @@ class Policy:
     # memo of birthright roles by the attributes rules read: a sweep asks for
     # thousands of people who share a department, title, kind and site
     _memo: dict[tuple[str, ...], frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+    # each person's grants, indexed once: a sweep asks for every person
+    _by_user: dict[str, tuple[Grant, ...]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
     # memo of what a set of roles gives in one system: a review asks for every account
     _given: dict[tuple[frozenset[str], str], DesiredAccount] = field(
         default_factory=dict, init=False, compare=False, repr=False
@@ -174,10 +178,17 @@ class Policy:
         born = self._memo.get(key)
         if born is None:
             born = self._memo[key] = frozenset(b.role for b in self.birthright if b.applies_to(identity))
-        roles = set(born) | {
-            g.role for g in self.grants if g.username == identity.username and g.active(today)
-        }
+        roles = set(born) | {g.role for g in self.grants_of(identity.username) if g.active(today)}
         return roles - self._withheld(identity, roles, today)
+
+    def grants_of(self, username: str) -> tuple[Grant, ...]:
+        """The grants naming ``username`` (active or not), in the policy's order."""
+        if self.grants and not self._by_user:
+            index: dict[str, list[Grant]] = {}
+            for grant in self.grants:
+                index.setdefault(grant.username, []).append(grant)
+            self._by_user.update({name: tuple(held) for name, held in index.items()})
+        return self._by_user.get(username, ())
 
     def withheld(self, identity: Identity, today: date) -> set[str]:
         """The roles ``identity`` would hold but may not: they require an acknowledgement of the

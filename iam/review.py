@@ -190,13 +190,12 @@ def _account_findings(
     if person.status != "active" or want is None:
         return []
     out: list[Finding] = []
-    expired_roles = {g.role for g in policy.grants if g.username == person.username and not g.active(today)}
+    grants = policy.grants_of(person.username)
+    expired_roles = {g.role for g in grants if not g.active(today)}
     expired_ents = {e for r in expired_roles for e in policy.roles[r].entitlements.get(system, frozenset())}
     for ent in sorted(state.entitlements - want.entitlements):
         if ent in expired_ents:
-            grant = next(
-                g for g in policy.grants if g.username == person.username and g.role in expired_roles
-            )
+            grant = next(g for g in grants if g.role in expired_roles)
             out.append(
                 Finding(
                     type="expired",
