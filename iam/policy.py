@@ -174,12 +174,18 @@ class Policy:
         """Birthright roles plus unexpired grants; none for someone not active."""
         if identity.status != "active":
             return set()
+        roles = set(self._born(identity)) | {
+            g.role for g in self.grants_of(identity.username) if g.active(today)
+        }
+        return roles - self._withheld(identity, roles, today)
+
+    def _born(self, identity: Identity) -> frozenset[str]:
+        """The birthright roles of ``identity`` (whatever its status)."""
         key = (identity.department, identity.title, identity.kind, identity.site)
         born = self._memo.get(key)
         if born is None:
             born = self._memo[key] = frozenset(b.role for b in self.birthright if b.applies_to(identity))
-        roles = set(born) | {g.role for g in self.grants_of(identity.username) if g.active(today)}
-        return roles - self._withheld(identity, roles, today)
+        return born
 
     def grants_of(self, username: str) -> tuple[Grant, ...]:
         """The grants naming ``username`` (active or not), in the policy's order."""
@@ -230,6 +236,12 @@ class Policy:
     def reviewed(self, identity: Identity, today: date, system: str) -> DesiredAccount:
         """`desired` in one system as an access review compares it: no SoD check (the review
         reports conflicts), no HR attributes (a review compares entitlements)."""
+        if (
+            identity.status == "active"
+            and self.acknowledgement is None
+            and not self.grants_of(identity.username)
+        ):
+            return self.given(self._born(identity), system)  # most people: their birthright roles only
         return self.given(frozenset(self.roles_of(identity, today)), system)
 
     def given(self, roles: frozenset[str], system: str) -> DesiredAccount:

@@ -78,6 +78,7 @@ class SystemReview:
         self.seen: set[str] = set()
         self.count = 0
         self._emails = uniqueness.by_email(identities)
+        self._differences = _Differences()
 
     def add(self, state: AccountState) -> None:
         """Judge one account."""
@@ -99,6 +100,7 @@ class SystemReview:
             self.now,
             self.dormant_days,
             self.left_at,
+            self._differences,
         )
         shared = uniqueness.shared_account(self.system, state, self.identities, self._emails)
         if shared is not None:
@@ -156,6 +158,7 @@ def _account_findings(
     now: datetime,
     dormant_days: int,
     left_at: Mapping[str, datetime],
+    differences: _Differences,
 ) -> list[Finding]:
     if person is None:
         access = state.remaining_access()
@@ -193,7 +196,8 @@ def _account_findings(
     grants = policy.grants_of(person.username)
     expired_roles = {g.role for g in grants if not g.active(today)}
     expired_ents = {e for r in expired_roles for e in policy.roles[r].entitlements.get(system, frozenset())}
-    for ent in sorted(state.entitlements - want.entitlements):
+    excess, lacking = differences(state.entitlements, want.entitlements)
+    for ent in excess:
         if ent in expired_ents:
             grant = next(g for g in grants if g.role in expired_roles)
             out.append(
@@ -219,7 +223,7 @@ def _account_findings(
                     action="revoke",
                 )
             )
-    for ent in sorted(want.entitlements - state.entitlements):
+    for ent in lacking:
         out.append(
             Finding(
                 type="missing",
@@ -246,6 +250,33 @@ def _account_findings(
             )
         )
     return out
+
+
+class _Differences:
+    """(held, wanted) -> (held beyond wanted, wanted not held), both sorted, remembered.
+
+    Connectors and the policy share one set among people alike, so a sweep
+    meets a few hundred pairs, not one per account; comparing sets of
+    `Entitlement` (a dataclass: hashing and equality run in Python) was a
+    sixth of judging an account.
+    """
+
+    KEPT = 10_000  # sets a connector does not share are not worth keeping
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[frozenset[Entitlement], frozenset[Entitlement]], _Pair] = {}
+
+    def __call__(self, held: frozenset[Entitlement], wanted: frozenset[Entitlement]) -> _Pair:
+        found = self._seen.get((held, wanted))
+        if found is None:
+            found = (tuple(sorted(held - wanted)), tuple(sorted(wanted - held)))
+            if len(self._seen) >= self.KEPT:
+                self._seen.clear()
+            self._seen[held, wanted] = found
+        return found
+
+
+_Pair = tuple[tuple[Entitlement, ...], tuple[Entitlement, ...]]
 
 
 def _identity_findings(
