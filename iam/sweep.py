@@ -117,7 +117,8 @@ def sweep(rt: Runtime, now: datetime, on_system: Callable[[str, int], None] | No
     )
     stored = result.to_json()
     before = rt.store.sweeps(limit=1)
-    seen = {Finding.model_validate(f).key for f in before[0]["findings"]} if before else set()
+    # stored findings carry their key: read it rather than validate every finding again
+    seen = {f.get("key") or Finding.model_validate(f).key for f in before[0]["findings"]} if before else set()
     new = [f for f in findings if f.key not in seen]
     rt.store.save_sweep(result.id, now, stored["summary"], stored["findings"])
     rt.audit.record(
