@@ -715,7 +715,8 @@ class Store:
         c = identities.c
         query = sa.select(c.username, c.status, c.attributes, c.updated_at).order_by(c.username)
         with self.engine.connect() as db:
-            yield from db.execute(query).tuples()
+            for row in db.execute(query):
+                yield row._tuple()
 
     # events -------------------------------------------------------------
 
