@@ -715,8 +715,7 @@ class Store:
         c = identities.c
         query = sa.select(c.username, c.status, c.attributes, c.updated_at).order_by(c.username)
         with self.engine.connect() as db:
-            for username, status, attributes, updated_at in db.execute(query):
-                yield username, status, attributes, updated_at
+            yield from db.execute(query)  # rows unpack as tuples
 
     # events -------------------------------------------------------------
 
