@@ -125,7 +125,18 @@ class DesiredAccount:
 MOVER_FIELDS = ("department", "title", "manager", "site", "kind", "end_date", "policy_ack_version")
 
 
-@dataclass(frozen=True)
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
+
+
+def _field_names(cls: type) -> frozenset[str]:
+    """A dataclass's field names, asked once (a sweep builds an `Identity` per person)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = frozenset(f.name for f in fields(cls))
+    return names
+
+
+@dataclass(frozen=True, slots=True)  # slots: a sweep holds one per person
 class Identity:
     """A person as HR knows them; only username is needed to offboard."""
 
@@ -176,7 +187,7 @@ class Identity:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Identity:
-        known = {f.name for f in fields(cls)}
+        known = _field_names(cls)
         values = {k: v for k, v in data.items() if k in known and v is not None}
         for key in ("start_date", "end_date", "policy_ack_date"):
             if isinstance(values.get(key), str):

@@ -157,6 +157,14 @@ class Policy:
     # memo of birthright roles by the attributes rules read: a sweep asks for
     # thousands of people who share a department, title, kind and site
     _memo: dict[tuple[str, ...], frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
+    # each person's grants, indexed once: a sweep asks for every person
+    _by_user: dict[str, tuple[Grant, ...]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+    # memo of what a set of roles gives in one system: a review asks for every account
+    _given: dict[tuple[frozenset[str], str], DesiredAccount] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     @property
     def systems(self) -> set[str]:
@@ -166,14 +174,27 @@ class Policy:
         """Birthright roles plus unexpired grants; none for someone not active."""
         if identity.status != "active":
             return set()
+        roles = set(self._born(identity)) | {
+            g.role for g in self.grants_of(identity.username) if g.active(today)
+        }
+        return roles - self._withheld(identity, roles, today)
+
+    def _born(self, identity: Identity) -> frozenset[str]:
+        """The birthright roles of ``identity`` (whatever its status)."""
         key = (identity.department, identity.title, identity.kind, identity.site)
         born = self._memo.get(key)
         if born is None:
             born = self._memo[key] = frozenset(b.role for b in self.birthright if b.applies_to(identity))
-        roles = set(born) | {
-            g.role for g in self.grants if g.username == identity.username and g.active(today)
-        }
-        return roles - self._withheld(identity, roles, today)
+        return born
+
+    def grants_of(self, username: str) -> tuple[Grant, ...]:
+        """The grants naming ``username`` (active or not), in the policy's order."""
+        if self.grants and not self._by_user:
+            index: dict[str, list[Grant]] = {}
+            for grant in self.grants:
+                index.setdefault(grant.username, []).append(grant)
+            self._by_user.update({name: tuple(held) for name, held in index.items()})
+        return self._by_user.get(username, ())
 
     def withheld(self, identity: Identity, today: date) -> set[str]:
         """The roles ``identity`` would hold but may not: they require an acknowledgement of the
@@ -208,14 +229,31 @@ class Policy:
             raise PolicyViolation(f"{identity.username}: separation of duty forbids holding {names}")
         out: dict[str, DesiredAccount] = {}
         for system in systems:
-            named = [
-                self.roles[r].entitlements[system]
-                for r in sorted(roles)
-                if system in self.roles[r].entitlements
-            ]
-            ents = frozenset().union(*named) if named else frozenset()
-            out[system] = DesiredAccount(ents, identity.attributes(), account=bool(named))
+            given = self.given(frozenset(roles), system)
+            out[system] = DesiredAccount(given.entitlements, identity.attributes(), account=given.account)
         return out
+
+    def reviewed(self, identity: Identity, today: date, system: str) -> DesiredAccount:
+        """`desired` in one system as an access review compares it: no SoD check (the review
+        reports conflicts), no HR attributes (a review compares entitlements)."""
+        if (
+            identity.status == "active"
+            and self.acknowledgement is None
+            and not self.grants_of(identity.username)
+        ):
+            return self.given(self._born(identity), system)  # most people: their birthright roles only
+        return self.given(frozenset(self.roles_of(identity, today)), system)
+
+    def given(self, roles: frozenset[str], system: str) -> DesiredAccount:
+        """What ``roles`` give in ``system`` (no attributes); ``account`` False when none names it."""
+        found = self._given.get((roles, system))
+        if found is None:
+            named = [
+                self.roles[r].entitlements[system] for r in roles if system in self.roles[r].entitlements
+            ]
+            ents: frozenset[Entitlement] = frozenset().union(*named) if named else frozenset()
+            found = self._given[roles, system] = DesiredAccount(ents, account=bool(named))
+        return found
 
 
 def parse_policy(data: object, label: str = "<policy>", node: object = None) -> Policy:

@@ -78,14 +78,17 @@ class SystemReview:
         self.seen: set[str] = set()
         self.count = 0
         self._emails = uniqueness.by_email(identities)
+        self._differences = _Differences()
 
     def add(self, state: AccountState) -> None:
         """Judge one account."""
         person = self.identities.get(state.username)
-        self.seen.add(state.username)
         self.count += 1
-        if person is not None:
-            self.held[state.username] = state.entitlements
+        if person is not None:  # kept under the identity's own name: 100,000 names not held twice
+            self.seen.add(person.username)
+            self.held[person.username] = state.entitlements
+        else:
+            self.seen.add(state.username)
         want = self._want(person)
         self.findings += _account_findings(
             self.system,
@@ -97,6 +100,7 @@ class SystemReview:
             self.now,
             self.dormant_days,
             self.left_at,
+            self._differences,
         )
         shared = uniqueness.shared_account(self.system, state, self.identities, self._emails)
         if shared is not None:
@@ -105,7 +109,7 @@ class SystemReview:
     def _want(self, person: Identity | None) -> DesiredAccount | None:
         if person is None or person.status != "active":
             return None
-        return self.policy.desired(person, self.today, [self.system], check_sod=False)[self.system]
+        return self.policy.reviewed(person, self.today, self.system)
 
     def missing(self) -> list[Finding]:
         """The accounts the policy gives here that the read did not see (once every account was added)."""
@@ -154,9 +158,10 @@ def _account_findings(
     now: datetime,
     dormant_days: int,
     left_at: Mapping[str, datetime],
+    differences: _Differences,
 ) -> list[Finding]:
-    access = state.remaining_access()
     if person is None:
+        access = state.remaining_access()
         if not access:
             return []
         return [
@@ -171,6 +176,7 @@ def _account_findings(
             )
         ]
     if person.status == "terminated":
+        access = state.remaining_access()
         if not access:
             return []
         return [
@@ -187,13 +193,13 @@ def _account_findings(
     if person.status != "active" or want is None:
         return []
     out: list[Finding] = []
-    expired_roles = {g.role for g in policy.grants if g.username == person.username and not g.active(today)}
+    grants = policy.grants_of(person.username)
+    expired_roles = {g.role for g in grants if not g.active(today)}
     expired_ents = {e for r in expired_roles for e in policy.roles[r].entitlements.get(system, frozenset())}
-    for ent in sorted(state.entitlements - want.entitlements):
+    excess, lacking = differences(state.entitlements, want.entitlements)
+    for ent in excess:
         if ent in expired_ents:
-            grant = next(
-                g for g in policy.grants if g.username == person.username and g.role in expired_roles
-            )
+            grant = next(g for g in grants if g.role in expired_roles)
             out.append(
                 Finding(
                     type="expired",
@@ -217,7 +223,7 @@ def _account_findings(
                     action="revoke",
                 )
             )
-    for ent in sorted(want.entitlements - state.entitlements):
+    for ent in lacking:
         out.append(
             Finding(
                 type="missing",
@@ -244,6 +250,33 @@ def _account_findings(
             )
         )
     return out
+
+
+class _Differences:
+    """(held, wanted) -> (held beyond wanted, wanted not held), both sorted, remembered.
+
+    Connectors and the policy share one set among people alike, so a sweep
+    meets a few hundred pairs, not one per account; comparing sets of
+    `Entitlement` (a dataclass: hashing and equality run in Python) was a
+    sixth of judging an account.
+    """
+
+    KEPT = 10_000  # sets a connector does not share are not worth keeping
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[frozenset[Entitlement], frozenset[Entitlement]], _Pair] = {}
+
+    def __call__(self, held: frozenset[Entitlement], wanted: frozenset[Entitlement]) -> _Pair:
+        found = self._seen.get((held, wanted))
+        if found is None:
+            found = (tuple(sorted(held - wanted)), tuple(sorted(wanted - held)))
+            if len(self._seen) >= self.KEPT:
+                self._seen.clear()
+            self._seen[held, wanted] = found
+        return found
+
+
+_Pair = tuple[tuple[Entitlement, ...], tuple[Entitlement, ...]]
 
 
 def _identity_findings(

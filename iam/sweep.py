@@ -13,7 +13,7 @@ from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from iam import acknowledgement, actor, holds, lifecycle, notify, review, runs, suspended, uniqueness
+from iam import acknowledgement, actor, gcquiet, holds, lifecycle, notify, review, runs, suspended, uniqueness
 from iam.contract import Capability, Op, Readable, StepSpec
 from iam.errors import InputError
 from iam.model import Identity
@@ -28,12 +28,11 @@ def identities_for_review(rt: Runtime) -> tuple[dict[str, Identity], dict[str, d
     """Every person iam knows (from HR or from an offboarding), and when leavers left."""
     people: dict[str, Identity] = {}
     left: dict[str, datetime] = {}
-    for row in rt.store.identities():
-        attrs = {**(row["attributes"] or {}), "username": row["username"], "status": row["status"]}
-        people[row["username"]] = Identity.from_dict(attrs)
-        if row["status"] in ("terminated", "terminating"):
-            people[row["username"]] = Identity.from_dict({**attrs, "status": "terminated"})
-            left[row["username"]] = row["updated_at"]
+    for username, status, attributes, updated_at in rt.store.iter_identities():
+        if status in ("terminated", "terminating"):
+            left[username] = updated_at
+            status = "terminated"
+        people[username] = Identity.from_dict({**(attributes or {}), "username": username, "status": status})
     return people, left
 
 
@@ -87,18 +86,19 @@ def review_all(
 def sweep(rt: Runtime, now: datetime, on_system: Callable[[str, int], None] | None = None) -> SweepResult:
     """Run one sweep, store it and return it (each finding has a stable ``key``)."""
     policy = lifecycle.policy_of(rt)
-    people, left = identities_for_review(rt)
-    reviews, errors = review_all(rt, people, policy, now, left, on_system)
     today = now.astimezone(rt.config.tz).date()
-    standing = holds.standing(rt).values()
-    suspensions = suspended.all_standing(rt)
-    findings = sorted(
-        review.combine(people, policy, reviews, today, standing)
-        + suspended.findings(suspensions, now, rt.config.review.max_suspension_days)
-        + uniqueness.duplicate_identities(people)
-        + acknowledgement.findings(people, policy, today),
-        key=lambda f: (f.type, f.system or "", f.account, f.entitlement or ""),
-    )
+    with gcquiet.quiet():  # many objects made, few of them garbage: see `iam.gcquiet`
+        people, left = identities_for_review(rt)
+        reviews, errors = review_all(rt, people, policy, now, left, on_system)
+        standing = holds.standing(rt).values()
+        suspensions = suspended.all_standing(rt)
+        findings = sorted(
+            review.combine(people, policy, reviews, today, standing)
+            + suspended.findings(suspensions, now, rt.config.review.max_suspension_days)
+            + uniqueness.duplicate_identities(people)
+            + acknowledgement.findings(people, policy, today),
+            key=lambda f: (f.type, f.system or "", f.account, f.entitlement or ""),
+        )
     by_type: Counter[str] = Counter(f.type for f in findings)
     summary = SweepSummary(
         identities=len(people),
@@ -117,7 +117,8 @@ def sweep(rt: Runtime, now: datetime, on_system: Callable[[str, int], None] | No
     )
     stored = result.to_json()
     before = rt.store.sweeps(limit=1)
-    seen = {Finding.model_validate(f).key for f in before[0]["findings"]} if before else set()
+    # stored findings carry their key: read it rather than validate every finding again
+    seen = {f.get("key") or Finding.model_validate(f).key for f in before[0]["findings"]} if before else set()
     new = [f for f in findings if f.key not in seen]
     rt.store.save_sweep(result.id, now, stored["summary"], stored["findings"])
     rt.audit.record(

@@ -57,13 +57,15 @@ class AttributeMap:
 
     def __init__(self, mapping: Mapping[str, str]) -> None:
         self.mapping = dict(mapping)
+        #: (HR field, attribute name as entries key it): lowered once, not per account read
+        self._lowered = [(field, name.lower()) for field, name in self.mapping.items()]
 
     def read_attributes(self) -> list[str]:
         return list(self.mapping.values())
 
     def held(self, attrs: Mapping[str, list[str]]) -> dict[str, list[str]]:
         """The entry's values, by HR field."""
-        return {field: list(attrs.get(name.lower(), [])) for field, name in self.mapping.items()}
+        return {field: list(attrs.get(name, ())) for field, name in self._lowered}
 
     def for_create(
         self, hr: Mapping[str, Any], manager_dn: ManagerLookup

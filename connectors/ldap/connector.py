@@ -17,6 +17,7 @@ groups left".
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 import time
@@ -30,6 +31,7 @@ from iam.connectors.ldap.disabling import disable_method
 from iam.connectors.ldap.dn import norm as _norm
 from iam.connectors.ldap.dn import under as _under
 from iam.connectors.ldap.lockout import LockoutPolicies
+from iam.connectors.ldap.memberships import Memberships
 from iam.connectors.ldap.primary_group import PrimaryGroups
 from iam.connectors.ldap.session import (
     ALREADY_EXISTS,
@@ -262,12 +264,15 @@ class LdapConnector(
             groups.append((entry["dn"], attr))
         return groups
 
-    def _state(self, username: str, entry: dict[str, Any], groups: list[str] | None = None) -> AccountState:
-        if groups is None:
-            groups = [dn for dn, _ in self._groups_of(entry["dn"], username)]
+    def _state(
+        self, username: str, entry: dict[str, Any], *, held: frozenset[Entitlement] | None = None
+    ) -> AccountState:
+        """The account as read; ``held`` is its groups when a bulk read already knows them."""
+        if held is None:
+            held = frozenset(Entitlement("group", dn) for dn, _ in self._groups_of(entry["dn"], username))
         if self.flavor == "ad":
             primary = self.primary.beyond_baseline(entry)
-            groups = [*groups, primary] if primary else groups
+            held = held | {Entitlement("group", primary)} if primary else held
         attrs = entry["attrs"]
         written = self.disabling.written(attrs)
         ineffective = self.disabling.ineffective(attrs) if written else ""
@@ -276,7 +281,7 @@ class LdapConnector(
             username=username,
             ref=entry["dn"],
             enabled=not written or bool(ineffective),
-            entitlements=frozenset(Entitlement("group", dn) for dn in groups),
+            entitlements=held,
             password_usable=self._password_usable(attrs),
             attributes={
                 "cn": _first(attrs, "cn"),
@@ -295,7 +300,7 @@ class LdapConnector(
     def iter_accounts(self) -> Iterator[AccountState]:
         """Every account with its groups, in two paged passes (groups, then users), never one query each."""
         self._groups_visible()
-        members: dict[str, list[str]] = {}
+        members = Memberships()
         shown_empty: dict[str, str] = {}
         group_filter = (
             "(objectClass=group)"
@@ -315,9 +320,8 @@ class LdapConnector(
                 self._group_attr[group["dn"].lower()] = attr
             if not group["attrs"].get(attr):
                 shown_empty[group["dn"]] = group_class(group)
-            for value in group["attrs"].get(attr, []):
-                key = f"uid:{value}" if attr == "memberuid" else _norm(value)
-                members.setdefault(key, []).append(group["dn"])
+            members.add(group, attr)
+        members.seal()
         if shown_empty:  # empty, or members it may not read: only the directory can tell
             self._visibility.prove_empty(shown_empty)
         entries = self.session.iter_search(  # streamed: each account is handed out as its page arrives
@@ -331,8 +335,7 @@ class LdapConnector(
         for entry in entries:
             username = _first(entry["attrs"], self.user_attr.lower())
             if username:
-                groups = members.get(_norm(entry["dn"]), []) + members.get(f"uid:{username}", [])
-                yield self._state(username, entry, groups)
+                yield self._state(username, entry, held=members.of(entry["dn"], username))
 
     def _enabled(self, attrs: Mapping[str, list[str]]) -> bool:
         """Not disabled, or disabled in a way the server would not enforce."""
@@ -640,15 +643,25 @@ def _first(attrs: Mapping[str, list[str]], name: str) -> str | None:
 
 def _timestamp(value: str | None) -> datetime | None:
     """LDAP GeneralizedTime (OpenLDAP) or Windows FILETIME (AD) as an aware datetime."""
-    if not value:
-        return None
+    return _parse_timestamp(value) if value else None
+
+
+@functools.lru_cache(maxsize=4096)  # a bulk read meets the same second many times (entries made in bulk)
+def _parse_timestamp(value: str) -> datetime | None:
     if value.isdigit():  # AD: 100-ns intervals since 1601
         return (
             datetime(1601, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(value) // 10)
             if int(value)
             else None
         )
+    digits = value[:14]
     try:
-        return datetime.strptime(value[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+        if len(digits) == 14 and digits.isascii() and digits.isdigit():  # what servers send; strptime: 10 µs
+            y, mo, d, h, mi, sec = (int(digits[a:b]) for a, b in _GENERALIZED_TIME)
+            return datetime(y, mo, d, h, mi, sec, tzinfo=UTC)
+        return datetime.strptime(digits, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
     except ValueError:
         return None
+
+
+_GENERALIZED_TIME = ((0, 4), (4, 6), (6, 8), (8, 10), (10, 12), (12, 14))

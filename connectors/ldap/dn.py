@@ -5,7 +5,10 @@ from __future__ import annotations
 
 def norm(dn: str) -> str:
     """A DN in a form two spellings of the same DN share (case, spaces after commas)."""
-    return ",".join(part.strip() for part in dn.lower().split(","))
+    low = dn.lower()
+    if " " not in low and low.isprintable():  # no whitespace to strip: a bulk read's usual case
+        return low
+    return ",".join(part.strip() for part in low.split(","))
 
 
 def under(dn: str, parent: str) -> bool:

@@ -110,6 +110,7 @@ class LdapSession:
             # Active Directory sends at most 1,500 values of a group's member
             # (member;range=0-1499); ldap3 fetches the remaining ranges itself.
             auto_range=True,
+            return_empty_attributes=False,  # `_entries` fills them in, for a fraction of the cost
         )
         conn.open()
         if self.start_tls and parsed.scheme == "ldap" and not conn.start_tls():
@@ -244,10 +245,10 @@ class LdapSession:
                 conn.search(base, search_filter, scope, attributes=attributes)
                 if conn.result.get("result") != SUCCESS:
                     raise self.incomplete(conn.result, base, setting, what)
-                yield from _entries(conn.response or [])
+                yield from _entries(conn.response or [], attributes)
                 return
             for page in self._pages(conn, base, search_filter, scope, attributes, page_size, setting, what):
-                yield from _entries(page)
+                yield from _entries(page, attributes)
 
     def _pages(
         self,
@@ -310,7 +311,7 @@ class LdapSession:
                 return None
             if code != SUCCESS:
                 raise map_result(conn.result, what)
-            found = list(_entries(conn.response or []))
+            found = list(_entries(conn.response or [], attributes))
         return found[0] if found else None
 
     def first(
@@ -325,7 +326,7 @@ class LdapSession:
             conn.search(base, search_filter, ldap3.SUBTREE, attributes=attributes, size_limit=1)
             if conn.result.get("result") not in (SUCCESS, SIZE_LIMIT):
                 raise self.incomplete(conn.result, base, setting, what)
-            found = list(_entries(conn.response or []))
+            found = list(_entries(conn.response or [], attributes))
         return found[0] if found else None
 
     def where(self, setting: str) -> str:
@@ -430,20 +431,35 @@ def map_result(result: dict[str, Any], what: str) -> errors.ConnectorError:
 _SIDS = frozenset({"objectsid"})
 
 
-def _entries(response: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """The entries of a search response (not its continuation references), in iam's form."""
-    return (_entry(e) for e in list(response) if e.get("type") == "searchResEntry")
+#: Requested names that are not attributes: all user, all operational, none.
+_NOT_NAMES = frozenset({"*", "+", "1.1"})
 
 
-def _entry(raw: dict[str, Any]) -> dict[str, Any]:
+def _entries(response: list[dict[str, Any]], requested: list[str]) -> Iterator[dict[str, Any]]:
+    """The entries of a search response (not its continuation references), in iam's form.
+
+    Every attribute in ``requested`` is there, ``[]`` when the entry has none: ldap3's own
+    ``empty_attributes`` did that through a case-insensitive dictionary that cost a tenth
+    of a bulk read; this session turns it off and fills the gaps here, in plain dictionaries.
+    """
+    absent = [name.lower() for name in requested if name not in _NOT_NAMES]
+    return (_entry(e, absent) for e in list(response) if e.get("type") == "searchResEntry")
+
+
+def _entry(raw: dict[str, Any], absent: list[str]) -> dict[str, Any]:
     attrs: dict[str, list[str]] = {}
     for name, values in (raw.get("attributes") or {}).items():
         if not isinstance(values, list):
             values = [values]
-        attrs[name.lower()] = [
-            v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values
-        ]
-    for name, values in (raw.get("raw_attributes") or {}).items():
-        if name.lower() in _SIDS:
-            attrs[name.lower()] = [format_sid(v) for v in values]
+        attrs[name.lower()] = [v if type(v) is str else _text(v) for v in values]
+    if not _SIDS.isdisjoint(attrs):
+        for name, values in (raw.get("raw_attributes") or {}).items():
+            if name.lower() in _SIDS:
+                attrs[name.lower()] = [format_sid(v) for v in values]
+    for name in absent:
+        attrs.setdefault(name, [])
     return {"dn": raw["dn"], "attrs": attrs}
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

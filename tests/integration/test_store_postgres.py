@@ -736,3 +736,19 @@ def test_only_a_password_is_masked_in_a_location() -> None:
         display_location("postgresql://iam@db/iam?password=S3cret&x=1")
         == "postgresql://iam@db/iam?password=***&x=1"
     )
+
+
+def test_identities_stream_in_username_order_with_what_the_list_holds(shared_location: str) -> None:
+    """`iter_identities` (a sweep's read of every person) says what `identities` says, row by row."""
+    store = Store(shared_location)
+    try:
+        store.upsert_identity("bob", "terminated", {"hr_id": "E2", "department": "ops"})
+        store.upsert_identity("ann", "active", {"hr_id": "E1"})
+        streamed = list(store.iter_identities())
+        listed = store.identities()
+    finally:
+        store.close()
+
+    assert [name for name, *_ in streamed] == ["ann", "bob"]
+    assert streamed == [(r["username"], r["status"], r["attributes"], r["updated_at"]) for r in listed]
+    assert all(when.tzinfo is not None for *_, when in streamed)

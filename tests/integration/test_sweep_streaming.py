@@ -7,6 +7,7 @@ refused. The accounts already judged must not pass for the system's findings.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,3 +96,20 @@ def test_a_sweep_cut_short_after_some_accounts_is_an_error_with_no_findings_of_t
     assert [f for f in result.findings if f.system == "directory"] == []
     assert result.summary.accounts == {}
     assert seen == []  # never reported as read
+
+
+def test_a_sweep_gives_the_garbage_collector_back_as_it_found_it_even_when_it_raises(
+    crowded: Directory, tmp_path: Path
+) -> None:
+    """The sweep holds the collector back while it reads (`iam.gcquiet`); nothing of that outlives it."""
+    before = (gc.get_threshold(), gc.get_freeze_count())
+
+    def progress_fails(name: str, count: int) -> None:
+        raise RuntimeError("the progress display broke")
+
+    with runtime(crowded, tmp_path) as rt:
+        sweep.sweep(rt, datetime.now(UTC))
+        assert (gc.get_threshold(), gc.get_freeze_count()) == before
+        with pytest.raises(RuntimeError, match="progress display broke"):
+            sweep.sweep(rt, datetime.now(UTC), on_system=progress_fails)
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before

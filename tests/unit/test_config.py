@@ -70,6 +70,12 @@ def test_not_yaml(tmp_path: Path) -> None:
         load_config(write(tmp_path, "systems: [unclosed\n"), environ={})
 
 
+def test_a_tab_in_the_yaml_is_named_with_its_line(tmp_path: Path) -> None:
+    """libyaml parses (it is fast); PyYAML's words say what is wrong when it fails."""
+    with pytest.raises(ConfigError, match=r"iam.yaml:2: not valid YAML: found character '\\t'"):
+        load_config(write(tmp_path, "systems:\n\t- x\n"), environ={})
+
+
 def test_missing_systems(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="'systems' is a required property"):
         load_config(write(tmp_path, "store: x.db\n"), environ={})

@@ -56,6 +56,39 @@ def test_separation_of_duty_is_refused_by_name() -> None:
         policy.desired(ann(title="Clerk"), date(2026, 11, 22), ["dir"])
 
 
+def test_a_review_compares_with_what_desired_gives_and_reports_conflicts_instead_of_refusing() -> None:
+    """`Policy.reviewed` (one call per account of a sweep) says what `desired` says, SoD aside."""
+    policy = parse_policy(POLICY)
+    day = date(2026, 11, 22)
+    people = [
+        ann(),
+        ann(title="Clerk"),
+        ann(department="Sales"),
+        ann(status="terminated"),
+        ann(username="bo"),
+    ]
+    for person in people:
+        for system in ("dir", "vpn", "badge"):
+            wanted = policy.desired(person, day, [system], check_sod=False)[system]
+            reviewed = policy.reviewed(person, day, system)
+            assert (reviewed.entitlements, reviewed.account) == (wanted.entitlements, wanted.account)
+    after_expiry = policy.reviewed(ann(), date(2027, 1, 1), "dir")
+    assert Entitlement("group", "pay-approve") not in after_expiry.entitlements
+
+
+def test_a_persons_grants_are_found_by_name_in_the_policys_order() -> None:
+    grants = [
+        {"username": "ann", "role": "approver", "expires": "2026-12-31", "requester": "boss"},
+        {"username": "bo", "role": "eng", "expires": "2026-01-31", "requester": "boss"},
+        {"username": "ann", "role": "eng", "expires": "2025-01-31", "requester": "boss"},
+    ]
+    policy = parse_policy({**POLICY, "grants": grants})
+    assert [(g.username, g.role) for g in policy.grants_of("ann")] == [("ann", "approver"), ("ann", "eng")]
+    assert [g.role for g in policy.grants_of("bo")] == ["eng"]
+    assert policy.grants_of("cy") == ()
+    assert parse_policy({**POLICY, "grants": []}).grants_of("ann") == ()
+
+
 def test_terminated_people_have_no_roles() -> None:
     assert parse_policy(POLICY).roles_of(ann(status="terminated"), date(2026, 11, 22)) == set()
 
