@@ -8,12 +8,31 @@ def norm(dn: str) -> str:
     low = dn.lower()
     if " " not in low and low.isprintable():  # no whitespace to strip: a bulk read's usual case
         return low
-    return ",".join(part.strip() for part in low.split(","))
+    return ",".join(part.strip() for part in _rdns(low))
+
+
+def _rdns(dn: str) -> list[str]:
+    """``dn`` split at the commas that separate its RDNs: an escaped comma (``cn=Doe\\, Jane``)
+    is part of a value, and the space after it too (``Doe, Jane`` is not ``Doe,Jane``)."""
+    parts: list[str] = []
+    start, escaped = 0, False
+    for i, char in enumerate(dn):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ",":
+            parts.append(dn[start:i])
+            start = i + 1
+    parts.append(dn[start:])
+    return parts
 
 
 def under(dn: str, parent: str) -> bool:
-    """Whether ``dn`` is below ``parent`` (not ``parent`` itself)."""
-    return norm(dn).endswith("," + norm(parent))
+    """Whether ``dn`` is below ``parent`` (not ``parent`` itself), RDN by RDN: a value that
+    merely ends with the parent's text (``uid=x\\,ou=archive,dc=example``) is not below it."""
+    own, theirs = _rdns(norm(dn)), _rdns(norm(parent))
+    return len(own) > len(theirs) and own[-len(theirs) :] == theirs
 
 
 def domain_of(dn: str) -> str:

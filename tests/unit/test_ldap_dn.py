@@ -35,3 +35,18 @@ def test_whitespace_inside_a_value_stays() -> None:
 def test_under_is_strictly_below() -> None:
     assert under("uid=ann, OU=Leavers,dc=x", "ou=leavers,DC=x")
     assert not under("ou=leavers,dc=x", "ou=leavers,dc=x")
+
+
+def test_an_escaped_comma_is_part_of_a_value_and_so_is_the_space_after_it() -> None:
+    assert norm("cn=Doe\\, Jane,ou=people") == "cn=doe\\, jane,ou=people"
+    assert norm("cn=Doe\\, Jane,ou=people") != norm("cn=Doe\\,Jane,ou=people")  # two people
+    assert norm("cn=Doe\\, Jane , OU=people") == norm("cn=doe\\, jane,ou=people")
+    assert norm("cn=a\\\\, ou=people") == "cn=a\\\\,ou=people"  # an escaped backslash, then a separator
+
+
+def test_a_value_ending_with_a_parent_s_text_is_not_below_it() -> None:
+    archive = "ou=archive,dc=example,dc=org"
+    assert under("uid=ann,ou=archive,dc=example,dc=org", archive)
+    assert not under("uid=evil\\,ou=archive,dc=example,dc=org", archive)  # one RDN, right under dc=example
+    assert not under("uid=evil\\, ou=archive,dc=example,dc=org", archive)
+    assert not under(archive, archive)
