@@ -8,10 +8,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
+from iam.lab.lenel import FakeClock, LenelEmulator
+from iam.lab.lenel.seed import Site, seed
 
 from tests.support import keycloak
 from tests.support.realms import RealRealm
@@ -159,3 +162,22 @@ def run_iam(
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """The badge tests' clock: 10:00 at the seeded site (UTC-5), moved by the tests."""
+    return FakeClock(datetime(2025, 3, 3, 15, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def pacs(clock: FakeClock) -> Iterator[LenelEmulator]:
+    """The OpenAccess emulator on a free loopback port, on the shared clock."""
+    with LenelEmulator(clock) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def site(pacs: LenelEmulator) -> Site:
+    """The emulator seeded with the badge tests' site (`iam.lab.lenel.seed`)."""
+    return seed(pacs)

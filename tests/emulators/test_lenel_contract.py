@@ -9,7 +9,6 @@ able to say no.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -32,12 +31,6 @@ def spec() -> SwaggerContract:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-@pytest.fixture
-def pacs(clock: FakeClock) -> Iterator[LenelEmulator]:
-    with LenelEmulator(clock) as emulator:
-        yield emulator
 
 
 def test_the_emulator_serves_under_the_described_base_path(spec: SwaggerContract) -> None:

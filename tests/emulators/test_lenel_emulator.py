@@ -7,30 +7,13 @@ check goes over real HTTP with a bare client, never through the connector.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from iam.lab.lenel import APPLICATION_ID, FakeClock, LenelEmulator
-from iam.lab.lenel.seed import PASSWORD, USER, Site, seed
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(datetime(2025, 3, 3, 15, 0, tzinfo=UTC))  # 10:00 at the site (UTC-5)
-
-
-@pytest.fixture
-def pacs(clock: FakeClock) -> Iterator[LenelEmulator]:
-    with LenelEmulator(clock) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def site(pacs: LenelEmulator) -> Site:
-    return seed(pacs)
+from iam.lab.lenel.seed import PASSWORD, USER, Site
 
 
 def login(pacs: LenelEmulator, user: str = USER, password: str = PASSWORD) -> httpx.Response:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from iam.connectors.ldap import LdapConnector
-from iam.lab.lenel import FakeClock, LenelEmulator
-from iam.lab.lenel.seed import Site, seed
 
 from iam.config import Config, RetryPolicy, SystemConfig
 from iam.runtime import Runtime
@@ -31,22 +28,3 @@ def rt(directory: Directory, tmp_path: Path) -> Iterator[Runtime]:
     )
     with Runtime(config, connectors={"directory": LdapConnector("directory", settings)}) as runtime:
         yield runtime
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """The badge tests' clock: 10:00 at the seeded site (UTC-5), moved by the tests."""
-    return FakeClock(datetime(2025, 3, 3, 15, 0, tzinfo=UTC))
-
-
-@pytest.fixture
-def pacs(clock: FakeClock) -> Iterator[LenelEmulator]:
-    """The OpenAccess emulator on a free loopback port, on the shared clock."""
-    with LenelEmulator(clock) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def site(pacs: LenelEmulator) -> Site:
-    """The emulator seeded with the badge tests' site (`iam.lab.lenel.seed`)."""
-    return seed(pacs)
