@@ -159,10 +159,11 @@ class AuditLog:
         finally:
             with self._batch_lock:
                 self._batching -= 1
-                timer, stop = (self._timer, self._timer_stop) if self._batching == 0 else (None, None)
-            if timer is not None and stop is not None:
-                stop.set()
-                timer.join()
+                last = self._timer if self._batching == 0 else None
+                if last is not None:
+                    self._timer_stop.set()
+            if last is not None:
+                last.join()
             self.flush()
 
     def _flush_every(self, stop: threading.Event) -> None:

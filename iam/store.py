@@ -483,7 +483,7 @@ class Store:
 
         With SQLite the writes share one connection kept open: taking a
         connection from the pool and giving it back costs about as much as a
-        journal statement, and a step writes two. Between transactions it holds
+        journal statement, and a run writes about ten. Between transactions it holds
         no lock (WAL), so other processes write as before. PostgreSQL takes a
         pooled connection each time, so one that a server restart broke is
         noticed (``pool_pre_ping``) rather than kept.
@@ -753,7 +753,9 @@ class Store:
 
     def iter_identities(self) -> Iterator[tuple[str, str, dict[str, Any] | None, datetime]]:
         """(username, status, attributes, updated_at) of each identity as the database hands it out:
-        a sweep of 100,000 people keeps their `Identity`, not a dictionary per row as well."""
+        a sweep of 100,000 people keeps their `Identity`, not a dictionary per row as well.
+        On a pooled connection of its own, not `_reading`'s: the caller works between rows,
+        and journal writes must not wait for it."""
         c = identities.c
         query = sa.select(c.username, c.status, c.attributes, c.updated_at).order_by(c.username)
         with self.engine.connect() as db:
