@@ -120,7 +120,8 @@ def _not_found(rt: Runtime, plan: Plan, reason: str, dry_run: bool) -> RunReport
     Most often a typo; the run is kept as evidence of the attempt, the person
     is not marked terminated, and the report names close matches.
     """
-    run_id = rt.store.create_run(plan.kind, plan.username, reason, dry_run, [], {}, facts=_origin(rt, plan))
+    run = rt.store.create_run(plan.kind, plan.username, reason, dry_run, [], {}, facts=_origin(rt, plan))
+    run_id = run["id"]
     suggestions = similar_usernames(rt, plan.username)
     rt.audit.record(
         "run.not_found",
@@ -131,7 +132,7 @@ def _not_found(rt: Runtime, plan: Plan, reason: str, dry_run: bool) -> RunReport
         systems=sorted(rt.connectors),
         suggestions=suggestions,
     )
-    report = build_report(_stored_facts(rt, run_id), [], {}, no_account=plan.no_account)
+    report = build_report(_facts(rt, run), [], {}, no_account=plan.no_account)
     report = report.model_copy(update={"status": "not_found", "dry_run": dry_run, "suggestions": suggestions})
     rt.store.finish_run(run_id, "not_found", report.to_json())
     return report
@@ -251,12 +252,12 @@ def _execute(
     if dry_run:
         if confirm is not None:
             confirm(plan)  # shows the plan; a dry run changes nothing either way
-        run_id = rt.store.create_run(
+        run = rt.store.create_run(
             plan.kind, plan.username, reason, True, rows, plan.errors, desired, _origin(rt, plan)
         )
-        rt.audit.record("run.dry_run", run_id=run_id, steps=len(rows), **common)
-        report = build_report(_stored_facts(rt, run_id), rows, {}, no_account=plan.no_account)
-        rt.store.finish_run(run_id, "planned", report.to_json())
+        rt.audit.record("run.dry_run", run_id=run["id"], steps=len(rows), **common)
+        report = build_report(_facts(rt, run), rows, {}, no_account=plan.no_account)
+        rt.store.finish_run(run["id"], "planned", report.to_json())
         return report
     if confirm is not None and not confirm(plan):
         rt.audit.record("run.cancelled", steps=len(rows), **common)
@@ -270,14 +271,23 @@ def _execute(
             systems=[],
             evidence=None,
         )
-    run_id = rt.store.create_run(
-        plan.kind, plan.username, reason, False, rows, plan.errors, desired, _origin(rt, plan)
+    run = rt.store.create_run(
+        plan.kind,
+        plan.username,
+        reason,
+        False,
+        rows,
+        plan.errors,
+        desired,
+        _origin(rt, plan),
+        # kept with the run's journal entry; appended with its step records at its end
+        started=lambda run_id: rt.audit.pending(
+            "run.started", run_id=run_id, steps=len(rows), plan_errors=plan.errors, **common
+        ),
     )
     if on_start is not None:
-        on_start(run_id)
-    # appended with the run's step records at its end (or by `iam resume` after a crash)
-    rt.audit.keep("run.started", run_id=run_id, steps=len(rows), plan_errors=plan.errors, **common)
-    return _apply_and_verify(rt, run_id, on_step)
+        on_start(run["id"])
+    return _apply_and_verify(rt, run, on_step)
 
 
 def resume(rt: Runtime, run_id: str | None = None, on_step: StepCallback | None = None) -> RunReport:
@@ -296,7 +306,8 @@ def resume(rt: Runtime, run_id: str | None = None, on_step: StepCallback | None 
     rt.audit.record("run.resumed", run_id=run["id"], username=run["username"], kind=run["kind"])
     if run["plan_errors"]:
         _replan(rt, run)
-    return _apply_and_verify(rt, run["id"], on_step)
+        run = rt.store.get_run(run["id"]) or run  # its plan errors: what the new plan could not reach
+    return _apply_and_verify(rt, run, on_step)
 
 
 def _find_run(rt: Runtime, run_id: str | None) -> dict[str, Any]:
@@ -368,12 +379,6 @@ def _origin(rt: Runtime, plan: Plan) -> RunOrigin:
     )
 
 
-def _stored_facts(rt: Runtime, run_id: str) -> RunFacts:
-    run = rt.store.get_run(run_id)
-    assert run is not None
-    return _facts(rt, run)
-
-
 def _facts(rt: Runtime, run: Mapping[str, Any]) -> RunFacts:
     """What the evidence of a stored run needs to know about it."""
     return RunFacts(
@@ -388,15 +393,15 @@ def _facts(rt: Runtime, run: Mapping[str, Any]) -> RunFacts:
     )
 
 
-def _touched(rt: Runtime, run: dict[str, Any]) -> Mapping[str, Connector]:
+def _touched(rt: Runtime, run: Mapping[str, Any]) -> Mapping[str, Connector]:
     """The systems a run (not an offboard or suspend, which read every system) planned for or has steps on."""
     touched = set(run["desired"] or {}) | {r.system for r in rt.store.run_steps(run["id"])}
     return {k: v for k, v in rt.connectors.items() if k in touched}
 
 
-def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) -> RunReport:
-    run = rt.store.get_run(run_id)
-    assert run is not None
+def _apply_and_verify(rt: Runtime, run: Mapping[str, Any], on_step: StepCallback | None) -> RunReport:
+    """Run what is pending, read every system back, and journal the verdict with the person's status."""
+    run_id = run["id"]
     applier = Applier(rt.store, rt.audit, rt.connectors, rt.config.retry, rt.sleep, on_step)
     systems = rt.connectors if run["kind"] in ("offboard", "suspend") else _touched(rt, run)
     for round_ in range(1, CONVERGE_ROUNDS + 1):
@@ -409,9 +414,11 @@ def _apply_and_verify(rt: Runtime, run_id: str, on_step: StepCallback | None) ->
             or not _replan_leftovers(rt, run, after, applied)
         ):
             break
+    # one round ran every step of the run (each row as journaled); after more, read them all again
+    rows = sorted((r for a in applied.values() for r in a.steps), key=lambda r: r.seq)
     report = build_report(
         _facts(rt, run),
-        rt.store.run_steps(run_id),
+        rows if round_ == 1 else rt.store.run_steps(run_id),
         after,
         stopped={name: a.stopped_by for name, a in applied.items() if a.stopped_by},
     )
@@ -481,7 +488,7 @@ def person_status(kind: str, verdict: str) -> str:
 
 
 def _replan_leftovers(
-    rt: Runtime, run: dict[str, Any], after: Mapping[str, Any], applied: Mapping[str, SystemApply]
+    rt: Runtime, run: Mapping[str, Any], after: Mapping[str, Any], applied: Mapping[str, SystemApply]
 ) -> bool:
     """Plan another round for systems whose steps all ran yet still grant access.
 

@@ -34,6 +34,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from iam.errors import ConfigError
 from iam.failpoints import crash_point
+from iam.prepared import Prepared
 from iam.secrets import REDACTED, redact_value, register
 
 metadata = sa.MetaData()
@@ -226,9 +227,11 @@ notification_outbox = sa.Table(
     sa.Column("last_error", sa.Text, nullable=False),
 )
 
-#: The journal's per-step statements, built once: building a statement costs more than
-#: running it (SQLAlchemy coerces every clause anew), and a step writes two of them.
-_STEP_STARTED = (
+#: The journal's statements, built and compiled once (`iam.prepared`): SQLAlchemy's own
+#: work on each execute costs more than SQLite's, and a run writes about twenty.
+#: Columns a run's or step's end fills in, not its start.
+_LATER = frozenset({"outcome", "error", "started_at", "finished_at", "report"})
+_STEP_STARTED = Prepared(
     steps.update()
     .where(steps.c.run_id == sa.bindparam("b_run"), steps.c.seq == sa.bindparam("b_seq"))
     .values(
@@ -237,7 +240,7 @@ _STEP_STARTED = (
         attempts=steps.c.attempts + 1,
     )
 )
-_STEP_FINISHED = (
+_STEP_FINISHED = Prepared(
     steps.update()
     .where(steps.c.run_id == sa.bindparam("b_run"), steps.c.seq == sa.bindparam("b_seq"))
     .values(
@@ -247,7 +250,39 @@ _STEP_FINISHED = (
         finished_at=sa.bindparam("b_at", type_=UtcDateTime()),
     )
 )
-_OUTBOX_ADD = audit_outbox.insert()
+_STEP_PLANNED = Prepared(
+    steps.insert().values(
+        {
+            name: sa.bindparam(name)
+            for name in (
+                "run_id",
+                "seq",
+                "system",
+                "op",
+                "target",
+                "description",
+                "payload",
+                "status",
+                "attempts",
+            )
+        }
+    )
+)
+_RUN_CREATED = Prepared(
+    runs.insert().values(
+        {c.name: sa.bindparam(c.name) for c in runs.c if c.name not in ("report", "finished_at")}
+    )
+)
+_RUN_FINISHED = Prepared(
+    runs.update()
+    .where(runs.c.id == sa.bindparam("b_id"))
+    .values(
+        status=sa.bindparam("b_status"),
+        report=sa.bindparam("b_report"),
+        finished_at=sa.bindparam("b_at", type_=UtcDateTime()),
+    )
+)
+_OUTBOX_ADD = Prepared(audit_outbox.insert().values(log=sa.bindparam("log"), record=sa.bindparam("record")))
 
 #: How far the off-box copy (syslog) of each log got: the last record sent, by seq.
 audit_forward = sa.Table(
@@ -542,39 +577,44 @@ class Store:
         plan_errors: dict[str, str],
         desired: dict[str, Any] | None = None,
         facts: RunOrigin | None = None,
-    ) -> str:
-        """Record a run and all its planned steps as ``pending`` in one transaction.
+        started: Callable[[str], tuple[str, dict[str, Any]]] | None = None,
+    ) -> dict[str, Any]:
+        """Record a run and all its planned steps as ``pending`` in one transaction; return the
+        run as `get_run` would read it back.
 
-        ``facts`` are the evidence of who ordered it and what was there before.
+        ``facts`` are the evidence of who ordered it and what was there before;
+        ``started`` makes the audit record (log, record) of the run's start from
+        its id, kept in the same transaction.
         """
         run_id = str(uuid.uuid4())
         origin = facts or RunOrigin()
+        run = {
+            "id": run_id,
+            "kind": kind,
+            "username": username,
+            "reason": reason,
+            "status": "planned" if dry_run else "running",
+            "dry_run": dry_run,
+            "plan_errors": redact_value(plan_errors),
+            "desired": desired,
+            "created_at": now(),
+            "actor": origin.actor,
+            "ticket": origin.ticket,
+            "identity": redact_value(origin.identity),
+            "before": redact_value(origin.before),
+        }
         with self._writing() as db:
-            db.execute(
-                runs.insert().values(
-                    id=run_id,
-                    kind=kind,
-                    username=username,
-                    reason=reason,
-                    status="planned" if dry_run else "running",
-                    dry_run=dry_run,
-                    plan_errors=redact_value(plan_errors),
-                    desired=desired,
-                    created_at=now(),
-                    actor=origin.actor,
-                    ticket=origin.ticket,
-                    identity=redact_value(origin.identity),
-                    before=redact_value(origin.before),
-                )
-            )
-            if plan_steps:
-                db.execute(steps.insert(), _pending(run_id, plan_steps))
+            _RUN_CREATED.run(db, run)
+            _STEP_PLANNED.run_many(db, _pending(run_id, plan_steps))
+            if started is not None:
+                log, record = started(run_id)
+                _OUTBOX_ADD.run(db, {"log": log, "record": record})
         crash_point("run journaled")
-        return run_id
+        return {**run, "report": None, "finished_at": None}
 
     def add_steps(self, run_id: str, new_steps: list[StepRow]) -> None:
         with self._writing() as db:
-            db.execute(steps.insert(), _pending(run_id, new_steps))
+            _STEP_PLANNED.run_many(db, _pending(run_id, new_steps))
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         with self._reading() as db:
@@ -664,15 +704,13 @@ class Store:
         """The run's verdict, the person's status (username, status) and the audit record of it:
         all in one transaction, so a crash never leaves a run complete and its person unmarked."""
         with self._writing() as db:
-            db.execute(
-                runs.update()
-                .where(runs.c.id == run_id)
-                .values(status=status, report=redact_value(report), finished_at=now())
+            _RUN_FINISHED.run(
+                db, {"b_id": run_id, "b_status": status, "b_report": redact_value(report), "b_at": now()}
             )
             if person is not None:
                 _upsert_identity(db, person[0], person[1], None)
             if audit is not None:
-                db.execute(audit_outbox.insert().values(log=audit[0], record=audit[1]))
+                _OUTBOX_ADD.run(db, {"log": audit[0], "record": audit[1]})
         crash_point("run verdict journaled")
 
     # steps (the journal) ------------------------------------------------
@@ -702,7 +740,7 @@ class Store:
     def step_started(self, run_id: str, seq: int) -> None:
         """Journal *before* the step runs."""
         with self._writing() as db:
-            db.execute(_STEP_STARTED, {"b_run": run_id, "b_seq": seq, "b_at": now()})
+            _STEP_STARTED.run(db, {"b_run": run_id, "b_seq": seq, "b_at": now()})
         crash_point("step journaled as running")
 
     def step_finished(
@@ -722,8 +760,8 @@ class Store:
         (as `step_started` would, one commit fewer a step).
         """
         with self._writing() as db:
-            db.execute(
-                _STEP_FINISHED,
+            _STEP_FINISHED.run(
+                db,
                 {
                     "b_run": run_id,
                     "b_seq": seq,
@@ -734,9 +772,9 @@ class Store:
                 },
             )
             if audit is not None:
-                db.execute(_OUTBOX_ADD, {"log": audit[0], "record": audit[1]})
+                _OUTBOX_ADD.run(db, {"log": audit[0], "record": audit[1]})
             if then_started is not None:
-                db.execute(_STEP_STARTED, {"b_run": run_id, "b_seq": then_started, "b_at": now()})
+                _STEP_STARTED.run(db, {"b_run": run_id, "b_seq": then_started, "b_at": now()})
         crash_point("step journaled as ended")
 
     # identities ---------------------------------------------------------
@@ -1083,7 +1121,7 @@ class Store:
     def outbox_add(self, log: str, record: dict[str, Any]) -> None:
         """An audit record to be appended to ``log``, kept until it is (`outbox_settle`)."""
         with self._writing() as db:
-            db.execute(audit_outbox.insert().values(log=log, record=record))
+            _OUTBOX_ADD.run(db, {"log": log, "record": record})
         crash_point("audit record kept")
 
     def outbox_pending(self, log: str) -> list[tuple[int, dict[str, Any]]]:

@@ -387,7 +387,7 @@ def test_a_system_that_cannot_be_read_is_said_so_on_the_people_page_never_no_acc
 
 def test_an_offboarding_a_restart_cut_short_says_so_and_does_not_refresh_forever(console: Console) -> None:
     # journaled as running, and no thread of this server runs it: what a restart mid-run leaves
-    run_id = console.server.rt.store.create_run("offboard", "bea", "resigned", False, [], {})
+    run_id = console.server.rt.store.create_run("offboard", "bea", "resigned", False, [], {})["id"]
     page = sign_in(console, "ops").get(f"/offboard/runs/{run_id}")
     assert page.status_code == 200 and 'id="abandoned"' in page.text and "iam resume" in page.text
     assert 'http-equiv="refresh"' not in page.text and 'id="verdict"' not in page.text
