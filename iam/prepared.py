@@ -32,6 +32,8 @@ class _Compiled:
     #: Values the statement carries itself (`.values(status="running")`, `attempts + 1`).
     fixed: Mapping[str, Any]
     processors: Mapping[str, _Processor]
+    #: A query's columns: each one's name and what its type does to a value read.
+    readers: tuple[tuple[str, _Processor], ...]
 
 
 class Prepared:
@@ -47,10 +49,10 @@ class Prepared:
         binds = {name: bind for bind, name in compiled.bind_names.items()}
         names = tuple(compiled.positiontup or ())
         fixed = {name: bind.value for name, bind in binds.items() if not bind.required}
-        processors = {
-            name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in binds.items()
-        }
-        done = _Compiled(compiled.string, names, dialect.positional, fixed, processors)
+        processors = {name: _into(bind.type, dialect) for name, bind in binds.items()}
+        columns = getattr(self.statement, "selected_columns", ())
+        readers = tuple((column.name, _out_of(column.type, dialect)) for column in columns)
+        done = _Compiled(compiled.string, names, dialect.positional, fixed, processors, readers)
         self._compiled[dialect.name] = done
         return done
 
@@ -79,7 +81,24 @@ class Prepared:
         if params:
             db.exec_driver_sql(compiled.sql, params)
 
+    def mappings(self, db: Connection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """A query's rows, each a dict by column name, its values as Core would return them."""
+        compiled = self._compiled.get(db.dialect.name) or self._compile(db.dialect)
+        rows = db.exec_driver_sql(compiled.sql, self._params(compiled, params)).all()
+        return [
+            {
+                name: reader(value) if reader is not None else value
+                for (name, reader), value in zip(compiled.readers, row, strict=True)
+            }
+            for row in rows
+        ]
 
-def _processor(type_: TypeEngine[Any], dialect: Dialect) -> _Processor:
-    """What the column's type does to a value on its way in (JSON text, UTC without offset)."""
+
+def _into(type_: TypeEngine[Any], dialect: Dialect) -> _Processor:
+    """What a column's type does to a value on its way in (JSON to text, a time to UTC)."""
     return type_.dialect_impl(dialect).bind_processor(dialect)
+
+
+def _out_of(type_: TypeEngine[Any], dialect: Dialect) -> _Processor:
+    """What a column's type does to a value read (text to JSON, a time made aware)."""
+    return type_.dialect_impl(dialect).result_processor(dialect, None)

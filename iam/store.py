@@ -282,6 +282,8 @@ _RUN_FINISHED = Prepared(
         finished_at=sa.bindparam("b_at", type_=UtcDateTime()),
     )
 )
+_RUN_STEPS = Prepared(sa.select(steps).where(steps.c.run_id == sa.bindparam("b_run")).order_by(steps.c.seq))
+_IDENTITY = Prepared(sa.select(identities).where(identities.c.username == sa.bindparam("b_username")))
 _OUTBOX_ADD = Prepared(audit_outbox.insert().values(log=sa.bindparam("log"), record=sa.bindparam("record")))
 
 #: How far the off-box copy (syslog) of each log got: the last record sent, by seq.
@@ -367,6 +369,34 @@ def _insert(db: Connection) -> Callable[[sa.Table], Any]:
     return postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert
 
 
+def _upsert_statement(insert: Callable[[sa.Table], Any], with_attributes: bool) -> Prepared:
+    """Insert a person, or set the status (and, ``with_attributes``, HR's facts) of one known."""
+    changed: dict[str, Any] = {
+        "status": sa.bindparam("b_status"),
+        "updated_at": sa.bindparam("b_at", type_=UtcDateTime()),
+    }
+    if with_attributes:
+        changed |= {
+            "attributes": sa.bindparam("b_attributes", type_=sa.JSON),
+            "hr_id": sa.bindparam("b_hr_id"),
+        }
+    new = {
+        "username": sa.bindparam("b_username"),
+        "attributes": sa.bindparam("b_attributes", type_=sa.JSON),
+        "hr_id": sa.bindparam("b_hr_id"),
+        **changed,
+    }
+    statement = insert(identities).values(new)
+    return Prepared(statement.on_conflict_do_update(index_elements=[identities.c.username], set_=changed))
+
+
+#: By dialect, then by whether HR's facts are set too.
+_UPSERT_IDENTITY = {
+    dialect: {facts: _upsert_statement(insert, facts) for facts in (False, True)}
+    for dialect, insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))
+}
+
+
 def _upsert_identity(db: Connection, username: str, status: str, attributes: dict[str, Any] | None) -> None:
     """An upsert, so two workers recording the same person cannot both insert.
 
@@ -376,16 +406,14 @@ def _upsert_identity(db: Connection, username: str, status: str, attributes: dic
     """
     if db.dialect.name == "postgresql":
         db.execute(sa.select(sa.func.pg_advisory_xact_lock(_IDENTITY_LOCK, sa.func.hashtext(username))))
-    values: dict[str, Any] = {"status": status, "updated_at": now()}
-    if attributes is not None:
-        values["attributes"] = attributes
-        values["hr_id"] = attributes.get("hr_id") or None
-    row = {"username": username, "attributes": {}, **values}
-    db.execute(
-        _insert(db)(identities)
-        .values(**row)
-        .on_conflict_do_update(index_elements=[identities.c.username], set_=values)
-    )
+    params = {
+        "b_username": username,
+        "b_status": status,
+        "b_at": now(),
+        "b_attributes": attributes if attributes is not None else {},
+        "b_hr_id": (attributes or {}).get("hr_id") or None,
+    }
+    _UPSERT_IDENTITY[db.dialect.name][attributes is not None].run(db, params)
 
 
 def _pending(run_id: str, rows: list[StepRow]) -> list[dict[str, Any]]:
@@ -717,25 +745,8 @@ class Store:
 
     def run_steps(self, run_id: str) -> list[StepRow]:
         with self._reading() as db:
-            rows = db.execute(sa.select(steps).where(steps.c.run_id == run_id).order_by(steps.c.seq))
-            return [
-                StepRow(
-                    run_id=r["run_id"],
-                    seq=r["seq"],
-                    system=r["system"],
-                    op=r["op"],
-                    target=r["target"],
-                    description=r["description"],
-                    payload=r["payload"] or {},
-                    status=r["status"],
-                    outcome=r["outcome"],
-                    error=r["error"],
-                    attempts=r["attempts"],
-                    started_at=r["started_at"],
-                    finished_at=r["finished_at"],
-                )
-                for r in rows.mappings()
-            ]
+            rows = _RUN_STEPS.mappings(db, {"b_run": run_id})
+        return [StepRow(**{**r, "payload": r["payload"] or {}}) for r in rows]
 
     def step_started(self, run_id: str, seq: int) -> None:
         """Journal *before* the step runs."""
@@ -946,10 +957,8 @@ class Store:
 
     def get_identity(self, username: str) -> dict[str, Any] | None:
         with self._reading() as db:
-            row = (
-                db.execute(sa.select(identities).where(identities.c.username == username)).mappings().first()
-            )
-            return dict(row) if row else None
+            found = _IDENTITY.mappings(db, {"b_username": username})
+            return found[0] if found else None
 
     # termination holds --------------------------------------------------
 

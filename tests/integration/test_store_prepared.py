@@ -121,3 +121,15 @@ def test_a_step_journaled_through_prepared_statements_reads_back_in_utc(store: S
     with store.engine.connect() as db:
         count = db.execute(sa.select(sa.func.count()).select_from(steps)).scalar_one()
     assert count == 1
+
+
+def test_a_person_is_inserted_then_given_facts_then_a_status_keeping_the_facts(store: Store) -> None:
+    store.upsert_identity("ann", "active")
+    first = store.get_identity("ann")
+    assert first is not None and (first["status"], first["attributes"], first["hr_id"]) == ("active", {}, None)
+    store.upsert_identity("ann", "active", {"username": "ann", "hr_id": "H1", "department": "Sales"})
+    store.upsert_identity("ann", "terminated")
+    last = store.get_identity("ann")
+    assert last is not None and (last["status"], last["hr_id"]) == ("terminated", "H1")
+    assert last["attributes"] == {"username": "ann", "hr_id": "H1", "department": "Sales"}
+    assert last["updated_at"] >= first["updated_at"] and last["updated_at"].tzinfo == UTC
