@@ -126,7 +126,8 @@ def test_a_step_journaled_through_prepared_statements_reads_back_in_utc(store: S
 def test_a_person_is_inserted_then_given_facts_then_a_status_keeping_the_facts(store: Store) -> None:
     store.upsert_identity("ann", "active")
     first = store.get_identity("ann")
-    assert first is not None and (first["status"], first["attributes"], first["hr_id"]) == ("active", {}, None)
+    assert first is not None
+    assert (first["status"], first["attributes"], first["hr_id"]) == ("active", {}, None)
     store.upsert_identity("ann", "active", {"username": "ann", "hr_id": "H1", "department": "Sales"})
     store.upsert_identity("ann", "terminated")
     last = store.get_identity("ann")
