@@ -72,14 +72,14 @@ class Prepared:
     def run(self, db: Connection, params: Mapping[str, Any]) -> None:
         """Execute once in ``db``'s transaction."""
         compiled = self._compiled.get(db.dialect.name) or self._compile(db.dialect)
-        db.exec_driver_sql(compiled.sql, self._params(compiled, params))
+        db.exec_driver_sql(compiled.sql, self._params(compiled, params)).close()  # PostgreSQL: RETURNING id
 
     def run_many(self, db: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
         """Execute for each of ``rows`` (the driver's executemany) in ``db``'s transaction."""
         compiled = self._compiled.get(db.dialect.name) or self._compile(db.dialect)
         params = [self._params(compiled, row) for row in rows]
         if params:
-            db.exec_driver_sql(compiled.sql, params)
+            db.exec_driver_sql(compiled.sql, params).close()
 
     def mappings(self, db: Connection, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """A query's rows, each a dict by column name, its values as Core would return them."""
