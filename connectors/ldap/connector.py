@@ -54,6 +54,11 @@ LOCKED_PASSWORD_PREFIX = "{CRYPT}!"  # crypt() never yields "!": no password mat
 #: How long an entry just read or written is trusted by the next step instead of searching again.
 RECENT_SECONDS = 30.0
 
+#: Groups asked for a page at a time in a bulk read (at most; a smaller ``page_size`` wins). A
+#: group entry carries every member's DN: 500 groups of a 100,000-person directory came as one
+#: page of some 300,000 values, which ldap3 decodes whole (most of the read's peak memory).
+GROUPS_A_PAGE = 50
+
 _MEMBER_ATTRS = {
     "groupofnames": "member",
     "groupofuniquenames": "uniquemember",
@@ -312,7 +317,7 @@ class LdapConnector(
             group_filter,
             ["objectClass", "member", "uniqueMember", "memberUid"],
             setting="groups_dn",
-            page_size=self.page_size,
+            page_size=min(self.page_size, GROUPS_A_PAGE),
             what="list groups",
         ):
             attr = _membership_attr(group)

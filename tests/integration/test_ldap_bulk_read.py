@@ -10,6 +10,7 @@ from __future__ import annotations
 import ldap3
 import pytest
 from iam.connectors.ldap import LdapConnector
+from iam.connectors.ldap.connector import GROUPS_A_PAGE
 
 from iam.model import Entitlement
 from iam.secrets import Secret
@@ -78,3 +79,20 @@ def test_a_bulk_read_of_disabled_and_passwordless_accounts_agrees_with_single_re
     assert bulk["alice"].password_usable is False
     for name in ("alice", "bob"):
         assert bulk[name] == connector.read_account(name)
+
+
+def test_groups_over_several_pages_are_all_read(directory: Directory) -> None:
+    """Groups come `GROUPS_A_PAGE` a page (their entries carry every member): none is lost between pages."""
+    conn = directory.slapd.admin()
+    carol, dave = add_person(conn, "carol"), add_person(conn, "dave")
+    many = [
+        add_group(conn, f"many{i:03d}", "groupOfNames", [carol] + ([dave] if i % 2 else []))
+        for i in range(GROUPS_A_PAGE * 2 + 3)
+    ]
+    conn.unbind()
+    bulk = {s.username: s for s in make(directory).iter_accounts()}  # page_size 500: groups still 50 a page
+    assert bulk["carol"].entitlements == {Entitlement("group", dn) for dn in many}
+    assert bulk["dave"].entitlements == {Entitlement("group", dn) for dn in many[1::2]}
+    assert bulk["alice"].entitlements == {
+        Entitlement("group", dn) for dn in directory.groups.values() if "bob-only" not in dn
+    }
