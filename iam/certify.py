@@ -21,8 +21,8 @@ from iam.errors import InputError
 from iam.export import certification_html
 from iam.plan import number_steps
 from iam.report import Campaign, CertificationItem, CertificationResult, RowError, RunReport
+from iam.roster import Roster
 from iam.runtime import Runtime
-from iam.sweep import identities_for_review
 
 CSV_COLUMNS = ("campaign", "item", "username", "name", "system", "entitlement", "decision", "comment")
 DECISIONS = ("keep", "revoke")
@@ -32,7 +32,7 @@ def export(
     rt: Runtime, manager: str, now: datetime, due: date | None = None, out_dir: Path | None = None
 ) -> Campaign:
     """Start a campaign for ``manager``'s people; write its CSV and HTML to ``out_dir``."""
-    people, _ = identities_for_review(rt)
+    people = Roster.of(rt.store.iter_identities())
     if manager not in people:
         raise InputError(f"unknown manager {manager!r}")
     reports = [p for p in people.values() if p.manager == manager and p.status == "active"]

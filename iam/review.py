@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 from iam import uniqueness
 from iam.model import AccountState, DesiredAccount, Entitlement, Identity
-from iam.policy import Policy, held_roles
+from iam.policy import Policy, held_roles, sod_roles
 from iam.report import Finding
+from iam.roster import Later, Roster
 
 if TYPE_CHECKING:
     from iam.holds import Hold
@@ -39,56 +40,68 @@ def find(
 
     Each system's accounts are looked at once, as they come (`SystemReview`).
     """
+    people = Roster(identities.values(), left_at)
     reviews = []
     for system, states in accounts.items():
-        review = SystemReview(system, identities, policy, today, now, dormant_days, left_at)
+        review = SystemReview(system, Later.now(people), policy, today, now, dormant_days)
         for state in states:
             review.add(state)
         reviews.append(review)
-    return combine(identities, policy, reviews, today, holds)
+    return combine(people, policy, reviews, today, holds)
 
 
 class SystemReview:
     """One system's accounts compared one by one as a bulk read hands them out.
 
-    An account is judged and dropped: only its findings, its name and (for a
-    person iam knows) its entitlements are kept, so a sweep's memory does not
-    hold every account of every system at once. A read that fails half way
-    leaves a review to throw away, never one to report.
+    An account is judged and dropped: only its findings, whom it belongs to
+    (a byte per person iam knows) and, for a person, the entitlements a
+    separation-of-duty rule names are kept, so a sweep's memory does not
+    hold every account of every system at once. The people are asked of
+    ``people`` at the first account, once the system has read what comes
+    before its accounts (an LDAP directory's groups). A read that fails
+    half way leaves a review to throw away, never one to report.
     """
 
     def __init__(
         self,
         system: str,
-        identities: Mapping[str, Identity],
+        people: Later,
         policy: Policy,
         today: date,
         now: datetime,
         dormant_days: int = 90,
-        left_at: Mapping[str, datetime] | None = None,
     ) -> None:
         self.system = system
-        self.identities = identities
+        self.people = people
         self.policy = policy
         self.today, self.now, self.dormant_days = today, now, dormant_days
-        self.left_at = left_at or {}
         self.findings: list[Finding] = []
-        #: What each known person holds here (for the checks across systems, such as SoD).
+        #: The entitlements here that SoD rules name, per person holding any (for `combine`).
         self.held: dict[str, frozenset[Entitlement]] = {}
-        self.seen: set[str] = set()
         self.count = 0
-        self._emails = uniqueness.by_email(identities)
+        self._seen = bytearray()
+        self._named = frozenset().union(
+            *(policy.roles[r].entitlements.get(system, frozenset()) for r in sod_roles(policy))
+        )
+        self._of_note: dict[frozenset[Entitlement], frozenset[Entitlement]] = {}
         self._differences = _Differences()
+
+    def _roster(self) -> Roster:
+        roster = self.people.get()
+        if len(self._seen) != len(roster):
+            self._seen = bytearray(len(roster))
+        return roster
 
     def add(self, state: AccountState) -> None:
         """Judge one account."""
-        person = self.identities.get(state.username)
+        roster = self._roster()
+        i = roster.index(state.username)
+        person = None if i is None else roster.values()[i]
         self.count += 1
-        if person is not None:  # kept under the identity's own name: 100,000 names not held twice
-            self.seen.add(person.username)
-            self.held[person.username] = state.entitlements
-        else:
-            self.seen.add(state.username)
+        if person is not None and i is not None:
+            self._seen[i] = 1
+            if self._named and (named := self._sod_named(state.entitlements)):
+                self.held[person.username] = named
         want = self._want(person)
         self.findings += _account_findings(
             self.system,
@@ -99,12 +112,21 @@ class SystemReview:
             self.today,
             self.now,
             self.dormant_days,
-            self.left_at,
+            roster.left,
             self._differences,
         )
-        shared = uniqueness.shared_account(self.system, state, self.identities, self._emails)
+        shared = uniqueness.shared_account(self.system, state, roster, roster.emails)
         if shared is not None:
             self.findings.append(shared)
+
+    def _sod_named(self, held: frozenset[Entitlement]) -> frozenset[Entitlement]:
+        """``held`` cut to what SoD rules name; one set for people holding the same (shared) set."""
+        found = self._of_note.get(held)
+        if found is None:
+            if len(self._of_note) >= _Differences.KEPT:
+                self._of_note.clear()
+            found = self._of_note[held] = held & self._named
+        return found
 
     def _want(self, person: Identity | None) -> DesiredAccount | None:
         if person is None or person.status != "active":
@@ -113,6 +135,7 @@ class SystemReview:
 
     def missing(self) -> list[Finding]:
         """The accounts the policy gives here that the read did not see (once every account was added)."""
+        roster = self._roster()
         return [
             Finding(
                 type="missing",
@@ -123,8 +146,8 @@ class SystemReview:
                 since=None,
                 action="create",
             )
-            for person in self.identities.values()
-            if person.username not in self.seen and (want := self._want(person)) is not None and want.account
+            for seen, person in zip(self._seen, roster.values(), strict=True)
+            if not seen and (want := self._want(person)) is not None and want.account
         ]
 
 

@@ -13,10 +13,21 @@ from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from iam import acknowledgement, actor, gcquiet, holds, lifecycle, notify, review, runs, suspended, uniqueness
+from iam import (
+    acknowledgement,
+    actor,
+    gcquiet,
+    holds,
+    lifecycle,
+    notify,
+    review,
+    roster,
+    runs,
+    suspended,
+    uniqueness,
+)
 from iam.contract import Capability, Op, Readable, StepSpec
 from iam.errors import InputError
-from iam.model import Identity
 from iam.plan import Plan, number_steps
 from iam.policy import Policy, PolicyViolation
 from iam.report import Finding, Remediation, RemediationRefusal, SweepDiff, SweepResult, SweepSummary
@@ -24,29 +35,18 @@ from iam.retry import call_with_retry
 from iam.runtime import Runtime
 
 
-def identities_for_review(rt: Runtime) -> tuple[dict[str, Identity], dict[str, datetime]]:
-    """Every person iam knows (from HR or from an offboarding), and when leavers left."""
-    people: dict[str, Identity] = {}
-    left: dict[str, datetime] = {}
-    for username, status, attributes, updated_at in rt.store.iter_identities():
-        if status in ("terminated", "terminating"):
-            left[username] = updated_at
-            status = "terminated"
-        people[username] = Identity.from_dict({**(attributes or {}), "username": username, "status": status})
-    return people, left
-
-
 def review_all(
     rt: Runtime,
-    people: dict[str, Identity],
+    people: roster.Later,
     policy: Policy,
     now: datetime,
-    left: dict[str, datetime],
     on_system: Callable[[str, int], None] | None = None,
 ) -> tuple[list[review.SystemReview], dict[str, str]]:
     """Every system read in one bulk, paged pass (systems in parallel), each account judged as it arrives.
 
-    A system whose read fails, even half way, is an error and its findings
+    The people are loaded when a system hands out its first account (after
+    an LDAP directory's groups were read: the two peaks do not add up). A
+    system whose read fails, even half way, is an error and its findings
     are dropped: a partial read never passes for a clean system.
     """
     today = now.astimezone(rt.config.tz).date()
@@ -57,7 +57,7 @@ def review_all(
         rt.progress(f"reading {name}")
 
         def attempt() -> review.SystemReview:  # a retry starts the system's review afresh
-            seen = review.SystemReview(name, people, policy, today, now, rt.config.dormant_days, left)
+            seen = review.SystemReview(name, people, policy, today, now, rt.config.dormant_days)
             accounts = connector.iter_accounts()
             try:
                 for state in accounts:
@@ -88,8 +88,9 @@ def sweep(rt: Runtime, now: datetime, on_system: Callable[[str, int], None] | No
     policy = lifecycle.policy_of(rt)
     today = now.astimezone(rt.config.tz).date()
     with gcquiet.quiet():  # many objects made, few of them garbage: see `iam.gcquiet`
-        people, left = identities_for_review(rt)
-        reviews, errors = review_all(rt, people, policy, now, left, on_system)
+        later = roster.Later(lambda: roster.Roster.of(rt.store.iter_identities()))
+        reviews, errors = review_all(rt, later, policy, now, on_system)
+        people = later.get()  # loaded already, unless no system handed out an account
         standing = holds.standing(rt).values()
         suspensions = suspended.all_standing(rt)
         findings = sorted(
