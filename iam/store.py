@@ -64,6 +64,9 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+#: Rows of `identities` a sweep's streamed read fetches at a time (`Store.iter_identities`).
+IDENTITIES_A_FETCH = 1000
+
 identities = sa.Table(
     "identities",
     metadata,
@@ -804,11 +807,14 @@ class Store:
         """(username, status, attributes, updated_at) of each identity as the database hands it out:
         a sweep of 100,000 people keeps their `Identity`, not a dictionary per row as well.
         On a pooled connection of its own, not `_reading`'s: the caller works between rows,
-        and journal writes must not wait for it."""
+        and journal writes must not wait for it. `IDENTITIES_A_FETCH` rows at a time: on
+        PostgreSQL through a server-side cursor (a client-side one reads every row first)."""
         c = identities.c
         query = sa.select(c.username, c.status, c.attributes, c.updated_at).order_by(c.username)
         with self.engine.connect() as db:
-            yield from db.execute(query)  # rows unpack as tuples
+            yield from db.execution_options(yield_per=IDENTITIES_A_FETCH).execute(
+                query
+            )  # rows unpack as tuples
 
     # events -------------------------------------------------------------
 
