@@ -11,7 +11,7 @@ sets, not 100,000, and judging an account builds none.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 from iam.connectors.ldap.dn import norm
 
@@ -21,11 +21,21 @@ _NONE: frozenset[Entitlement] = frozenset()
 
 
 class Memberships:
-    """Member values (DNs, or ``memberUid`` names) mapped to the groups that list them."""
+    """Member values (DNs, or ``memberUid`` names) mapped to the groups that list them.
+
+    Each member's set is built as the group pages arrive: adding a group to
+    a member moves it from one shared set to the next (remembered, so the
+    people of a department walk the same few sets), and no list of group
+    names per member waits for the last page (at 100,000 people, those
+    lists were some 9 MB held at the groups' read).
+    """
+
+    KEPT = 10_000  # moves between sets remembered; a directory of unlike people clears and goes on
 
     def __init__(self) -> None:
-        self._by_dn: dict[str, list[str] | frozenset[Entitlement]] = {}
-        self._by_uid: dict[str, list[str] | frozenset[Entitlement]] = {}
+        self._by_dn: dict[str, frozenset[Entitlement]] = {}
+        self._by_uid: dict[str, frozenset[Entitlement]] = {}
+        self._moves: dict[tuple[frozenset[Entitlement], str], frozenset[Entitlement]] = {}
         self._unions: dict[tuple[frozenset[Entitlement], frozenset[Entitlement]], frozenset[Entitlement]] = {}
         self._sealed = False
 
@@ -33,35 +43,31 @@ class Memberships:
         """Record one group entry whose members are in ``attr`` (lower case)."""
         assert not self._sealed, "a group added after the accounts were asked about"
         dn = group["dn"]
+        entitlement = Entitlement("group", dn)
         by, key = (self._by_uid, _same) if attr == "memberuid" else (self._by_dn, norm)
+        moves = self._moves
         for value in group["attrs"].get(attr, ()):
-            held = by.setdefault(key(value), [])
-            assert isinstance(held, list)
-            held.append(dn)
+            member = key(value)
+            held = by.get(member, _NONE)
+            after = moves.get((held, dn))  # a DN's hash is kept by the string: no dataclass hashed
+            if after is None:
+                if len(moves) >= self.KEPT:
+                    moves.clear()
+                after = moves[held, dn] = held | {entitlement}
+            by[member] = after
 
     def seal(self) -> None:
-        """Every group is in: replace each member's list by a shared set of entitlements."""
-        ents: dict[str, Entitlement] = {}
-        shared: dict[tuple[str, ...], frozenset[Entitlement]] = {}
-        for by in (self._by_dn, self._by_uid):
-            for member, groups in by.items():
-                assert isinstance(groups, list)
-                names = tuple(groups)
-                held = shared.get(names)
-                if held is None:
-                    held = shared[names] = frozenset(
-                        ents.get(g) or ents.setdefault(g, Entitlement("group", g)) for g in names
-                    )
-                by[member] = held
+        """Every group is in: the accounts may be asked about."""
+        self._moves.clear()
         self._sealed = True
 
     def of(self, dn: str, username: str) -> frozenset[Entitlement]:
         """The groups naming the account ``dn`` by DN, or ``username`` by ``memberUid``."""
         assert self._sealed, "seal() first"
-        by_dn = cast(frozenset[Entitlement], self._by_dn.get(norm(dn), _NONE))
+        by_dn = self._by_dn.get(norm(dn), _NONE)
         if not self._by_uid:
             return by_dn
-        by_uid = cast(frozenset[Entitlement], self._by_uid.get(username, _NONE))
+        by_uid = self._by_uid.get(username, _NONE)
         if not by_uid:
             return by_dn
         both = self._unions.get((by_dn, by_uid))  # shared too (frozensets keep their hash)
