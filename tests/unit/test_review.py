@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from iam import review
 from iam.model import AccountState, Entitlement, Identity
 from iam.policy import parse_policy
+from iam.roster import Later, Roster
 
 NOW = datetime(2026, 12, 5, 10, tzinfo=UTC)
 TODAY = NOW.date()
@@ -98,3 +99,54 @@ def test_a_review_of_many_distinct_sets_forgets_old_comparisons_and_stays_right(
     accounts = [account(f"p{i}", ENG | {g(f"extra{i}")}) for i in range(count)]
     findings = found(people, accounts)
     assert findings == {("excess", f"p{i}", f"group:extra{i}") for i in range(count)}
+
+
+SOD_POLICY = parse_policy(
+    {
+        "roles": {
+            "staff": {"entitlements": {"dir": ["group:staff"]}},
+            "pay": {"entitlements": {"dir": ["group:pay"]}},
+            "approve": {"entitlements": {"dir": ["group:approve"], "vpn": ["access:finance"]}},
+        },
+        "birthright": [{"role": "staff"}],
+        "separation_of_duty": [{"name": "pay-approve", "roles": ["pay", "approve"]}],
+    }
+)
+
+
+def test_a_person_holding_two_roles_forbidden_together_across_systems_is_a_sod_conflict() -> None:
+    """approve is held only with both its directory group and its VPN access; the review keeps
+    only what an SoD rule names, and the conflict is found from that alone."""
+    people = {p.username: p for p in map(person, ("ann", "bob", "cy"))}
+    both = frozenset({g("staff"), g("pay"), g("approve")})
+    dir_accounts = [
+        account("ann", both),
+        account("bob", both),
+        account("cy", frozenset({g("staff"), g("pay")})),
+    ]
+    vpn = [
+        AccountState("vpn", name, name, True, frozenset({Entitlement("access", "finance")}))
+        for name in ("ann", "cy")
+    ]
+    reviews = []
+    for system, states in {"dir": dir_accounts, "vpn": vpn}.items():
+        one = review.SystemReview(system, Later.now(Roster(people.values())), SOD_POLICY, TODAY, NOW)
+        for state in states:
+            one.add(state)
+        reviews.append(one)
+    assert reviews[0].held == {
+        "ann": {g("pay"), g("approve")},
+        "bob": {g("pay"), g("approve")},
+        "cy": {g("pay")},
+    }
+    assert reviews[0].held["ann"] is reviews[0].held["bob"]  # one set for people holding the same
+    findings = review.combine(Roster(people.values()), SOD_POLICY, reviews, TODAY)
+    sod = [(f.account, f.why) for f in findings if f.type == "sod_conflict"]
+    # bob lacks approve's VPN access, cy its group: only ann holds both roles
+    assert sod == [("ann", "holds approve + pay, forbidden together by pay-approve")]
+
+
+def test_a_review_without_separation_of_duty_rules_keeps_no_entitlements() -> None:
+    one = review.SystemReview("dir", Later.now(Roster([person("ann")])), POLICY, TODAY, NOW)
+    one.add(account("ann", ENG))
+    assert one.held == {} and one.count == 1
