@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,6 +40,7 @@ from benchmarks.timing import interleaved, ratio, summary
 from iam import store as store_module
 from iam import sweep
 from iam.config import Config, SystemConfig
+from iam.model import AccountState
 from iam.runtime import Runtime
 from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, BASE_DN, Slapd, add_person
 
@@ -125,10 +128,36 @@ def child_floor(port: int, groups_a_page: int) -> dict[str, object]:
     return {"seconds": time.perf_counter() - start, "entries": entries}
 
 
-def child_sweep(work: Path, port: int) -> dict[str, object]:
+class TracedConnector(LdapConnector):
+    """The connector, with `tracemalloc`'s largest holders printed (to stderr) near the read's end."""
+
+    def __init__(self, name: str, settings: dict[str, object], at: int) -> None:
+        super().__init__(name, settings)
+        self.at = at
+
+    def iter_accounts(self) -> Iterator[AccountState]:
+        tracemalloc.start()
+        for n, state in enumerate(super().iter_accounts()):
+            if n == self.at:
+                snapshot = tracemalloc.take_snapshot()
+                current, peak = tracemalloc.get_traced_memory()
+                print(
+                    f"tracemalloc after {n} accounts: {current / 1e6:.1f} MB (peak {peak / 1e6:.1f} MB)",
+                    file=sys.stderr,
+                )
+                for stat in snapshot.statistics("lineno")[:15]:
+                    print(f"  {stat.size / 1e6:6.1f} MB {stat.count:8d} {stat.traceback}", file=sys.stderr)
+            yield state
+        tracemalloc.stop()
+
+
+def child_sweep(work: Path, port: int, trace_at: int = 0) -> dict[str, object]:
     """One `iam review sweep`, as the command runs it."""
     config, settings = config_for(work, port)
-    with Runtime(config, connectors={"directory": LdapConnector("directory", settings)}) as rt:
+    connector = (
+        TracedConnector("directory", settings, trace_at) if trace_at else LdapConnector("directory", settings)
+    )
+    with Runtime(config, connectors={"directory": connector}) as rt:
         start = time.perf_counter()
         result = sweep.sweep(rt, datetime.now(UTC))
         elapsed = time.perf_counter() - start
@@ -173,6 +202,11 @@ def main() -> None:
         help=f"groups a page in the floor's search (default: the connector's {GROUPS_A_PAGE}; "
         "500 gives the floor measured before the fourth round)",
     )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="print what holds the sweep's memory after 90%% of the accounts (slow: times are off)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -180,7 +214,7 @@ def main() -> None:
         if kind == "floor":
             answer = child_floor(int(rest[0]), int(rest[1]))
         else:
-            answer = child_sweep(Path(rest[0]), int(rest[1]))
+            answer = child_sweep(Path(rest[0]), int(rest[1]), int(rest[2]))
         print(json.dumps({**answer, "peak_mb": own_peak_mb()}))
         return
     if args.repeat < 1:
@@ -209,7 +243,8 @@ def main() -> None:
                 return float(answer["seconds"])  # type: ignore[arg-type]
 
             def run_sweep(_: int) -> float:
-                answer, rss = in_child("sweep", str(work), str(slapd.port))
+                trace_at = int(args.people * 0.9) if args.tracemalloc else 0
+                answer, rss = in_child("sweep", str(work), str(slapd.port), str(trace_at))
                 memory["sweep"].append(rss)
                 answers.append(answer)
                 return float(answer["seconds"])  # type: ignore[arg-type]
