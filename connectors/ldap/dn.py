@@ -8,10 +8,10 @@ def norm(dn: str) -> str:
     low = dn.lower()
     if " " not in low and low.isprintable():  # no whitespace to strip: a bulk read's usual case
         return low
-    return ",".join(part.strip() for part in _rdns(low))
+    return ",".join(part.strip() for part in rdns(low))
 
 
-def _rdns(dn: str) -> list[str]:
+def rdns(dn: str) -> list[str]:
     """``dn`` split at the commas that separate its RDNs: an escaped comma (``cn=Doe\\, Jane``)
     is part of a value, and the space after it too (``Doe, Jane`` is not ``Doe,Jane``)."""
     parts: list[str] = []
@@ -31,7 +31,7 @@ def _rdns(dn: str) -> list[str]:
 def under(dn: str, parent: str) -> bool:
     """Whether ``dn`` is below ``parent`` (not ``parent`` itself), RDN by RDN: a value that
     merely ends with the parent's text (``uid=x\\,ou=archive,dc=example``) is not below it."""
-    own, theirs = _rdns(norm(dn)), _rdns(norm(parent))
+    own, theirs = rdns(norm(dn)), rdns(norm(parent))
     return len(own) > len(theirs) and own[-len(theirs) :] == theirs
 
 

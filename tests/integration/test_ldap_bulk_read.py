@@ -96,3 +96,20 @@ def test_groups_over_several_pages_are_all_read(directory: Directory) -> None:
     assert bulk["alice"].entitlements == {
         Entitlement("group", dn) for dn in directory.groups.values() if "bob-only" not in dn
     }
+
+
+def test_members_named_under_other_parents_or_with_escaped_commas_get_their_groups(
+    directory: Directory,
+) -> None:
+    """The map keys a member by its DN's first RDN under its parent: a comma inside a value, or
+    a member DN in another branch, is still the right account."""
+    conn = directory.slapd.admin()
+    doe = add_person(conn, "Doe, Jane")  # uid=Doe\, Jane,ou=people,...
+    leaver = f"uid=gone,ou=leavers,{BASE_DN}"
+    assert conn.add(leaver, ["inetOrgPerson"], {"uid": "gone", "cn": "gone", "sn": "gone"}), conn.result
+    both = add_group(conn, "both", "groupOfNames", [doe.upper(), leaver])
+    add_group(conn, "elsewhere", "groupOfNames", [f"uid=gone,ou=people,{BASE_DN}"])  # not the leaver
+    conn.unbind()
+    bulk = {s.username: s for s in make(directory).iter_accounts()}
+    assert bulk["Doe, Jane"].entitlements == {Entitlement("group", both)}
+    assert bulk["gone"].entitlements == {Entitlement("group", both)}
