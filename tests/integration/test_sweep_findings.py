@@ -16,17 +16,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-import yaml
-from iam.connectors.ldap import LdapConnector
 
 from iam import store as store_module
 from iam import sweep
-from iam.config import Config, RetryPolicy, SystemConfig
 from iam.report import SweepResult
-from iam.runtime import Runtime
-from iam.secrets import Secret
 from tests.conftest import Directory
-from tests.support.slapd import ADMIN_PASSWORD, BASE_DN, add_group, add_person
+from tests.integration.test_sweep_streaming import runtime
+from tests.support.slapd import BASE_DN, add_group, add_person
 
 #: The sweep runs this far in the future: every enabled account is dormant by then.
 LATER = timedelta(days=100)
@@ -37,29 +33,24 @@ def group(cn: str) -> str:
     return f"group:cn={cn},{GROUPS}"
 
 
-def policy(path: Path, today: str) -> Path:
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "roles": {
-                    "eng": {"entitlements": {"directory": [group("eng")]}},
-                    "ops": {"entitlements": {"directory": [group("eng"), group("ops"), group("unix")]}},
-                    "extra": {"entitlements": {"directory": [group("bob-only")]}},
-                    "pay": {"entitlements": {"directory": [group("pay")]}},
-                    "approve": {"entitlements": {"directory": [group("approve")]}},
-                },
-                "birthright": [
-                    {"role": "eng", "when": {"department": ["Engineering"]}},
-                    {"role": "ops", "when": {"department": ["Ops"]}},
-                    {"role": "pay", "when": {"department": ["Finance"]}},
-                ],
-                "grants": [{"username": "bob", "role": "extra", "expires": today, "requester": "boss"}],
-                "separation_of_duty": [{"name": "pay-approve", "roles": ["pay", "approve"]}],
-                "require_acknowledgement": {"version": "2020-01", "grace_days": 14},
-            }
-        )
-    )
-    return path
+def policy(today: str) -> dict[str, object]:
+    return {
+        "roles": {
+            "eng": {"entitlements": {"directory": [group("eng")]}},
+            "ops": {"entitlements": {"directory": [group("eng"), group("ops"), group("unix")]}},
+            "extra": {"entitlements": {"directory": [group("bob-only")]}},
+            "pay": {"entitlements": {"directory": [group("pay")]}},
+            "approve": {"entitlements": {"directory": [group("approve")]}},
+        },
+        "birthright": [
+            {"role": "eng", "when": {"department": ["Engineering"]}},
+            {"role": "ops", "when": {"department": ["Ops"]}},
+            {"role": "pay", "when": {"department": ["Finance"]}},
+        ],
+        "grants": [{"username": "bob", "role": "extra", "expires": today, "requester": "boss"}],
+        "separation_of_duty": [{"name": "pay-approve", "roles": ["pay", "approve"]}],
+        "require_acknowledgement": {"version": "2020-01", "grace_days": 14},
+    }
 
 
 def person(username: str, status: str = "active", **attributes: str) -> dict[str, object]:
@@ -106,16 +97,9 @@ def seed(directory: Directory) -> None:
 
 
 def sweep_of(directory: Directory, tmp_path: Path, now: datetime) -> SweepResult:
-    settings = {**directory.settings, "bind_password": Secret(ADMIN_PASSWORD, "test"), "page_size": 3}
-    config = Config(
-        path=None,
-        store=str(tmp_path / "iam.db"),
-        audit_log=str(tmp_path / "audit.jsonl"),
-        retry=RetryPolicy(attempts=1, initial_wait=0.01, max_wait=0.01),
-        systems=(SystemConfig("directory", "ldap", settings),),
-        policy=str(policy(tmp_path / "policy.yaml", (now.date() - timedelta(days=1)).isoformat())),
-    )
-    with Runtime(config, connectors={"directory": LdapConnector("directory", settings)}) as rt:
+    with runtime(
+        directory, tmp_path, policy_document=policy((now.date() - timedelta(days=1)).isoformat())
+    ) as rt:
         rows = [
             {
                 "username": p["username"],

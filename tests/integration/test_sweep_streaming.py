@@ -38,10 +38,15 @@ LIMIT = 7  # the five groups fit; the ten users do not (three pages of two are r
 
 
 def runtime(
-    directory: Directory, tmp_path: Path, bind: tuple[str, str] = (ADMIN_DN, ADMIN_PASSWORD)
+    directory: Directory,
+    tmp_path: Path,
+    bind: tuple[str, str] = (ADMIN_DN, ADMIN_PASSWORD),
+    policy_document: dict[str, object] | None = None,
 ) -> Runtime:
+    """A runtime over ``directory`` alone, reading two entries a page, with the policy given."""
     policy = tmp_path / "policy.yaml"
-    policy.write_text(yaml.safe_dump({"roles": {"staff": {"entitlements": {"directory": []}}}}))
+    document = policy_document or {"roles": {"staff": {"entitlements": {"directory": []}}}}
+    policy.write_text(yaml.safe_dump(document))
     settings = {
         **directory.settings,
         "page_size": 2,
