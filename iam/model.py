@@ -122,6 +122,8 @@ class DesiredAccount:
 
 #: The HR attributes whose change makes a person a mover (an end date moved
 #: is one too: systems holding a copy of it, like badges, must follow).
+#: Identity fields held as dates (ISO strings in HR records and the store).
+DATE_FIELDS = ("start_date", "end_date", "policy_ack_date")
 MOVER_FIELDS = ("department", "title", "manager", "site", "kind", "end_date", "policy_ack_version")
 
 
@@ -181,7 +183,7 @@ class Identity:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("start_date", "end_date", "policy_ack_date"):
+        for key in DATE_FIELDS:
             data[key] = data[key].isoformat() if data[key] else None
         return data
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from iam.model import Identity
+from iam.model import DATE_FIELDS, Identity
 
 if TYPE_CHECKING:
     from iam.uniqueness import Emails
@@ -33,7 +33,7 @@ _SHARED = frozenset(
     {"given_name", "family_name", "department", "title", "kind", "status", "manager", "site", "owner"}
     | {"policy_ack_version"}
 )
-_DATES = frozenset({"start_date", "end_date", "policy_ack_date"})
+_DATES = frozenset(DATE_FIELDS)
 _FIELDS = frozenset(Identity.__dataclass_fields__)
 #: Statuses that make a person a leaver in a review; their record's update is when they left.
 LEFT = ("terminated", "terminating")

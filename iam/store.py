@@ -812,9 +812,8 @@ class Store:
         c = identities.c
         query = sa.select(c.username, c.status, c.attributes, c.updated_at).order_by(c.username)
         with self.engine.connect() as db:
-            yield from db.execution_options(yield_per=IDENTITIES_A_FETCH).execute(
-                query
-            )  # rows unpack as tuples
+            rows = db.execution_options(yield_per=IDENTITIES_A_FETCH).execute(query)
+            yield from rows  # rows unpack as tuples
 
     # events -------------------------------------------------------------
 
