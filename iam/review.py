@@ -96,9 +96,10 @@ class SystemReview:
         """Judge one account."""
         roster = self._roster()
         i = roster.index(state.username)
-        person = None if i is None else roster.values()[i]
+        person: Identity | None = None
         self.count += 1
-        if person is not None and i is not None:
+        if i is not None:
+            person = roster.values()[i]
             self._seen[i] = 1
             if self._named and (named := self._sod_named(state.entitlements)):
                 self.held[person.username] = named

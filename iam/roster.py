@@ -93,12 +93,9 @@ class Roster(Mapping[str, Identity]):
         i = bisect_left(self._names, username)
         return i if i < len(self._names) and self._names[i] == username else None
 
-    def left_at(self, username: str) -> datetime | None:
-        """When a leaver left (their record's last update), None for anyone else."""
-        return self._left.get(username)
-
     @property
     def left(self) -> Mapping[str, datetime]:
+        """When each leaver left (their record's last update)."""
         return self._left
 
     @property

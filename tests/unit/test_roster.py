@@ -64,8 +64,8 @@ def test_unknown_names_are_absent_not_errors_of_the_lookup() -> None:
 
 def test_leavers_read_terminated_and_left_when_their_record_last_changed() -> None:
     roster = Roster.of(ROWS)
-    assert roster["lee"].status == "terminated" and roster.left_at("lee") == WHEN
-    assert roster.left_at("bob") == WHEN and roster.left_at("ann") is None
+    assert roster["lee"].status == "terminated" and roster.left.get("lee") == WHEN
+    assert roster.left.get("bob") == WHEN and roster.left.get("ann") is None
     assert dict(roster.left) == {"bob": WHEN, "lee": WHEN}
 
 
