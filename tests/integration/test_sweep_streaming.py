@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import yaml
 from iam.connectors.ldap import LdapConnector
 
@@ -118,3 +119,28 @@ def test_a_sweep_gives_the_garbage_collector_back_as_it_found_it_even_when_it_ra
         with pytest.raises(RuntimeError, match="progress display broke"):
             sweep.sweep(rt, datetime.now(UTC), on_system=progress_fails)
     assert (gc.get_threshold(), gc.get_freeze_count()) == before
+
+
+def test_a_sweep_whose_people_cannot_all_be_read_raises_and_stores_nothing(
+    crowded: Directory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The people are loaded late, inside the system's read (`iam.roster.Later`). A store whose
+    stream of people breaks half way must not leave the accounts judged against some of them
+    (the rest would pass for orphans) nor the sweep pass with that system merely an error: the
+    sweep raises, and no sweep is stored."""
+    with runtime(crowded, tmp_path) as rt:
+        for name in ("alice", "bob"):
+            rt.store.upsert_identity(name, "active", {"given_name": name.title(), "family_name": "A"})
+        streamed = rt.store.iter_identities
+
+        def breaks_after_one() -> Iterator[tuple[object, ...]]:
+            rows = streamed()
+            yield next(rows)
+            rows.close()
+            raise sa.exc.OperationalError("SELECT identities", {}, Exception("the store went away"))
+
+        monkeypatch.setattr(rt.store, "iter_identities", breaks_after_one)
+        with pytest.raises(sa.exc.OperationalError, match="the store went away"):
+            sweep.sweep(rt, datetime.now(UTC))
+        monkeypatch.undo()
+        assert rt.store.sweeps(limit=1) == []
