@@ -199,6 +199,7 @@ def ldap_settings(url: str) -> dict[str, object]:
         "base_dn": BASE_DN,
         "bind_dn": ADMIN_DN,
         "bind_password": Secret(ADMIN_PASSWORD, "bench"),
+        "users_dn": f"ou=people,{BASE_DN}",
         "groups_dn": f"ou=groups,{BASE_DN}",
         "page_size": 500,
     }

@@ -29,6 +29,7 @@ import ldap3
 from iam.connectors.ldap.attributes import AttributeMap
 from iam.connectors.ldap.disabling import disable_method
 from iam.connectors.ldap.dn import norm as _norm
+from iam.connectors.ldap.dn import same as _same_dn
 from iam.connectors.ldap.dn import under as _under
 from iam.connectors.ldap.lockout import LockoutPolicies
 from iam.connectors.ldap.memberships import Memberships
@@ -202,14 +203,20 @@ class LdapConnector(
             dns = ", ".join(e["dn"] for e in found)
             raise errors.AmbiguousAccount(f"{len(found)} entries have {self.user_attr}={username}: {dns}")
         if not found:
-            with self._cache_lock:
-                self._dns.pop(username, None)
-                self._entries.pop(username, None)
+            self._forget_account(username)
             return None
-        with self._cache_lock:
-            self._dns[username] = found[0]["dn"]
-        self._remember(username, found[0])
+        self._found(username, found[0])
         return found[0]
+
+    def _found(self, username: str, entry: dict[str, Any]) -> None:
+        with self._cache_lock:
+            self._dns[username] = entry["dn"]
+        self._remember(username, entry)
+
+    def _forget_account(self, username: str) -> None:
+        with self._cache_lock:
+            self._dns.pop(username, None)
+            self._entries.pop(username, None)
 
     def _remember(self, username: str, entry: dict[str, Any]) -> None:
         """Keep ``entry`` for the next step; entries past `RECENT_SECONDS` are dropped, so a
@@ -241,40 +248,107 @@ class LdapConnector(
         entry = self._find_user(username)
         return entry["dn"] if entry else None
 
-    def _groups_of(self, dn: str, username: str) -> list[tuple[str, str]]:
-        """Every group naming the account, as (group DN, membership attribute)."""
+    def _group_filter(self, dn: str, username: str) -> str:
+        """Groups naming the account ``dn`` (or, for posixGroup, ``username``)."""
         edn = escape_filter_chars(dn)
         if self.flavor == "ad":
-            flt = f"(&(objectClass=group)(member={edn}))"
-        else:
-            uid = escape_filter_chars(username)
-            flt = (
-                f"(|(&(objectClass=groupOfNames)(member={edn}))"
-                f"(&(objectClass=groupOfUniqueNames)(uniqueMember={edn}))"
-                f"(&(objectClass=posixGroup)(memberUid={uid})))"
-            )
+            return f"(&(objectClass=group)(member={edn}))"
+        uid = escape_filter_chars(username)
+        return (
+            f"(|(&(objectClass=groupOfNames)(member={edn}))"
+            f"(&(objectClass=groupOfUniqueNames)(uniqueMember={edn}))"
+            f"(&(objectClass=posixGroup)(memberUid={uid})))"
+        )
+
+    def _groups_of(self, dn: str, username: str) -> list[tuple[str, str]]:
+        """Every group naming the account, as (group DN, membership attribute)."""
         self._groups_visible()  # a filter on a member attribute it may not search matches nothing
-        groups = []
-        for entry in self.session.search(
+        found = self.session.search(
             self.groups_dn,
-            flt,
+            self._group_filter(dn, username),
             ["objectClass"],
             setting="groups_dn",
             page_size=self.page_size,
             what=f"find groups of {username}",
-        ):
-            attr = _membership_attr(entry)
-            with self._cache_lock:
-                self._group_attr[entry["dn"].lower()] = attr
-            groups.append((entry["dn"], attr))
-        return groups
+        )
+        return [self._group(entry) for entry in found]
 
-    def _state(
-        self, username: str, entry: dict[str, Any], *, held: frozenset[Entitlement] | None = None
-    ) -> AccountState:
-        """The account as read; ``held`` is its groups when a bulk read already knows them."""
-        if held is None:
-            held = frozenset(Entitlement("group", dn) for dn, _ in self._groups_of(entry["dn"], username))
+    def _group(self, entry: dict[str, Any]) -> tuple[str, str]:
+        """A group entry as (DN, membership attribute), the attribute kept for the steps."""
+        attr = _membership_attr(entry)
+        with self._cache_lock:
+            self._group_attr[entry["dn"].lower()] = attr
+        return entry["dn"], attr
+
+    def _read(self, username: str) -> tuple[dict[str, Any], list[tuple[str, str]]] | None:
+        """The account's entry and every group naming it: one search where it can be, else two.
+
+        A group filter needs the account's DN before the account is read: the
+        DN last seen, or where `create_account` puts it. One search from
+        ``base_dn`` asks for the account and for the groups naming that DN.
+        When the account is elsewhere, or an entry could have matched either
+        half of the filter, the answer is not trusted for groups and they
+        are searched the long way (`_groups_of`): never fewer groups than it.
+        """
+        guess = self._guess_dn(username)
+        if guess is None:
+            entry = self._find_user(username)
+            return None if entry is None else (entry, self._groups_of(entry["dn"], username))
+        self._groups_visible()
+        found = self.session.search(
+            self.base_dn,
+            f"(|{self._user_filter(username)}{self._group_filter(guess, username)})",
+            list(dict.fromkeys([*self._user_attributes(), "objectClass"])),
+            setting="base_dn",
+            page_size=self.page_size,
+            what=f"look up {username} and their groups",
+        )
+        users: list[dict[str, Any]] = []
+        groups: list[dict[str, Any]] = []
+        for entry in found:
+            kind = self._matched(entry, username)
+            if kind is None:  # which half it matched cannot be told: ask the long way
+                entry = self._find_user(username)
+                return None if entry is None else (entry, self._groups_of(entry["dn"], username))
+            (users if kind == "user" else groups).append(entry)
+        if len(users) > 1:
+            self._find_user(username)  # raises, naming them
+        if not users:
+            self._forget_account(username)
+            return None
+        entry = users[0]
+        self._found(username, entry)
+        if not _same_dn(entry["dn"], guess):  # the groups found name another DN than the account's
+            return entry, self._groups_of(entry["dn"], username)
+        return entry, [self._group(g) for g in groups if _at_or_under(g["dn"], self.groups_dn)]
+
+    def _guess_dn(self, username: str) -> str | None:
+        """Where the account most likely is, for `_read`; None when one search cannot cover both
+        the accounts and the groups (``groups_dn`` outside ``base_dn``)."""
+        if not _at_or_under(self.groups_dn, self.base_dn):
+            return None
+        with self._cache_lock:
+            seen = self._dns.get(username)
+        if seen:
+            return seen
+        rdn_attr = "cn" if self.flavor == "ad" else self.user_attr
+        return f"{rdn_attr}={escape_rdn(username)},{self.users_dn}"
+
+    def _matched(self, entry: dict[str, Any], username: str) -> str | None:
+        """Which half of `_read`'s filter ``entry`` answered: ``"user"``, ``"group"``, or None when it
+        could be either or neither (a group that has the account's class or name, as an account that
+        is its own posixGroup; a class only the server knows the hierarchy of). Names are compared
+        without case or repeated spaces, a little looser than a server: a near miss asks again."""
+        attrs = entry["attrs"]
+        classes = {c.lower() for c in attrs.get("objectclass", [])}
+        named = _loose(username) in {_loose(v) for v in attrs.get(self.user_attr.lower(), [])}
+        account = self.user_class.lower() in classes
+        if not classes.isdisjoint(_MEMBER_ATTRS):
+            return None if named or account else "group"
+        return "user" if named and account else None
+
+    def _state(self, username: str, entry: dict[str, Any], held: frozenset[Entitlement]) -> AccountState:
+        """The account as read, with ``held``, the groups naming it."""
         if self.flavor == "ad":
             primary = self.primary.beyond_baseline(entry)
             held = held | {Entitlement("group", primary)} if primary else held
@@ -299,8 +373,11 @@ class LdapConnector(
         )
 
     def read_account(self, username: str) -> AccountState | None:
-        entry = self._find_user(username)
-        return None if entry is None else self._state(username, entry)
+        found = self._read(username)
+        if found is None:
+            return None
+        entry, groups = found
+        return self._state(username, entry, frozenset(Entitlement("group", dn) for dn, _ in groups))
 
     def iter_accounts(self) -> Iterator[AccountState]:
         """Every account with its groups, in two paged passes (groups, then users), never one query each."""
@@ -340,7 +417,7 @@ class LdapConnector(
         for entry in entries:
             username = _first(entry["attrs"], self.user_attr.lower())
             if username:
-                yield self._state(username, entry, held=members.of(entry["dn"], username))
+                yield self._state(username, entry, members.of(entry["dn"], username))
 
     def _enabled(self, attrs: Mapping[str, list[str]]) -> bool:
         """Not disabled, or disabled in a way the server would not enforce."""
@@ -522,7 +599,7 @@ class LdapConnector(
             code = self.session.modify(entry["dn"], self.disabling.changes(attrs, enabled), what)
             if code == NO_SUCH_OBJECT:  # gone since it was read: nothing left to disable
                 return Result(Outcome.ABSENT, "no account")
-            self._forget(username)
+            self._forget_entry(username)
             outcome = Outcome.UPDATED
         if not enabled:
             ineffective = self.disabling.ineffective(attrs)
@@ -548,7 +625,7 @@ class LdapConnector(
         self._wrote(username, entry, {"userpassword": [LOCKED_PASSWORD_PREFIX]})
         return Result(Outcome.UPDATED)
 
-    def _forget(self, username: str) -> None:
+    def _forget_entry(self, username: str) -> None:
         with self._cache_lock:
             self._entries.pop(username, None)
 
@@ -630,6 +707,14 @@ def _membership_attr(entry: dict[str, Any]) -> str:
         if cls in classes:
             return attr
     raise errors.InvalidAttribute(f"{entry['dn']} is not a group this connector understands")
+
+
+def _loose(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def _at_or_under(dn: str, parent: str) -> bool:
+    return _norm(dn) == _norm(parent) or _under(dn, parent)
 
 
 def _group_dn(entitlement: Entitlement) -> str:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+_ESCAPE = re.compile(r"(\\[0-9a-fA-F]{2}|\\.)")
+
 
 def norm(dn: str) -> str:
     """A DN in a form two spellings of the same DN share (case, spaces after commas)."""
@@ -38,3 +42,30 @@ def under(dn: str, parent: str) -> bool:
 def domain_of(dn: str) -> str:
     """The ``DC=`` components of a DN: the naming context of its Active Directory domain."""
     return ",".join(p.strip() for p in dn.split(",") if p.strip().lower().startswith("dc="))
+
+
+def same(a: str, b: str) -> bool:
+    """Whether two DNs name one entry, however their values are escaped (``\\,`` or ``\\2C``):
+    the DN a server sends back for an entry iam named itself is often spelt the other way."""
+    return a == b or _canonical(a) == _canonical(b)
+
+
+def _canonical(dn: str) -> list[tuple[str, str]]:
+    pairs = []
+    for rdn in rdns(dn):
+        attr, _, value = rdn.partition("=")
+        pairs.append((attr.strip().lower(), _unescape(value).lower()))
+    return pairs
+
+
+def _unescape(value: str) -> str:
+    """An RDN value's text: ``\\XX`` pairs are UTF-8 bytes, ``\\c`` is ``c``."""
+    if "\\" not in value:
+        return value
+    raw = bytearray()
+    for part in _ESCAPE.split(value):
+        if len(part) == 3 and part[0] == "\\":
+            raw += bytes.fromhex(part[1:])
+        else:
+            raw += (part[1:] if part[:1] == "\\" else part).encode()
+    return raw.decode("utf-8", "replace")

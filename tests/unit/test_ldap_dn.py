@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from iam.connectors.ldap.dn import norm, under
+from iam.connectors.ldap.dn import norm, same, under
 
 WHITESPACE = [chr(i) for i in range(sys.maxunicode + 1) if chr(i).isspace()]
 
@@ -50,3 +50,29 @@ def test_a_value_ending_with_a_parent_s_text_is_not_below_it() -> None:
     assert not under("uid=evil\\,ou=archive,dc=example,dc=org", archive)  # one RDN, right under dc=example
     assert not under("uid=evil\\, ou=archive,dc=example,dc=org", archive)
     assert not under(archive, archive)
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("uid=eve\\,ou\\=x,ou=people,dc=org", "UID=eve\\2Cou\\3Dx,ou=People, dc=org"),  # slapd's spelling
+        ("cn=\\C3\\A9,dc=org", "cn=é,dc=org"),  # hex pairs are UTF-8
+        ("cn=a\\\\b,dc=org", "cn=a\\5Cb,dc=org"),
+        ("cn=a\\ ,dc=org", "cn=a\\20,dc=org"),
+    ],
+)
+def test_same_sees_one_entry_through_either_escaping(one: str, other: str) -> None:
+    assert same(one, other) and same(other, one)
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("uid=eve\\,ou=x,dc=org", "uid=eve,ou=x,dc=org"),  # an escaped comma is not a separator
+        ("cn=a\\ ,dc=org", "cn=a,dc=org"),  # an escaped space is part of the value
+        ("cn=a\\5C,dc=org", "cn=a,dc=org"),
+        ("uid=a,dc=org", "cn=a,dc=org"),
+    ],
+)
+def test_same_tells_different_entries_apart(one: str, other: str) -> None:
+    assert not same(one, other) and not same(other, one)
