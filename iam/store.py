@@ -342,6 +342,16 @@ class RunOrigin:
     before: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class JournalFigures:
+    """Counts a monitor scrapes (`Store.figures`)."""
+
+    runs_by_status: dict[str, int]
+    steps_by_outcome: dict[str, int]  # the step's status while it has no outcome yet
+    due_events: int
+    last_sweep: datetime | None
+
+
 @dataclass
 class StepRow:
     run_id: str
@@ -1085,6 +1095,23 @@ class Store:
         with self._reading() as db:
             return [dict(r) for r in db.execute(query).mappings()]
 
+    def figures(self, at: datetime) -> JournalFigures:
+        """What ``GET /metrics`` shows, counted from the journal in one read."""
+        outcome = sa.func.coalesce(steps.c.outcome, steps.c.status)
+        due = (
+            sa.select(sa.func.count())
+            .select_from(events)
+            .where(events.c.status == "pending", events.c.effective_at <= at)
+        )
+        with self._reading() as db:
+            by_status = db.execute(sa.select(runs.c.status, sa.func.count()).group_by(runs.c.status))
+            runs_by_status = {status: count for status, count in by_status}
+            by_outcome = db.execute(sa.select(outcome, sa.func.count()).group_by(outcome))
+            steps_by_outcome = {name: count for name, count in by_outcome}
+            due_events = db.execute(due).scalar_one()
+            last = db.execute(sa.select(sa.func.max(sweeps.c.at))).scalar_one()
+        return JournalFigures(runs_by_status, steps_by_outcome, due_events, last)
+
     def save_certification(self, cert_id: str, manager: str, due: Any, items: list[dict[str, Any]]) -> None:
         with self._writing() as db:
             db.execute(
@@ -1101,8 +1128,10 @@ class Store:
             return dict(row) if row else None
 
     def certifications(self) -> list[dict[str, Any]]:
+        """Every campaign, newest first."""
+        query = sa.select(certifications).order_by(certifications.c.created_at.desc())
         with self._reading() as db:
-            return [dict(r) for r in db.execute(sa.select(certifications)).mappings()]
+            return [dict(r) for r in db.execute(query).mappings()]
 
     def claim_certification_reminder(self, cert_id: str, column: str, at: datetime) -> bool:
         """Mark a reminder as sent unless it was (one worker sends it, once)."""

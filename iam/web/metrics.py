@@ -8,9 +8,8 @@ share one store.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 
-import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -19,7 +18,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from iam import store as journal
 from iam.store import Store
 
 
@@ -35,38 +33,24 @@ class StoreCollector(Collector):
         steps = GaugeMetricFamily(
             "iam_steps", "Steps in the journal, by outcome (or status while unfinished).", labels=["outcome"]
         )
-        with self.store.engine.connect() as db:
-            for status, count in db.execute(
-                sa.select(journal.runs.c.status, sa.func.count()).group_by(journal.runs.c.status)
-            ):
-                runs.add_metric([status], count)
-            outcome = sa.func.coalesce(journal.steps.c.outcome, journal.steps.c.status)
-            for name, count in db.execute(sa.select(outcome, sa.func.count()).group_by(outcome)):
-                steps.add_metric([name], count)
-            due = db.execute(
-                sa.select(sa.func.count())
-                .select_from(journal.events)
-                .where(journal.events.c.status == "pending", journal.events.c.effective_at <= self.clock())
-            ).scalar_one()
-            last = db.execute(sa.select(sa.func.max(journal.sweeps.c.at))).scalar_one()
+        figures = self.store.figures(self.clock())
+        for status, count in figures.runs_by_status.items():
+            runs.add_metric([status], count)
+        for name, count in figures.steps_by_outcome.items():
+            steps.add_metric([name], count)
         yield runs
         yield steps
         yield GaugeMetricFamily(
-            "iam_due_events_waiting", "HR events whose time has come, not yet applied.", value=due
+            "iam_due_events_waiting",
+            "HR events whose time has come, not yet applied.",
+            value=figures.due_events,
         )
         sweep = GaugeMetricFamily(
             "iam_last_sweep_timestamp_seconds", "When the latest review sweep ran (Unix seconds)."
         )
-        if last is not None:  # no sample rather than a made-up zero when no sweep ever ran
-            sweep.add_metric([], _utc(last).timestamp())
+        if figures.last_sweep is not None:  # no sample rather than a made-up zero when no sweep ever ran
+            sweep.add_metric([], figures.last_sweep.timestamp())
         yield sweep
-
-
-def _utc(value: datetime | str) -> datetime:
-    """SQLite hands back the aggregate as text: the column type does not apply to max()."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class MetricsEndpoint:

@@ -11,9 +11,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import sqlalchemy as sa
-
-from iam import store as journal
 from iam.grounds import grounds
 from iam.model import Identity
 from iam.runtime import Runtime
@@ -53,10 +50,7 @@ def _view(row: dict[str, Any]) -> CampaignView:
 
 def campaigns_for(rt: Runtime, username: str) -> list[CampaignView]:
     """The campaigns ``username`` may decide, newest first."""
-    table = journal.certifications
-    with rt.store.engine.connect() as db:
-        rows = [dict(r) for r in db.execute(sa.select(table).order_by(table.c.created_at.desc())).mappings()]
-    return [_view(r) for r in rows if may_decide_for(rt, username, r["manager"])]
+    return [_view(r) for r in rt.store.certifications() if may_decide_for(rt, username, r["manager"])]
 
 
 def campaign(rt: Runtime, campaign_id: str) -> CampaignView | None:
