@@ -35,7 +35,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +47,11 @@ from iam import runs
 from iam.config import Config, RetryPolicy, SystemConfig
 from iam.runtime import Runtime
 from iam.secrets import Secret
-from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, BASE_DN, Slapd, seed_base
+from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, BASE_DN, Call, Slapd, recording_factory, seed_base
 
 GROUP_COUNT = 200
 GROUPS_EACH = 3
 LOCKED = "000001010000Z"  # ppolicy's administrative lock
-
-#: One recorded LDAP call: the method's name, its positional and keyword arguments.
-Call = tuple[str, tuple[Any, ...], dict[str, Any]]
 
 
 def person_dn(i: int) -> str:
@@ -129,41 +125,6 @@ def minimal(slapd: Slapd, leavers: range) -> float:
     elapsed = time.perf_counter() - start
     conn.unbind()
     return elapsed
-
-
-class Recording(ldap3.Connection):  # type: ignore[misc]
-    """An ldap3 connection that notes every operation it sends, for the replay floor."""
-
-    calls: list[Call]
-
-    def search(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls.append(("search", args, kwargs))
-        return super().search(*args, **kwargs)
-
-    def modify(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls.append(("modify", args, kwargs))
-        return super().modify(*args, **kwargs)
-
-
-def recording_factory(slapd: Slapd, calls: list[Call]) -> Callable[[], ldap3.Connection]:
-    """A connection like the connector's own (see `connectors/ldap/session.py`), recording into ``calls``."""
-
-    def connect() -> ldap3.Connection:
-        server = ldap3.Server("127.0.0.1", port=slapd.port, get_info=ldap3.NONE)
-        conn = Recording(
-            server,
-            user=ADMIN_DN,
-            password=ADMIN_PASSWORD,
-            client_strategy=ldap3.SYNC,
-            raise_exceptions=False,
-            auto_referrals=False,
-            auto_range=True,
-            auto_bind=ldap3.AUTO_BIND_NO_TLS,
-        )
-        conn.calls = calls
-        return conn
-
-    return connect
 
 
 def _remap(value: Any, shift: int) -> Any:

@@ -9,7 +9,6 @@ real slapd, and counts the searches a real connection sent.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import ldap3
 import pytest
@@ -19,49 +18,22 @@ from iam import errors
 from iam.model import Entitlement
 from iam.secrets import Secret
 from tests.conftest import Directory
-from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, BASE_DN, Slapd, add_group, add_person
-
-
-class CountingConnection(ldap3.Connection):
-    """A real connection that keeps the filter of every search it sends."""
-
-    filters: list[str]
-
-    def search(self, *args: Any, **kwargs: Any) -> Any:
-        self.filters.append(kwargs.get("search_filter") or args[1])
-        return super().search(*args, **kwargs)
-
-
-def counting(slapd: Slapd, filters: list[str]) -> Callable[[], ldap3.Connection]:
-    def connect() -> ldap3.Connection:
-        server = ldap3.Server("127.0.0.1", port=slapd.port, get_info=ldap3.NONE)
-        conn = CountingConnection(
-            server,
-            user=ADMIN_DN,
-            password=ADMIN_PASSWORD,
-            auto_bind=ldap3.AUTO_BIND_NO_TLS,
-            raise_exceptions=False,
-            auto_referrals=False,
-            return_empty_attributes=False,
-        )
-        conn.filters = filters
-        return conn
-
-    return connect
+from tests.support.slapd import ADMIN_PASSWORD, BASE_DN, Call, add_group, add_person, recording_factory
 
 
 @pytest.fixture
-def searches() -> list[str]:
+def searches() -> list[Call]:
+    """The LDAP calls the connector sends: a read sends searches only."""
     return []
 
 
 @pytest.fixture
-def make(directory: Directory, searches: list[str]) -> Iterator[Callable[..., LdapConnector]]:
+def make(directory: Directory, searches: list[Call]) -> Iterator[Callable[..., LdapConnector]]:
     made: list[LdapConnector] = []
 
     def build(**overrides: object) -> LdapConnector:
         settings = {**directory.settings, "bind_password": Secret(ADMIN_PASSWORD, "test"), **overrides}
-        factory = counting(directory.slapd, searches)
+        factory = recording_factory(directory.slapd, searches)
         connector = LdapConnector("directory", settings, connection_factory=factory)
         connector.prove_disable()  # its probe searches are not the read's
         connector._groups_visible()
@@ -94,7 +66,7 @@ def groups(directory: Directory, *names: str) -> frozenset[Entitlement]:
 
 
 def test_an_account_where_expected_and_its_groups_of_every_kind_come_in_one_search(
-    directory: Directory, make: Callable[..., LdapConnector], searches: list[str]
+    directory: Directory, make: Callable[..., LdapConnector], searches: list[Call]
 ) -> None:
     connector = make()
     searches.clear()
@@ -108,7 +80,7 @@ def test_an_account_where_expected_and_its_groups_of_every_kind_come_in_one_sear
 
 
 def test_an_account_not_where_expected_still_has_all_its_groups(
-    directory: Directory, make: Callable[..., LdapConnector], searches: list[str]
+    directory: Directory, make: Callable[..., LdapConnector], searches: list[Call]
 ) -> None:
     """users_dn names where accounts are made; carol lives elsewhere: her groups are asked again."""
     conn = directory.slapd.admin()
@@ -136,7 +108,7 @@ def test_an_account_not_where_expected_still_has_all_its_groups(
 
 
 def test_a_group_carrying_the_accounts_name_makes_the_read_ask_again(
-    directory: Directory, make: Callable[..., LdapConnector], searches: list[str]
+    directory: Directory, make: Callable[..., LdapConnector], searches: list[Call]
 ) -> None:
     """An entry that may have matched either half of the filter is not trusted as either."""
     conn = directory.slapd.admin()
@@ -153,7 +125,7 @@ def test_a_group_carrying_the_accounts_name_makes_the_read_ask_again(
 
 
 def test_groups_outside_groups_dn_are_not_reported(
-    directory: Directory, make: Callable[..., LdapConnector], searches: list[str]
+    directory: Directory, make: Callable[..., LdapConnector], searches: list[Call]
 ) -> None:
     """As the groups' own search from groups_dn: a group elsewhere under base_dn is not one of them."""
     conn = directory.slapd.admin()
@@ -168,7 +140,7 @@ def test_groups_outside_groups_dn_are_not_reported(
 
 
 def test_groups_dn_outside_base_dn_reads_the_long_way(
-    directory: Directory, make: Callable[..., LdapConnector], searches: list[str]
+    directory: Directory, make: Callable[..., LdapConnector], searches: list[Call]
 ) -> None:
     people = f"ou=people,{BASE_DN}"
     connector = make(base_dn=people, users_dn=people, leavers_dn=None)
@@ -180,7 +152,7 @@ def test_groups_dn_outside_base_dn_reads_the_long_way(
 
 
 def test_a_hostile_name_reads_its_own_account_and_groups_only(
-    directory: Directory, make: Callable[..., LdapConnector], searches: list[str]
+    directory: Directory, make: Callable[..., LdapConnector], searches: list[Call]
 ) -> None:
     name = "eve,ou=x*)(uid=*)\\"
     conn = directory.slapd.admin()
@@ -201,7 +173,7 @@ def test_a_hostile_name_reads_its_own_account_and_groups_only(
 
 
 def test_no_account_is_none_in_one_search_and_several_are_refused(
-    directory: Directory, make: Callable[..., LdapConnector], searches: list[str]
+    directory: Directory, make: Callable[..., LdapConnector], searches: list[Call]
 ) -> None:
     connector = make()
     searches.clear()

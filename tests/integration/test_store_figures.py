@@ -4,7 +4,6 @@ counted by the store itself (`Store.figures`, `Store.certifications`), not by qu
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -15,12 +14,9 @@ pytest_plugins = ["tests.support.postgres"]  # the pg fixture
 AT = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    location = str(tmp_path / "iam.db") if request.param == "sqlite" else request.getfixturevalue("pg").url
-    opened = Store(location)
-    request.addfinalizer(opened.close)
-    return opened
+@pytest.fixture
+def store(either_store: Store) -> Store:
+    return either_store
 
 
 def step(seq: int) -> StepRow:

@@ -4,7 +4,6 @@ execute writes, on SQLite and on a real PostgreSQL, and refuse a parameter they 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,12 +33,9 @@ RUN = {
 INSERT_RUN = Prepared(runs.insert().values({name: sa.bindparam(name) for name in ["id", *RUN]}))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    location = str(tmp_path / "iam.db") if request.param == "sqlite" else request.getfixturevalue("pg").url
-    opened = Store(location)
-    request.addfinalizer(opened.close)
-    return opened
+@pytest.fixture
+def store(either_store: Store) -> Store:
+    return either_store
 
 
 def stored_as_text(store: Store, run_id: str) -> dict[str, Any]:

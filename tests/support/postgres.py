@@ -1,8 +1,9 @@
 """A throwaway PostgreSQL cluster on a free loopback port, and its pytest fixtures.
 
 A test module uses them with ``pytest_plugins = ["tests.support.postgres"]``:
-``pg_cluster`` (one per session) and ``pg`` (a fresh database per test, its
-password in PGPASSWORD).
+``pg_cluster`` (one per session), ``pg`` (a fresh database per test, its
+password in PGPASSWORD), ``store_location`` (a test run once on a SQLite
+file, once on such a database) and ``either_store`` (a `Store` opened there).
 
 `initdb` into a temp dir, scram-sha-256 password authentication only, TCP on
 127.0.0.1 and a unix socket inside the temp dir; no system service is
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from iam.store import Store
 from tests.support.slapd import free_port
 
 if TYPE_CHECKING:
@@ -288,3 +290,19 @@ def pg(pg_cluster: PostgresCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator
     monkeypatch.setenv("PGPASSWORD", pg_cluster.password)
     yield Database(pg_cluster, name)
     pg_cluster.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store's location: a SQLite file, then (the test again) a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "iam.db")
+    return str(request.getfixturevalue("pg").url)
+
+
+@pytest.fixture
+def either_store(store_location: str) -> Iterator[Store]:
+    """A `Store` opened at ``store_location``, closed after the test."""
+    opened = Store(store_location)
+    yield opened
+    opened.close()

@@ -18,7 +18,9 @@ import shutil
 import signal
 import socket
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import ldap3
 from iam.lab.directory import slapd_conf
@@ -155,6 +157,47 @@ class Slapd:
         """A separate admin connection, for seeding and for checking from outside."""
         server = ldap3.Server("127.0.0.1", port=self.port, get_info=ldap3.NONE)
         return ldap3.Connection(server, ADMIN_DN, ADMIN_PASSWORD, auto_bind=True, receive_timeout=30)
+
+
+#: One LDAP call a `RecordingConnection` noted: the method's name, its positional and keyword arguments.
+Call = tuple[str, tuple[Any, ...], dict[str, Any]]
+
+
+class RecordingConnection(ldap3.Connection):  # type: ignore[misc]
+    """A real connection that notes every search and modify it sends, into ``calls``."""
+
+    calls: list[Call]
+
+    def search(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append(("search", args, kwargs))
+        return super().search(*args, **kwargs)
+
+    def modify(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append(("modify", args, kwargs))
+        return super().modify(*args, **kwargs)
+
+
+def recording_factory(slapd: Slapd, calls: list[Call]) -> Callable[[], ldap3.Connection]:
+    """Connections for `LdapConnector` made as its session makes them (`connectors/ldap/session.py`),
+    bound as the admin, each recording into ``calls``."""
+
+    def connect() -> ldap3.Connection:
+        server = ldap3.Server("127.0.0.1", port=slapd.port, get_info=ldap3.NONE)
+        conn = RecordingConnection(
+            server,
+            user=ADMIN_DN,
+            password=ADMIN_PASSWORD,
+            client_strategy=ldap3.SYNC,
+            raise_exceptions=False,
+            auto_referrals=False,
+            auto_range=True,
+            return_empty_attributes=False,
+            auto_bind=ldap3.AUTO_BIND_NO_TLS,
+        )
+        conn.calls = calls
+        return conn
+
+    return connect
 
 
 def seed_base(conn: ldap3.Connection, lockout: bool = True) -> None:
