@@ -28,9 +28,11 @@ from typing import Any
 import ldap3
 from iam.connectors.ldap.attributes import AttributeMap
 from iam.connectors.ldap.disabling import disable_method
+from iam.connectors.ldap.dn import first_ava
 from iam.connectors.ldap.dn import norm as _norm
 from iam.connectors.ldap.dn import same as _same_dn
 from iam.connectors.ldap.dn import under as _under
+from iam.connectors.ldap.dn import within as _within
 from iam.connectors.ldap.lockout import LockoutPolicies
 from iam.connectors.ldap.memberships import Memberships
 from iam.connectors.ldap.primary_group import PrimaryGroups
@@ -127,6 +129,7 @@ class LdapConnector(
         )
         self._visibility = GroupVisibility(self.session, self.groups_dn, group_classes, self.page_size)
         self._groups_proven = False
+        self._reach: bool | None = None  # see `_groups_in_reach`
 
     # base -------------------------------------------------------------------
 
@@ -200,13 +203,16 @@ class LdapConnector(
             what=f"look up {username}",
         )
         if len(found) > 1:
-            dns = ", ".join(e["dn"] for e in found)
-            raise errors.AmbiguousAccount(f"{len(found)} entries have {self.user_attr}={username}: {dns}")
+            raise self._ambiguous(username, found)
         if not found:
             self._forget_account(username)
             return None
         self._found(username, found[0])
         return found[0]
+
+    def _ambiguous(self, username: str, entries: list[dict[str, Any]]) -> errors.AmbiguousAccount:
+        dns = ", ".join(e["dn"] for e in entries)
+        return errors.AmbiguousAccount(f"{len(entries)} entries have {self.user_attr}={username}: {dns}")
 
     def _found(self, username: str, entry: dict[str, Any]) -> None:
         with self._cache_lock:
@@ -292,9 +298,7 @@ class LdapConnector(
         """
         guess = self._guess_dn(username)
         if guess is None:
-            entry = self._find_user(username)
-            return None if entry is None else (entry, self._groups_of(entry["dn"], username))
-        self._groups_visible()
+            return self._read_the_long_way(username)
         found = self.session.search(
             self.base_dn,
             f"(|{self._user_filter(username)}{self._group_filter(guess, username)})",
@@ -307,25 +311,34 @@ class LdapConnector(
         groups: list[dict[str, Any]] = []
         for entry in found:
             kind = self._matched(entry, username)
-            if kind is None:  # which half it matched cannot be told: ask the long way
-                entry = self._find_user(username)
-                return None if entry is None else (entry, self._groups_of(entry["dn"], username))
-            (users if kind == "user" else groups).append(entry)
+            if kind is None:  # which half it matched cannot be told
+                return self._read_the_long_way(username)
+            if kind == "user":
+                users.append(entry)
+            elif _within(entry["dn"], self.groups_dn):
+                groups.append(entry)  # else not below groups_dn: not one of the groups' search either
         if len(users) > 1:
-            self._find_user(username)  # raises, naming them
+            raise self._ambiguous(username, users)
         if not users:
+            if groups:  # an account no half of the filter showed plainly: "no account" is not proven
+                return self._read_the_long_way(username)
             self._forget_account(username)
             return None
         entry = users[0]
         self._found(username, entry)
         if not _same_dn(entry["dn"], guess):  # the groups found name another DN than the account's
             return entry, self._groups_of(entry["dn"], username)
-        return entry, [self._group(g) for g in groups if _at_or_under(g["dn"], self.groups_dn)]
+        return entry, [self._group(g) for g in groups]
+
+    def _read_the_long_way(self, username: str) -> tuple[dict[str, Any], list[tuple[str, str]]] | None:
+        """The account's own search, then the groups naming the DN it has."""
+        entry = self._find_user(username)
+        return None if entry is None else (entry, self._groups_of(entry["dn"], username))
 
     def _guess_dn(self, username: str) -> str | None:
-        """Where the account most likely is, for `_read`; None when one search cannot cover both
-        the accounts and the groups (``groups_dn`` outside ``base_dn``)."""
-        if not _at_or_under(self.groups_dn, self.base_dn):
+        """Where the account most likely is, for `_read`; None when one search from ``base_dn``
+        is not proven to reach the groups (`_groups_in_reach`)."""
+        if not self._groups_in_reach():
             return None
         with self._cache_lock:
             seen = self._dns.get(username)
@@ -333,6 +346,31 @@ class LdapConnector(
             return seen
         rdn_attr = "cn" if self.flavor == "ad" else self.user_attr
         return f"{rdn_attr}={escape_rdn(username)},{self.users_dn}"
+
+    def _groups_in_reach(self) -> bool:
+        """Whether a search from ``base_dn`` sees what a search from ``groups_dn`` sees, proven once
+        per connector (after `_groups_visible`): ``groups_dn`` is ``base_dn``, or such a search
+        finds the ``groups_dn`` entry itself. A ``groups_dn`` held by another database that
+        ``base_dn``'s does not reach (no glue), or by another domain (a referral), is not found."""
+        self._groups_visible()
+        with self._cache_lock:
+            if self._reach is not None:
+                return self._reach
+        reach = _same_dn(self.groups_dn, self.base_dn)
+        if not reach and _within(self.groups_dn, self.base_dn):
+            attr, value = first_ava(self.groups_dn)
+            found = self.session.search(
+                self.base_dn,
+                f"({escape_filter_chars(attr)}={escape_filter_chars(value)})",
+                ["1.1"],
+                setting="base_dn",
+                page_size=self.page_size,
+                what="find groups_dn below base_dn",
+            )
+            reach = any(_same_dn(e["dn"], self.groups_dn) for e in found)
+        with self._cache_lock:
+            self._reach = reach
+        return reach
 
     def _matched(self, entry: dict[str, Any], username: str) -> str | None:
         """Which half of `_read`'s filter ``entry`` answered: ``"user"``, ``"group"``, or None when it
@@ -711,10 +749,6 @@ def _membership_attr(entry: dict[str, Any]) -> str:
 
 def _loose(name: str) -> str:
     return " ".join(name.split()).casefold()
-
-
-def _at_or_under(dn: str, parent: str) -> bool:
-    return _norm(dn) == _norm(parent) or _under(dn, parent)
 
 
 def _group_dn(entitlement: Entitlement) -> str:

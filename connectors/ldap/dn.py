@@ -50,22 +50,55 @@ def same(a: str, b: str) -> bool:
     return a == b or _canonical(a) == _canonical(b)
 
 
-def _canonical(dn: str) -> list[tuple[str, str]]:
-    pairs = []
+def within(dn: str, parent: str) -> bool:
+    """Whether ``dn`` is ``parent`` or below it, however either is escaped (see `same`)."""
+    own, theirs = _canonical(dn), _canonical(parent)
+    return len(own) >= len(theirs) and own[len(own) - len(theirs) :] == theirs
+
+
+def first_ava(dn: str) -> tuple[str, str]:
+    """The attribute and plain value of ``dn``'s first RDN (its first part if multi-valued)."""
+    attr, _, value = _split_unescaped(rdns(dn)[0], "+")[0].partition("=")
+    return attr.strip(), _unescape(value).decode("utf-8", "surrogateescape")
+
+
+def _canonical(dn: str) -> list[tuple[tuple[str, bytes], ...]]:
+    """Each RDN as its sorted (attribute, value) parts: values unescaped to their bytes (two
+    invalid UTF-8 sequences stay apart), lower-cased as the directory compares names."""
+    out = []
     for rdn in rdns(dn):
-        attr, _, value = rdn.partition("=")
-        pairs.append((attr.strip().lower(), _unescape(value).lower()))
-    return pairs
+        parts = []
+        for ava in _split_unescaped(rdn, "+"):  # a multi-valued RDN, in any order
+            attr, _, value = ava.partition("=")
+            text = _unescape(value).decode("utf-8", "surrogateescape").lower()
+            parts.append((attr.strip().lower(), text.encode("utf-8", "surrogateescape")))
+        out.append(tuple(sorted(parts)))
+    return out
 
 
-def _unescape(value: str) -> str:
-    """An RDN value's text: ``\\XX`` pairs are UTF-8 bytes, ``\\c`` is ``c``."""
+def _split_unescaped(text: str, separator: str) -> list[str]:
+    parts: list[str] = []
+    start, escaped = 0, False
+    for i, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == separator:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def _unescape(value: str) -> bytes:
+    """An RDN value's bytes: ``\\XX`` pairs are bytes, ``\\c`` is ``c``."""
     if "\\" not in value:
-        return value
+        return value.encode("utf-8", "surrogateescape")
     raw = bytearray()
     for part in _ESCAPE.split(value):
         if len(part) == 3 and part[0] == "\\":
             raw += bytes.fromhex(part[1:])
         else:
-            raw += (part[1:] if part[:1] == "\\" else part).encode()
-    return raw.decode("utf-8", "replace")
+            raw += (part[1:] if part[:1] == "\\" else part).encode("utf-8", "surrogateescape")
+    return bytes(raw)

@@ -9,6 +9,7 @@ real slapd, and counts the searches a real connection sent.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import ldap3
 import pytest
@@ -18,7 +19,19 @@ from iam import errors
 from iam.model import Entitlement
 from iam.secrets import Secret
 from tests.conftest import Directory
-from tests.support.slapd import ADMIN_PASSWORD, BASE_DN, Call, add_group, add_person, recording_factory
+from tests.support.slapd import (
+    ADMIN_PASSWORD,
+    BASE_DN,
+    SERVICE_DN,
+    SERVICE_PASSWORD,
+    Call,
+    Slapd,
+    add_group,
+    add_person,
+    add_service_account,
+    recording_factory,
+    seed_base,
+)
 
 
 @pytest.fixture
@@ -36,7 +49,7 @@ def make(directory: Directory, searches: list[Call]) -> Iterator[Callable[..., L
         factory = recording_factory(directory.slapd, searches)
         connector = LdapConnector("directory", settings, connection_factory=factory)
         connector.prove_disable()  # its probe searches are not the read's
-        connector._groups_visible()
+        connector._groups_in_reach()  # proven once a connector: the reads after it are counted
         made.append(connector)
         return connector
 
@@ -133,10 +146,69 @@ def test_groups_outside_groups_dn_are_not_reported(
     assert conn.add(stray, ["groupOfNames"], {"cn": "stray", "member": [directory.alice]}), conn.result
     conn.unbind()
     connector = make()
+    searches.clear()
     state = connector.read_account("alice")
     assert state is not None
+    assert len(searches) == 1, searches
     assert Entitlement("group", stray) not in state.entitlements
     assert state.entitlements == the_long_way(connector, "alice")
+
+
+def test_a_groups_dn_the_server_spells_otherwise_keeps_every_group(
+    directory: Directory, make: Callable[..., LdapConnector], searches: list[Call]
+) -> None:
+    """groups_dn is written with ``\\,``; slapd sends the groups back with ``\\2C``: still below it."""
+    conn = directory.slapd.admin()
+    eu = f"ou=Groups\\, EU,{BASE_DN}"
+    assert conn.add(eu, ["organizationalUnit"], {"ou": "Groups, EU"}), conn.result
+    eng = f"cn=eu-eng,{eu}"
+    assert conn.add(eng, ["groupOfNames"], {"cn": "eu-eng", "member": [directory.alice]}), conn.result
+    conn.unbind()
+    connector = make(groups_dn=eu)
+    searches.clear()
+    state = connector.read_account("alice")
+    assert state is not None
+    assert len(searches) == 1, searches
+    assert state.entitlements == {Entitlement("group", as_the_server_spells(directory, eng))}
+    assert state.entitlements == the_long_way(connector, "alice")
+
+
+def test_an_escaped_plus_in_a_name_is_not_a_multi_valued_rdn(
+    directory: Directory, make: Callable[..., LdapConnector], searches: list[Call]
+) -> None:
+    """The name ``a+userPassword=p`` is expected at ``uid=a\\+userPassword\\=p``; the account is at
+    ``uid=a+userPassword=p``, another DN: a group naming the expected DN is not the account's."""
+    name = "a+userPassword=p"
+    conn = directory.slapd.admin()
+    real = f"uid=a+userPassword=p,ou=people,{BASE_DN}"
+    attrs = {"uid": ["a", name], "userPassword": "p", "cn": "x", "sn": "s"}
+    assert conn.add(real, ["inetOrgPerson"], attrs), conn.result
+    its_own = add_group(conn, "reals", "groupOfNames", [real])
+    add_group(
+        conn, "expected", "groupOfNames", [f"uid={ldap3.utils.dn.escape_rdn(name)},ou=people,{BASE_DN}"]
+    )
+    conn.unbind()
+    connector = make()
+    state = connector.read_account(name)
+    assert state is not None
+    assert state.entitlements == {Entitlement("group", its_own)}
+    assert state.entitlements == the_long_way(connector, name)
+
+
+def test_an_account_shown_only_as_a_group_is_not_read_as_no_account(
+    directory: Directory, make: Callable[..., LdapConnector], searches: list[Call]
+) -> None:
+    """``user_attribute: userid`` (uid's other name, which slapd answers as ``uid``) and a class
+    every entry has: zed's entry is a group too, and nothing in the answer shows it is the account."""
+    conn = directory.slapd.admin()
+    zed = f"cn=zed,ou=groups,{BASE_DN}"
+    expected = f"uid=zed,ou=people,{BASE_DN}"  # where the read expects zed
+    attrs = {"cn": "zed", "uid": "zed", "member": [expected]}
+    assert conn.add(zed, ["groupOfNames", "extensibleObject"], attrs), conn.result
+    conn.unbind()
+    connector = make(user_attribute="userid", user_object_class="top")
+    state = connector.read_account("zed")
+    assert state is not None and state.ref == zed
 
 
 def test_groups_dn_outside_base_dn_reads_the_long_way(
@@ -185,3 +257,42 @@ def test_no_account_is_none_in_one_search_and_several_are_refused(
     conn.unbind()
     with pytest.raises(errors.AmbiguousAccount, match="2 entries"):
         connector.read_account("alice")
+
+
+def test_a_groups_dn_a_search_from_base_dn_does_not_find_is_read_the_long_way(tmp_path: Path) -> None:
+    """One search from base_dn is used only once it is shown to reach groups_dn. Here the bind
+    account may not search groups_dn's ``ou`` (as if another database held it): every read
+    searches the groups from groups_dn, and finds them all."""
+    acl = f'access to dn.base="ou=groups,{BASE_DN}" attrs=ou\n  by * none\naccess to * by * read\n'
+    server = Slapd(tmp_path / "slapd", access=acl)
+    server.start()
+    try:
+        conn = server.admin()
+        seed_base(conn)
+        add_service_account(conn)
+        alice = add_person(conn, "alice")
+        expected = {
+            add_group(conn, "eng", "groupOfNames", [alice]),
+            add_group(conn, "unix", "posixGroup", ["alice"]),
+        }
+        conn.unbind()
+        calls: list[Call] = []
+        settings = {
+            "url": server.url,
+            "start_tls": False,
+            "base_dn": BASE_DN,
+            "bind_dn": SERVICE_DN,
+            "bind_password": Secret(SERVICE_PASSWORD, "test"),
+            "users_dn": f"ou=people,{BASE_DN}",
+            "groups_dn": f"ou=groups,{BASE_DN}",
+        }
+        factory = recording_factory(server, calls, SERVICE_DN, SERVICE_PASSWORD)
+        connector = LdapConnector("directory", settings, connection_factory=factory)
+        assert not connector._groups_in_reach()
+        calls.clear()
+        state = connector.read_account("alice")
+        assert state is not None and {e.value for e in state.entitlements} == expected
+        assert len(calls) == 2, calls
+        connector.close()
+    finally:
+        server.stop()

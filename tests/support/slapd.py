@@ -177,16 +177,18 @@ class RecordingConnection(ldap3.Connection):  # type: ignore[misc]
         return super().modify(*args, **kwargs)
 
 
-def recording_factory(slapd: Slapd, calls: list[Call]) -> Callable[[], ldap3.Connection]:
+def recording_factory(
+    slapd: Slapd, calls: list[Call], user: str = ADMIN_DN, password: str = ADMIN_PASSWORD
+) -> Callable[[], ldap3.Connection]:
     """Connections for `LdapConnector` made as its session makes them (`connectors/ldap/session.py`),
-    bound as the admin, each recording into ``calls``."""
+    bound as ``user`` (the admin by default), each recording into ``calls``."""
 
     def connect() -> ldap3.Connection:
         server = ldap3.Server("127.0.0.1", port=slapd.port, get_info=ldap3.NONE)
         conn = RecordingConnection(
             server,
-            user=ADMIN_DN,
-            password=ADMIN_PASSWORD,
+            user=user,
+            password=password,
             client_strategy=ldap3.SYNC,
             raise_exceptions=False,
             auto_referrals=False,
