@@ -130,6 +130,7 @@ class LdapConnector(
         self._visibility = GroupVisibility(self.session, self.groups_dn, group_classes, self.page_size)
         self._groups_proven = False
         self._reach: bool | None = None  # see `_groups_in_reach`
+        self._groups_top: str | None = None
 
     # base -------------------------------------------------------------------
 
@@ -148,10 +149,14 @@ class LdapConnector(
             self._check_place(key)
         return ", ".join(named)
 
-    def _check_place(self, key: str) -> None:
-        """The entry the setting ``key`` names exists and the bind account sees it, or `IncompleteRead`."""
+    def _check_place(self, key: str, attributes: tuple[str, ...] = ("1.1",)) -> dict[str, Any]:
+        """The entry the setting ``key`` names, as the server gives it: it exists and the bind
+        account sees it, or `IncompleteRead`."""
         dn = getattr(self.settings, key)
-        self.session.search(dn, "(objectClass=*)", ["1.1"], setting=key, scope=ldap3.BASE, what=f"read {key}")
+        what = f"read {key}"
+        return self.session.search(
+            dn, "(objectClass=*)", list(attributes), setting=key, scope=ldap3.BASE, what=what
+        )[0]
 
     def _groups_visible(self) -> None:
         """Prove once per connector that group reads see every group and member (`visibility`)."""
@@ -315,7 +320,7 @@ class LdapConnector(
                 return self._read_the_long_way(username)
             if kind == "user":
                 users.append(entry)
-            elif _within(entry["dn"], self.groups_dn):
+            elif self._groups_top is None or _within(entry["dn"], self._groups_top):
                 groups.append(entry)  # else not below groups_dn: not one of the groups' search either
         if len(users) > 1:
             raise self._ambiguous(username, users)
@@ -348,29 +353,44 @@ class LdapConnector(
         return f"{rdn_attr}={escape_rdn(username)},{self.users_dn}"
 
     def _groups_in_reach(self) -> bool:
-        """Whether a search from ``base_dn`` sees what a search from ``groups_dn`` sees, proven once
-        per connector (after `_groups_visible`): ``groups_dn`` is ``base_dn``, or such a search
-        finds the ``groups_dn`` entry itself. A ``groups_dn`` held by another database that
-        ``base_dn``'s does not reach (no glue), or by another domain (a referral), is not found."""
+        """Whether one search from ``base_dn`` sees every group a search from ``groups_dn`` sees,
+        proven once per connector (after `_groups_visible`).
+
+        Proven when ``groups_dn`` is ``base_dn``'s very entry, or when a search from
+        ``base_dn`` finds ``groups_dn``'s very entry: the same ``entryUUID`` (AD:
+        ``objectGUID``), not merely the same DN, which an entry left behind in another
+        database may share. A ``groups_dn`` another database holds without glue, or
+        another domain (a referral), is not found. Keeps the DN the server gives
+        ``groups_dn`` (`_groups_top`): the groups' DNs end with that spelling, not
+        necessarily the settings'.
+        """
         self._groups_visible()
         with self._cache_lock:
             if self._reach is not None:
                 return self._reach
-        reach = _same_dn(self.groups_dn, self.base_dn)
-        if not reach and _within(self.groups_dn, self.base_dn):
-            attr, value = first_ava(self.groups_dn)
-            found = self.session.search(
-                self.base_dn,
-                f"({escape_filter_chars(attr)}={escape_filter_chars(value)})",
-                ["1.1"],
-                setting="base_dn",
-                page_size=self.page_size,
-                what="find groups_dn below base_dn",
-            )
-            reach = any(_same_dn(e["dn"], self.groups_dn) for e in found)
+        reach, top = self._prove_reach()
         with self._cache_lock:
-            self._reach = reach
+            self._reach, self._groups_top = reach, top
         return reach
+
+    def _prove_reach(self) -> tuple[bool, str | None]:
+        """(reached, ``groups_dn`` as the server spells it, or None when it is ``base_dn``)."""
+        top = self._check_place("groups_dn", _ENTRY_IDS)
+        key = _entry_id(top)
+        if key is None:  # no identity to compare: not proven
+            return False, None
+        if _entry_id(self._check_place("base_dn", _ENTRY_IDS)) == key:
+            return True, None
+        attr, value = first_ava(top["dn"])
+        found = self.session.search(
+            self.base_dn,
+            f"({escape_filter_chars(attr)}={escape_filter_chars(value)})",
+            list(_ENTRY_IDS),
+            setting="base_dn",
+            page_size=self.page_size,
+            what="find groups_dn below base_dn",
+        )
+        return any(_entry_id(e) == key for e in found), top["dn"]
 
     def _matched(self, entry: dict[str, Any], username: str) -> str | None:
         """Which half of `_read`'s filter ``entry`` answered: ``"user"``, ``"group"``, or None when it
@@ -745,6 +765,18 @@ def _membership_attr(entry: dict[str, Any]) -> str:
         if cls in classes:
             return attr
     raise errors.InvalidAttribute(f"{entry['dn']} is not a group this connector understands")
+
+
+#: What tells two entries apart whatever their DNs: OpenLDAP's ``entryUUID``, AD's ``objectGUID``.
+_ENTRY_IDS = ("entryUUID", "objectGUID")
+
+
+def _entry_id(entry: dict[str, Any]) -> str | None:
+    for name in _ENTRY_IDS:
+        values = entry["attrs"].get(name.lower())
+        if values:
+            return f"{name}:{values[0]}"
+    return None
 
 
 def _loose(name: str) -> str:

@@ -18,8 +18,9 @@ from iam.connectors.ldap import LdapConnector
 from iam import errors
 from iam.model import Entitlement
 from iam.secrets import Secret
-from tests.conftest import Directory
+from tests.conftest import Directory, seed_directory
 from tests.support.slapd import (
+    ADMIN_DN,
     ADMIN_PASSWORD,
     BASE_DN,
     SERVICE_DN,
@@ -293,6 +294,66 @@ def test_a_groups_dn_a_search_from_base_dn_does_not_find_is_read_the_long_way(tm
         state = connector.read_account("alice")
         assert state is not None and {e.value for e in state.entitlements} == expected
         assert len(calls) == 2, calls
+        connector.close()
+    finally:
+        server.stop()
+
+
+SPELLINGS = ["domainComponent=example,domainComponent=org", f"{BASE_DN} "]
+
+
+@pytest.mark.parametrize("base", SPELLINGS, ids=["long-name", "trailing-space"])
+def test_a_base_dn_spelt_otherwise_than_the_server_spells_it_keeps_every_group(
+    directory: Directory, searches: list[Call], base: str
+) -> None:
+    """groups_dn is base_dn (the default) in a spelling slapd accepts and answers otherwise: the
+    groups it sends back are all below it, on the first read and on the next (one search)."""
+    places = {"base_dn": base, "groups_dn": base, "users_dn": f"ou=people,{base}", "leavers_dn": None}
+    settings = {**directory.settings, "bind_password": Secret(ADMIN_PASSWORD, "test"), **places}
+    factory = recording_factory(directory.slapd, searches)
+    connector = LdapConnector("directory", settings, connection_factory=factory)
+    expected = groups(directory, "eng", "solo", "ops", "unix")
+    first = connector.read_account("alice")
+    assert first is not None and first.entitlements == expected
+    searches.clear()
+    again = connector.read_account("alice")
+    assert again is not None and again.entitlements == expected
+    assert len(searches) == 1, searches
+    connector.close()
+
+
+def test_a_groups_dn_held_by_another_database_is_not_taken_for_the_entry_left_in_base_dns(
+    tmp_path: Path,
+) -> None:
+    """ou=groups is served by a database of its own, not glued to dc=example,dc=org's, which still
+    holds its old ou=groups and old groups: a search from base_dn sees those, not the real ones.
+    The same DN is not the same entry (entryUUID): every read searches from groups_dn."""
+    server = Slapd(tmp_path / "slapd")
+    server.start()
+    directory = seed_directory(server)  # ou=groups and its groups, in the main database
+    server.stop()
+    (tmp_path / "slapd" / "groups").mkdir()
+    conf_file = tmp_path / "slapd" / "slapd.conf"
+    conf = conf_file.read_text()
+    groups_db = (
+        f'database mdb\nmaxsize 1073741824\nsuffix "ou=groups,{BASE_DN}"\nrootdn "{ADMIN_DN}"\n'
+        f"directory {tmp_path}/slapd/groups\ndbnosync\nindex objectClass eq\n"
+    )
+    last = conf.rindex("database mdb")  # a database below another is configured before it
+    conf_file.write_text(conf[:last] + groups_db + conf[last:])
+    server.start()
+    try:
+        conn = server.admin()
+        assert conn.add(f"ou=groups,{BASE_DN}", ["organizationalUnit"], {"ou": "groups"}), conn.result
+        real = add_group(conn, "new-eng", "groupOfNames", [directory.alice])
+        conn.unbind()
+        calls: list[Call] = []
+        settings = {**directory.settings, "bind_password": Secret(ADMIN_PASSWORD, "test")}
+        connector = LdapConnector("directory", settings, connection_factory=recording_factory(server, calls))
+        assert not connector._groups_in_reach()
+        state = connector.read_account("alice")
+        assert state is not None and state.entitlements == {Entitlement("group", real)}
+        assert state.entitlements == the_long_way(connector, "alice")
         connector.close()
     finally:
         server.stop()
