@@ -474,8 +474,14 @@ class LdapConnector(
         )
         for entry in entries:
             username = _first(entry["attrs"], self.user_attr.lower())
-            if username:
-                yield self._state(username, entry, members.of(entry["dn"], username))
+            if not username:  # it matched (user_attr=*): an account, whose name was kept from iam
+                raise errors.IncompleteRead(
+                    f"list accounts: {entry['dn']} has a {self.user_attr}, but it did not come back: "
+                    f"{self.session.bind_dn or 'anonymous'} may search {self.user_attr} but not read it, "
+                    f"or {self.session.where('user_attribute')} names it by another of its names "
+                    "(give the name the server answers with, such as uid)"
+                )
+            yield self._state(username, entry, members.of(entry["dn"], username))
 
     def _enabled(self, attrs: Mapping[str, list[str]]) -> bool:
         """Not disabled, or disabled in a way the server would not enforce."""

@@ -158,6 +158,31 @@ def test_a_bind_account_that_may_read_the_groups_passes(directory_with: Factory)
     assert {s.username for s in connector.iter_accounts()} >= {"alice", "bob"}
 
 
+def test_an_account_whose_name_may_be_searched_but_not_read_fails_the_bulk_read(
+    directory_with: Factory,
+) -> None:
+    """Every account matches (uid=*), yet no uid comes back: each would be left out of a sweep
+    (an orphan never found). The listing raises instead; one account's read still finds alice."""
+    directory = directory_with(
+        f'access to attrs=uid by dn.exact="{SERVICE_DN}" search by * read\n{EVERYONE_READS}'
+    )
+    connector = as_service(directory)
+    with pytest.raises(errors.IncompleteRead, match=r"uid=alice,.* has a uid, but it did not come back"):
+        list(connector.iter_accounts())
+    state = connector.read_account("alice")
+    assert state is not None and len(state.entitlements) == 4
+
+
+def test_a_user_attribute_named_by_an_alias_fails_the_bulk_read_naming_the_setting(
+    directory: Directory,
+) -> None:
+    """``userid`` is uid's other name: slapd answers ``uid``, which a listing by ``userid`` never sees."""
+    with pytest.raises(
+        errors.IncompleteRead, match=r"systems\.directory\.user_attribute names it by another"
+    ):
+        list(as_admin(directory, user_attribute="userid").iter_accounts())
+
+
 # nothing there, proven ------------------------------------------------------------------------------
 
 
