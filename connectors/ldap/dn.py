@@ -18,18 +18,7 @@ def norm(dn: str) -> str:
 def rdns(dn: str) -> list[str]:
     """``dn`` split at the commas that separate its RDNs: an escaped comma (``cn=Doe\\, Jane``)
     is part of a value, and the space after it too (``Doe, Jane`` is not ``Doe,Jane``)."""
-    parts: list[str] = []
-    start, escaped = 0, False
-    for i, char in enumerate(dn):
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == ",":
-            parts.append(dn[start:i])
-            start = i + 1
-    parts.append(dn[start:])
-    return parts
+    return _split_unescaped(dn, ",")
 
 
 def under(dn: str, parent: str) -> bool:
@@ -77,6 +66,7 @@ def _canonical(dn: str) -> list[tuple[tuple[str, bytes], ...]]:
 
 
 def _split_unescaped(text: str, separator: str) -> list[str]:
+    """``text`` split at each ``separator`` no backslash escapes."""
     parts: list[str] = []
     start, escaped = 0, False
     for i, char in enumerate(text):
