@@ -375,6 +375,8 @@ class LdapConnector(
 
     def _prove_reach(self) -> tuple[bool, str | None]:
         """(reached, ``groups_dn`` as the server spells it, or None when it is ``base_dn``)."""
+        if self.groups_dn == self.base_dn:  # the default: the very same text, so the very same entry
+            return True, None
         top = self._check_place("groups_dn", _ENTRY_IDS)
         key = _entry_id(top)
         if key is None:  # no identity to compare: not proven

@@ -357,3 +357,22 @@ def test_a_groups_dn_held_by_another_database_is_not_taken_for_the_entry_left_in
         connector.close()
     finally:
         server.stop()
+
+
+def test_groups_dn_left_to_its_default_needs_no_proof(
+    directory: Directory, make: Callable[..., LdapConnector], searches: list[Call]
+) -> None:
+    """groups_dn defaults to base_dn's very text: a one-person offboarding pays no search for the proof."""
+    settings = {k: v for k, v in directory.settings.items() if k != "groups_dn"}
+    factory = recording_factory(directory.slapd, searches)
+    connector = LdapConnector(
+        "directory", {**settings, "bind_password": Secret(ADMIN_PASSWORD, "test")}, connection_factory=factory
+    )
+    connector._groups_visible()
+    searches.clear()
+    assert connector._groups_in_reach()
+    assert searches == []
+    state = connector.read_account("alice")
+    assert state is not None and state.entitlements == groups(directory, "eng", "solo", "ops", "unix")
+    assert len(searches) == 1, searches
+    connector.close()
