@@ -1,24 +1,44 @@
-"""Comparing DNs as the directory does: case and the spaces after commas do not matter."""
+"""Comparing DNs as the directory does: case, the spaces around separators and the way a
+value is escaped (``\\,`` or ``\\2C``) do not matter.
+
+Every comparison goes through `norm`, one canonical spelling: a DN iam was
+configured with (``leavers_dn``), the DN a server sends back for an entry, and
+a group's member value can each be spelt otherwise and still name one entry.
+"""
 
 from __future__ import annotations
 
 import re
 
 _ESCAPE = re.compile(r"(\\[0-9a-fA-F]{2}|\\.)")
+#: What a canonical value spells as hex pairs, besides what is not printable and spaces at its
+#: ends: what would split it (a value runs from its RDN's first ``=`` to the next ``,`` or ``+``).
+_SPECIAL = frozenset("\\,+")
 
 
 def norm(dn: str) -> str:
-    """A DN in a form two spellings of the same DN share (case, spaces after commas)."""
+    """A DN in the one spelling every spelling of it shares: names and values lower case, no
+    space around ``,`` ``+`` ``=``, a multi-valued RDN's parts sorted, values escaped alike."""
     low = dn.lower()
-    if " " not in low and low.isprintable():  # no whitespace to strip: a bulk read's usual case
-        return low
-    return ",".join(part.strip() for part in rdns(low))
+    if "\\" not in low and "+" not in low and low.isprintable():
+        if " " not in low:  # nothing to strip or unescape: a bulk read's usual case
+            return low
+        return ",".join(_plain_ava(part) for part in low.split(","))
+    return ",".join(
+        "+".join(sorted(_canonical_ava(ava) for ava in _split_unescaped(rdn, "+"))) for rdn in rdns(low)
+    )
 
 
 def rdns(dn: str) -> list[str]:
     """``dn`` split at the commas that separate its RDNs: an escaped comma (``cn=Doe\\, Jane``)
     is part of a value, and the space after it too (``Doe, Jane`` is not ``Doe,Jane``)."""
     return _split_unescaped(dn, ",")
+
+
+def same(a: str, b: str) -> bool:
+    """Whether two DNs name one entry: the DN a server sends back for an entry iam named
+    itself is often spelt otherwise."""
+    return a == b or norm(a) == norm(b)
 
 
 def under(dn: str, parent: str) -> bool:
@@ -28,41 +48,54 @@ def under(dn: str, parent: str) -> bool:
     return len(own) > len(theirs) and own[-len(theirs) :] == theirs
 
 
+def within(dn: str, parent: str) -> bool:
+    """Whether ``dn`` is ``parent`` or below it."""
+    return same(dn, parent) or under(dn, parent)
+
+
 def domain_of(dn: str) -> str:
     """The ``DC=`` components of a DN: the naming context of its Active Directory domain."""
     return ",".join(p.strip() for p in dn.split(",") if p.strip().lower().startswith("dc="))
 
 
-def same(a: str, b: str) -> bool:
-    """Whether two DNs name one entry, however their values are escaped (``\\,`` or ``\\2C``):
-    the DN a server sends back for an entry iam named itself is often spelt the other way."""
-    return a == b or _canonical(a) == _canonical(b)
-
-
-def within(dn: str, parent: str) -> bool:
-    """Whether ``dn`` is ``parent`` or below it, however either is escaped (see `same`)."""
-    own, theirs = _canonical(dn), _canonical(parent)
-    return len(own) >= len(theirs) and own[len(own) - len(theirs) :] == theirs
-
-
 def first_ava(dn: str) -> tuple[str, str]:
     """The attribute and plain value of ``dn``'s first RDN (its first part if multi-valued)."""
     attr, _, value = _split_unescaped(rdns(dn)[0], "+")[0].partition("=")
-    return attr.strip(), _unescape(value).decode("utf-8", "surrogateescape")
+    return attr.strip(), _unescape(_trim(value)).decode("utf-8", "surrogateescape")
 
 
-def _canonical(dn: str) -> list[tuple[tuple[str, bytes], ...]]:
-    """Each RDN as its sorted (attribute, value) parts: values unescaped to their bytes (two
-    invalid UTF-8 sequences stay apart), lower-cased as the directory compares names."""
+def _plain_ava(ava: str) -> str:
+    """One part of a lower-case, printable DN with no escape and no ``+``: only spaces to take off."""
+    attr, equals, value = ava.partition("=")
+    return f"{attr.strip()}{equals}{value.strip()}"
+
+
+def _canonical_ava(ava: str) -> str:
+    """``attr=value`` with the value unescaped to its bytes and escaped again one way: hex pairs
+    for what could split or end it and for bytes that are not text (two invalid UTF-8
+    sequences stay apart)."""
+    attr, equals, value = ava.partition("=")
+    text = _unescape(_trim(value)).decode("utf-8", "surrogateescape").lower()
     out = []
-    for rdn in rdns(dn):
-        parts = []
-        for ava in _split_unescaped(rdn, "+"):  # a multi-valued RDN, in any order
-            attr, _, value = ava.partition("=")
-            text = _unescape(value).decode("utf-8", "surrogateescape").lower()
-            parts.append((attr.strip().lower(), text.encode("utf-8", "surrogateescape")))
-        out.append(tuple(sorted(parts)))
-    return out
+    for i, char in enumerate(text):
+        edge = i == 0 or i == len(text) - 1
+        if char in _SPECIAL or not char.isprintable() or (edge and char.isspace()):
+            out.append("".join(f"\\{b:02x}" for b in char.encode("utf-8", "surrogateescape")))
+        else:
+            out.append(char)
+    return f"{attr.strip()}{equals}{''.join(out)}"
+
+
+def _trim(value: str) -> str:
+    """``value`` without the whitespace around it that no backslash escapes (``a\\ `` keeps its space)."""
+    value = value.lstrip()
+    end = len(value)
+    while end and value[end - 1].isspace():
+        before = value[: end - 1]
+        if (len(before) - len(before.rstrip("\\"))) % 2:  # an odd run of backslashes escapes it
+            break
+        end -= 1
+    return value[:end]
 
 
 def _split_unescaped(text: str, separator: str) -> list[str]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import sys
 
 import pytest
-from iam.connectors.ldap.dn import norm, same, under
+from iam.connectors.ldap.dn import first_ava, norm, same, under, within
+from ldap3.utils.dn import escape_rdn
 
 WHITESPACE = [chr(i) for i in range(sys.maxunicode + 1) if chr(i).isspace()]
 
@@ -38,10 +39,10 @@ def test_under_is_strictly_below() -> None:
 
 
 def test_an_escaped_comma_is_part_of_a_value_and_so_is_the_space_after_it() -> None:
-    assert norm("cn=Doe\\, Jane,ou=people") == "cn=doe\\, jane,ou=people"
+    assert norm("cn=Doe\\, Jane,ou=people") == "cn=doe\\2c jane,ou=people"
     assert norm("cn=Doe\\, Jane,ou=people") != norm("cn=Doe\\,Jane,ou=people")  # two people
     assert norm("cn=Doe\\, Jane , OU=people") == norm("cn=doe\\, jane,ou=people")
-    assert norm("cn=a\\\\, ou=people") == "cn=a\\\\,ou=people"  # an escaped backslash, then a separator
+    assert norm("cn=a\\\\, ou=people") == "cn=a\\5c,ou=people"  # an escaped backslash, then a separator
 
 
 def test_a_value_ending_with_a_parent_s_text_is_not_below_it() -> None:
@@ -76,3 +77,58 @@ def test_same_sees_one_entry_through_either_escaping(one: str, other: str) -> No
 )
 def test_same_tells_different_entries_apart(one: str, other: str) -> None:
     assert not same(one, other) and not same(other, one)
+
+
+#: Values a hostile or merely unusual name gives an RDN: every character that needs escaping,
+#: spaces at the ends, non-ASCII text, a control character, bytes that are not UTF-8.
+AWKWARD = [
+    "Doe, Jane",
+    "a+b",
+    "a\\b",
+    "x=y",
+    '"quoted" <a>;#',
+    "#hash",
+    " both ends ",
+    "é Ünïcode",
+    "tab\there",
+    "nul\x00",
+    "plain",
+    "Plain2",
+]
+
+
+def _hex(value: str) -> str:
+    return "".join(f"\\{b:02X}" for b in value.encode())
+
+
+@pytest.mark.parametrize("value", AWKWARD)
+def test_every_escaping_of_a_value_is_one_dn(value: str) -> None:
+    """As ldap3 escapes it, every byte as a hex pair, upper or lower case: one canonical spelling."""
+    spellings = [
+        f"cn={escape_rdn(value)},OU=Leavers,dc=example",
+        f"CN = {_hex(value)} , ou=leavers,DC=Example",
+        f"cn={_hex(value.upper()).lower()},ou=leavers,dc=example",
+    ]
+    assert len({norm(s) for s in spellings}) == 1, [norm(s) for s in spellings]
+    for one in spellings:
+        assert under(one, "ou=leavers,dc=example") and within(one, "OU=Leavers, DC=example")
+    assert first_ava(spellings[0]) == ("cn", value) and first_ava(spellings[1]) == ("CN", value)
+
+
+def test_different_values_stay_different() -> None:
+    spelt = {norm(f"cn={escape_rdn(value)},dc=example") for value in AWKWARD}
+    assert len(spelt) == len(AWKWARD)
+    assert norm("cn=Plain,dc=x") == norm("cn=plain,dc=x")  # only case is folded
+    assert norm("cn=a\\ ,dc=x") != norm("cn=a,dc=x")  # an escaped space is kept
+    assert norm("cn=\\ff,dc=x") != norm("cn=\\fe,dc=x")  # two bytes that are not UTF-8
+    assert norm("cn=a+sn=b,dc=x") == norm("SN=B + cn=A,dc=x")  # a multi-valued RDN, in any order
+    assert norm("cn=a+sn=b,dc=x") != norm("cn=a\\+sn=b,dc=x")
+
+
+def test_a_place_spelt_otherwise_still_holds_its_entries() -> None:
+    """``leavers_dn`` as configured and the DN a server sends back for an entry moved there."""
+    leavers = "ou=Leavers\\, former staff,dc=example,dc=org"
+    moved = "uid=ann,ou=leavers\\2C former staff,DC=example,DC=org"
+    assert under(moved, leavers) and not under(leavers, leavers) and within(leavers, leavers)
+    assert not under("uid=ann\\,ou=leavers\\2C former staff,dc=example,dc=org", leavers)
+    assert not under(moved, "ou=leavers,dc=example,dc=org")
