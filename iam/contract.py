@@ -21,7 +21,7 @@ same for every place the settings name.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -123,6 +123,16 @@ class Connector(ABC):
 
     def close(self) -> None:  # noqa: B027 - most connectors hold nothing to release
         """Release connections; safe to call twice."""
+
+    def use_spellings(self, named: Iterable[Entitlement]) -> None:  # noqa: B027 - most compare names exactly
+        """Report a held entitlement as ``named`` spells it when both name the same thing.
+
+        A system that compares names loosely (an LDAP DN's case, spaces and
+        escapes) may send back a group the policy names in another spelling; a
+        plan comparing the two as text would grant the policy's and revoke the
+        server's, which is the very membership. Raises `errors.ConfigError`
+        when ``named`` holds two spellings of one entitlement.
+        """
 
 
 class Readable(ABC):

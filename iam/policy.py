@@ -170,6 +170,11 @@ class Policy:
     def systems(self) -> set[str]:
         return {system for role in self.roles.values() for system in role.entitlements}
 
+    def named(self, system: str) -> frozenset[Entitlement]:
+        """Every entitlement a role names in ``system``, spelt as the policy spells it."""
+        named = (role.entitlements.get(system, frozenset()) for role in self.roles.values())
+        return frozenset().union(*named)
+
     def roles_of(self, identity: Identity, today: date) -> set[str]:
         """Birthright roles plus unexpired grants; none for someone not active."""
         if identity.status != "active":

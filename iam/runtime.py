@@ -6,6 +6,7 @@ connectors they built themselves (e.g. over ldap3's in-memory server).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -14,6 +15,7 @@ from iam import registry
 from iam.audit import AuditLog, Rotation
 from iam.config import Config
 from iam.contract import Connector
+from iam.errors import ConfigError
 from iam.forward import Forwarder
 from iam.policy import Policy, load_policy
 from iam.retry import Outages
@@ -50,19 +52,38 @@ class Runtime:
 
     @property
     def policy(self) -> Policy | None:
-        """The configured policy, read once per command; None when none is configured."""
+        """The configured policy, read once per command; None when none is configured.
+
+        Raises `ConfigError` when it is invalid, or when a connector finds it
+        names one entitlement two ways (`Connector.use_spellings`).
+        """
         if self._policy is None and self.config.policy:
-            self._policy = load_policy(Path(self.config.policy))
+            policy = load_policy(Path(self.config.policy))
+            if self._connectors is not None:
+                self._share_spellings(policy)
+            self._policy = policy
         return self._policy
 
     @property
     def connectors(self) -> dict[str, Connector]:
-        """Connectors for every configured system, created on first use."""
+        """Connectors for every configured system, created on first use, told the policy's spellings."""
         if self._connectors is None:
             self._connectors = {
                 s.name: registry.load_connector_class(s.type)(s.name, s.settings) for s in self.config.systems
             }
+            loaded, self._policy = self._policy, None
+            # an offboarding needs no policy: a broken one is reported by the command that needs it
+            with contextlib.suppress(ConfigError):
+                if loaded is None:
+                    self.policy  # noqa: B018 - read now, before any account is
+                else:
+                    self._share_spellings(loaded)
+                    self._policy = loaded
         return self._connectors
+
+    def _share_spellings(self, policy: Policy) -> None:
+        for name, connector in (self._connectors or {}).items():
+            connector.use_spellings(policy.named(name))
 
     def close(self) -> None:
         for connector in (self._connectors or {}).values():

@@ -21,7 +21,7 @@ import functools
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,6 +46,7 @@ from iam.connectors.ldap.session import (
     LdapSession,
 )
 from iam.connectors.ldap.settings import LdapSettings
+from iam.connectors.ldap.spellings import Spellings
 from iam.connectors.ldap.visibility import GroupVisibility, group_class
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn, safe_dn, to_dn
@@ -119,6 +120,7 @@ class LdapConnector(
         self.primary = PrimaryGroups(self.session, s.primary_group_rid)
         self.attribute_map = AttributeMap(s.attributes)
         self._group_attr: dict[str, str] = {}
+        self.spellings = Spellings(name)
         self._dns: dict[str, str] = {}
         #: Each account's entry as last read or written, and when: a termination's steps act on what
         #: the plan just read instead of searching again (the read-back judges the result).
@@ -133,6 +135,9 @@ class LdapConnector(
         self._groups_top: str | None = None
 
     # base -------------------------------------------------------------------
+
+    def use_spellings(self, named: Iterable[Entitlement]) -> None:
+        self.spellings.learn(named)
 
     def check(self) -> str:
         places = self._check_places()
@@ -411,7 +416,7 @@ class LdapConnector(
         """The account as read, with ``held``, the groups naming it."""
         if self.flavor == "ad":
             primary = self.primary.beyond_baseline(entry)
-            held = held | {Entitlement("group", primary)} if primary else held
+            held = held | {self.spellings.group(primary)} if primary else held
         attrs = entry["attrs"]
         written = self.disabling.written(attrs)
         ineffective = self.disabling.ineffective(attrs) if written else ""
@@ -437,12 +442,12 @@ class LdapConnector(
         if found is None:
             return None
         entry, groups = found
-        return self._state(username, entry, frozenset(Entitlement("group", dn) for dn, _ in groups))
+        return self._state(username, entry, frozenset(self.spellings.group(dn) for dn, _ in groups))
 
     def iter_accounts(self) -> Iterator[AccountState]:
         """Every account with its groups, in two paged passes (groups, then users), never one query each."""
         self._groups_visible()
-        members = Memberships()
+        members = Memberships(self.spellings.group)
         shown_empty: dict[str, str] = {}
         group_filter = (
             "(objectClass=group)"

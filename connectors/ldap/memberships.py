@@ -10,7 +10,7 @@ sets, not 100,000, and judging an account builds none.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from iam.connectors.ldap.dn import norm, rdns
@@ -32,7 +32,9 @@ class Memberships:
 
     KEPT = 10_000  # moves between sets remembered; a directory of unlike people clears and goes on
 
-    def __init__(self) -> None:
+    def __init__(self, group: Callable[[str], Entitlement] = lambda dn: Entitlement("group", dn)) -> None:
+        #: The entitlement a group's DN is reported as (`Spellings.group`).
+        self._group = group
         #: By the DN's first RDN within its parent's own map: the parent (``ou=people,...``) is
         #: held once, not in each of 100,000 keys (a third of their memory).
         self._by_dn: dict[str, dict[str, frozenset[Entitlement]]] = {}
@@ -45,7 +47,7 @@ class Memberships:
         """Record one group entry whose members are in ``attr`` (lower case)."""
         assert not self._sealed, "a group added after the accounts were asked about"
         dn = group["dn"]
-        entitlement = Entitlement("group", dn)
+        entitlement = self._group(dn)
         moves = self._moves
         for value in group["attrs"].get(attr, ()):
             if attr == "memberuid":

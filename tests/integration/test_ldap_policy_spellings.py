@@ -1,0 +1,114 @@
+"""A policy naming a group in another spelling than the server's: the group is held, not a
+group to grant and another to revoke.
+
+slapd sends ``cn=Sales\\2C EU,...`` for the group made as ``cn=Sales\\, EU,...``, and
+keeps DNs in the case they were made with; a policy writes what its author typed.
+Compared as text, a mover's plan granted the policy's spelling (no change) and then
+revoked the server's, which is the membership itself: each run left the person
+without the groups their role gives.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from ldap3.utils.dn import escape_rdn
+
+from iam.config import Config, RetryPolicy, SystemConfig
+from iam.errors import ConfigError
+from iam.model import Entitlement
+from iam.runs import provision
+from iam.runtime import Runtime
+from iam.secrets import Secret
+from tests.conftest import Directory
+from tests.support.slapd import ADMIN_PASSWORD, BASE_DN, add_group
+
+GROUPS = f"ou=groups,{BASE_DN}"
+#: Each group alice is in, as a policy author might write it.
+SPELT = [
+    f"group:CN=ENG,OU=GROUPS,{BASE_DN.upper()}",
+    f"group:cn=Sales\\, EU,{GROUPS}",
+    f"group:cn=solo,{GROUPS}",
+]
+
+
+def runtime(directory: Directory, tmp_path: Path, roles: dict[str, list[str]]) -> Runtime:
+    policy = tmp_path / "policy.yaml"
+    document = {"roles": {name: {"entitlements": {"directory": ents}} for name, ents in roles.items()}}
+    policy.write_text(yaml.safe_dump(document))
+    settings = {**directory.settings, "bind_password": Secret(ADMIN_PASSWORD, "test")}
+    config = Config(
+        path=None,
+        store=str(tmp_path / "iam.db"),
+        audit_log=str(tmp_path / "audit.jsonl"),
+        retry=RetryPolicy(attempts=1, initial_wait=0.01, max_wait=0.01),
+        systems=(SystemConfig("directory", "ldap", settings),),
+        policy=str(policy),
+    )
+    return Runtime(config)
+
+
+def groups_of(directory: Directory, dn: str) -> set[str]:
+    conn = directory.slapd.admin()
+    conn.search(GROUPS, f"(|(member={dn})(uniqueMember={dn})(memberUid=alice))", attributes=["cn"])
+    found = {str(e.cn).lower() for e in conn.entries}
+    conn.unbind()
+    return found
+
+
+@pytest.fixture
+def sales(directory: Directory) -> str:
+    conn = directory.slapd.admin()
+    made = add_group(conn, "Sales, EU", "groupOfNames", [directory.alice])
+    assert conn.search(made, "(objectClass=*)", "BASE"), conn.result
+    assert conn.response[0]["dn"] != f"cn={escape_rdn('Sales, EU')},{GROUPS}"  # slapd spells it otherwise
+    conn.unbind()
+    return made
+
+
+def test_a_mover_keeps_the_groups_the_policy_spells_otherwise(
+    directory: Directory, tmp_path: Path, sales: str
+) -> None:
+    with runtime(directory, tmp_path, {"staff": SPELT}) as rt:
+        assert rt.policy is not None
+        desired = {"directory": rt.policy.given(frozenset({"staff"}), "directory")}
+        first = provision(rt, "mover", "alice", desired, "moved to sales")
+        second = provision(rt, "mover", "alice", desired, "again")
+    (system,) = first.systems
+    assert sorted((s.op, s.target) for s in system.steps) == [
+        ("revoke", f"group:cn=ops,{GROUPS}"),
+        ("revoke", f"group:cn=unix,{GROUPS}"),
+    ]
+    assert first.status == "complete" and system.remaining == []
+    assert groups_of(directory, directory.alice) == {"eng", "sales, eu", "solo"}
+    assert [s.steps for s in second.systems] in ([], [[]])
+
+
+def test_reads_report_a_group_by_the_policy_s_spelling(
+    directory: Directory, tmp_path: Path, sales: str
+) -> None:
+    with runtime(directory, tmp_path, {"staff": SPELT}) as rt:
+        connector = rt.connectors["directory"]
+        read = connector.read_account("alice")
+        listed = {s.username: s for s in connector.iter_accounts()}
+    want = {Entitlement("group", e.partition(":")[2]) for e in SPELT}
+    assert read is not None and want <= read.entitlements
+    assert read.entitlements == listed["alice"].entitlements
+    assert {
+        Entitlement("group", f"cn=eng,{GROUPS}"),
+        Entitlement("group", f"cn=ops,{GROUPS}"),
+    } & read.entitlements == {Entitlement("group", f"cn=ops,{GROUPS}")}
+
+
+def test_one_group_named_two_ways_is_a_policy_error_that_does_not_stop_an_offboarding(
+    directory: Directory, tmp_path: Path
+) -> None:
+    roles = {"eng": [f"group:cn=eng,{GROUPS}"], "lead": [f"group:CN=Eng,{GROUPS}"]}
+    with runtime(directory, tmp_path, roles) as rt:
+        assert rt.connectors["directory"].read_account("alice") is not None
+        with pytest.raises(ConfigError, match=r"names one group of directory two ways: .*CN=Eng.*cn=eng"):
+            rt.policy  # noqa: B018
+        with pytest.raises(ConfigError, match="two ways"):  # asked again, still refused
+            rt.policy  # noqa: B018
