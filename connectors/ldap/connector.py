@@ -293,7 +293,7 @@ class LdapConnector(
         """A group entry as (DN, membership attribute), the attribute kept for the steps."""
         attr = _membership_attr(entry)
         with self._cache_lock:
-            self._group_attr[entry["dn"].lower()] = attr
+            self._group_attr[_norm(entry["dn"])] = attr
         return entry["dn"], attr
 
     def _read(self, username: str) -> tuple[dict[str, Any], list[tuple[str, str]]] | None:
@@ -464,7 +464,7 @@ class LdapConnector(
         ):
             attr = _membership_attr(group)
             with self._cache_lock:
-                self._group_attr[group["dn"].lower()] = attr
+                self._group_attr[_norm(group["dn"])] = attr
             if not group["attrs"].get(attr):
                 shown_empty[group["dn"]] = group_class(group)
             members.add(group, attr)
@@ -568,7 +568,7 @@ class LdapConnector(
 
     def _group_membership(self, group_dn: str) -> str:
         with self._cache_lock:
-            attr = self._group_attr.get(group_dn.lower())
+            attr = self._group_attr.get(_norm(group_dn))
         if attr:
             return attr
         found = self.session.read_entry(group_dn, ["objectClass"], f"read group {group_dn}")
@@ -576,7 +576,7 @@ class LdapConnector(
             raise errors.InvalidAttribute(f"group {group_dn} does not exist")
         attr = _membership_attr(found)
         with self._cache_lock:
-            self._group_attr[group_dn.lower()] = attr
+            self._group_attr[_norm(group_dn)] = attr
         return attr
 
     def _member_value(self, attr: str, username: str, dn: str) -> str:

@@ -14,19 +14,22 @@ _ESCAPE = re.compile(r"(\\[0-9a-fA-F]{2}|\\.)")
 #: What a canonical value spells as hex pairs, besides what is not printable and spaces at its
 #: ends: what would split it (a value runs from its RDN's first ``=`` to the next ``,`` or ``+``).
 _SPECIAL = frozenset("\\,+")
+_FINAL_SIGMA, _SIGMA = "\u03c2", "\u03c3"
+_UNESCAPED = {sep: re.compile(r"(?<!\\)" + re.escape(sep)) for sep in ",+"}
 
 
 def norm(dn: str) -> str:
     """A DN in the one spelling every spelling of it shares: names and values lower case, no
-    space around ``,`` ``+`` ``=``, a multi-valued RDN's parts sorted, values escaped alike."""
-    low = dn.lower()
+    space around ``,`` ``+`` ``=``, a multi-valued RDN's parts sorted, values escaped alike.
+
+    Every ``,`` in the result separates two RDNs (one inside a value is ``\\2c``): it may be
+    split as plain text."""
+    low = _lower(dn)
     if "\\" not in low and "+" not in low and low.isprintable():
         if " " not in low:  # nothing to strip or unescape: a bulk read's usual case
             return low
         return ",".join(_plain_ava(part) for part in low.split(","))
-    return ",".join(
-        "+".join(sorted(_canonical_ava(ava) for ava in _split_unescaped(rdn, "+"))) for rdn in rdns(low)
-    )
+    return ",".join(_canonical_rdn(rdn) for rdn in rdns(low))
 
 
 def rdns(dn: str) -> list[str]:
@@ -44,7 +47,7 @@ def same(a: str, b: str) -> bool:
 def under(dn: str, parent: str) -> bool:
     """Whether ``dn`` is below ``parent`` (not ``parent`` itself), RDN by RDN: a value that
     merely ends with the parent's text (``uid=x\\,ou=archive,dc=example``) is not below it."""
-    own, theirs = rdns(norm(dn)), rdns(norm(parent))
+    own, theirs = norm(dn).split(","), norm(parent).split(",")
     return len(own) > len(theirs) and own[-len(theirs) :] == theirs
 
 
@@ -70,20 +73,44 @@ def _plain_ava(ava: str) -> str:
     return f"{attr.strip()}{equals}{value.strip()}"
 
 
+def _canonical_rdn(rdn: str) -> str:
+    if "\\" not in rdn and "+" not in rdn and rdn.isprintable():  # the parents of an escaped name
+        return _plain_ava(rdn)
+    return "+".join(sorted(_canonical_ava(ava) for ava in _split_unescaped(rdn, "+")))
+
+
 def _canonical_ava(ava: str) -> str:
     """``attr=value`` with the value unescaped to its bytes and escaped again one way: hex pairs
     for what could split or end it and for bytes that are not text (two invalid UTF-8
     sequences stay apart)."""
     attr, equals, value = ava.partition("=")
-    text = _unescape(_trim(value)).decode("utf-8", "surrogateescape").lower()
+    text = _lower(_unescape(_trim(value)).decode("utf-8", "surrogateescape"))
+    if text.isprintable() and not (text[:1].isspace() or text[-1:].isspace()):  # most names
+        escaped = text.replace("\\", "\\5c").replace(",", "\\2c").replace("+", "\\2b")
+        return f"{attr.strip()}{equals}{escaped}"
     out = []
     for i, char in enumerate(text):
         edge = i == 0 or i == len(text) - 1
         if char in _SPECIAL or not char.isprintable() or (edge and char.isspace()):
-            out.append("".join(f"\\{b:02x}" for b in char.encode("utf-8", "surrogateescape")))
+            out.append("".join(f"\\{b:02x}" for b in _encode(char)))
         else:
             out.append(char)
     return f"{attr.strip()}{equals}{''.join(out)}"
+
+
+def _lower(text: str) -> str:
+    """Lower case one way: Python writes a word-final Σ as ς, so an escape beside it would
+    change the letter (``AΣ`` and ``AΣ\\42``)."""
+    low = text.lower()
+    return low.replace(_FINAL_SIGMA, _SIGMA) if _FINAL_SIGMA in low else low
+
+
+def _encode(text: str) -> bytes:
+    """UTF-8, invalid bytes kept as they came (a lone surrogate, which ldap3 does not send, as itself)."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
 
 
 def _trim(value: str) -> str:
@@ -99,29 +126,21 @@ def _trim(value: str) -> str:
 
 
 def _split_unescaped(text: str, separator: str) -> list[str]:
-    """``text`` split at each ``separator`` no backslash escapes."""
-    parts: list[str] = []
-    start, escaped = 0, False
-    for i, char in enumerate(text):
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == separator:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return parts
+    """``text`` split at each ``separator`` no backslash escapes (an escaped backslash is
+    written ``\\5c`` first, so a backslash before a separator always escapes it)."""
+    if "\\" not in text:
+        return text.split(separator)
+    return _UNESCAPED[separator].split(text.replace("\\\\", "\\5c"))
 
 
 def _unescape(value: str) -> bytes:
     """An RDN value's bytes: ``\\XX`` pairs are bytes, ``\\c`` is ``c``."""
     if "\\" not in value:
-        return value.encode("utf-8", "surrogateescape")
+        return _encode(value)
     raw = bytearray()
     for part in _ESCAPE.split(value):
         if len(part) == 3 and part[0] == "\\":
             raw += bytes.fromhex(part[1:])
         else:
-            raw += (part[1:] if part[:1] == "\\" else part).encode("utf-8", "surrogateescape")
+            raw += _encode(part[1:] if part[:1] == "\\" else part)
     return bytes(raw)

@@ -25,6 +25,7 @@ from typing import Any
 
 import ldap3
 from iam.connectors.ldap.dn import norm as _norm
+from iam.connectors.ldap.dn import within as _within
 from iam.connectors.ldap.session import LdapSession
 
 from iam import errors
@@ -198,7 +199,7 @@ class LockoutPolicies:
                 (len(s), d["dn"], s)
                 for d in databases
                 for s in d["attrs"].get("olcsuffix", [])
-                if _norm(self.base_dn) == _norm(s) or _norm(self.base_dn).endswith("," + _norm(s))
+                if _within(self.base_dn, s)
             ]
             if not serving:
                 return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from iam.connectors.ldap.dn import norm, rdns
+from iam.connectors.ldap.dn import norm
 
 from iam.model import Entitlement
 
@@ -88,9 +88,6 @@ _NO_ONE: dict[str, frozenset[Entitlement]] = {}
 
 
 def _split(dn: str) -> tuple[str, str]:
-    """A normalised DN's parent and first RDN (an escaped comma is part of the RDN)."""
-    if "\\" not in dn:
-        rdn, _, parent = dn.partition(",")
-        return parent, rdn
-    rdn, *rest = rdns(dn)
-    return ",".join(rest), rdn
+    """A normalised DN's parent and first RDN (`norm` escapes every comma inside a value)."""
+    rdn, _, parent = dn.partition(",")
+    return parent, rdn

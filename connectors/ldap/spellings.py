@@ -8,7 +8,6 @@ revoke: the grant changes nothing and the revoke takes the membership away.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 
 from iam.connectors.ldap.dn import norm
@@ -22,8 +21,7 @@ class Spellings:
 
     def __init__(self, system: str) -> None:
         self.system = system
-        self._by_norm: dict[str, str] = {}
-        self._lock = threading.Lock()
+        self._by_norm: dict[str, str] = {}  # replaced whole, never changed: reads need no lock
 
     def learn(self, named: Iterable[Entitlement]) -> None:
         """Take the spellings of ``named`` (raises when two name one group: write it one way)."""
@@ -37,8 +35,7 @@ class Spellings:
                     f"the policy names one group of {self.system} two ways: {first!r} and "
                     f"{entitlement.value!r}; write it one way in every role"
                 )
-        with self._lock:
-            self._by_norm = found
+        self._by_norm = found
 
     def group(self, dn: str) -> Entitlement:
         """The group at ``dn`` (as the server spells it), spelt as the policy names it."""

@@ -132,3 +132,30 @@ def test_a_place_spelt_otherwise_still_holds_its_entries() -> None:
     assert under(moved, leavers) and not under(leavers, leavers) and within(leavers, leavers)
     assert not under("uid=ann\\,ou=leavers\\2C former staff,dc=example,dc=org", leavers)
     assert not under(moved, "ou=leavers,dc=example,dc=org")
+
+
+def test_a_word_final_sigma_is_one_letter_however_its_neighbour_is_escaped() -> None:
+    assert same("cn=AΣB,dc=x", "cn=AΣ\\42,dc=x")
+    assert same("cn=AΣ,dc=x", "cn=\\41Σ,dc=x")
+
+
+def test_a_lone_surrogate_is_compared_not_a_crash() -> None:
+    assert norm("cn=\ud800,dc=x") != norm("cn=x,dc=x")
+
+
+def test_every_comma_norm_writes_separates_two_rdns() -> None:
+    """`Memberships` and `under` split `norm`'s result as plain text."""
+    for value in AWKWARD:
+        parts = norm(f"cn={escape_rdn(value)},ou=People\\, EU,dc=example").split(",")
+        assert parts[1:] == ["ou=people\\2c eu", "dc=example"]
+
+
+@pytest.mark.parametrize("value", ["Jane Doe", "Doe, Jane", "a+b", "x=y", "plain", "#hash", "ÄΣ"])
+def test_the_quick_paths_agree_with_the_escaped_one(value: str) -> None:
+    """The same DN spelt with no escape at all (where it can be) and with every byte a hex pair."""
+    escaped = f"CN={_hex(value)},OU={_hex('Ünit Σ')},DC={_hex('example')}"
+    if "," in value or "+" in value:
+        plain = f"cn={escape_rdn(value)}, ou=Ünit Σ , dc=example"
+    else:
+        plain = f"cn={value}, ou=Ünit Σ , dc=example"
+    assert norm(plain) == norm(escaped)
