@@ -206,9 +206,10 @@ def admit(rt: Runtime, plan: Plan, states: Mapping[str, ReadResult] | None = Non
     made from; without them the systems are read now. A system SoD depends on
     that cannot be read refuses the grant: "could not look" is never "holds nothing".
     """
+    if not any(s.spec.op is Op.GRANT for s in plan.steps):
+        return  # a termination or a suspension grants nothing: no policy (even a broken one) stops it
     policy = rt.policy
-    grants = [s for s in plan.steps if s.spec.op is Op.GRANT]
-    if policy is None or not policy.sod or not grants:
+    if policy is None or not policy.sod:
         return
     relevant = {n: c for n, c in rt.connectors.items() if n in sod_systems(policy)}
     if states is None or not set(relevant) <= set(states):

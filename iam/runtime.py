@@ -45,6 +45,7 @@ class Runtime:
         #: Systems found unreachable during this command (reads fail fast after the first).
         self.outages = Outages()
         self._connectors = dict(connectors) if connectors is not None else None
+        self._told = False  # whether the connectors were given the policy's spellings
         self._policy: Policy | None = None
         self.system_types = {s.name: s.type for s in config.systems}
         #: Told what a long command is doing (a person's run, a system's read): the CLI draws it.
@@ -59,7 +60,7 @@ class Runtime:
         """
         if self._policy is None and self.config.policy:
             policy = load_policy(Path(self.config.policy))
-            if self._connectors is not None:
+            if self._told:
                 self._share_spellings(policy)
             self._policy = policy
         return self._policy
@@ -71,6 +72,8 @@ class Runtime:
             self._connectors = {
                 s.name: registry.load_connector_class(s.type)(s.name, s.settings) for s in self.config.systems
             }
+        if not self._told:  # connectors built here or handed in: told once, before their first read
+            self._told = True
             loaded, self._policy = self._policy, None
             # an offboarding needs no policy: a broken one is reported by the command that needs it
             with contextlib.suppress(ConfigError):

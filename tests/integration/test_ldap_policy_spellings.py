@@ -11,15 +11,17 @@ without the groups their role gives.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from iam.connectors.ldap import LdapConnector
 from ldap3.utils.dn import escape_rdn
 
 from iam.config import Config, RetryPolicy, SystemConfig
 from iam.errors import ConfigError
 from iam.model import Entitlement
-from iam.runs import provision
+from iam.runs import offboard, provision
 from iam.runtime import Runtime
 from iam.secrets import Secret
 from tests.conftest import Directory
@@ -34,7 +36,7 @@ SPELT = [
 ]
 
 
-def runtime(directory: Directory, tmp_path: Path, roles: dict[str, list[str]]) -> Runtime:
+def runtime(directory: Directory, tmp_path: Path, roles: dict[str, Any], hand_in: bool = False) -> Runtime:
     policy = tmp_path / "policy.yaml"
     document = {"roles": {name: {"entitlements": {"directory": ents}} for name, ents in roles.items()}}
     policy.write_text(yaml.safe_dump(document))
@@ -47,7 +49,8 @@ def runtime(directory: Directory, tmp_path: Path, roles: dict[str, list[str]]) -
         systems=(SystemConfig("directory", "ldap", settings),),
         policy=str(policy),
     )
-    return Runtime(config)
+    handed = {"directory": LdapConnector("directory", settings)} if hand_in else None
+    return Runtime(config, connectors=handed)
 
 
 def groups_of(directory: Directory, dn: str) -> set[str]:
@@ -86,10 +89,11 @@ def test_a_mover_keeps_the_groups_the_policy_spells_otherwise(
     assert [s.steps for s in second.systems] in ([], [[]])
 
 
+@pytest.mark.parametrize("hand_in", [False, True], ids=["built by the runtime", "handed in"])
 def test_reads_report_a_group_by_the_policy_s_spelling(
-    directory: Directory, tmp_path: Path, sales: str
+    directory: Directory, tmp_path: Path, sales: str, hand_in: bool
 ) -> None:
-    with runtime(directory, tmp_path, {"staff": SPELT}) as rt:
+    with runtime(directory, tmp_path, {"staff": SPELT}, hand_in) as rt:
         connector = rt.connectors["directory"]
         read = connector.read_account("alice")
         listed = {s.username: s for s in connector.iter_accounts()}
@@ -102,13 +106,25 @@ def test_reads_report_a_group_by_the_policy_s_spelling(
     } & read.entitlements == {Entitlement("group", f"cn=ops,{GROUPS}")}
 
 
-def test_one_group_named_two_ways_is_a_policy_error_that_does_not_stop_an_offboarding(
-    directory: Directory, tmp_path: Path
+@pytest.mark.parametrize(
+    ("roles", "refused"),
+    [
+        (
+            {"eng": [f"group:cn=eng,{GROUPS}"], "lead": [f"group:CN=Eng,{GROUPS}"]},
+            r"two ways: .*CN=Eng.*cn=eng",
+        ),
+        ({"eng": "not a list"}, "policy"),
+    ],
+    ids=["one group named two ways", "an invalid policy"],
+)
+def test_a_policy_error_refuses_a_mover_but_never_stops_an_offboarding(
+    directory: Directory, tmp_path: Path, roles: dict[str, Any], refused: str
 ) -> None:
-    roles = {"eng": [f"group:cn=eng,{GROUPS}"], "lead": [f"group:CN=Eng,{GROUPS}"]}
     with runtime(directory, tmp_path, roles) as rt:
-        assert rt.connectors["directory"].read_account("alice") is not None
-        with pytest.raises(ConfigError, match=r"names one group of directory two ways: .*CN=Eng.*cn=eng"):
+        with pytest.raises(ConfigError, match=refused):
             rt.policy  # noqa: B018
-        with pytest.raises(ConfigError, match="two ways"):  # asked again, still refused
+        with pytest.raises(ConfigError, match=refused):  # asked again, still refused
             rt.policy  # noqa: B018
+        report = offboard(rt, "alice", "left")
+    assert report.status == "complete", report
+    assert groups_of(directory, directory.alice) == set()
