@@ -45,7 +45,7 @@ class Runtime:
         #: Systems found unreachable during this command (reads fail fast after the first).
         self.outages = Outages()
         self._connectors = dict(connectors) if connectors is not None else None
-        self._told = False  # whether the connectors were given the policy's spellings
+        self._tried_policy = False  # whether `connectors` read the policy to tell them its spellings
         self._policy: Policy | None = None
         self.system_types = {s.name: s.type for s in config.systems}
         #: Told what a long command is doing (a person's run, a system's read): the CLI draws it.
@@ -60,33 +60,29 @@ class Runtime:
         """
         if self._policy is None and self.config.policy:
             policy = load_policy(Path(self.config.policy))
-            if self._told:
-                self._share_spellings(policy)
+            for name, connector in self._built().items():
+                connector.use_spellings(policy.named(name))
             self._policy = policy
         return self._policy
 
     @property
     def connectors(self) -> dict[str, Connector]:
-        """Connectors for every configured system, created on first use, told the policy's spellings."""
+        """Connectors for every configured system, created on first use, told the policy's
+        spellings before their first read."""
+        built = self._built()
+        if not self._tried_policy:
+            self._tried_policy = True
+            # an offboarding needs no policy: a broken one is reported by the command that needs it
+            with contextlib.suppress(ConfigError):
+                self.policy  # noqa: B018
+        return built
+
+    def _built(self) -> dict[str, Connector]:
         if self._connectors is None:
             self._connectors = {
                 s.name: registry.load_connector_class(s.type)(s.name, s.settings) for s in self.config.systems
             }
-        if not self._told:  # connectors built here or handed in: told once, before their first read
-            self._told = True
-            loaded, self._policy = self._policy, None
-            # an offboarding needs no policy: a broken one is reported by the command that needs it
-            with contextlib.suppress(ConfigError):
-                if loaded is None:
-                    self.policy  # noqa: B018 - read now, before any account is
-                else:
-                    self._share_spellings(loaded)
-                    self._policy = loaded
         return self._connectors
-
-    def _share_spellings(self, policy: Policy) -> None:
-        for name, connector in (self._connectors or {}).items():
-            connector.use_spellings(policy.named(name))
 
     def close(self) -> None:
         for connector in (self._connectors or {}).values():
