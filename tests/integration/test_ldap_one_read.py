@@ -66,15 +66,6 @@ def the_long_way(connector: LdapConnector, username: str) -> frozenset[Entitleme
     return frozenset(Entitlement("group", dn) for dn, _ in connector._groups_of(entry["dn"], username))
 
 
-def as_the_server_spells(directory: Directory, dn: str) -> str:
-    """``dn`` as slapd sends it back (it escapes with hex pairs where iam wrote ``\\,``)."""
-    conn = directory.slapd.admin()
-    assert conn.search(dn, "(objectClass=*)", ldap3.BASE), conn.result
-    spelt = conn.response[0]["dn"]
-    conn.unbind()
-    return spelt
-
-
 def groups(directory: Directory, *names: str) -> frozenset[Entitlement]:
     return frozenset(Entitlement("group", directory.groups[n]) for n in names)
 
@@ -170,7 +161,7 @@ def test_a_groups_dn_the_server_spells_otherwise_keeps_every_group(
     state = connector.read_account("alice")
     assert state is not None
     assert len(searches) == 1, searches
-    assert state.entitlements == {Entitlement("group", as_the_server_spells(directory, eng))}
+    assert state.entitlements == {Entitlement("group", directory.slapd.spelling(eng))}
     assert state.entitlements == the_long_way(connector, "alice")
 
 
@@ -239,7 +230,7 @@ def test_a_hostile_name_reads_its_own_account_and_groups_only(
     searches.clear()
     state = connector.read_account(name)
     assert state is not None and state.username == name
-    assert state.ref == as_the_server_spells(directory, eve)
+    assert state.ref == directory.slapd.spelling(eve)
     assert {e.value for e in state.entitlements} == expected
     assert len(searches) == 1, searches
     assert connector.read_account("eve*") is None

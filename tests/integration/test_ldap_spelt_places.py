@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import ldap3
 import pytest
 from iam.connectors.ldap import LdapConnector
 from ldap3.utils.dn import escape_rdn
@@ -29,14 +28,6 @@ CONFIGURED = {
 }
 
 
-def server_spelling(directory: Directory, dn: str) -> str:
-    conn = directory.slapd.admin()
-    assert conn.search(dn, "(objectClass=*)", ldap3.BASE), conn.result
-    spelt = conn.response[0]["dn"]
-    conn.unbind()
-    return spelt
-
-
 @pytest.fixture
 def connector(directory: Directory) -> Iterator[LdapConnector]:
     conn = directory.slapd.admin()
@@ -46,7 +37,7 @@ def connector(directory: Directory) -> Iterator[LdapConnector]:
         )
     conn.unbind()
     for setting, value in MADE.items():  # what makes the test: slapd answers with another spelling
-        assert server_spelling(directory, f"ou={escape_rdn(value)},{BASE_DN}") != CONFIGURED[setting]
+        assert directory.slapd.spelling(f"ou={escape_rdn(value)},{BASE_DN}") != CONFIGURED[setting]
     settings = {**directory.settings, **CONFIGURED, "bind_password": Secret(ADMIN_PASSWORD, "test")}
     made = LdapConnector("directory", settings)
     yield made
@@ -68,7 +59,7 @@ def test_a_leaver_moved_to_leavers_dn_is_not_planned_for_it_again(
     assert contract.Op.ARCHIVE in terminate(connector, "alice")
     state = connector.read_account("alice")
     assert state is not None and state.remaining_access() == []
-    assert state.ref.endswith(server_spelling(directory, f"ou={escape_rdn(MADE['leavers_dn'])},{BASE_DN}"))
+    assert state.ref.endswith(directory.slapd.spelling(f"ou={escape_rdn(MADE['leavers_dn'])},{BASE_DN}"))
     assert not connector.needs_archive(state)
     assert terminate(connector, "alice") == []  # the second offboarding finds nothing left to do
     assert connector.archive("alice").outcome == Outcome.UNCHANGED

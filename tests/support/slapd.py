@@ -158,6 +158,14 @@ class Slapd:
         server = ldap3.Server("127.0.0.1", port=self.port, get_info=ldap3.NONE)
         return ldap3.Connection(server, ADMIN_DN, ADMIN_PASSWORD, auto_bind=True, receive_timeout=30)
 
+    def spelling(self, dn: str) -> str:
+        """``dn`` as slapd sends it back (it escapes with hex pairs where iam wrote ``\\,``)."""
+        conn = self.admin()
+        assert conn.search(dn, "(objectClass=*)", ldap3.BASE), conn.result
+        spelt = str(conn.response[0]["dn"])
+        conn.unbind()
+        return spelt
+
 
 #: One LDAP call a `RecordingConnection` noted: the method's name, its positional and keyword arguments.
 Call = tuple[str, tuple[Any, ...], dict[str, Any]]
