@@ -143,7 +143,29 @@ class LdapConnector(
         places = self._check_places()
         groups = self._visibility.prove()
         who = self.session.bind_dn or "anonymous"
-        return f"bound to {self.session.url} as {who}; {places} readable; {groups}; {self.prove_disable()}"
+        described = (
+            f"bound to {self.session.url} as {who}; {places} readable; {groups}; {self.prove_disable()}"
+        )
+        return described + self._class_note()
+
+    def _class_note(self) -> str:
+        """A ``user_object_class`` the accounts match but do not list (a parent class such as
+        ``person``): every read then takes the long way (three searches, not one)."""
+        one = self.session.first(
+            self.users_dn,
+            self._user_filter(),
+            ["objectClass"],
+            setting="users_dn",
+            what="read an account's classes",
+        )
+        classes = [] if one is None else one["attrs"].get("objectclass", [])
+        if one is None or self.user_class.lower() in {c.lower() for c in classes}:
+            return ""
+        return (
+            f"; note: accounts match user_object_class {self.user_class} but do not list it "
+            f"({one['dn']} lists {', '.join(classes)}), so each read takes three searches instead of one: "
+            "name the class they list"
+        )
 
     def _check_places(self) -> str:
         """Every DN the settings name exists and is visible to the bind account; names them."""

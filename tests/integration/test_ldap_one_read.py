@@ -367,3 +367,16 @@ def test_groups_dn_left_to_its_default_needs_no_proof(
     assert state is not None and state.entitlements == groups(directory, "eng", "solo", "ops", "unix")
     assert len(searches) == 1, searches
     connector.close()
+
+
+def test_a_parent_class_in_user_object_class_is_named_by_the_check(
+    make: Callable[..., LdapConnector], searches: list[Call]
+) -> None:
+    """Entries list ``inetOrgPerson``, not its parent ``person``: every read goes the long way,
+    and `check` says so and what to name instead."""
+    parent = make(user_object_class="person")
+    searches.clear()
+    state = parent.read_account("alice")
+    assert state is not None and len(searches) == 3, searches
+    assert "do not list it" in parent.check() and "inetOrgPerson" in parent.check()
+    assert "note:" not in make().check()
