@@ -134,6 +134,10 @@ class Connector(ABC):
         when ``named`` holds two spellings of one entitlement.
         """
 
+    def spelt(self, entitlement: Entitlement) -> Entitlement:
+        """``entitlement``, recorded earlier perhaps in another spelling, as a read now reports it."""
+        return entitlement
+
 
 class Readable(ABC):
     """Reading accounts; an empty answer is a promise that there is nothing, never a guess."""

@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from iam import actor, runs
+from iam.contract import Connector, parse_entitlement
 from iam.engine import StepCallback, read_states
 from iam.errors import InputError
 from iam.model import DesiredAccount, Entitlement, Identity
@@ -118,6 +119,15 @@ def restorable(
     return desired, dropped
 
 
+def _respelt(view: AccountView | None, connector: Connector | None) -> AccountView | None:
+    """What was held at suspension, in the spelling a read gives now (the policy's, where the
+    suspension's read was made without it): else a group spelt otherwise reads as dropped."""
+    if view is None or connector is None:
+        return view
+    spelt = [str(connector.spelt(parse_entitlement(e))) for e in view.entitlements]
+    return view.model_copy(update={"entitlements": spelt})
+
+
 def restore(
     rt: Runtime,
     username: str,
@@ -137,7 +147,9 @@ def restore(
     attrs = (row or {}).get("attributes") or {}
     person = Identity.from_dict({**attrs, "status": "active"}) if attrs.get("hr_id") else None
     today = now.astimezone(rt.config.tz).date()
-    desired, dropped = restorable(suspension.held, rt.connectors, rt.policy, person, today)
+    policy = rt.policy  # read first: the connectors spell what they hold as the policy does
+    held = {name: _respelt(view, rt.connectors.get(name)) for name, view in suspension.held.items()}
+    desired, dropped = restorable(held, rt.connectors, policy, person, today)
     report = runs.provision(
         rt, "restore", username, desired, reason, dry_run=dry_run, confirm=confirm, on_step=on_step
     )

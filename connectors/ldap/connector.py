@@ -139,6 +139,9 @@ class LdapConnector(
     def use_spellings(self, named: Iterable[Entitlement]) -> None:
         self.spellings.learn(named)
 
+    def spelt(self, entitlement: Entitlement) -> Entitlement:
+        return self.spellings.group(entitlement.value) if entitlement.kind == "group" else entitlement
+
     def check(self) -> str:
         places = self._check_places()
         groups = self._visibility.prove()

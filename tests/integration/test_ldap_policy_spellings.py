@@ -10,6 +10,7 @@ without the groups their role gives.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from iam.model import Entitlement
 from iam.runs import offboard, provision
 from iam.runtime import Runtime
 from iam.secrets import Secret
+from iam.suspension import restore, suspend
 from tests.conftest import Directory
 from tests.support.slapd import ADMIN_PASSWORD, BASE_DN, add_group
 
@@ -36,9 +38,19 @@ SPELT = [
 ]
 
 
-def runtime(directory: Directory, tmp_path: Path, roles: dict[str, Any], hand_in: bool = False) -> Runtime:
+def runtime(
+    directory: Directory,
+    tmp_path: Path,
+    roles: dict[str, Any],
+    hand_in: bool = False,
+    birthright: list[dict[str, Any]] | None = None,
+) -> Runtime:
     policy = tmp_path / "policy.yaml"
-    document = {"roles": {name: {"entitlements": {"directory": ents}} for name, ents in roles.items()}}
+    document: dict[str, Any] = {
+        "roles": {name: {"entitlements": {"directory": ents}} for name, ents in roles.items()}
+    }
+    if birthright:
+        document["birthright"] = birthright
     policy.write_text(yaml.safe_dump(document))
     settings = {**directory.settings, "bind_password": Secret(ADMIN_PASSWORD, "test")}
     config = Config(
@@ -128,3 +140,17 @@ def test_a_policy_error_refuses_a_mover_but_never_stops_an_offboarding(
         report = offboard(rt, "alice", "left")
     assert report.status == "complete", report
     assert groups_of(directory, directory.alice) == set()
+
+
+def test_a_suspension_recorded_in_the_server_s_spelling_restores_the_policy_s_groups(
+    directory: Directory, tmp_path: Path, sales: str
+) -> None:
+    """Suspended while the policy could not be read (so held as slapd spells them), restored
+    once it can: the groups the policy spells otherwise are given back, not dropped."""
+    with runtime(directory, tmp_path, {"staff": "not a list"}) as rt:
+        rt.store.upsert_identity("alice", "active", {"username": "alice", "hr_id": "H-1"})
+        assert suspend(rt, "alice", "investigation").status == "complete"
+    with runtime(directory, tmp_path, {"staff": SPELT}, birthright=[{"role": "staff"}]) as rt:
+        report = restore(rt, "alice", "cleared", datetime.now(UTC))
+    assert report.status == "complete", report
+    assert groups_of(directory, directory.alice) == {"eng", "sales, eu", "solo"}
