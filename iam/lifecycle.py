@@ -70,21 +70,24 @@ def _by_username(rt: Runtime) -> dict[str, Identity]:
 
 def process(
     rt: Runtime,
-    policy: Policy,
     events: Iterable[Event],
     now: datetime,
     *,
     dry_run: bool = False,
     on_event: Callable[[EventOutcome], None] | None = None,
 ) -> list[EventOutcome]:
-    """Store each event; run the ones already due; return one outcome per event."""
+    """Store each event; run the ones already due; return one outcome per event.
+
+    The policy is read for the events that need it: a leaver runs without one,
+    and when it cannot be read the others end `failed` naming why.
+    """
     outcomes = []
     people: uniqueness.People | None = None  # read once, for the joiners' duplicate check
     with rt.audit.batch():  # one append of the log for the feed's runs, not one per person
         for event in events:
             if event.type == "joiner" and people is None:
                 people = uniqueness.People(known_identities(rt).values())
-            outcome = _process_one(rt, policy, event, now, dry_run, people or uniqueness.People())
+            outcome = _process_one(rt, event, now, dry_run, people or uniqueness.People())
             if event.type == "joiner" and event.person is not None and outcome.status != "rejected":
                 assert people is not None
                 people.add(replace(event.person, status="pending"))  # a later twin in the same feed
@@ -124,7 +127,7 @@ def _refused_as_held(rt: Runtime, event: Event, error: str, why: dict[str, str])
 
 
 def _process_one(
-    rt: Runtime, policy: Policy, event: Event, now: datetime, dry_run: bool, people: uniqueness.People
+    rt: Runtime, event: Event, now: datetime, dry_run: bool, people: uniqueness.People
 ) -> EventOutcome:
     due = event.immediate or event.effective_at <= now
     if event.type != "leaver" and (hold := holds.held(rt, event.username)):
@@ -134,12 +137,14 @@ def _process_one(
     if (duplicate := _duplicate(rt, event, people)) is not None:
         return duplicate
     try:
-        desired = _desired(rt, policy, event, now) if event.type != "leaver" else None
+        desired = _desired_for(rt, event, now)
     except PolicyViolation as exc:
         rt.audit.record(
             "event.rejected", event_id=event.id, username=event.username, type=event.type, error=str(exc)
         )
         return _outcome(event, "rejected", error=str(exc))
+    except UserError as exc:  # no policy, or one that cannot be read: nothing stored, nothing changed
+        return _outcome(event, "failed", error=str(exc))
     if dry_run:
         if not due:
             return _outcome(event, "would wait")
@@ -228,7 +233,6 @@ def hr_sync(
     Except against a termination hold: a person terminated outside HR is
     reported, never provisioned, while HR still lists them (`iam.holds`).
     """
-    policy = policy_of(rt)
     records, source = read_feed(feed)
     known = known_identities(rt)
     people, rejected = validate_people(records, source, known, now, rt.config.tz)
@@ -262,7 +266,7 @@ def hr_sync(
         rt.audit.record("third_party.orphaned", source=source, dry_run=dry_run, **orphan.model_dump())
     if not dry_run:
         _tell_owners_managers(rt, report.orphaned_third_parties, known)
-    report.events = process(rt, policy, events, now, dry_run=dry_run)
+    report.events = process(rt, events, now, dry_run=dry_run)
     if not dry_run:
         report.events += retry_unfinished(
             rt, now, wait=False, people={p.username: p for p in people}, skip=[e.username for e in events]
@@ -344,10 +348,9 @@ def submit(
 
     A leaver among them holds against HR's feed (`iam.holds`): it did not come from it.
     """
-    policy = policy_of(rt)
     events, rejected = parse_events(data, source, _by_username(rt), now, actor or current_actor())
     report = LifecycleReport(rejected=rejected)
-    report.events = process(rt, policy, events, now, dry_run=dry_run)
+    report.events = process(rt, events, now, dry_run=dry_run)
     report.unreachable = rt.outages.summary()
     return report
 
@@ -361,12 +364,14 @@ def run_due(rt: Runtime, now: datetime) -> LifecycleReport:
     report = LifecycleReport()
     try:
         notify.send_kept(rt.config.notifications, rt.audit.record, rt.store)  # what failed before first
-        _apply_due(rt, now, report)
+        with rt.audit.batch():
+            _apply_claimed(rt, now, report)  # due events first: a leaver never waits on the policy
         report.events += retry_unfinished(rt, now)
         deletion.run_due_deletes(rt, now, report)
         reminders.remind(rt, now)
+        _apply_expiries(rt, now, report)  # the policy's own events last: a broken policy stops none above
     finally:
-        report.maintenance = maintain(rt) + retention(rt, now)
+        report.maintenance += maintain(rt) + retention(rt, now)
         report.unreachable = rt.outages.summary()
     return report
 
@@ -383,21 +388,28 @@ def retention(rt: Runtime, now: datetime) -> list[Upkeep]:
     return [Upkeep(system="audit", outcome="updated" if files or pruned else "unchanged", detail=detail)]
 
 
-def _apply_due(rt: Runtime, now: datetime, report: LifecycleReport) -> None:
-    """Due events first (a leaver never waits on the policy), then the grants that have expired."""
+def _apply_expiries(rt: Runtime, now: datetime, report: LifecycleReport) -> None:
+    """Revoke the grants that have expired and the roles withheld for want of an acknowledgement;
+    a policy that cannot be read is reported as failed upkeep (exit 3), not raised."""
+    if not rt.config.policy:
+        return
+    try:
+        policy = policy_of(rt)
+    except UserError as exc:
+        detail = f"expired grants and overdue acknowledgements not revoked: {exc}"
+        report.maintenance.append(Upkeep(system="policy", outcome="failed", detail=detail))
+        return
     with rt.audit.batch():
+        _schedule_grant_expiries(rt, policy, now)
+        _schedule_acknowledgement_revokes(rt, policy, now)
         _apply_claimed(rt, now, report)
-        if rt.config.policy:
-            _schedule_grant_expiries(rt, policy_of(rt), now)
-            _schedule_acknowledgement_revokes(rt, policy_of(rt), now)
-            _apply_claimed(rt, now, report)
 
 
 def _apply_claimed(rt: Runtime, now: datetime, report: LifecycleReport) -> None:
     for row in rt.store.due_events(now):
         event = _event_from_row(row, now)
         if event.type in (GRANT_EXPIRY, ACK_OVERDUE):  # it only revokes: a hold does not stop it
-            report.events.append(_expire_grant(rt, policy_of(rt), event, now))
+            report.events.append(_expire_with_policy(rt, event, now))
             continue
         if (held := _held_now(rt, event)) is not None:
             report.events.append(held)
@@ -406,6 +418,9 @@ def _apply_claimed(rt: Runtime, now: datetime, report: LifecycleReport) -> None:
             desired = _desired_for(rt, event, now)
         except PolicyViolation as exc:
             report.events.append(_reject(rt, event, exc))
+            continue
+        except UserError as exc:
+            report.events.append(_wait_for_policy(rt, event, exc))
             continue
         rt.store.upsert_identity(
             event.username,
@@ -443,7 +458,7 @@ def retry_unfinished(
         if people is not None:
             event = replace(event, person=people[row["username"]])
         if event.type in (GRANT_EXPIRY, ACK_OVERDUE):
-            outcomes.append(_expire_grant(rt, policy_of(rt), event, now))
+            outcomes.append(_expire_with_policy(rt, event, now))
             continue
         if (held := _held_now(rt, event)) is not None:
             outcomes.append(held)
@@ -452,6 +467,9 @@ def retry_unfinished(
             desired = _desired_for(rt, event, now)
         except PolicyViolation as exc:
             outcomes.append(_reject(rt, event, exc))
+            continue
+        except UserError as exc:
+            outcomes.append(_wait_for_policy(rt, event, exc))
             continue
         rt.audit.record(
             "event.retried",
@@ -522,6 +540,20 @@ def _held_now(rt: Runtime, event: Event) -> EventOutcome | None:
 def _desired_for(rt: Runtime, event: Event, now: datetime) -> dict[str, Any] | None:
     """What the policy gives the person (None for a leaver); `PolicyViolation` on a conflict."""
     return None if event.type == "leaver" else _desired(rt, policy_of(rt), event, now)
+
+
+def _expire_with_policy(rt: Runtime, event: Event, now: datetime) -> EventOutcome:
+    try:
+        policy = policy_of(rt)
+    except UserError as exc:
+        return _wait_for_policy(rt, event, exc)
+    return _expire_grant(rt, policy, event, now)
+
+
+def _wait_for_policy(rt: Runtime, event: Event, exc: UserError) -> EventOutcome:
+    """An event the policy cannot be read for ends partial: tried again once it can (`retry_unfinished`)."""
+    rt.store.finish_event(event.id, "partial", None, str(exc))
+    return _outcome(event, "partial", error=str(exc))
 
 
 def _reject(rt: Runtime, event: Event, exc: PolicyViolation) -> EventOutcome:
