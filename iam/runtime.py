@@ -7,6 +7,7 @@ connectors they built themselves (e.g. over ldap3's in-memory server).
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -45,6 +46,7 @@ class Runtime:
         #: Systems found unreachable during this command (reads fail fast after the first).
         self.outages = Outages()
         self._connectors = dict(connectors) if connectors is not None else None
+        self._loading = threading.RLock()
         self._tried_policy = False  # whether `connectors` read the policy to tell them its spellings
         self._policy: Policy | None = None
         self.system_types = {s.name: s.type for s in config.systems}
@@ -58,24 +60,26 @@ class Runtime:
         Raises `ConfigError` when it is invalid, or when a connector finds it
         names one entitlement two ways (`Connector.use_spellings`).
         """
-        if self._policy is None and self.config.policy:
-            policy = load_policy(Path(self.config.policy))
-            for name, connector in self._built().items():
-                connector.use_spellings(policy.named(name))
-            self._policy = policy
-        return self._policy
+        with self._loading:
+            if self._policy is None and self.config.policy:
+                policy = load_policy(Path(self.config.policy))
+                for name, connector in self._built().items():
+                    connector.use_spellings(policy.named(name))
+                self._policy = policy
+            return self._policy
 
     @property
     def connectors(self) -> dict[str, Connector]:
         """Connectors for every configured system, created on first use, told the policy's
         spellings before their first read."""
-        built = self._built()
-        if not self._tried_policy:
-            self._tried_policy = True
-            # an offboarding needs no policy: a broken one is reported by the command that needs it
-            with contextlib.suppress(ConfigError):
-                self.policy  # noqa: B018
-        return built
+        with self._loading:  # the web console's threads share one runtime: one set, told once
+            built = self._built()
+            if not self._tried_policy:
+                self._tried_policy = True
+                # an offboarding needs no policy: a broken one is reported by the command that needs it
+                with contextlib.suppress(ConfigError):
+                    self.policy  # noqa: B018
+            return built
 
     def _built(self) -> dict[str, Connector]:
         if self._connectors is None:

@@ -162,8 +162,8 @@ class LdapConnector(
             what="read an account's classes",
         )
         classes = [] if one is None else one["attrs"].get("objectclass", [])
-        if one is None or self.user_class.lower() in {c.lower() for c in classes}:
-            return ""
+        if one is None or not classes or self.user_class.lower() in {c.lower() for c in classes}:
+            return ""  # no account yet, or its classes unreadable: nothing to say
         return (
             f"; note: accounts match user_object_class {self.user_class} but do not list it "
             f"({one['dn']} lists {', '.join(classes)}), so each read takes three searches instead of one: "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-_ESCAPE = re.compile(r"(\\[0-9a-fA-F]{2}|\\.)")
+_ESCAPE = re.compile(r"(\\[0-9a-fA-F]{2}|\\.)", re.DOTALL)  # an escaped newline too
 #: What a canonical value spells as hex pairs, besides what is not printable and spaces at its
 #: ends: what would split it (a value runs from its RDN's first ``=`` to the next ``,`` or ``+``).
 _SPECIAL = frozenset("\\,+")

@@ -139,8 +139,9 @@ def test_a_word_final_sigma_is_one_letter_however_its_neighbour_is_escaped() -> 
     assert same("cn=AΣ,dc=x", "cn=\\41Σ,dc=x")
 
 
-def test_a_lone_surrogate_is_compared_not_a_crash() -> None:
+def test_a_lone_surrogate_and_an_escaped_newline_are_compared_not_a_crash() -> None:
     assert norm("cn=\ud800,dc=x") != norm("cn=x,dc=x")
+    assert norm("cn=a\\\nb,dc=x") == norm("cn=a\\0Ab,dc=x") != norm("cn=ab,dc=x")
 
 
 def test_every_comma_norm_writes_separates_two_rdns() -> None:
