@@ -267,6 +267,7 @@ def hr_sync(
     if not dry_run:
         _tell_owners_managers(rt, report.orphaned_third_parties, known)
     report.events = process(rt, events, now, dry_run=dry_run)
+    _raise_if_policy_unreadable(rt, report.events)
     if not dry_run:
         report.events += retry_unfinished(
             rt, now, wait=False, people={p.username: p for p in people}, skip=[e.username for e in events]
@@ -351,8 +352,25 @@ def submit(
     events, rejected = parse_events(data, source, _by_username(rt), now, actor or current_actor())
     report = LifecycleReport(rejected=rejected)
     report.events = process(rt, events, now, dry_run=dry_run)
+    _raise_if_policy_unreadable(rt, report.events)
     report.unreachable = rt.outages.summary()
     return report
+
+
+def _raise_if_policy_unreadable(rt: Runtime, outcomes: list[EventOutcome]) -> None:
+    """After the leavers have run: the policy's error, if it is why the others were not applied
+    (exit 2, as any configuration error; each leaver's run is in the store and the audit log)."""
+    waiting = [o for o in outcomes if o.type != "leaver" and o.status == "failed"]
+    if not waiting:
+        return
+    try:
+        policy_of(rt)
+    except UserError as exc:
+        ran = sum(o.type == "leaver" for o in outcomes)
+        raise type(exc)(
+            f"{exc}\nnothing was applied for {len(waiting)} joiner, mover or rehire event(s); "
+            f"the {ran} leaver(s) among them ran (`iam runs`)"
+        ) from exc
 
 
 def run_due(rt: Runtime, now: datetime) -> LifecycleReport:

@@ -3,8 +3,9 @@
 HR's feed, submitted events and `run-due` all carry leavers and movers
 together. A leaver needs no policy; a mover or joiner does. When the policy
 cannot be read, the leaver runs, the others end `failed` (not stored) or,
-once stored, `partial` (tried again when it can be read), and nothing raises
-past them.
+once stored, `partial` (tried again when it can be read). A submission or a
+sync then fails with the policy's error (exit 2) after its leavers have run;
+`run-due` reports it as failed upkeep.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from iam import lifecycle
 from iam.config import Config, SystemConfig
+from iam.errors import ConfigError, InputError
 from iam.model import Entitlement
 from iam.runtime import Runtime
 from tests.support.company import person
@@ -58,26 +62,24 @@ def events(**extra: str) -> dict[str, object]:
     }
 
 
-def test_a_submitted_leaver_runs_while_the_policy_cannot_be_read(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("policy", "error"),
+    [(BROKEN, ConfigError), (None, InputError)],
+    ids=["cannot be read", "none configured"],
+)
+def test_a_submitted_leaver_runs_and_the_policy_s_error_is_raised_after_it(
+    tmp_path: Path, policy: str | None, error: type[Exception]
+) -> None:
     directory = people()
-    with runtime(tmp_path, directory, BROKEN) as rt:
-        report = lifecycle.submit(rt, events(), "file", NOW)
-        stored = [e["username"] for e in rt.store.list_events()]
-    outcome = {e.username: e for e in report.events}
-    assert outcome["ann"].status == "applied"
+    with runtime(tmp_path, directory, policy) as rt:
+        with pytest.raises(
+            error, match=r"(?s)(policy\.yaml|no policy).*1 joiner.*the 1 leaver\(s\) among them ran"
+        ):
+            lifecycle.submit(rt, events(), "file", NOW)
+        stored = [(e["username"], e["status"]) for e in rt.store.list_events()]
     assert not directory.accounts["ann"].enabled and directory.accounts["ann"].entitlements == set()
-    assert outcome["bob"].status == "failed" and "policy.yaml" in (outcome["bob"].error or "")
-    assert stored == ["ann"]  # the mover is not kept: its submitter is told it failed
-    assert report.partial
-
-
-def test_a_submitted_leaver_needs_no_policy_at_all(tmp_path: Path) -> None:
-    directory = people()
-    with runtime(tmp_path, directory, None) as rt:
-        report = lifecycle.submit(rt, events(), "file", NOW)
-    outcome = {e.username: e for e in report.events}
-    assert outcome["ann"].status == "applied" and not directory.accounts["ann"].enabled
-    assert outcome["bob"].status == "failed" and "no policy is configured" in (outcome["bob"].error or "")
+    assert directory.accounts["bob"].entitlements == set()
+    assert stored == [("ann", "applied")]  # the mover is not kept: the command failed for it
 
 
 def test_run_due_applies_a_due_leaver_and_keeps_a_mover_for_when_the_policy_is_mended(tmp_path: Path) -> None:
