@@ -59,6 +59,10 @@ class SambaUnavailable(Exception):
     """This machine cannot run a DC: not root, packages missing, ports taken."""
 
 
+class PortTaken(SambaUnavailable):
+    """Something else holds the DC's fixed port: often a DC a killed test run left behind."""
+
+
 class SambaFailed(Exception):
     """Provisioning or starting the DC went wrong (the message has the log's tail)."""
 
@@ -114,7 +118,7 @@ class Samba:
             raise SambaUnavailable(f"Debian packages missing: {' '.join(missing)}")
         for port in (LDAP_PORT, LDAPS_PORT):
             if _port_taken(port):
-                raise SambaUnavailable(f"127.0.0.1:{port} is already in use (another DC running?)")
+                raise PortTaken(f"127.0.0.1:{port} is already in use (another DC running?)")
 
     def provision(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
