@@ -47,13 +47,18 @@ def same(a: str, b: str) -> bool:
 def under(dn: str, parent: str) -> bool:
     """Whether ``dn`` is below ``parent`` (not ``parent`` itself), RDN by RDN: a value that
     merely ends with the parent's text (``uid=x\\,ou=archive,dc=example``) is not below it."""
-    own, theirs = norm(dn).split(","), norm(parent).split(",")
-    return len(own) > len(theirs) and own[-len(theirs) :] == theirs
+    return _ends_with(dn, parent, below=True)
 
 
 def within(dn: str, parent: str) -> bool:
     """Whether ``dn`` is ``parent`` or below it."""
-    return same(dn, parent) or under(dn, parent)
+    return _ends_with(dn, parent, below=False)
+
+
+def _ends_with(dn: str, parent: str, below: bool) -> bool:
+    """Whether ``dn``'s last RDNs are ``parent``'s, with at least one more when ``below``."""
+    own, theirs = norm(dn).split(","), norm(parent).split(",")
+    return len(own) >= len(theirs) + below and own[len(own) - len(theirs) :] == theirs
 
 
 def domain_of(dn: str) -> str:
