@@ -426,19 +426,9 @@ def _apply_expiries(rt: Runtime, now: datetime, report: LifecycleReport) -> None
 def _apply_claimed(rt: Runtime, now: datetime, report: LifecycleReport) -> None:
     for row in rt.store.due_events(now):
         event = _event_from_row(row, now)
-        if event.type in (GRANT_EXPIRY, ACK_OVERDUE):  # it only revokes: a hold does not stop it
-            report.events.append(_expire_with_policy(rt, event, now))
-            continue
-        if (held := _held_now(rt, event)) is not None:
-            report.events.append(held)
-            continue
-        try:
-            desired = _desired_for(rt, event, now)
-        except PolicyViolation as exc:
-            report.events.append(_reject(rt, event, exc))
-            continue
-        except UserError as exc:
-            report.events.append(_wait_for_policy(rt, event, exc))
+        settled, desired = _before_run(rt, event, now)
+        if settled is not None:
+            report.events.append(settled)
             continue
         rt.store.upsert_identity(
             event.username,
@@ -475,19 +465,9 @@ def retry_unfinished(
         event = _event_from_row(row, now)
         if people is not None:
             event = replace(event, person=people[row["username"]])
-        if event.type in (GRANT_EXPIRY, ACK_OVERDUE):
-            outcomes.append(_expire_with_policy(rt, event, now))
-            continue
-        if (held := _held_now(rt, event)) is not None:
-            outcomes.append(held)
-            continue
-        try:
-            desired = _desired_for(rt, event, now)
-        except PolicyViolation as exc:
-            outcomes.append(_reject(rt, event, exc))
-            continue
-        except UserError as exc:
-            outcomes.append(_wait_for_policy(rt, event, exc))
+        settled, desired = _before_run(rt, event, now)
+        if settled is not None:
+            outcomes.append(settled)
             continue
         rt.audit.record(
             "event.retried",
@@ -558,6 +538,23 @@ def _held_now(rt: Runtime, event: Event) -> EventOutcome | None:
 def _desired_for(rt: Runtime, event: Event, now: datetime) -> dict[str, Any] | None:
     """What the policy gives the person (None for a leaver); `PolicyViolation` on a conflict."""
     return None if event.type == "leaver" else _desired(rt, policy_of(rt), event, now)
+
+
+def _before_run(
+    rt: Runtime, event: Event, now: datetime
+) -> tuple[EventOutcome | None, dict[str, Any] | None]:
+    """A stored event's outcome when it ends before a run of its own (an expiry, run here; a
+    hold; a refusal; a policy that cannot be read), else None and what its run should give."""
+    if event.type in (GRANT_EXPIRY, ACK_OVERDUE):  # it only revokes: a hold does not stop it
+        return _expire_with_policy(rt, event, now), None
+    if (held := _held_now(rt, event)) is not None:
+        return held, None
+    try:
+        return None, _desired_for(rt, event, now)
+    except PolicyViolation as exc:
+        return _reject(rt, event, exc), None
+    except UserError as exc:
+        return _wait_for_policy(rt, event, exc), None
 
 
 def _expire_with_policy(rt: Runtime, event: Event, now: datetime) -> EventOutcome:
