@@ -25,7 +25,7 @@ import click
 
 from iam.actor import acting
 from iam.argv import lift_global_options
-from iam.errors import InputError, UserError
+from iam.errors import ConfigError, InputError, UserError
 from iam.exits import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, exit_code
 
 if TYPE_CHECKING:  # the rest is imported by the command that needs it: `iam --help` stays light
@@ -792,11 +792,16 @@ def connectors() -> None:
 @FORMAT
 @click.pass_obj
 def connectors_check(obj: Context, fmt: str) -> None:
-    """Reach and authenticate to every configured system (exit 2 if any fails)."""
-    from iam import runs
+    """Reach and authenticate to every configured system, and read the policy (exit 2 if any fails)."""
+    from iam import render, runs
 
     with obj.runtime() as rt:
         checks = runs.connectors_check(rt.connectors)
+        try:
+            rt.policy  # noqa: B018 - a broken policy is found here, not by the first joiner
+        except ConfigError:
+            render.show(checks, fmt)  # the systems' lines still print; the policy's error follows
+            raise
     _done(checks, fmt)
 
 

@@ -165,3 +165,34 @@ def test_on_a_terminal_tables_fit_its_width_and_wide_prints_every_value_whole(
     code, wide = _stdout_on_a_terminal(["status", "alice", "--wide", "--config", str(config_file)], 60)
     assert code == 0, wide
     assert dn in wide and "…" not in wide
+
+
+def _with_policy(config_file: Path, policy: str) -> None:
+    (config_file.parent / "policy.yaml").write_text(policy)
+    data = yaml.safe_load(config_file.read_text())
+    data["policy"] = "policy.yaml"
+    config_file.write_text(yaml.safe_dump(data))
+
+
+def test_connectors_check_reads_the_policy_and_fails_on_one_the_first_joiner_would_refuse(
+    config_file: Path, directory: Directory
+) -> None:
+    groups = directory.settings["groups_dn"]
+    staff = "roles:\n  staff:\n    entitlements:\n      directory: {}\n"
+    _with_policy(config_file, staff.format(f"['group:cn=eng,{groups}']"))
+    sound = run_iam("--config", str(config_file), "connectors", "check", "--format", "json")
+    assert sound.returncode == 0, sound.stderr
+    assert [c["system"] for c in json.loads(sound.stdout)] == ["directory"]
+
+    twice = f"['group:cn=eng,{groups}', 'group:CN=ENG,{groups.upper()}']"
+    broken = {  # each with what its error must say
+        staff.format(twice): "two ways",
+        "roles: [unclosed\n": "policy.yaml",
+    }
+    for text, said in broken.items():
+        _with_policy(config_file, text)
+        result = run_iam("--config", str(config_file), "connectors", "check", "--format", "json")
+        assert result.returncode == 2, result.stderr
+        (check,) = json.loads(result.stdout)  # the systems are still checked and shown
+        assert check["system"] == "directory" and check["ok"]
+        assert said in result.stderr and "Traceback" not in result.stderr, result.stderr
