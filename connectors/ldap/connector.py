@@ -21,7 +21,7 @@ import functools
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -289,24 +289,33 @@ class LdapConnector(
         entry = self._find_user(username)
         return entry["dn"] if entry else None
 
-    def _group_filter(self, dn: str, username: str) -> str:
-        """Groups naming the account ``dn`` (or, for posixGroup, ``username``)."""
+    def _group_filter(self, dn: str, names: Sequence[str]) -> str:
+        """Groups naming the account ``dn`` (or, for posixGroup, one of its ``names``)."""
         edn = escape_filter_chars(dn)
         if self.flavor == "ad":
             return f"(&(objectClass=group)(member={edn}))"
-        uid = escape_filter_chars(username)
+        uids = "".join(f"(memberUid={escape_filter_chars(name)})" for name in names)
         return (
             f"(|(&(objectClass=groupOfNames)(member={edn}))"
             f"(&(objectClass=groupOfUniqueNames)(uniqueMember={edn}))"
-            f"(&(objectClass=posixGroup)(memberUid={uid})))"
+            f"(&(objectClass=posixGroup)(|{uids})))"
         )
 
-    def _groups_of(self, dn: str, username: str) -> list[tuple[str, str]]:
+    def _member_names(self, entry: Mapping[str, Any], username: str) -> list[str]:
+        """The names a posixGroup may list the account by: each value its entry stores, as stored.
+
+        ``memberUid`` is compared exactly (caseExactIA5Match) while the account's name is not:
+        ``(uid=carol)`` finds ``uid: Carol``, whom a posixGroup lists as ``Carol``.
+        """
+        stored = entry["attrs"].get(self.user_attr.lower(), [])
+        return list(dict.fromkeys([*stored, username]))
+
+    def _groups_of(self, dn: str, username: str, names: Sequence[str]) -> list[tuple[str, str]]:
         """Every group naming the account, as (group DN, membership attribute)."""
         self._groups_visible()  # a filter on a member attribute it may not search matches nothing
         found = self.session.search(
             self.groups_dn,
-            self._group_filter(dn, username),
+            self._group_filter(dn, names),
             ["objectClass"],
             setting="groups_dn",
             page_size=self.page_size,
@@ -336,7 +345,7 @@ class LdapConnector(
             return self._read_the_long_way(username)
         found = self.session.search(
             self.base_dn,
-            f"(|{self._user_filter(username)}{self._group_filter(guess, username)})",
+            f"(|{self._user_filter(username)}{self._group_filter(guess, [username])})",
             list(dict.fromkeys([*self._user_attributes(), "objectClass"])),
             setting="base_dn",
             page_size=self.page_size,
@@ -361,14 +370,18 @@ class LdapConnector(
             return None
         entry = users[0]
         self._found(username, entry)
-        if not _same_dn(entry["dn"], guess):  # the groups found name another DN than the account's
-            return entry, self._groups_of(entry["dn"], username)
+        names = self._member_names(entry, username)
+        # the groups found name another DN than the account's, or posixGroups another name
+        if not _same_dn(entry["dn"], guess) or (names != [username] and self.flavor != "ad"):
+            return entry, self._groups_of(entry["dn"], username, names)
         return entry, [self._group(g) for g in groups]
 
     def _read_the_long_way(self, username: str) -> tuple[dict[str, Any], list[tuple[str, str]]] | None:
         """The account's own search, then the groups naming the DN it has."""
         entry = self._find_user(username)
-        return None if entry is None else (entry, self._groups_of(entry["dn"], username))
+        if entry is None:
+            return None
+        return entry, self._groups_of(entry["dn"], username, self._member_names(entry, username))
 
     def _guess_dn(self, username: str) -> str | None:
         """Where the account most likely is, for `_read`; None when one search from ``base_dn``
@@ -513,7 +526,8 @@ class LdapConnector(
                     f"or {self.session.where('user_attribute')} names it by another of its names "
                     "(give the name the server answers with, such as uid)"
                 )
-            yield self._state(username, entry, members.of(entry["dn"], username))
+            names = entry["attrs"][self.user_attr.lower()]  # each name a posixGroup may list it by
+            yield self._state(username, entry, members.of(entry["dn"], names))
 
     def _enabled(self, attrs: Mapping[str, list[str]]) -> bool:
         """Not disabled, or disabled in a way the server would not enforce."""
@@ -605,7 +619,12 @@ class LdapConnector(
         return attr
 
     def _member_value(self, attr: str, username: str, dn: str) -> str:
-        return username if attr == "memberuid" else dn
+        """What a group of membership ``attr`` lists the account by: its DN, or (posixGroup) the
+        name its entry stores, which ``memberUid`` must match exactly."""
+        if attr != "memberuid":
+            return dn
+        entry = self._recent_entry(username)
+        return self._member_names(entry, username)[0] if entry else username
 
     def grant(self, username: str, entitlement: Entitlement) -> Result:
         group = _group_dn(entitlement)
@@ -646,7 +665,17 @@ class LdapConnector(
 
     def _remove_member(self, username: str, dn: str, group: str) -> Result:
         attr = self._group_membership(group)
-        value = self._member_value(attr, username, dn)
+        if attr != "memberuid":
+            return self._remove_value(username, group, attr, dn)
+        entry = self._recent_entry(username)
+        names = self._member_names(entry, username) if entry else [username]
+        # each name the group may list, apart: a delete of several fails whole if one is absent
+        removed = [self._remove_value(username, group, attr, name) for name in names]
+        changed = any(r.outcome is Outcome.UPDATED for r in removed)
+        return Result(Outcome.UPDATED if changed else Outcome.UNCHANGED, group)
+
+    def _remove_value(self, username: str, group: str, attr: str, value: str) -> Result:
+        """Delete one member ``value`` from ``group``; unchanged when it was not there."""
         what = f"remove {username} from {group}"
         code = self.session.modify(
             group, {attr: [(ldap3.MODIFY_DELETE, [value])]}, what, accept=frozenset({UNWILLING_TO_PERFORM})

@@ -10,7 +10,7 @@ sets, not 100,000, and judging an account builds none.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from iam.connectors.ldap.dn import norm
@@ -68,14 +68,18 @@ class Memberships:
         self._moves.clear()
         self._sealed = True
 
-    def of(self, dn: str, username: str) -> frozenset[Entitlement]:
-        """The groups naming the account ``dn`` by DN, or ``username`` by ``memberUid``."""
+    def of(self, dn: str, names: Sequence[str]) -> frozenset[Entitlement]:
+        """The groups naming the account ``dn`` by DN, or one of its ``names`` (the values its
+        entry stores, compared exactly as ``memberUid`` is) by ``memberUid``."""
         assert self._sealed, "seal() first"
         parent, rdn = _split(norm(dn))
         by_dn = self._by_dn.get(parent, _NO_ONE).get(rdn, _NONE)
         if not self._by_uid:
             return by_dn
-        by_uid = self._by_uid.get(username, _NONE)
+        if len(names) == 1:
+            by_uid = self._by_uid.get(names[0], _NONE)
+        else:
+            by_uid = frozenset().union(*(self._by_uid.get(name, _NONE) for name in names))
         if not by_uid:
             return by_dn
         both = self._unions.get((by_dn, by_uid))  # shared too (frozensets keep their hash)

@@ -63,7 +63,8 @@ def the_long_way(connector: LdapConnector, username: str) -> frozenset[Entitleme
     """The groups two searches find: the account, then every group naming its DN."""
     entry = connector._find_user(username)
     assert entry is not None
-    return frozenset(Entitlement("group", dn) for dn, _ in connector._groups_of(entry["dn"], username))
+    names = connector._member_names(entry, username)
+    return frozenset(Entitlement("group", dn) for dn, _ in connector._groups_of(entry["dn"], username, names))
 
 
 def groups(directory: Directory, *names: str) -> frozenset[Entitlement]:
