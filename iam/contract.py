@@ -254,8 +254,20 @@ class Deletable(ABC):
 
     def counts_as_deleted(self, state: AccountState) -> bool:
         """Whether an account still read back is deleted all the same (a directory that moves
-        deleted entries to an archive instead of removing them); by default only a missing one is."""
+        deleted entries to an archive instead of removing them); by default only a missing one is.
+        Callers ask `deleted_all_the_same`, which also wants the account to grant nothing."""
         return False
+
+
+def deleted_all_the_same(connector: Connector, state: AccountState) -> bool:
+    """An account read back that is gone for every purpose: where its system puts deleted
+    accounts, and granting nothing. One still enabled there, or still in a group, is an
+    account with access, wherever it sits."""
+    return (
+        isinstance(connector, Deletable)
+        and connector.counts_as_deleted(state)
+        and not state.remaining_access()
+    )
 
 
 class Terminable(ABC):  # noqa: B024 - a capability marker with a default plan

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from iam import runs
-from iam.contract import Deletable, Op, StepSpec
+from iam.contract import Deletable, Op, StepSpec, deleted_all_the_same
 from iam.engine import read_states
 from iam.errors import ConnectorError, UserError
 from iam.model import AccountState
@@ -61,11 +61,7 @@ def _delete(rt: Runtime, username: str, deletes: list[DueDelete]) -> DeletionOut
     refused: list[str] = []
     for d in deletes:
         state, connector = states[d.system], systems[d.system]
-        if state is None or (
-            isinstance(state, AccountState)
-            and isinstance(connector, Deletable)
-            and connector.counts_as_deleted(state)
-        ):
+        if state is None or (isinstance(state, AccountState) and deleted_all_the_same(connector, state)):
             continue  # nothing left to delete there
         if isinstance(state, ConnectorError):
             refused.append(f"{d.system}: cannot read: {state}")

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from iam import actor, notify, retention_schedule, suspended
-from iam.contract import Connector, Deletable, Op, Readable, parse_entitlement
+from iam.contract import Connector, Op, Readable, deleted_all_the_same, parse_entitlement
 from iam.engine import Applier, StepCallback, SystemApply, read_states
 from iam.errors import ConnectorError, InputError
 from iam.evidence import RunFacts, build_report, evidence_chapter, evidence_pack
@@ -460,15 +460,10 @@ def _tell_partial(rt: Runtime, report: RunReport) -> None:
 
 
 def _as_deleted(rt: Runtime, states: dict[str, ReadResult]) -> dict[str, ReadResult]:
-    """An account its system counts as deleted (moved to an archive) reads as gone."""
+    """An account its system counts as deleted (moved to an archive), granting nothing, reads as gone."""
     out = dict(states)
     for name, state in states.items():
-        connector = rt.connectors[name]  # (not .get: mypy loses the isinstance below on an Optional)
-        if (
-            isinstance(state, AccountState)
-            and isinstance(connector, Deletable)
-            and connector.counts_as_deleted(state)
-        ):
+        if isinstance(state, AccountState) and deleted_all_the_same(rt.connectors[name], state):
             out[name] = None
     return out
 
