@@ -74,9 +74,9 @@ def read_leavers(path: Path, default_reason: str | None) -> list[Leaver]:
             runs.check_username(username)
         except InputError as exc:
             raise InputError(f"{path}:{number}: {exc}") from None
-        if username in seen:
-            raise InputError(f"{path}:{number}: {username} is already on line {seen[username]}")
-        seen[username] = number
+        if username.lower() in seen:  # the systems find ALICE as alice: one person, twice
+            raise InputError(f"{path}:{number}: {username} is already on line {seen[username.lower()]}")
+        seen[username.lower()] = number
         reason = row.get("reason") or default_reason or ""
         if not reason.strip():
             raise InputError(f"{path}:{number}: no reason for {username}: add a reason column or --reason")

@@ -103,12 +103,12 @@ def judge(
     the same name must not inherit the account unasked).
     """
     verdict = Verdict()
-    listed = {p.username: p for p in feed}
+    listed = {p.username.lower(): p for p in feed}  # a hold on CAL holds HR's cal
     for username, hold in sorted(standing.items()):
-        person = listed.get(username)
+        person = listed.get(username.lower())
         if person is not None:
             (verdict.agreed if gone(person, now, tz) else verdict.conflicts).append(hold)
-        elif any(k.username == username for k in known.values()):
+        elif any(k.username.lower() == username.lower() for k in known.values()):
             verdict.agreed.append(hold)
     return verdict
 
@@ -177,6 +177,8 @@ def terminate(
     nobody (no account anywhere) leaves no hold.
     """
 
+    username = runs.known_username(rt, username)  # the hold must be on the name HR's feed gives
+
     def place(run_id: str) -> None:
         if rt.store.place_hold(username, reason, by, source, run_id):
             rt.audit.record(
@@ -193,7 +195,7 @@ def terminate(
 
 def reinstate(rt: Runtime, username: str, reason: str, by: str) -> Hold:
     """Lift the hold on ``username`` (audited); grants nothing: the next sync does, as HR says."""
-    runs.check_username(username)
+    username = runs.known_username(rt, username)
     if not reason.strip():
         raise InputError("a reason is required (--reason), it goes to the audit log")
     row = rt.store.remove_hold(username)

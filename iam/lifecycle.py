@@ -697,7 +697,7 @@ def maintain(rt: Runtime) -> list[Upkeep]:
 
 def plan_person(rt: Runtime, username: str, now: datetime) -> PersonPlan:
     """What the person should hold (policy) against what they hold (systems)."""
-    runs.check_username(username)
+    username = runs.known_username(rt, username)
     identity = _by_username(rt).get(username)
     if identity is None:
         raise InputError(f"unknown person {username!r}: iam has no HR record for them")

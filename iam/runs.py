@@ -57,6 +57,23 @@ def check_username(username: str) -> str:
     return username
 
 
+def known_username(rt: Runtime, username: str) -> str:
+    """``username`` checked, and spelt as HR's record spells it.
+
+    The directory, SSO and SaaS find ``CAL`` as ``cal``; a run, a hold or a
+    suspension kept under ``CAL`` would be another person to the next HR sync
+    (which would undo a termination for cause). A name HR does not know is kept
+    as typed.
+    """
+    check_username(username)
+    known = rt.store.usernames_like(username)
+    if username in known or not known:
+        return username
+    if len(known) > 1:
+        raise InputError(f"{username!r} could be any of {', '.join(known)}: give the name exactly")
+    return known[0]
+
+
 def _rows(plan: Plan) -> list[StepRow]:
     return [
         StepRow(
@@ -80,7 +97,7 @@ def _read(rt: Runtime, connectors: Mapping[str, Connector], username: str) -> di
 
 def plan_offboard(rt: Runtime, username: str) -> Plan:
     """Read every system and plan the person's complete termination."""
-    check_username(username)
+    username = known_username(rt, username)
     states = _read(rt, rt.connectors, username)
     return plan_termination(username, states, rt.connectors)
 
@@ -107,7 +124,7 @@ def offboard(
         raise InputError("a reason is required (--reason), it goes to the audit log")
     if plan is None:
         plan = plan_offboard(rt, username)
-    elif plan.username != username or plan.kind != "offboard":
+    elif plan.username != known_username(rt, username) or plan.kind != "offboard":
         raise InputError(f"the plan given is not a termination of {username}")
     if not plan.errors and set(plan.no_account) == set(rt.connectors):
         return _not_found(rt, plan, reason, dry_run)
@@ -515,7 +532,7 @@ def _replan_leftovers(
 
 def status(rt: Runtime, username: str) -> StatusReport:
     """What the person holds in every configured system, read live."""
-    check_username(username)
+    username = known_username(rt, username)
     states = _read(rt, rt.connectors, username)
     systems = []
     for name in sorted(states):
@@ -610,7 +627,7 @@ def evidence(rt: Runtime, run_id: str | None = None, username: str | None = None
         raise InputError("give a run id, or --user USERNAME for that person's latest termination")
     story: list[dict[str, Any]] = []
     if username:
-        check_username(username)
+        username = known_username(rt, username)
         lifecycle = [
             r
             for r in rt.store.list_runs(username, limit=1000)

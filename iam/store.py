@@ -975,6 +975,15 @@ class Store:
             found = _IDENTITY.mappings(db, {"b_username": username})
             return found[0] if found else None
 
+    def usernames_like(self, username: str) -> list[str]:
+        """The identities' usernames equal to ``username`` but for case (usernames are ASCII):
+        ``[username]`` when it is one as given (by the key, without a scan)."""
+        if self.get_identity(username) is not None:
+            return [username]
+        lowered = sa.func.lower(identities.c.username) == username.lower()
+        with self._reading() as db:
+            return sorted(db.execute(sa.select(identities.c.username).where(lowered)).scalars())
+
     # termination holds --------------------------------------------------
 
     def place_hold(self, username: str, reason: str, placed_by: str, source: str, run_id: str | None) -> bool:
@@ -1000,8 +1009,10 @@ class Store:
             return [dict(r) for r in db.execute(sa.select(holds).order_by(holds.c.username)).mappings()]
 
     def get_hold(self, username: str) -> dict[str, Any] | None:
+        """The hold on ``username`` in any case: one placed on ``CAL`` holds HR's ``cal`` (holds are few)."""
+        lowered = sa.func.lower(holds.c.username) == username.lower()
         with self._reading() as db:
-            row = db.execute(sa.select(holds).where(holds.c.username == username)).mappings().first()
+            row = db.execute(sa.select(holds).where(lowered).order_by(holds.c.username)).mappings().first()
             return dict(row) if row else None
 
     def remove_hold(self, username: str, run_id: str | None = None) -> dict[str, Any] | None:

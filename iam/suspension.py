@@ -32,10 +32,12 @@ from iam.runtime import Runtime
 from iam.suspended import standing
 
 
-def _check(username: str, reason: str) -> None:
-    runs.check_username(username)
+def _check(rt: Runtime, username: str, reason: str) -> str:
+    """The username as HR spells it; refused without a reason."""
+    username = runs.known_username(rt, username)
     if not reason.strip():
         raise InputError("a reason is required (--reason), it goes to the audit log")
+    return username
 
 
 def suspend(
@@ -53,7 +55,7 @@ def suspend(
     journaled, before any system changes, so a crash mid-run still leaves the
     record a restore needs.
     """
-    _check(username, reason)
+    username = _check(rt, username, reason)
     identity = rt.store.get_identity(username)
     status = identity["status"] if identity else None
     if status == "suspended":
@@ -139,7 +141,7 @@ def restore(
     on_step: StepCallback | None = None,
 ) -> RunReport:
     """Put back what ``username`` held at suspension, less what the policy no longer grants; verify it."""
-    _check(username, reason)
+    username = _check(rt, username, reason)
     suspension = standing(rt, username)
     if suspension is None:
         raise InputError(f"{username} is not suspended: nothing to restore")

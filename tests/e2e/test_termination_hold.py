@@ -242,3 +242,25 @@ def test_a_remediated_orphan_is_not_handed_to_a_new_hire_of_the_same_name_unaske
     [conflict] = report["holds"]
     assert conflict["username"] == "ghost" and conflict["source"].startswith("review sweep ")
     assert groups_of(directory, "ghost") == set() and locked(directory, "ghost")
+
+
+def test_a_termination_typed_in_another_case_holds_the_person_hr_knows(
+    company: Path, tmp_path: Path, directory: Directory
+) -> None:
+    """The directory finds DRITCHIE as dritchie: the run, the hold and the suspension follow
+    HR's spelling, or the next sync took DRITCHIE's hold for another person's and gave
+    dritchie her access back."""
+    assert sync(company, write_feed(tmp_path / "feed.csv", FEED))[0].returncode == 0
+    off = run_iam(
+        "--config", str(company), "offboard", "DRITCHIE", "--reason", "for cause", "--yes", "--format", "json"
+    )
+    assert off.returncode == 0, off.stderr
+    assert json.loads(off.stdout)["username"] == "dritchie"
+
+    moved = [*BASE_FEED, dict(DRITCHIE, department="Engineering", title="Engineer")]
+    _, report = sync(company, write_feed(tmp_path / "moved.csv", moved))
+
+    assert [h["username"] for h in report["holds"]] == ["dritchie"]
+    assert groups_of(directory, "dritchie") == set() and locked(directory, "dritchie")
+    shown = run_iam("--config", str(company), "status", "Dritchie", "--format", "json")
+    assert json.loads(shown.stdout)["username"] == "dritchie"
