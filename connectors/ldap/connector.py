@@ -57,6 +57,8 @@ from iam.model import AccountState, Entitlement, Outcome, Result
 LOCKED_PASSWORD_PREFIX = "{CRYPT}!"  # crypt() never yields "!": no password matches
 #: How long an entry just read or written is trusted by the next step instead of searching again.
 RECENT_SECONDS = 30.0
+#: How long a proof that the groups are all visible holds before a read proves it again.
+PROOF_SECONDS = 60.0
 
 #: Groups asked for a page at a time in a bulk read (at most; a smaller ``page_size`` wins). A
 #: group entry carries every member's DN: 500 groups of a 100,000-person directory came as one
@@ -130,7 +132,9 @@ class LdapConnector(
             ["group"] if self.flavor == "ad" else ["groupofnames", "groupofuniquenames", "posixgroup"]
         )
         self._visibility = GroupVisibility(self.session, self.groups_dn, group_classes, self.page_size)
-        self._groups_proven = False
+        #: When the groups were last proven visible (`_groups_visible`); None: not yet.
+        self._groups_proven_at: float | None = None
+        self.clock: Callable[[], float] = time.monotonic
         self._reach: bool | None = None  # see `_groups_in_reach`
         self._groups_top: str | None = None
 
@@ -189,13 +193,18 @@ class LdapConnector(
         )[0]
 
     def _groups_visible(self) -> None:
-        """Prove once per connector that group reads see every group and member (`visibility`)."""
+        """Prove that group reads see every group and member (`visibility`), again once the proof
+        is `PROOF_SECONDS` old: ``iam serve`` keeps one connector for days, while an ACL or a new
+        branch below ``groups_dn`` can start hiding members at any time. How one search from
+        ``base_dn`` reaches the groups (`_groups_in_reach`) is proven again with it."""
+        now = self.clock()
         with self._cache_lock:
-            if self._groups_proven:
+            if self._groups_proven_at is not None and now - self._groups_proven_at < PROOF_SECONDS:
                 return
         self._visibility.prove()
         with self._cache_lock:
-            self._groups_proven = True
+            self._groups_proven_at = now
+            self._reach = None
 
     def prove_disable(self) -> str:
         """Why this directory enforces the configured disable; raises naming the fix when it would not."""

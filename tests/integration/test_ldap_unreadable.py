@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from iam.connectors.ldap import LdapConnector
+from iam.connectors.ldap.connector import PROOF_SECONDS
 
 from iam import errors
 from iam.model import Entitlement, Outcome
@@ -230,3 +231,25 @@ def test_grant_of_a_group_that_does_not_exist_is_invalid(directory: Directory) -
     with pytest.raises(errors.InvalidAttribute, match="does not exist"):
         connector.grant("alice", Entitlement("group", f"cn=nope,{GROUPS}"))
     assert connector.grant("bob", Entitlement("group", directory.groups["solo"])).outcome == Outcome.UPDATED
+
+
+def test_groups_hidden_after_the_proof_are_caught_once_it_is_old(directory_with: Factory) -> None:
+    """``iam serve`` keeps one connector for days: the proof that every group is visible ages out."""
+    secret = f"ou=secret,{GROUPS}"
+    directory = directory_with(
+        f'access to dn.subtree="{secret}" attrs=member by dn.exact="{SERVICE_DN}" none by * read\n'
+        f"{EVERYONE_READS}"
+    )
+    admin = directory.slapd.admin()
+    assert admin.add(secret, ["organizationalUnit"], {"ou": "secret"}), admin.result
+    connector = as_service(directory)
+    now = [1000.0]
+    connector.clock = lambda: now[0]
+    assert len(connector.read_account("alice").entitlements) == 4  # proven: nothing hidden yet
+
+    group = f"cn=treasury,{secret}"
+    assert admin.add(group, ["groupOfNames"], {"cn": "treasury", "member": [directory.alice]}), admin.result
+    now[0] += PROOF_SECONDS
+
+    with pytest.raises(errors.IncompleteRead, match="search their member"):
+        connector.read_account("alice")
