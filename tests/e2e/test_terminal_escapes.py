@@ -47,3 +47,10 @@ def test_status_sweep_and_audit_show_escape_sequences_as_text(company: Path, dir
     assert_no_raw_control(shown.stdout)
     assert "resigned evil\\x1b[8m\\u202e" in shown.stdout
 
+
+def test_an_error_prints_what_it_names_as_text(tmp_path: Path) -> None:
+    missing = tmp_path / f"{HIDDEN}.yaml"
+    failed = run_iam("--config", str(missing), "status", "alice")
+    assert failed.returncode == 2
+    assert_no_raw_control(failed.stderr)
+    assert "evil\\x1b[8m\\u202e.yaml: configuration file not found" in failed.stderr
