@@ -140,6 +140,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, StepRow], None] | None]:
     if not enabled or not sys.stderr.isatty():
         yield None
         return
+    from rich.markup import escape
     from rich.progress import Progress
 
     progress = Progress(console=render.console(err=True), transient=True)
@@ -149,7 +150,8 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, StepRow], None] | None]:
         if not task:
             progress.start()
             task.append(progress.add_task("applying", total=None))
-        progress.update(task[0], advance=1, description=f"{system}: {row.description}")
+        shown = render.visible(f"{system}: {row.description}")
+        progress.update(task[0], advance=1, description=escape(shown))  # a description is markup
 
     try:
         yield step
@@ -488,7 +490,10 @@ def notifications_drop(obj: Context, notification_id: int, reason: str) -> None:
 
     with obj.runtime() as rt:
         gone = notify.drop(rt.store, rt.audit.record, notification_id, reason)
-    click.echo(f"Dropped notification {gone.id} ({gone.kind} to {gone.recipient}); it will not be sent.")
+    from iam.render import visible
+
+    said = f"Dropped notification {gone.id} ({gone.kind} to {gone.recipient}); it will not be sent."
+    click.echo(visible(said))
 
 
 @cli.command("run-due")
@@ -907,6 +912,7 @@ def audit_verify(obj: Context, public_key: Path | None, log_file: Path | None) -
     log must end with one, so a log rewritten by someone without the key is caught.
     """
     from iam.audit import verify_copy
+    from iam.render import visible
     from iam.signing import load_public_key
 
     key = load_public_key(public_key) if public_key else None
@@ -927,7 +933,7 @@ def audit_verify(obj: Context, public_key: Path | None, log_file: Path | None) -
         return
     click.echo(f"audit log {where}: TAMPERED", err=True)
     for problem in result.problems:
-        click.echo(f"  {problem}", err=True)
+        click.echo(f"  {visible(problem)}", err=True)  # a tampered log may hold anything
     sys.exit(EXIT_PARTIAL)
 
 
@@ -965,19 +971,19 @@ def main() -> None:
         exc.show()
         sys.exit(EXIT_USAGE)
     except UserError as exc:
+        from iam.render import visible
         from iam.secrets import redact
 
-        click.echo(f"error: {redact(str(exc))}", err=True)
+        click.echo(f"error: {visible(redact(str(exc)))}", err=True)
         sys.exit(EXIT_USAGE)
     except SystemExit:
         raise
     except Exception as exc:
         if debug:
             traceback.print_exc()
+        from iam.render import visible
         from iam.secrets import redact
 
-        click.echo(
-            f"unexpected error: {redact(f'{type(exc).__name__}: {exc}')} (run with --debug for detail)",
-            err=True,
-        )
+        said = visible(redact(f"{type(exc).__name__}: {exc}"))
+        click.echo(f"unexpected error: {said} (run with --debug for detail)", err=True)
         sys.exit(EXIT_ERROR)

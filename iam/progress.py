@@ -24,6 +24,7 @@ def shown(rt: Runtime, label: str, *, enabled: bool = True) -> Iterator[None]:
     if not enabled or not sys.stderr.isatty():
         yield
         return
+    from rich.markup import escape
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
     progress = Progress(
@@ -36,7 +37,8 @@ def shown(rt: Runtime, label: str, *, enabled: bool = True) -> Iterator[None]:
     task = progress.add_task(label, total=None)
 
     def tell(what: str) -> None:
-        progress.update(task, advance=1, description=f"{label}: {what}")
+        shown = escape(render.visible(f"{label}: {what}"))  # what names people: text, never markup
+        progress.update(task, advance=1, description=shown)
 
     rt.progress = tell
     try:

@@ -4,18 +4,25 @@
 itself (secrets redacted; the shape its generated schema describes),
 ``table`` prints what `human` draws for that type of document. Commands
 never format their output themselves.
+
+What systems and people wrote (a uid, a group's name, a reason) reaches a
+table only through `plain`, `lines` or a `DataTable`'s title and cells: text,
+never markup, with every character a terminal would act on rather than show
+(ESC, C1 controls, bidi overrides, line separators) written as its escape,
+``\\x1b`` or ``\\u202e``. JSON keeps the data exactly.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import singledispatch
 from typing import Any
 
-from rich.console import Console, RenderableType
+from rich.console import Console, JustifyMethod, RenderableType
+from rich.style import StyleType
 from rich.table import Table
 from rich.text import Text
 
@@ -120,16 +127,42 @@ def human(document: Any, title: str | None = None) -> Iterator[RenderableType | 
     raise TypeError(f"no table for {type(document).__name__}")
 
 
+def visible(text: str) -> str:
+    """``text`` with what a terminal would act on, or not show, as escapes (``\\x1b``, ``\\u202e``, ``\\n``):
+    a name read from a system cannot hide the rest of a row, reorder it, or start a line of its own."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def plain(text: str, style: str = "") -> Text:
-    """Text that comes from users or systems: never read as markup."""
-    return Text(text, style=style)
+    """Text that comes from users or systems: never read as markup, its control characters shown."""
+    return Text(visible(text), style=style)
+
+
+def lines(values: Iterable[str], style: str = "") -> Text:
+    """One value a line: a newline inside a value is shown (``\\n``), so it cannot pose as a line."""
+    return Text("\n".join(visible(v) for v in values), style=style)
+
+
+class DataTable(Table):
+    """A table whose title and string cells are `plain` text: data is never markup nor a terminal command."""
+
+    def __init__(self, title: str, title_justify: JustifyMethod = "left") -> None:
+        super().__init__(title=plain(title), title_justify=title_justify)
+
+    def add_row(
+        self, *renderables: RenderableType | None, style: StyleType | None = None, end_section: bool = False
+    ) -> None:
+        cells = (plain(r) if isinstance(r, str) else r for r in renderables)
+        super().add_row(*cells, style=style, end_section=end_section)
 
 
 # runs -----------------------------------------------------------------------------------------
 
 
 def plan_table(plan: Plan) -> Table:
-    table = Table(title=f"Plan: {plan.kind} {plan.username}", title_justify="left")
+    table = DataTable(f"Plan: {plan.kind} {plan.username}")
     table.add_column("#", justify="right")
     table.add_column("system")
     table.add_column("step")
@@ -153,7 +186,7 @@ def _(report: RunReport, title: str | None = None) -> Iterator[RenderableType | 
         if blind:
             yield Text.assemble(
                 ("Incomplete plan", "red"),
-                f": {', '.join(blind)} could not be read, so its steps are unknown.",
+                plain(f": {', '.join(blind)} could not be read, so its steps are unknown."),
             )
         yield "Dry run: nothing was changed."
     else:
@@ -164,21 +197,21 @@ def _(report: RunReport, title: str | None = None) -> Iterator[RenderableType | 
 
 
 def report_table(report: RunReport) -> Table:
-    table = Table(title=f"{report.kind} {report.username}: {report.status.upper()}", title_justify="left")
+    table = DataTable(f"{report.kind} {report.username}: {report.status.upper()}")
     for col in ("system", "result", "steps", "left / error"):
         table.add_column(col)
     for s in report.systems:
         changed = sum(1 for st in s.steps if st.outcome in ("created", "updated"))
         failed = sum(1 for st in s.steps if st.status == "failed")
         steps = f"{len(s.steps)} ({changed} changed{f', {failed} failed' if failed else ''})"
-        left = "\n".join(s.remaining + ([s.error] if s.error else []))
-        table.add_row(s.system, plain(s.result, RESULT_STYLE.get(s.result, "")), steps, plain(left or "-"))
+        left = s.remaining + ([s.error] if s.error else [])
+        table.add_row(s.system, plain(s.result, RESULT_STYLE.get(s.result, "")), steps, lines(left or ["-"]))
     return table
 
 
 def steps_table(report: RunReport) -> Table:
     """Every step of a run with what it did: the readable journal."""
-    table = Table(title=f"Steps of run {report.run_id}", title_justify="left")
+    table = DataTable(f"Steps of run {report.run_id}")
     for col in ("#", "system", "step", "outcome"):
         table.add_column(col)
     for s in report.systems:
@@ -192,11 +225,11 @@ def not_found_text(report: RunReport) -> Text:
     """Why nothing was terminated, and the names the user may have meant."""
     systems = ", ".join(s.system for s in report.systems) or "no system is configured"
     text = Text("not found:", style="red")
-    text.append(
-        f" no system holds an account named {report.username!r} (read: {systems}); nothing was terminated."
-    )
+    said = f" no system holds an account named {report.username!r} (read: {systems}); nothing was terminated."
+    text.append(plain(said))
     if report.suggestions:
-        text.append(f"\nDid you mean: {', '.join(report.suggestions)}?")
+        text.append("\n")
+        text.append(plain(f"Did you mean: {', '.join(report.suggestions)}?"))
     return text
 
 
@@ -212,27 +245,25 @@ def suspension_line(s: SuspensionView) -> Text:
     ticket = f", ticket {s.ticket}" if s.ticket else ""
     return Text.assemble(
         ("suspended", "yellow"),
-        f" {s.username} for {s.age_days} day(s), since {s.suspended_at[:16]} by {s.by}{ticket}: ",
+        plain(f" {s.username} for {s.age_days} day(s), since {s.suspended_at[:16]} by {s.by}{ticket}: "),
         plain(s.reason),
     )
 
 
 def status_table(data: StatusReport) -> Table:
-    table = Table(title=f"Access of {data.username}", title_justify="left")
+    table = DataTable(f"Access of {data.username}")
     for col in ("system", "state", "account", "access"):
         table.add_column(col)
     for s in data.systems:
         account = s.account.ref if s.account else "-"
-        detail = "\n".join(s.access) if s.access else (s.error or "-")
-        table.add_row(
-            s.system, plain(s.result, RESULT_STYLE.get(s.result, "")), plain(account), plain(detail)
-        )
+        detail = lines(s.access or [s.error or "-"])
+        table.add_row(s.system, plain(s.result, RESULT_STYLE.get(s.result, "")), plain(account), detail)
     return table
 
 
 @human.register
 def _(checks: ConnectorChecks, title: str | None = None) -> Iterator[RenderableType | Warning]:
-    table = Table(title="Connected systems", title_justify="left")
+    table = DataTable("Connected systems")
     for col in ("system", "ok", "detail", "can"):
         table.add_column(col)
     for c in checks.root:
@@ -243,7 +274,7 @@ def _(checks: ConnectorChecks, title: str | None = None) -> Iterator[RenderableT
 
 @human.register
 def _(runs: RunList, title: str | None = None) -> Iterator[RenderableType | Warning]:
-    table = Table(title="Runs", title_justify="left")
+    table = DataTable("Runs")
     for col in ("id", "kind", "user", "status", "started"):
         table.add_column(col)
     for r in runs.root:
@@ -254,10 +285,7 @@ def _(runs: RunList, title: str | None = None) -> Iterator[RenderableType | Warn
 
 @human.register
 def _(data: PersonPlan, title: str | None = None) -> Iterator[RenderableType | Warning]:
-    table = Table(
-        title=f"{data.username} ({data.status}): roles {', '.join(data.roles) or 'none'}",
-        title_justify="left",
-    )
+    table = DataTable(f"{data.username} ({data.status}): roles {', '.join(data.roles) or 'none'}")
     for col in ("system", "account", "missing", "extra"):
         table.add_column(col)
     for s in data.systems:
@@ -265,8 +293,8 @@ def _(data: PersonPlan, title: str | None = None) -> Iterator[RenderableType | W
             account = plain("should have, has") if s.has_account else plain("should have, missing", "red")
         else:
             account = plain("has, should not", "yellow") if s.has_account else plain("-")
-        extra = "\n".join(s.extra) or (s.error or "-")
-        table.add_row(s.system, account, plain("\n".join(s.missing) or "-"), plain(extra))
+        extra = lines(s.extra or [s.error or "-"])
+        table.add_row(s.system, account, lines(s.missing or ["-"]), extra)
     yield table
     yield from deletes_lines(data.scheduled_deletes)
 
@@ -282,7 +310,7 @@ def deletes_lines(deletes: list[ScheduledDelete]) -> Iterator[Text]:
 
 
 def events_table(events: list[EventOutcome] | list[StoredEvent], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = DataTable(title)
     for col in ("event", "person", "effective", "status", "run / error"):
         table.add_column(col)
     for e in events:
@@ -300,12 +328,12 @@ def events_table(events: list[EventOutcome] | list[StoredEvent], title: str) -> 
 @human.register
 def _(report: LifecycleReport, title: str | None = None) -> Iterator[RenderableType | Warning]:
     for system, error in report.unreachable.items():
-        yield Text.assemble(("unreachable:", "red"), f" {system}: {error}")
+        yield Text.assemble(("unreachable:", "red"), plain(f" {system}: {error}"))
     yield events_table(report.events, title or "Events")
     for problem in report.rejected:
-        yield Text.assemble(("rejected", "red"), f" {problem}")
+        yield Text.assemble(("rejected", "red"), plain(f" {problem}"))
     if report.blocked:
-        yield Text.assemble(("blocked:", "red"), f" {report.blocked}")
+        yield Text.assemble(("blocked:", "red"), plain(f" {report.blocked}"))
     for m in report.maintenance:
         yield plain(f"upkeep {m.system}: {m.outcome}: {m.detail}")
     for d in report.deletions:
@@ -313,7 +341,7 @@ def _(report: LifecycleReport, title: str | None = None) -> Iterator[RenderableT
         why = f": {d.error}" if d.error else ""
         run = f" (run {d.run_id})" if d.run_id else ""
         yield Text.assemble(
-            (f"retention {d.status}", style), f" {d.username} in {', '.join(d.systems)}{run}{why}"
+            (f"retention {d.status}", style), plain(f" {d.username} in {', '.join(d.systems)}{run}{why}")
         )
     for hold in report.holds:
         yield plain(f"held: {hold.message}", "red")
@@ -341,7 +369,7 @@ def _(kept: KeptNotificationList, title: str | None = None) -> Iterator[Renderab
     if not kept.root:
         yield "No kept notification: every one was delivered (or none was due)."
         return
-    table = Table(title=title or "Kept notifications (tried again by `iam run-due`)")
+    table = DataTable(title or "Kept notifications (tried again by `iam run-due`)", "center")
     for col in ("id", "kind", "to", "subject", "kept since", "failures", "last error"):
         table.add_column(col)
     for n in kept.root:
@@ -371,9 +399,8 @@ def _(done: Reinstatement, title: str | None = None) -> Iterator[RenderableType 
 @human.register
 def _(result: SweepResult, title: str | None = None) -> Iterator[RenderableType | Warning]:
     summary = result.summary
-    table = Table(
-        title=f"Access review {result.at[:19]}: {summary.total} finding(s), {summary.identities} identities",
-        title_justify="left",
+    table = DataTable(
+        f"Access review {result.at[:19]}: {summary.total} finding(s), {summary.identities} identities"
     )
     for col in ("finding", "system", "account", "entitlement", "why", "action"):
         table.add_column(col)
@@ -389,12 +416,12 @@ def _(result: SweepResult, title: str | None = None) -> Iterator[RenderableType 
 
 
 def remediation_table(plans: list[tuple[str, str, Plan | None]]) -> Table:
-    table = Table(title="Remediation plan", title_justify="left")
+    table = DataTable("Remediation plan")
     for col in ("person", "action"):
         table.add_column(col)
     for _kind, username, plan in plans:
-        action = "terminate on every system" if plan is None else "\n".join(s.line() for s in plan.steps)
-        table.add_row(plain(username), plain(action))
+        action = ["terminate on every system"] if plan is None else [s.line() for s in plan.steps]
+        table.add_row(username, lines(action))
     return table
 
 
@@ -447,7 +474,7 @@ AUDIT_DETAIL = ("system", "op", "target", "outcome", "status", "error")
 def _(records: AuditRecords, title: str | None = None) -> Iterator[RenderableType | Warning]:
     """One row per record: who, which run and why come first (a step's record takes its run's reason)."""
     reasons = {r["run_id"]: r["reason"] for r in records.root if r.get("run_id") and r.get("reason")}
-    table = Table(title=title or "Audit records", title_justify="left")
+    table = DataTable(title or "Audit records")
     for col in ("seq", "at", "event", "person", "run", "reason", "detail"):
         table.add_column(col)
     for r in records.root:
@@ -471,7 +498,7 @@ def _(batch: BatchReport, title: str | None = None) -> Iterator[RenderableType |
     if batch.cancelled:
         yield "Cancelled; nothing was changed."
         return
-    table = Table(title=title or "Leavers")
+    table = DataTable(title or "Leavers", "center")
     for col in ("person", "result", "left"):
         table.add_column(col)
     for run in batch.runs:
@@ -485,11 +512,11 @@ def _(batch: BatchReport, title: str | None = None) -> Iterator[RenderableType |
 
 def batch_plan_table(plans: list[Plan]) -> Table:
     """Every leaver's plan in one table, for the one confirmation of `offboard --from`."""
-    table = Table(title="Offboarding plan", title_justify="left")
+    table = DataTable("Offboarding plan")
     for col in ("person", "steps"):
         table.add_column(col)
     for plan in plans:
-        lines = [s.line() for s in plan.steps]
-        lines += [f"{system}: could not be read ({error})" for system, error in sorted(plan.errors.items())]
-        table.add_row(plain(plan.username), plain("\n".join(lines) or "no account in any system"))
+        steps = [s.line() for s in plan.steps]
+        steps += [f"{system}: could not be read ({error})" for system, error in sorted(plan.errors.items())]
+        table.add_row(plan.username, lines(steps or ["no account in any system"]))
     return table

@@ -103,6 +103,9 @@ class Api:
         self._swipe = swipe
         #: type name (None: every type) -> how many instances a listing shows at most, whatever its totals say
         self.cut_after: dict[str | None, int] = {}
+        #: whether rows an order leaves tied come back in an order that flips between listings of a type
+        self.unstable = False
+        self._listings: dict[str, int] = {}
 
     def dispatch(self, route: Route, headers: Mapping[str, str], query: dict[str, str], body: Any) -> Reply:
         params = dict(query)
@@ -193,8 +196,16 @@ class Api:
         order = params.get("order_by", "").upper() or None
         if order and order not in spec.props:
             raise invalid(f"The property {order} does not exist on {spec.name}.")
-        rows = [r for r in self.store.rows[spec.name].values() if matches(r, clauses)]
-        rows.sort(key=lambda r: (r.get(order) is None, r.get(order)) if order else self.store.key_of(spec, r))
+        rows = sorted(
+            (r for r in self.store.rows[spec.name].values() if matches(r, clauses)),
+            key=lambda r: self.store.key_of(spec, r),
+        )
+        if self.unstable:
+            self._listings[spec.name] = self._listings.get(spec.name, 0) + 1
+            if self._listings[spec.name] % 2 == 0:
+                rows.reverse()
+        if order:  # a stable sort: rows the order leaves tied keep the order above
+            rows.sort(key=lambda r: (r.get(order) is None, r.get(order)))
         shown = min(len(rows), self.cut_after.get(spec.name, self.cut_after.get(None, len(rows))))
         page = rows[(number - 1) * size : min(number * size, shown)]
         return 200, {

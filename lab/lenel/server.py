@@ -3,8 +3,9 @@
 No PACS server can be installed on the test machines, so the badge connector
 is tested against this. It serves the routes in `api.ROUTES` under the
 vendor's base path, keeps every exchange for the contract test, injects
-faults before anything else (an error status, or an answer that never comes
-until released), and reads cards at doors like a panel would (`swipe`).
+faults before anything else (an error status, a 200 that is not the API's
+answer, or an answer that never comes until released), and reads cards at
+doors like a panel would (`swipe`).
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ class LenelEmulator:
         self.api = Api(
             self.store, self.clock, {APPLICATION_ID}, token_lifetime, product_version, self._decide
         )
-        self._faults: list[int | None] = []  # a status to answer, or None: hang until released
+        #: a status to answer, a 200 body to answer instead of the API's, or None: hang until released
+        self._faults: list[int | dict[str, Any] | None] = []
         self._released = threading.Event()
         self._http = LoopbackHttp()
         for name in statuses:
@@ -200,6 +202,17 @@ class LenelEmulator:
     def fail_next(self, count: int = 1, status: int = 503) -> None:
         self._faults += [status] * count
 
+    def answer_next(self, body: dict[str, Any], count: int = 1) -> None:
+        """The next ``count`` requests get 200 with ``body`` instead of the API's answer: a gateway, a
+        proxy or a queued task (``{"id", "status"}``) answering a listing with something not a page."""
+        self._faults += [body] * count
+
+    def unstable_order(self) -> None:
+        """From now on listings give rows the asked ``order_by`` leaves tied (every row when none is asked)
+        in an order that flips from one request to the next, as SQL Server may without ORDER BY."""
+        with self.lock:
+            self.api.unstable = True
+
     def hang_next(self, count: int = 1) -> None:
         """The next ``count`` requests get no answer until `release` (or `stop`): a client times out."""
         self._released.clear()
@@ -227,6 +240,28 @@ class LenelEmulator:
                 return next((r for r in routes if r.method == method and r.template == template), None)
         return None
 
+    def _reply(
+        self,
+        method: str,
+        path: str,
+        route: Route | None,
+        fault: int | dict[str, Any] | bool,
+        headers: dict[str, str],
+        query: dict[str, str],
+        body: Any,
+    ) -> tuple[int, Any]:
+        """The injected fault if any, else what the API answers (or raises, as `ApiError`)."""
+        if isinstance(fault, dict):
+            return 200, fault
+        if fault:
+            raise ApiError(fault, "openaccess.general.internalerror", "Injected failure.")
+        if route is None:
+            raise ApiError(404, "openaccess.general.notfound", f"No route for {method} {path}.")
+        if body is _BAD_JSON:
+            raise ApiError(400, "openaccess.general.invalidrequestitem", "The request body is not JSON.")
+        with self.lock:
+            return self.api.dispatch(route, headers, query, body)
+
     def serve(self, h: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(h.path)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -244,14 +279,7 @@ class LenelEmulator:
         except ValueError:
             body = _BAD_JSON
         try:
-            if fault:
-                raise ApiError(fault, "openaccess.general.internalerror", "Injected failure.")
-            if route is None:
-                raise ApiError(404, "openaccess.general.notfound", f"No route for {h.command} {parts.path}.")
-            if body is _BAD_JSON:
-                raise ApiError(400, "openaccess.general.invalidrequestitem", "The request body is not JSON.")
-            with self.lock:
-                status, answer = self.api.dispatch(route, headers, query, body)
+            status, answer = self._reply(h.command, parts.path, route, fault, headers, query, body)
         except ApiError as exc:
             status, answer = (
                 exc.status,

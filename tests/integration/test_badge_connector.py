@@ -249,6 +249,56 @@ def test_a_listing_that_ends_on_a_later_page_is_an_error_not_fewer_cardholders(
         list(connector.iter_accounts())
 
 
+NOT_A_PAGE = (
+    {"version": "1.0"},  # a gateway's or proxy's own 200
+    {"id": "5f0c2c4e-9a51-4a8e-8a43-2b0a3c1d7e11", "status": "pending", "version": "1.0"},  # a queued task
+    {"item_list": {"property_value_map": {}}, "total_items": 1, "total_pages": 1, "version": "1.0"},
+    {"item_list": [], "version": "1.0"},  # neither count nor total_pages: the end cannot be told
+)
+
+
+@pytest.mark.parametrize("answer", NOT_A_PAGE)
+def test_an_answer_that_is_not_a_page_is_an_incomplete_read_not_nobody(
+    connector: LenelBadgeConnector, pacs: LenelEmulator, answer: dict[str, object]
+) -> None:
+    connector.check()  # logged in: the injected answer meets a listing, not the login
+    pacs.answer_next(answer)
+    with pytest.raises(errors.IncompleteRead, match="not a page of instances"):
+        connector.read_account(JANE)
+    pacs.answer_next(answer)
+    with pytest.raises(errors.IncompleteRead, match="not a page of instances"):
+        list(connector.iter_accounts())
+    pacs.answer_next(answer, count=2)  # the first meets check's GET /version, the second a listing
+    with pytest.raises(errors.IncompleteRead, match=r"prove Lnl_Cardholder can be listed.*not a page"):
+        connector.check()
+
+
+def test_listings_ask_a_stable_order_so_pages_neither_repeat_nor_skip(
+    pacs: LenelEmulator, site: Site, clock: FakeClock
+) -> None:
+    for n in range(5):
+        pacs.add_cardholder(f"Extra{n}", SSNO=f"E9{n:03d}")
+    pacs.unstable_order()  # without order_by, each page is cut from an order that flips
+    connector = make(pacs, clock, page_size=2)
+    listed = [state.username for state in connector.iter_accounts()]
+    assert sorted(listed) == ["E1001", "E1002"] + [f"E9{n:03d}" for n in range(5)]
+    connector.close()
+
+
+def test_a_repeated_item_cannot_stand_in_for_a_skipped_one(
+    pacs: LenelEmulator, site: Site, clock: FakeClock
+) -> None:
+    for level in ("Finance", "Server Room"):
+        pacs.assign(site.jane_badge, level)
+    # the four assignments of one badge tie on any order by badge: page 2 repeats page 1 in reverse
+    pacs.unstable_order()
+    connector = make(pacs, clock, page_size=2)
+    cut = r"Lnl_AccessLevelAssignment ended after 2 of 4 item\(s\): 2 came back again in place of others"
+    with pytest.raises(errors.IncompleteRead, match=cut):
+        connector.read_account(JANE)
+    connector.close()
+
+
 def test_a_class_the_user_may_not_read_is_permission_denied_not_no_access(
     connector: LenelBadgeConnector, pacs: LenelEmulator
 ) -> None:

@@ -8,9 +8,14 @@ The description leaves the properties open; their names (``BADGEKEY``,
 statuses and types are numbered per site, so they are looked up by NAME.
 
 A listing is read to its announced end: every page up to ``total_pages``,
-and as many items as ``total_items`` says. One that ends early (an empty
-page before the last, fewer items than announced) is `errors.IncompleteRead`,
-never a shorter list: a cardholder or badge left out reads as "no access".
+and as many distinct instances (by key) as ``total_items`` says. One that
+ends early (an empty page before the last, fewer instances than announced,
+one repeated in place of another) is `errors.IncompleteRead`, never a shorter
+list: a cardholder or badge left out reads as "no access". So is a 200 that
+is not a page (``PagedInstances``): no ``item_list`` list, or neither
+``count`` nor ``total_pages`` to tell where it ends (a gateway's answer, a
+queued task). Listings ask ``order_by`` the class's key, so pages are cut
+from one order.
 """
 
 from __future__ import annotations
@@ -40,6 +45,16 @@ BADGE_TYPE = "Lnl_BadgeType"
 ACCESS_LEVEL = "Lnl_AccessLevel"
 ASSIGNMENT = "Lnl_AccessLevelAssignment"
 INSTANCES = "/instances"
+
+#: The key properties of each class: a listing is ordered by the first and its instances counted by all.
+KEYS = {
+    CARDHOLDER: ("ID",),
+    BADGE: ("BADGEKEY",),
+    BADGE_STATUS: ("ID",),
+    BADGE_TYPE: ("ID",),
+    ACCESS_LEVEL: ("ID",),
+    ASSIGNMENT: ("BADGEKEY", "ACCESSLEVELID"),
+}
 
 #: Person-name fields of Lnl_Cardholder, refused as match_key.
 NAME_FIELDS = ("FIRSTNAME", "LASTNAME", "MIDNAME", "NAME", "FULLNAME")
@@ -105,25 +120,46 @@ class LenelDriver:
 
     def _instances(self, type_name: str, what: str, filter_: str | None = None) -> Iterator[dict[str, Any]]:
         """Every instance, page after page, to the end the server announced (see the module docstring)."""
-        page, seen = 1, 0
+        keys, listing = KEYS[type_name], f"{what}: the listing of {type_name}"
+        page, items, seen = 1, 0, set[tuple[str, ...]]()
         while True:
             params: dict[str, Any] = {
                 "type_name": type_name,
                 "page_number": page,
                 "page_size": self.page_size,
+                "order_by": keys[0],
             }
             if filter_:
                 params["filter"] = filter_
             answer = self.session.call(f"{what} (page {page})", "GET", INSTANCES, params=params)
-            items = answer.get("item_list") or []
-            for item in items:
-                yield item.get("property_value_map") or {}
-            seen += len(items)
-            if self._listed_all(answer, page, len(items), seen, f"{what}: the listing of {type_name}"):
+            found = self._page(answer, listing)
+            for props in found:
+                seen.add(tuple(str(_get(props, k)) for k in keys))
+                yield props
+            items += len(found)
+            if self._listed_all(answer, page, len(found), items, len(seen), listing):
                 return
             page += 1
 
-    def _listed_all(self, answer: Mapping[str, Any], page: int, count: int, seen: int, listing: str) -> bool:
+    def _page(self, answer: Mapping[str, Any], listing: str) -> list[dict[str, Any]]:
+        """The instances of a ``PagedInstances``; anything else is not an empty page but an unknown one."""
+        items = answer.get("item_list")
+        if (
+            not isinstance(items, list)
+            or not all(isinstance(i, dict) and isinstance(i.get("property_value_map"), dict) for i in items)
+            or (_count(answer.get("total_pages")) is None and _count(answer.get("count")) is None)
+        ):
+            raise errors.IncompleteRead(
+                f"{listing}: OpenAccess answered something that is not a page of instances (it needs an "
+                f"item_list, and count or total_pages); check that url ({self.session.url}) reaches "
+                "OpenAccess itself, not a gateway or a queue",
+                system=self.session.system,
+            )
+        return [i["property_value_map"] for i in items]
+
+    def _listed_all(
+        self, answer: Mapping[str, Any], page: int, count: int, items: int, distinct: int, listing: str
+    ) -> bool:
         """Whether the listing is over after ``page``; raise if it ended before its announced end."""
         pages, total = _count(answer.get("total_pages")), _count(answer.get("total_items"))
         if pages is None:  # no totals announced: only a page shorter than asked for is the end
@@ -132,15 +168,24 @@ class LenelDriver:
             if count == 0:
                 raise self._cut_short(f"{listing} came back empty at page {page} of {pages}")
             return False
-        if total is not None and seen < total:
-            raise self._cut_short(f"{listing} ended after {seen} of {total} item(s)")
+        if total is not None and distinct < total:
+            said = f"{listing} ended after {distinct} of {total} item(s)"
+            if items > distinct:
+                raise self._cut_short(
+                    f"{said}: {items - distinct} came back again in place of others, so the order "
+                    "changed between pages",
+                    "read again",
+                )
+            raise self._cut_short(said)
         return True
 
-    def _cut_short(self, said: str) -> errors.IncompleteRead:
+    def _cut_short(self, said: str, fix: str = "") -> errors.IncompleteRead:
+        fix = fix or (
+            f"check that OnGuard user {self.session.username} may read every instance of it "
+            "(segments, permission groups)"
+        )
         return errors.IncompleteRead(
-            f"{said}: what was left out cannot be taken for nothing; check that OnGuard user "
-            f"{self.session.username} may read every instance of it (segments, permission groups)",
-            system=self.session.system,
+            f"{said}: what was left out cannot be taken for nothing; {fix}", system=self.session.system
         )
 
     def site(self) -> Site:
@@ -164,7 +209,8 @@ class LenelDriver:
         """One small page of each class the reads list: a refusal surfaces here, not as "no access"."""
         for type_name in (CARDHOLDER, BADGE, ACCESS_LEVEL, ASSIGNMENT):
             params = {"type_name": type_name, "page_number": 1, "page_size": 1}
-            self.session.call(f"prove {type_name} can be listed", "GET", INSTANCES, params=params)
+            what = f"prove {type_name} can be listed"
+            self._page(self.session.call(what, "GET", INSTANCES, params=params), what)
 
     def _status_name(self, status_id: Any) -> str:
         key = str(status_id)
