@@ -246,6 +246,23 @@ def test_people_can_be_matched_by_external_id(server: ScimServer) -> None:
     assert {a.username for a in c.iter_accounts()} >= {"E1001", f"scim:{s.alice}"}
 
 
+def test_an_external_id_in_another_case_is_found_whether_or_not_the_service_filters(
+    server: ScimServer,
+) -> None:
+    """externalId is case-exact (RFC 7643 §3.1), so a filtering service answers ``eq "carol"`` with
+    nobody for "Carol"; iam matches without regard to case, and must give one answer either way."""
+    s = seed(server)
+    carol = s.admin.add_user("carol.x@example.com", externalId="Carol")
+    payroll = s.admin.add_group("payroll", [carol])
+    c = connect(server, username_attribute="externalId")
+    state = c.read_account("carol")
+    assert state is not None and state.attributes["id"] == carol
+    assert state.entitlements == {Entitlement("group", "payroll")}
+    terminate(c, "carol")
+    assert s.admin.user(carol)["active"] is False and s.admin.members(payroll) == set()
+    assert c.read_account("nobody") is None
+
+
 # paging ------------------------------------------------------------------------------------------
 
 
