@@ -12,7 +12,10 @@ the order of `termination_steps`. Names in URL paths are percent-encoded
 "No such user" is trusted only from an admin that may view every user:
 Keycloak leaves out of a search (and its count) each user the admin may not
 view, so an admin holding ``query-users`` alone finds nobody and is told no
-error. `_sees_every_user` proves the right before an empty answer is believed.
+error. `_sees_every_user` proves the right each time such an answer is to be
+believed (a search finding nobody, a listing's last page), with the token
+that got it: ``iam serve`` keeps one connector for its life, and a right
+proven at its start says nothing of an account trimmed since.
 """
 
 from __future__ import annotations
@@ -71,11 +74,10 @@ class KeycloakConnector(
         self.page_size = s.page_size
         self.managed_clients = frozenset(s.managed_clients) if s.managed_clients is not None else None
         self.api = KeycloakSession(name, s)
-        self._proven = False
 
     def check(self) -> str:
         count = self._in_realm("count users", lambda kc: kc.users_count())
-        self._sees_every_user(again=True)
+        self._sees_every_user()
         try:
             window = self.token_window().summary()
         except errors.PermissionDenied as exc:
@@ -125,15 +127,14 @@ class KeycloakConnector(
         where = f"{what}: realm {self.realm} does not exist at {self.api.server_url} (check `realm`)"
         return self._fetch(what, VIEW_USERS, fetch, errors.PermanentError(where))
 
-    def _sees_every_user(self, again: bool = False) -> None:
-        """Prove (once, unless ``again``) that a user search leaves nobody out; raise otherwise.
+    def _sees_every_user(self) -> None:
+        """Prove that a user search leaves nobody out; raise otherwise.
 
         Keycloak answers an unknown id's brute-force status only to an admin
         allowed to view every user of the realm (``view-users`` or
         ``manage-users``), the same right its user search needs to list everyone.
+        Never remembered: one cheap call, made only when an answer found nobody (more).
         """
-        if self._proven and not again:
-            return
         try:
             self._in_realm(
                 "prove every user is visible", lambda kc: kc.get_bruteforce_detection_status(_NO_USER_ID)
@@ -143,7 +144,6 @@ class KeycloakConnector(
                 f"{exc}. Without it Keycloak leaves every user {self.api.who} may not view out of a "
                 "search, so 'no such user' cannot be told from 'not allowed to see'"
             ) from None
-        self._proven = True
 
     def _find(self, username: str) -> dict[str, Any] | None:
         """The user by exact username (Keycloak stores them lower-case); None only if provably absent."""
@@ -176,7 +176,6 @@ class KeycloakConnector(
         )
 
     def iter_accounts(self) -> Iterator[AccountState]:
-        self._sees_every_user()
         first = 0
         while True:
             query = {"first": first, "max": self.page_size}
@@ -192,6 +191,7 @@ class KeycloakConnector(
                 except errors.NoSuchObject:
                     self._vanished(user)
             if len(page) < self.page_size:
+                self._sees_every_user()  # "nobody more" is believed only from an admin who sees all
                 return
             first += len(page)
 

@@ -9,14 +9,15 @@ the retention step (`delete_account`), never by a termination.
 How it writes follows the service's ``ServiceProviderConfig``: PATCH where
 supported, else GET and PUT of the whole resource; a filter
 (``userName eq "..."``, escaped) where supported, else a paged listing
-compared here; ``If-Match`` with the version read where the service keeps
-ETags, so a change made in between is refused (a retry reads again) rather
-than overwritten. Bulk is never used.
+compared here (also when a case-exact filter, on ``externalId``, finds
+nobody); ``If-Match`` with the version read where the service keeps ETags,
+so a change made in between is refused (a retry reads again) rather than
+overwritten. Bulk is never used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -69,16 +70,30 @@ class ScimConnector(
     # reading ------------------------------------------------------------------------------------------
 
     def _user(self, username: str) -> dict[str, Any] | None:
-        """The one User whose username attribute is ``username``; two are never guessed between."""
+        """The one User whose username attribute is ``username``, compared without regard to case.
+
+        A service's filter compares ``externalId`` (and every attribute here but
+        ``userName``) case-exactly (RFC 7643 §3.1), so a filter that finds nobody
+        is confirmed by the listing compared here: "Carol" must not read as no
+        account for "carol" on one service and be found on one that cannot filter.
+        """
         if not username.strip():
             return None
         if self.session.features().filter:
             found = self.session.listing(
                 f"find the user {username}", "Users", filter_=f"{self.key} eq {res.literal(username)}"
             )
-        else:
-            found = self.session.listing(f"list users to find {username}", "Users")
-        exact = [u for u in found if res.text(u, self.key).casefold() == username.casefold()]
+            exact = self._named(username, found)
+            if exact or self.key.casefold() == "username":
+                return self._one(username, exact)
+        listed = self.session.listing(f"list users to find {username}", "Users")
+        return self._one(username, self._named(username, listed))
+
+    def _named(self, username: str, users: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [u for u in users if res.text(u, self.key).casefold() == username.casefold()]
+
+    def _one(self, username: str, exact: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The user, or None; two are never guessed between."""
         if len(exact) > 1:
             ids = ", ".join(sorted(res.text(u, "id") for u in exact))
             raise errors.AmbiguousAccount(

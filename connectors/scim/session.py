@@ -7,11 +7,12 @@ repetition here, every other failure leaves as an `iam.errors` type for the
 engine's retry policy). Tokens are registered as secrets; messages are built
 from paths, statuses and SCIM's ``scimType``, never from a credential.
 
-A listing is read to the ``totalResults`` it announces. One that stops
-short (an empty page before the end, no total at all) is
-`errors.IncompleteRead`: a user or a group left out would read as "no
-access". A listing answered 404 means the URL is wrong, not that nothing is
-there.
+A listing is read until it has given as many distinct resources (by
+``id``) as the ``totalResults`` it announces. One that stops short (an empty
+page before the end, a page with nothing not seen before, as from a service
+that ignores ``startIndex``, no total at all) is `errors.IncompleteRead`: a
+user or a group left out would read as "no access". A listing answered 404
+means the URL is wrong, not that nothing is there.
 """
 
 from __future__ import annotations
@@ -222,7 +223,7 @@ class ScimSession(http.HttpSession):
         self, what: str, resource: str, *, filter_: str | None = None, setting: str = "url"
     ) -> Iterator[dict[str, Any]]:
         """Every resource of ``/{resource}`` (matching ``filter_``), page after page, to the announced end."""
-        start, seen = 1, 0
+        start, seen = 1, set[str]()
         while True:
             params: dict[str, Any] = {"startIndex": start, "count": self.page_size}
             if filter_ is not None:
@@ -239,12 +240,16 @@ class ScimSession(http.HttpSession):
             page = answer.get("Resources") or []
             if total is None or not isinstance(page, list):
                 raise self._cut_short(f"{what}: the listing of {resource} announced no totalResults")
-            yield from (r for r in page if isinstance(r, dict))
-            seen += len(page)
-            if seen >= total:
+            new = {_identity(r): r for r in page if isinstance(r, dict) and _identity(r) not in seen}
+            yield from new.values()
+            seen |= new.keys()
+            if len(seen) >= total:
                 return
-            if not page:
-                raise self._cut_short(f"{what}: the listing of {resource} ended after {seen} of {total}")
+            if not new:
+                why = ": a page repeated what was read (does the service honour startIndex?)" if page else ""
+                raise self._cut_short(
+                    f"{what}: the listing of {resource} ended after {len(seen)} of {total}{why}"
+                )
             start += len(page)
 
     def _cut_short(self, said: str) -> errors.IncompleteRead:
@@ -253,6 +258,12 @@ class ScimSession(http.HttpSession):
             "every resource of it",
             system=self.system,
         )
+
+
+def _identity(resource: Mapping[str, Any]) -> str:
+    """What tells two listed resources apart: the ``id`` every SCIM resource has (RFC 7643 §3.1)."""
+    rid = resource.get("id")
+    return str(rid) if rid is not None else json.dumps(resource, sort_keys=True)
 
 
 def _supported(config: Mapping[str, Any], feature: str) -> bool:

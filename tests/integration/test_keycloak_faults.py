@@ -161,6 +161,31 @@ def test_a_user_deleted_while_being_read_is_absent(
     assert connector.read_account("bob") is None
 
 
+def test_a_long_lived_connector_trimmed_to_query_users_never_reads_anyone_as_no_account(
+    kc: KeycloakEmulator, clock: FakeClock, connector: KeycloakConnector
+) -> None:
+    """`iam serve` keeps one connector for its life: a right proven at start may be gone by now."""
+    assert connector.read_account("nobody-here") is None  # the right was proven here
+    kc.set_admin_roles(REALM, SERVICE_ACCOUNT, ["query-users"])
+    clock.advance(301)  # the next token carries the trimmed roles
+    with pytest.raises(errors.PermissionDenied, match="cannot be told from 'not allowed to see'"):
+        connector.read_account("alice")
+    with pytest.raises(errors.PermissionDenied, match="'view-users'"):
+        connector.disable("alice")
+    assert kc.user(REALM, "alice").enabled
+
+
+def test_a_sweep_whose_rights_are_trimmed_midway_is_an_error_not_fewer_users(
+    kc: KeycloakEmulator, clock: FakeClock
+) -> None:
+    sweep = make(kc, page_size=1).iter_accounts()
+    assert next(sweep).username == "alice"
+    kc.set_admin_roles(REALM, SERVICE_ACCOUNT, ["query-users"])
+    clock.advance(301)  # the next page is asked with a token that may no longer view anyone
+    with pytest.raises(errors.PermissionDenied, match="'view-users'"):
+        list(sweep)
+
+
 def test_no_secret_appears_in_any_error_text(kc: KeycloakEmulator) -> None:
     """Every failure the connector can raise, rendered every way a log or a traceback would."""
     failures: list[BaseException] = []

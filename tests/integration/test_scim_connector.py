@@ -246,6 +246,23 @@ def test_people_can_be_matched_by_external_id(server: ScimServer) -> None:
     assert {a.username for a in c.iter_accounts()} >= {"E1001", f"scim:{s.alice}"}
 
 
+def test_an_external_id_in_another_case_is_found_whether_or_not_the_service_filters(
+    server: ScimServer,
+) -> None:
+    """externalId is case-exact (RFC 7643 §3.1), so a filtering service answers ``eq "carol"`` with
+    nobody for "Carol"; iam matches without regard to case, and must give one answer either way."""
+    s = seed(server)
+    carol = s.admin.add_user("carol.x@example.com", externalId="Carol")
+    payroll = s.admin.add_group("payroll", [carol])
+    c = connect(server, username_attribute="externalId")
+    state = c.read_account("carol")
+    assert state is not None and state.attributes["id"] == carol
+    assert state.entitlements == {Entitlement("group", "payroll")}
+    terminate(c, "carol")
+    assert s.admin.user(carol)["active"] is False and s.admin.members(payroll) == set()
+    assert c.read_account("nobody") is None
+
+
 # paging ------------------------------------------------------------------------------------------
 
 
@@ -482,6 +499,26 @@ def test_a_listing_that_stops_short_of_its_total_is_an_error_not_fewer_users(ser
         list(c.iter_accounts())
     with pytest.raises(errors.IncompleteRead, match="ended after 2 of"):
         c.read_account("user2")  # alice's groups, or the users scanned without a filter, are cut short
+
+
+def _from_the_first(request: httpx.Request) -> httpx.Request:
+    """A service that ignores ``startIndex``: every page is the first one again."""
+    if "startIndex" not in request.url.params:
+        return request
+    return httpx.Request(
+        request.method, request.url.copy_set_param("startIndex", "1"), headers=request.headers
+    )
+
+
+def test_a_listing_that_repeats_its_first_page_is_an_error_not_fewer_users(server: ScimServer) -> None:
+    s = seed(server)
+    extra = [s.admin.add_user(f"user{n}") for n in range(3)]
+    s.admin.add_group("crowd", extra)  # the fourth group: on the second page of two
+    c = ScimConnector("app", server.settings(page_size=2), transport=RewritingTransport(_from_the_first))
+    with pytest.raises(errors.IncompleteRead, match=r"after 2 of \d+: a page repeated.*startIndex"):
+        list(c.iter_accounts())
+    with pytest.raises(errors.IncompleteRead, match="a page repeated"):
+        c.read_account("user2")  # the groups (and, without a filter, the users) never get past page 1
 
 
 def test_a_fetched_token_the_service_refuses_is_fetched_again_once(
