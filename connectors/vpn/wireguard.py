@@ -133,11 +133,16 @@ class WireGuardConnector(
         assert self.peers_file is not None
         where = f"{self.peers_file} (systems.{self.name}.peers_file)"
         try:
-            data = yaml.safe_load(self.peers_file.read_text(encoding="utf-8")) or {}
+            data = yaml.load(self.peers_file.read_text(encoding="utf-8"), _PeersLoader) or {}
         except FileNotFoundError:
             raise errors.IncompleteRead(
                 f"the peers file {where} does not exist: point peers_file at it, or remove the setting",
                 system=self.name,
+            ) from None
+        except yaml.MarkedYAMLError as exc:
+            line = f"line {exc.problem_mark.line + 1}: " if exc.problem_mark else ""
+            raise errors.IncompleteRead(
+                f"{where}, {line}{exc.problem}: correct the file", system=self.name
             ) from None
         except yaml.YAMLError:
             data = None
@@ -337,6 +342,27 @@ class WireGuardConnector(
             if host not in used:
                 return f"{host}/{network.max_prefixlen}"
         raise errors.PermanentError(f"no free address left in {pool}", system=self.name)
+
+
+class _PeersLoader(yaml.SafeLoader):
+    """YAML with every username as written.
+
+    YAML 1.1 reads the key ``0123`` as 83, ``no`` as False and ``1_000`` as
+    1000, and keeps only the last of a key given twice: each would hide live
+    peers from the person they belong to.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                key.tag = "tag:yaml.org,2002:str"
+                if key.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        problem=f"{key.value!r} is listed twice", problem_mark=key.start_mark
+                    )
+                seen.add(key.value)
+        return super().construct_mapping(node, deep)
 
 
 def _only_vpn_access(entitlement: Entitlement) -> None:

@@ -199,3 +199,37 @@ def test_a_wg_quick_file_keeps_its_interface_lines_and_still_loads(
     plain.write_text(stripped)
     lab.server.run("wg", "setconf", lab.server_if, str(plain))  # accepted: a restart works
     assert lab.server_peers() == {lab.bob_pub}
+
+
+def test_peers_file_usernames_are_read_as_written(lab: WireGuardLab) -> None:
+    """YAML 1.1 would read 0123 as 83, no as False and 1_000 as 1000: their live peers would be nobody's."""
+    keys = {}
+    for n, user in enumerate(["0123", "no", "1_000"]):
+        keys[user] = wg_keypair()[1]
+        address = f"10.66.0.{20 + n}/32"
+        lab.server.run("wg", "set", lab.server_if, "peer", keys[user], "allowed-ips", address)
+        lab.config.write_text(
+            lab.config.read_text() + f"\n[Peer]\nPublicKey = {keys[user]}\nAllowedIPs = {address}\n"
+        )
+    peers_file = lab.root / "peers.yaml"
+    peers_file.write_text("".join(f"{user}: [{key}]\n" for user, key in keys.items()))
+    connector = WireGuardConnector("wg", lab.settings(peers_file=str(peers_file)))
+
+    assert {s.username for s in connector.iter_accounts()} == {"alice", "bob", *keys}
+    for user, key in keys.items():
+        state = connector.read_account(user)
+        assert state is not None and [c.id for c in state.credentials if c.active] == [key], user
+        assert connector.revoke(user, VPN).outcome == Outcome.UPDATED
+    assert lab.server_peers() == {lab.alice_pub, lab.bob_pub}
+
+
+def test_a_username_listed_twice_in_the_peers_file_is_an_error_naming_the_line(lab: WireGuardLab) -> None:
+    """YAML keeps only the last of two equal keys: the first one's peers would be nobody's."""
+    dan_pub, other_pub = wg_keypair()[1], wg_keypair()[1]
+    peers_file = lab.root / "peers.yaml"
+    peers_file.write_text(f"dan: [{dan_pub}]\nerin: []\ndan: [{other_pub}]\n")
+    connector = WireGuardConnector("wg", lab.settings(peers_file=str(peers_file)))
+    with pytest.raises(errors.IncompleteRead, match=r"peers_file\), line 3: 'dan' is listed twice"):
+        connector.read_account("dan")
+    with pytest.raises(errors.IncompleteRead, match="listed twice"):
+        list(connector.iter_accounts())
