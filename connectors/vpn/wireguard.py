@@ -11,13 +11,16 @@ A live session is a peer whose last handshake is recent (``live_seconds``):
 WireGuard rekeys every two minutes, so an older handshake means no tunnel.
 
 Who holds which peer is read from those files, so a configuration or peers
-file that does not exist, or a peers-file value that is not a public key, is
-`errors.IncompleteRead` naming the setting: read as "nobody has a peer" it
-would let a leaver's live peer pass for none.
+file that does not exist, a person comment that cannot be read, or a
+peers-file value that is not a public key, is `errors.IncompleteRead` naming
+the setting or the line: read as "nobody has a peer" it would let a leaver's
+live peer pass for none. A peer tied to no one, saved or live, is listed as
+an account of its own (`unattributed`), so a sweep reports it as an orphan.
 """
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -37,6 +40,15 @@ from iam.contract import Op, StepSpec
 from iam.model import AccountState, Credential, Entitlement, Outcome, Result, Session
 
 VPN_ACCESS = Entitlement("vpn", "access")
+
+
+def unattributed(key: str) -> str:
+    """The account name of a peer no person is tied to: ``peer-`` and its key in base32.
+
+    Base32 in lower case is a valid username in every case, so a sweep can
+    report it and ``iam offboard`` can remove it like anyone's.
+    """
+    return "peer-" + base64.b32encode(base64.b64decode(key)).decode().rstrip("=").lower()
 
 
 class WireGuardConnector(
@@ -97,15 +109,25 @@ class WireGuardConnector(
             )
         return self.config_path.read_text(encoding="utf-8")
 
-    def _mapping(self, only: str | None = None) -> dict[str, set[str]]:
+    def _peers(self, text: str) -> list[wgconf.PeerBlock]:
+        """The saved peers; a person comment that cannot be read is an error naming its line."""
+        try:
+            return wgconf.parse_peers(text, self.comment_key)
+        except wgconf.UnreadablePeer as exc:
+            raise errors.IncompleteRead(
+                f"{self.config_path} (systems.{self.name}.config_path), {exc}; until then nobody can "
+                "tell whose that peer is",
+                system=self.name,
+            ) from None
+
+    def _mapping(self, text: str, peers: list[wgconf.PeerBlock], only: str | None) -> dict[str, set[str]]:
         """{username: keys} from the config comments and the peers file.
 
         The keys of ``only`` (of everyone when None) must all be readable; a
         malformed peers-file entry of someone else does not stop this read.
         """
         keys: dict[str, set[str]] = {}
-        text = self._config()
-        for peer in wgconf.parse_peers(text, self.comment_key):
+        for peer in peers:
             if peer.username:
                 keys.setdefault(peer.username, set()).add(peer.public_key)
         for user, key in wgconf.removed_peers(text, self.comment_key):
@@ -203,9 +225,21 @@ class WireGuardConnector(
     def _snapshot(
         self, only: str | None = None
     ) -> tuple[dict[str, set[str]], set[str], dict[str, str], dict[str, str]]:
-        mapping = self._mapping(only)
-        saved = {p.public_key for p in wgconf.parse_peers(self._config(), self.comment_key)}
-        return mapping, saved, self._table("latest-handshakes"), self._table("endpoints")
+        """Whose keys are which, the saved keys, handshakes and endpoints.
+
+        A key saved or live that no one is tied to is listed under its own
+        name (`unattributed`): left out, a live peer would belong to nobody.
+        """
+        text = self._config()
+        peers = self._peers(text)
+        mapping = self._mapping(text, peers, only)
+        saved = {p.public_key for p in peers}
+        live, endpoints = self._table("latest-handshakes"), self._table("endpoints")
+        tied = set().union(*mapping.values())
+        for key in (saved | set(live)) - tied:
+            if wgconf.KEY.fullmatch(key):  # any other value makes wg refuse the file: no peer
+                mapping[unattributed(key)] = {key}
+        return mapping, saved, live, endpoints
 
     # base and reading ---------------------------------------------------------
 
@@ -277,7 +311,7 @@ class WireGuardConnector(
         user = check_username(username, self.name)
         _only_vpn_access(entitlement)
         with self._lock, translate(f"revoke vpn:access of {user}", self.name):
-            keys = self._mapping(user).get(user)
+            keys = self._snapshot(user)[0].get(user)
             if not keys:
                 return Result(Outcome.ABSENT, f"no peer for {user}")
             removed = self._remove(user, keys)
@@ -291,7 +325,7 @@ class WireGuardConnector(
                 f"{credential_id!r} is not a WireGuard public key", system=self.name
             )
         with self._lock, translate(f"remove peer {credential_id} of {user}", self.name):
-            if credential_id not in self._mapping(user).get(user, set()):
+            if credential_id not in self._snapshot(user)[0].get(user, set()):
                 return Result(Outcome.ABSENT, f"{user} has no peer {credential_id}")
             removed = self._remove(user, {credential_id})
         return Result(Outcome.UPDATED if removed else Outcome.UNCHANGED, f"peer {credential_id} removed")
@@ -319,7 +353,7 @@ class WireGuardConnector(
             replace_file(self.config_path, text.encode(), mode=None)
             changed += dropped
         left_live = keys & set(self._table("latest-handshakes"))
-        left_saved = keys & {p.public_key for p in wgconf.parse_peers(self._config(), self.comment_key)}
+        left_saved = keys & {p.public_key for p in self._peers(self._config())}
         if left_live or left_saved:
             raise errors.PermanentError(
                 f"peers still present after removal: {', '.join(sorted(left_live | left_saved))}",
@@ -332,7 +366,7 @@ class WireGuardConnector(
         text = self._config()
         used = {
             ipaddress.ip_interface(value).ip
-            for value in [ip for p in wgconf.parse_peers(text, self.comment_key) for ip in p.allowed_ips]
+            for value in [ip for p in self._peers(text) for ip in p.allowed_ips]
             + wgconf.interface_addresses(text)
             + [ip for v in self._table("allowed-ips").values() for ip in v.split() if "/" in ip]
         }
