@@ -16,6 +16,9 @@ peers-file value that is not a public key, is `errors.IncompleteRead` naming
 the setting or the line: read as "nobody has a peer" it would let a leaver's
 live peer pass for none. A peer tied to no one, saved or live, is listed as
 an account of its own (`unattributed`), so a sweep reports it as an orphan.
+
+Names match in any case, as LDAP, Keycloak and SCIM match usernames: a peer
+of ``# user = Alice`` is alice's, and accounts are listed casefolded.
 """
 
 from __future__ import annotations
@@ -121,7 +124,7 @@ class WireGuardConnector(
             ) from None
 
     def _mapping(self, text: str, peers: list[wgconf.PeerBlock], only: str | None) -> dict[str, set[str]]:
-        """{username: keys} from the config comments and the peers file.
+        """{casefolded username: keys} from the config comments and the peers file.
 
         The keys of ``only`` (of everyone when None) must all be readable; a
         malformed peers-file entry of someone else does not stop this read.
@@ -129,14 +132,14 @@ class WireGuardConnector(
         keys: dict[str, set[str]] = {}
         for peer in peers:
             if peer.username:
-                keys.setdefault(peer.username, set()).add(peer.public_key)
+                keys.setdefault(peer.username.casefold(), set()).add(peer.public_key)
         for user, key in wgconf.removed_peers(text, self.comment_key):
-            keys.setdefault(user, set()).add(key)
+            keys.setdefault(user.casefold(), set()).add(key)
         if self.peers_file is not None:
             listed, unreadable = self._peers_file()
             for user, found in listed.items():
                 keys.setdefault(user, set()).update(found)
-            wanted = [only] if only is not None else sorted(unreadable)
+            wanted = [only.casefold()] if only is not None else sorted(unreadable)
             for user in wanted:
                 if user in unreadable:
                     raise errors.IncompleteRead(
@@ -148,7 +151,7 @@ class WireGuardConnector(
         return keys
 
     def _peers_file(self) -> tuple[dict[str, set[str]], dict[str, int]]:
-        """{username: keys} from ``peers_file``, and how many values of whom are not public keys.
+        """{casefolded username: keys} from ``peers_file``, and how many values of whom are not public keys.
 
         A value that is not a key is never used (it would reach a wg command line).
         """
@@ -175,11 +178,12 @@ class WireGuardConnector(
         keys: dict[str, set[str]] = {}
         unreadable: dict[str, int] = {}
         for user, values in data.items():
+            name = str(user).casefold()
             listed = [str(v) for v in ([values] if isinstance(values, str) else list(values or []))]
-            keys[str(user)] = {v for v in listed if wgconf.KEY.fullmatch(v)}
+            keys.setdefault(name, set()).update(v for v in listed if wgconf.KEY.fullmatch(v))
             bad = sum(1 for v in listed if not wgconf.KEY.fullmatch(v))
             if bad:
-                unreadable[str(user)] = bad
+                unreadable[name] = unreadable.get(name, 0) + bad
         return keys, unreadable
 
     def _state(
@@ -254,7 +258,7 @@ class WireGuardConnector(
         user = check_username(username, self.name)
         with translate(f"read {user}", self.name):
             mapping, saved, live, endpoints = self._snapshot(user)
-        keys = mapping.get(user)
+        keys = mapping.get(user.casefold())
         return self._state(user, keys, saved, live, endpoints) if keys else None
 
     def iter_accounts(self) -> Iterator[AccountState]:
@@ -277,7 +281,7 @@ class WireGuardConnector(
             )
         with self._lock, translate(f"grant vpn:access to {user}", self.name):
             mapping, saved, live, _ = self._snapshot(user)
-            if any(k in saved or k in live for k in mapping.get(user, ())):
+            if any(k in saved or k in live for k in mapping.get(user.casefold(), ())):
                 return Result(Outcome.UNCHANGED, "a peer is configured")
             address = self._free_address(s.address_pool)
             private = self._wg("genkey", what="generate a key").strip()
@@ -311,7 +315,7 @@ class WireGuardConnector(
         user = check_username(username, self.name)
         _only_vpn_access(entitlement)
         with self._lock, translate(f"revoke vpn:access of {user}", self.name):
-            keys = self._snapshot(user)[0].get(user)
+            keys = self._snapshot(user)[0].get(user.casefold())
             if not keys:
                 return Result(Outcome.ABSENT, f"no peer for {user}")
             removed = self._remove(user, keys)
@@ -325,7 +329,7 @@ class WireGuardConnector(
                 f"{credential_id!r} is not a WireGuard public key", system=self.name
             )
         with self._lock, translate(f"remove peer {credential_id} of {user}", self.name):
-            if credential_id not in self._snapshot(user)[0].get(user, set()):
+            if credential_id not in self._snapshot(user)[0].get(user.casefold(), set()):
                 return Result(Outcome.ABSENT, f"{user} has no peer {credential_id}")
             removed = self._remove(user, {credential_id})
         return Result(Outcome.UPDATED if removed else Outcome.UNCHANGED, f"peer {credential_id} removed")

@@ -309,3 +309,28 @@ def test_peers_tied_to_no_one_are_orphans_that_a_sweep_removes(
     assert lab.server_peers() == {lab.alice_pub, lab.bob_pub}
     assert f"PublicKey = {saved}" not in lab.config.read_text()
     assert all(s.remaining_access() == [] for s in connector.iter_accounts() if s.username in nobody)
+
+
+def test_names_match_in_any_case(lab: WireGuardLab, connector: WireGuardConnector) -> None:
+    """'# user = Alice' and a peers-file 'Dan' are alice's and dan's, as their other accounts are:
+    read as no one's, their terminations ended with no account here while the peers stayed live."""
+    lab.config.write_text(lab.config.read_text().replace("# user = alice\n", "# user = Alice\n"))
+    dan_pub = wg_keypair()[1]
+    lab.server.run("wg", "set", lab.server_if, "peer", dan_pub, "allowed-ips", "10.66.0.9/32")
+    peers_file = lab.root / "peers.yaml"
+    peers_file.write_text(f"Dan: [{dan_pub}]\n")
+    connector = WireGuardConnector("wg", lab.settings(peers_file=str(peers_file)))
+    wait_for(lab.reaches_server, 20, "alice's tunnel to carry traffic")
+
+    with wireguard_runtime(lab, connector, ["alice", "bob", "dan"]) as rt:
+        result = sweep.sweep(rt, datetime.now(UTC))
+    assert result.summary.errors == {} and result.summary.accounts == {"wg": 3}
+    assert [f for f in result.findings if f.system == "wg"] == []  # each peer is its person's
+
+    state = connector.read_account("alice")
+    assert state is not None and [s.id for s in state.sessions] == [lab.alice_pub]
+    for step in connector.termination_steps(state):
+        assert contract.perform(connector, "alice", step).outcome == Outcome.UPDATED, step
+    assert connector.revoke("DAN", VPN).outcome == Outcome.UPDATED
+    assert lab.server_peers() == {lab.bob_pub} and not lab.reaches_server()
+    assert f"PublicKey = {lab.alice_pub}" not in lab.config.read_text()
