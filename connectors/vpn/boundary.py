@@ -6,7 +6,8 @@ engine's retry policy can read the type: a refused or vanished socket, a
 timeout or a busy lock may pass (transient); a failing easy-rsa, a rejected
 password, a missing tool or an unreadable file needs a person (permanent),
 and a file that could not be read in full (a missing or damaged PKI index, a
-damaged CRL or one another CA signed, a missing peers file or configuration)
+damaged CRL or one another CA signed, a missing peers file or configuration,
+a WireGuard person comment that names no one person)
 is `errors.IncompleteRead`, never "no certificate", "nothing revoked" or
 "no peer".
 Messages name the operation and the file or socket, never a key or password.
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 
 from iam.connectors.vpn import commands as cmd
 from iam.connectors.vpn import management as mgmt
+from iam.connectors.vpn import wgconf
 from iam.connectors.vpn.pki import NotRevocableByName, PkiLocked, UnreadableCrl, UnreadableIndex
 
 from iam import errors
@@ -56,7 +58,7 @@ def translate(what: str, system: str | None = None) -> Iterator[None]:
         raise errors.TransientError(f"{what}: {exc}", system=system) from None
     except NotRevocableByName as exc:
         raise CommandRefused(f"{what}: {exc}", system=system) from None
-    except (UnreadableIndex, UnreadableCrl) as exc:
+    except (UnreadableIndex, UnreadableCrl, wgconf.UnreadablePeer) as exc:
         raise errors.IncompleteRead(f"{what}: {exc}", system=system) from None
     except cmd.ToolMissing as exc:
         raise ToolUnavailable(f"{what}: {exc}", system=system) from None

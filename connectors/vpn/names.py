@@ -15,7 +15,7 @@ import re
 
 from iam import errors
 
-_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 
 class InvalidUsername(errors.InvalidAttribute, errors.InputError):
@@ -30,7 +30,7 @@ class InvalidUsername(errors.InvalidAttribute, errors.InputError):
 
 def check_username(username: str, system: str | None = None) -> str:
     """Return ``username`` unchanged, or raise `InvalidUsername` saying what is allowed."""
-    if not isinstance(username, str) or not _USERNAME.fullmatch(username):
+    if not isinstance(username, str) or not USERNAME.fullmatch(username):
         raise InvalidUsername(
             f"invalid VPN username {username!r}: use letters, digits and . _ @ - "
             "(starting with a letter or digit, at most 64 characters); nothing was changed",

@@ -8,6 +8,11 @@ new CRL *before* killing the tunnels: a tunnel killed while its certificate
 still verifies simply reconnects, one killed after the CRL is in place is
 refused (``certificate revoked``) — OpenVPN re-reads the CRL on every
 connection, no restart needed.
+
+A person's certificates are those whose CN is their username in any case
+(``CN=Alice`` is alice's), as LDAP, Keycloak and SCIM match usernames: read
+as no one's, a tunnel of ``CN=Alice`` would outlive alice's termination.
+easy-rsa and ``kill`` are given each certificate's own CN.
 """
 
 from __future__ import annotations
@@ -79,7 +84,7 @@ class OpenVpnConnector(
         )
         self.password = s.management_password
         self.timeout = s.timeout
-        self.server_names = frozenset(s.server_names)
+        self.server_names = frozenset(n.casefold() for n in s.server_names)
         self.profile: ProfileSettings | None = None
         if s.profile_dir is not None and s.remote is not None:
             self.profile = ProfileSettings(
@@ -98,12 +103,16 @@ class OpenVpnConnector(
     def _person(self, username: str) -> str:
         """The CN for ``username``; never the server's own certificate (offboarding it would stop the VPN)."""
         cn = check_username(username, self.name)
-        if cn in self.server_names:
+        if cn.casefold() in self.server_names:
             raise InvalidUsername(
                 f"{cn!r} names a server certificate (server_names), not a person; nothing was changed",
                 system=self.name,
             )
         return cn
+
+    def _server(self, cn: str | None) -> bool:
+        """Whether ``cn`` is one of ``server_names``, in any case."""
+        return cn is not None and cn.casefold() in self.server_names
 
     def _boundary(self, what: str) -> Any:
         return translate(what, self.name)
@@ -125,6 +134,8 @@ class OpenVpnConnector(
 
     def _state(self, cn: str, records: list[CertRecord], crl: CrlInfo, live: list[ClientRow]) -> AccountState:
         now = self.clock()
+        live = [row for row in live if same(row.common_name, cn)]
+        names = sorted({r.cn for r in records if r.cn} | {row.common_name for row in live}) or [cn]
         credentials = tuple(
             Credential(
                 "certificate",
@@ -139,7 +150,7 @@ class OpenVpnConnector(
         return AccountState(
             system=self.name,
             username=cn,
-            ref=f"CN={cn}",
+            ref=", ".join(f"CN={name}" for name in names),
             enabled=valid,
             entitlements=frozenset({VPN_ACCESS}) if valid else frozenset(),
             sessions=tuple(
@@ -149,14 +160,13 @@ class OpenVpnConnector(
                     f" since {row.connected_since}",
                 )
                 for row in live
-                if row.common_name == cn
             ),
             credentials=credentials,
             attributes={"crl_next_update": crl.next_update.isoformat() if crl.next_update else None},
         )
 
     def _read(self, cn: str) -> tuple[list[CertRecord], CrlInfo]:
-        records = [r for r in self.pki.records() if r.cn == cn]
+        records = [r for r in self.pki.records() if same(r.cn, cn)]
         return records, self.pki.crl_info(self.crl_path)
 
     # base ---------------------------------------------------------------------
@@ -168,7 +178,7 @@ class OpenVpnConnector(
             with self._management() as mgmt:
                 version = mgmt.command("version", multiline=True)
         first = version.lines[0] if version.lines else "OpenVPN"
-        valid = sum(1 for r in records if r.cn not in self.server_names and self._works(r, crl, self.clock()))
+        valid = sum(1 for r in records if not self._server(r.cn) and self._works(r, crl, self.clock()))
         until = f"valid until {crl.next_update:%Y-%m-%d}" if crl.next_update else "not installed"
         return (
             f"{first} at {describe(self.address)}; PKI {self.pki.pki_dir}: "
@@ -183,12 +193,15 @@ class OpenVpnConnector(
             records, crl = self._read(cn)
             with self._management() as mgmt:
                 live = self._clients(mgmt)
-        if not records and not any(row.common_name == cn for row in live):
+        if not records and not any(same(row.common_name, cn) for row in live):
             return None
         return self._state(cn, records, crl, live)
 
     def iter_accounts(self) -> Iterator[AccountState]:
-        """Every CN in the index (servers excepted) and every CN with a tunnel, from one read of each."""
+        """Every CN in the index (servers excepted) and every CN with a tunnel, from one read of each.
+
+        Each person once, named in lower case (casefolded): ``CN=Alice`` is alice's account.
+        """
         with self._boundary("list accounts"):
             records = self.pki.records()
             crl = self.pki.crl_info(self.crl_path)
@@ -196,11 +209,11 @@ class OpenVpnConnector(
                 live = self._clients(mgmt)
         by_cn: dict[str, list[CertRecord]] = {}
         for record in records:
-            if record.cn and record.cn not in self.server_names:
-                by_cn.setdefault(record.cn, []).append(record)
+            if record.cn and not self._server(record.cn):
+                by_cn.setdefault(record.cn.casefold(), []).append(record)
         for row in live:
-            if row.common_name not in self.server_names:
-                by_cn.setdefault(row.common_name, [])
+            if not self._server(row.common_name):
+                by_cn.setdefault(row.common_name.casefold(), [])
         for cn in sorted(by_cn):
             yield self._state(cn, by_cn[cn], crl, live)
 
@@ -215,7 +228,7 @@ class OpenVpnConnector(
             now = self.clock()
             held = [r for r in records if r.status == "V" and self._works(r, crl, now)]
             if held:
-                return self._ensure_profile(cn, held[-1].serial)
+                return self._ensure_profile(held[-1].cn or cn, held[-1].serial)
             self.pki.issue_client(cn)
             serial = self.pki.cert_serial(self.pki.cert_path(cn))
             detail = f"certificate {serial} issued to {cn}"
@@ -253,7 +266,7 @@ class OpenVpnConnector(
                 now = self.clock()
                 working = [r for r in records if self._works(r, crl, now)]
                 if working:
-                    self._revoke_and_install(cn, working)
+                    self._revoke_and_install(working)
             killed = self._kill(cn)
         if not records and not killed:
             return Result(Outcome.ABSENT, f"no certificate for {cn}")
@@ -277,14 +290,14 @@ class OpenVpnConnector(
                 return Result(Outcome.ABSENT, f"{cn} holds no certificate {serial}")
             if not self._works(record, crl, self.clock()):
                 return Result(Outcome.UNCHANGED, f"certificate {serial} is already refused by the server")
-            self._revoke_and_install(cn, [record])
+            self._revoke_and_install([record])
         return Result(Outcome.UPDATED, f"certificate {serial} revoked; CRL installed at {self.crl_path}")
 
     def end_sessions(self, username: str) -> Result:
         cn = self._person(username)
         with self._lock, self._boundary(f"end the tunnels of {cn}"):
             killed = self._kill(cn)
-            has_certificate = killed or any(r.cn == cn for r in self.pki.records())
+            has_certificate = killed or any(same(r.cn, cn) for r in self.pki.records())
         if killed:
             return Result(Outcome.UPDATED, f"{killed} tunnel(s) killed")
         return Result(Outcome.UNCHANGED if has_certificate else Outcome.ABSENT, "no live tunnel")
@@ -320,7 +333,7 @@ class OpenVpnConnector(
 
     # helpers ------------------------------------------------------------------
 
-    def _revoke_and_install(self, cn: str, records: list[CertRecord]) -> None:
+    def _revoke_and_install(self, records: list[CertRecord]) -> None:
         """Revoke in easy-rsa (unless the index already says so), then install the new CRL.
 
         A certificate easy-rsa cannot find by name is skipped and reported
@@ -330,8 +343,9 @@ class OpenVpnConnector(
         refused: NotRevocableByName | None = None
         for record in records:
             if record.status != "R":
+                assert record.cn is not None  # a person's certificate: chosen by its CN
                 try:
-                    self.pki.revoke(cn, record.serial)
+                    self.pki.revoke(record.cn, record.serial)  # easy-rsa's file name: the CN as issued
                 except NotRevocableByName as exc:
                     refused = refused or exc
                     continue
@@ -357,16 +371,21 @@ class OpenVpnConnector(
         return installed
 
     def _kill(self, cn: str) -> int:
-        """Kill every live tunnel of ``cn``; return how many were up. Read back until they are gone."""
+        """Kill every live tunnel of ``cn``, in any case; return how many were up. Read back until gone.
+
+        ``kill`` matches its CN exactly, so each spelling is killed by name; one
+        that equals a checked username when casefolded holds no space or quote.
+        """
         with self._management() as mgmt:
-            live = [row for row in self._clients(mgmt) if row.common_name == cn]
+            live = [row for row in self._clients(mgmt) if same(row.common_name, cn)]
             if not live:
                 return 0
-            reply = mgmt.command(f"kill {cn}")
-            if not reply.ok and "not found" not in reply.message:
-                raise errors.PermanentError(
-                    f"kill {cn} refused by OpenVPN: {reply.message}", system=self.name
-                )
+            for name in sorted({row.common_name for row in live}):
+                reply = mgmt.command(f"kill {name}")
+                if not reply.ok and "not found" not in reply.message:
+                    raise errors.PermanentError(
+                        f"kill {name} refused by OpenVPN: {reply.message}", system=self.name
+                    )
             killed = {row.client_id for row in live}
             self._wait_gone(mgmt, cn, killed)
         return len(live)
@@ -383,13 +402,18 @@ class OpenVpnConnector(
             retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
         )
         still = polling(
-            lambda: [r for r in self._clients(mgmt) if r.common_name == cn and r.client_id in client_ids]
+            lambda: [r for r in self._clients(mgmt) if same(r.common_name, cn) and r.client_id in client_ids]
         )
         if still:
             raise errors.TransientError(
                 f"{len(still)} tunnel(s) of {cn} still listed {self.timeout:g}s after kill",
                 system=self.name,
             )
+
+
+def same(cn: str | None, username: str) -> bool:
+    """Whether a certificate's CN names this person: usernames match in any case."""
+    return cn is not None and cn.casefold() == username.casefold()
 
 
 def _only_vpn_access(entitlement: Entitlement) -> None:

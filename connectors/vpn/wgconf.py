@@ -10,12 +10,19 @@ A peer names its person with a comment in its block, ``# user = alice``
 ``[Peer]`` belong to that block too, as many tools write them there.
 A removed block leaves one comment behind, ``# user-removed = alice <key>
 <when>``, which WireGuard ignores and which keeps the history readable.
+
+A comment that starts like the person comment but does not name one person
+(``# user = alice (laptop)``), or a block naming two, is `UnreadablePeer`:
+skipped, it would leave a live peer to nobody, and a leaver's termination
+would find nothing to remove.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from iam.connectors.vpn.names import USERNAME
 
 _SECTION = re.compile(r"^\s*\[([A-Za-z]+)\]\s*$")
 _SETTING = re.compile(r"^\s*([A-Za-z]+)\s*=\s*(.*?)\s*$")
@@ -34,9 +41,22 @@ class PeerBlock:
     end: int
 
 
-def _comment_user(line: str, comment_key: str) -> str | None:
-    found = re.match(rf"^\s*#\s*{re.escape(comment_key)}\s*[=:]\s*(\S+)\s*$", line, re.I)
-    return found.group(1) if found else None
+class UnreadablePeer(ValueError):
+    """A ``[Peer]`` block whose person comment cannot be read (the message names the line)."""
+
+
+def _comment_user(line: str, comment_key: str, number: int) -> str | None:
+    """The person a ``# <comment_key> = <username>`` line names; None for any other line."""
+    head = re.match(rf"\s*#\s*{re.escape(comment_key)}\s*[=:]", line, re.I)
+    if not head:
+        return None
+    name = line[head.end() :].strip()
+    if not USERNAME.fullmatch(name):
+        raise UnreadablePeer(
+            f"line {number}, {line.strip()[:80]!r}, does not name one person: "
+            f"write '# {comment_key} = <username>'"
+        )
+    return name
 
 
 def _sections(lines: list[str]) -> list[tuple[str, int, int]]:
@@ -63,8 +83,11 @@ def parse_peers(text: str, comment_key: str = "user") -> list[PeerBlock]:
         if name != "peer":
             continue
         key, ips, user = None, [], None
-        for line in lines[start:end]:
-            user = user or _comment_user(line, comment_key)
+        for number, line in enumerate(lines[start:end], start + 1):
+            named = _comment_user(line, comment_key, number)
+            if named and user and named.casefold() != user.casefold():
+                raise UnreadablePeer(f"line {number}: a second person, {named}, for the peer of {user}")
+            user = user or named
             setting = _SETTING.match(line)
             if setting and setting.group(1).lower() == "publickey":
                 key = setting.group(2)

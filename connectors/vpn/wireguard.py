@@ -11,13 +11,19 @@ A live session is a peer whose last handshake is recent (``live_seconds``):
 WireGuard rekeys every two minutes, so an older handshake means no tunnel.
 
 Who holds which peer is read from those files, so a configuration or peers
-file that does not exist, or a peers-file value that is not a public key, is
-`errors.IncompleteRead` naming the setting: read as "nobody has a peer" it
-would let a leaver's live peer pass for none.
+file that does not exist, a person comment that cannot be read, or a
+peers-file value that is not a public key, is `errors.IncompleteRead` naming
+the setting or the line: read as "nobody has a peer" it would let a leaver's
+live peer pass for none. A peer tied to no one, saved or live, is listed as
+an account of its own (`unattributed`), so a sweep reports it as an orphan.
+
+Names match in any case, as LDAP, Keycloak and SCIM match usernames: a peer
+of ``# user = Alice`` is alice's, and accounts are listed casefolded.
 """
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -37,6 +43,15 @@ from iam.contract import Op, StepSpec
 from iam.model import AccountState, Credential, Entitlement, Outcome, Result, Session
 
 VPN_ACCESS = Entitlement("vpn", "access")
+
+
+def unattributed(key: str) -> str:
+    """The account name of a peer no person is tied to: ``peer-`` and its key in base32.
+
+    Base32 in lower case is a valid username in every case, so a sweep can
+    report it and ``iam offboard`` can remove it like anyone's.
+    """
+    return "peer-" + base64.b32encode(base64.b64decode(key)).decode().rstrip("=").lower()
 
 
 class WireGuardConnector(
@@ -97,24 +112,34 @@ class WireGuardConnector(
             )
         return self.config_path.read_text(encoding="utf-8")
 
-    def _mapping(self, only: str | None = None) -> dict[str, set[str]]:
-        """{username: keys} from the config comments and the peers file.
+    def _peers(self, text: str) -> list[wgconf.PeerBlock]:
+        """The saved peers; a person comment that cannot be read is an error naming its line."""
+        try:
+            return wgconf.parse_peers(text, self.comment_key)
+        except wgconf.UnreadablePeer as exc:
+            raise errors.IncompleteRead(
+                f"{self.config_path} (systems.{self.name}.config_path), {exc}; until then nobody can "
+                "tell whose that peer is",
+                system=self.name,
+            ) from None
+
+    def _mapping(self, text: str, peers: list[wgconf.PeerBlock], only: str | None) -> dict[str, set[str]]:
+        """{casefolded username: keys} from the config comments and the peers file.
 
         The keys of ``only`` (of everyone when None) must all be readable; a
         malformed peers-file entry of someone else does not stop this read.
         """
         keys: dict[str, set[str]] = {}
-        text = self._config()
-        for peer in wgconf.parse_peers(text, self.comment_key):
+        for peer in peers:
             if peer.username:
-                keys.setdefault(peer.username, set()).add(peer.public_key)
+                keys.setdefault(peer.username.casefold(), set()).add(peer.public_key)
         for user, key in wgconf.removed_peers(text, self.comment_key):
-            keys.setdefault(user, set()).add(key)
+            keys.setdefault(user.casefold(), set()).add(key)
         if self.peers_file is not None:
             listed, unreadable = self._peers_file()
             for user, found in listed.items():
                 keys.setdefault(user, set()).update(found)
-            wanted = [only] if only is not None else sorted(unreadable)
+            wanted = [only.casefold()] if only is not None else sorted(unreadable)
             for user in wanted:
                 if user in unreadable:
                     raise errors.IncompleteRead(
@@ -126,18 +151,23 @@ class WireGuardConnector(
         return keys
 
     def _peers_file(self) -> tuple[dict[str, set[str]], dict[str, int]]:
-        """{username: keys} from ``peers_file``, and how many values of whom are not public keys.
+        """{casefolded username: keys} from ``peers_file``, and how many values of whom are not public keys.
 
         A value that is not a key is never used (it would reach a wg command line).
         """
         assert self.peers_file is not None
         where = f"{self.peers_file} (systems.{self.name}.peers_file)"
         try:
-            data = yaml.safe_load(self.peers_file.read_text(encoding="utf-8")) or {}
+            data = yaml.load(self.peers_file.read_text(encoding="utf-8"), _PeersLoader) or {}
         except FileNotFoundError:
             raise errors.IncompleteRead(
                 f"the peers file {where} does not exist: point peers_file at it, or remove the setting",
                 system=self.name,
+            ) from None
+        except yaml.MarkedYAMLError as exc:
+            line = f"line {exc.problem_mark.line + 1}: " if exc.problem_mark else ""
+            raise errors.IncompleteRead(
+                f"{where}, {line}{exc.problem}: correct the file", system=self.name
             ) from None
         except yaml.YAMLError:
             data = None
@@ -148,11 +178,12 @@ class WireGuardConnector(
         keys: dict[str, set[str]] = {}
         unreadable: dict[str, int] = {}
         for user, values in data.items():
+            name = str(user).casefold()
             listed = [str(v) for v in ([values] if isinstance(values, str) else list(values or []))]
-            keys[str(user)] = {v for v in listed if wgconf.KEY.fullmatch(v)}
+            keys.setdefault(name, set()).update(v for v in listed if wgconf.KEY.fullmatch(v))
             bad = sum(1 for v in listed if not wgconf.KEY.fullmatch(v))
             if bad:
-                unreadable[str(user)] = bad
+                unreadable[name] = unreadable.get(name, 0) + bad
         return keys, unreadable
 
     def _state(
@@ -198,9 +229,21 @@ class WireGuardConnector(
     def _snapshot(
         self, only: str | None = None
     ) -> tuple[dict[str, set[str]], set[str], dict[str, str], dict[str, str]]:
-        mapping = self._mapping(only)
-        saved = {p.public_key for p in wgconf.parse_peers(self._config(), self.comment_key)}
-        return mapping, saved, self._table("latest-handshakes"), self._table("endpoints")
+        """Whose keys are which, the saved keys, handshakes and endpoints.
+
+        A key saved or live that no one is tied to is listed under its own
+        name (`unattributed`): left out, a live peer would belong to nobody.
+        """
+        text = self._config()
+        peers = self._peers(text)
+        mapping = self._mapping(text, peers, only)
+        saved = {p.public_key for p in peers}
+        live, endpoints = self._table("latest-handshakes"), self._table("endpoints")
+        tied = set().union(*mapping.values())
+        for key in (saved | set(live)) - tied:
+            if wgconf.KEY.fullmatch(key):  # any other value makes wg refuse the file: no peer
+                mapping[unattributed(key)] = {key}
+        return mapping, saved, live, endpoints
 
     # base and reading ---------------------------------------------------------
 
@@ -215,7 +258,7 @@ class WireGuardConnector(
         user = check_username(username, self.name)
         with translate(f"read {user}", self.name):
             mapping, saved, live, endpoints = self._snapshot(user)
-        keys = mapping.get(user)
+        keys = mapping.get(user.casefold())
         return self._state(user, keys, saved, live, endpoints) if keys else None
 
     def iter_accounts(self) -> Iterator[AccountState]:
@@ -238,7 +281,7 @@ class WireGuardConnector(
             )
         with self._lock, translate(f"grant vpn:access to {user}", self.name):
             mapping, saved, live, _ = self._snapshot(user)
-            if any(k in saved or k in live for k in mapping.get(user, ())):
+            if any(k in saved or k in live for k in mapping.get(user.casefold(), ())):
                 return Result(Outcome.UNCHANGED, "a peer is configured")
             address = self._free_address(s.address_pool)
             private = self._wg("genkey", what="generate a key").strip()
@@ -272,7 +315,7 @@ class WireGuardConnector(
         user = check_username(username, self.name)
         _only_vpn_access(entitlement)
         with self._lock, translate(f"revoke vpn:access of {user}", self.name):
-            keys = self._mapping(user).get(user)
+            keys = self._snapshot(user)[0].get(user.casefold())
             if not keys:
                 return Result(Outcome.ABSENT, f"no peer for {user}")
             removed = self._remove(user, keys)
@@ -286,7 +329,7 @@ class WireGuardConnector(
                 f"{credential_id!r} is not a WireGuard public key", system=self.name
             )
         with self._lock, translate(f"remove peer {credential_id} of {user}", self.name):
-            if credential_id not in self._mapping(user).get(user, set()):
+            if credential_id not in self._snapshot(user)[0].get(user.casefold(), set()):
                 return Result(Outcome.ABSENT, f"{user} has no peer {credential_id}")
             removed = self._remove(user, {credential_id})
         return Result(Outcome.UPDATED if removed else Outcome.UNCHANGED, f"peer {credential_id} removed")
@@ -314,7 +357,7 @@ class WireGuardConnector(
             replace_file(self.config_path, text.encode(), mode=None)
             changed += dropped
         left_live = keys & set(self._table("latest-handshakes"))
-        left_saved = keys & {p.public_key for p in wgconf.parse_peers(self._config(), self.comment_key)}
+        left_saved = keys & {p.public_key for p in self._peers(self._config())}
         if left_live or left_saved:
             raise errors.PermanentError(
                 f"peers still present after removal: {', '.join(sorted(left_live | left_saved))}",
@@ -327,7 +370,7 @@ class WireGuardConnector(
         text = self._config()
         used = {
             ipaddress.ip_interface(value).ip
-            for value in [ip for p in wgconf.parse_peers(text, self.comment_key) for ip in p.allowed_ips]
+            for value in [ip for p in self._peers(text) for ip in p.allowed_ips]
             + wgconf.interface_addresses(text)
             + [ip for v in self._table("allowed-ips").values() for ip in v.split() if "/" in ip]
         }
@@ -337,6 +380,27 @@ class WireGuardConnector(
             if host not in used:
                 return f"{host}/{network.max_prefixlen}"
         raise errors.PermanentError(f"no free address left in {pool}", system=self.name)
+
+
+class _PeersLoader(yaml.SafeLoader):
+    """YAML with every username as written.
+
+    YAML 1.1 reads the key ``0123`` as 83, ``no`` as False and ``1_000`` as
+    1000, and keeps only the last of a key given twice: each would hide live
+    peers from the person they belong to.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                key.tag = "tag:yaml.org,2002:str"
+                if key.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        problem=f"{key.value!r} is listed twice", problem_mark=key.start_mark
+                    )
+                seen.add(key.value)
+        return super().construct_mapping(node, deep)
 
 
 def _only_vpn_access(entitlement: Entitlement) -> None:

@@ -705,3 +705,30 @@ def test_an_offboarding_with_an_unrevocable_certificate_revokes_the_rest_and_end
     assert lab.live("alice") is None
     wait_for(lambda: re.search(REVOKED.format(cn="alice"), lab.server_log()), 30, "alice refused")
     assert lab.live("bob") is not None
+
+
+def test_a_certificate_whose_cn_differs_in_case_is_the_persons(lab: OpenVpnLab) -> None:
+    """CN=Carol is carol's, as her directory and SSO accounts are: read as no one's, offboarding
+    carol ended with no account here (which counts toward complete) while her tunnel stayed up."""
+    easyrsa(lab.pki, "build-client-full", "Carol", "nopass")
+    lab.start_client("Carol")
+    lab.wait_connected("Carol")
+    connector = OpenVpnConnector("vpn", lab.settings())
+    listed = {s.username: s for s in connector.iter_accounts()}
+    assert set(listed) == {"alice", "bob", "carol"} and listed["carol"].ref == "CN=Carol"
+    assert len(listed["carol"].sessions) == 1  # a sweep gives carol's tunnel to carol
+    with pytest.raises(InvalidUsername, match="server certificate"):
+        connector.read_account("Server")  # the server's certificate is never a person's, in any case
+
+    run = lab.iam(lab.iam_config(), "offboard", "carol", "--reason", "left", "--yes", "--format", "json")
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = json.loads(run.stdout)
+    (vpn,) = report["systems"]
+    assert report["status"] == "complete" and vpn["remaining"] == []
+    assert [(s["op"], s["outcome"]) for s in vpn["steps"]] == [
+        ("revoke_credential", "updated"),
+        ("end_sessions", "updated"),
+    ]
+    assert vpn["steps"][0]["target"] in revoked_serials(lab.crl)
+    wait_for(lambda: re.search(REVOKED.format(cn="Carol"), lab.server_log()), 30, "Carol refused")
+    assert lab.live("Carol") is None

@@ -11,14 +11,21 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+import yaml
 from iam.connectors.vpn import InvalidUsername, WireGuardConnector
+from iam.connectors.vpn.wireguard import unattributed
 
-from iam import contract, errors
+from iam import contract, errors, sweep
+from iam import store as store_module
+from iam.config import Config, RetryPolicy, SystemConfig
 from iam.contract import Op
 from iam.model import Entitlement, Outcome
+from iam.runtime import Runtime
 from tests.integration.vpn_fixtures import Cleanup, WireGuardLab, require, wait_for, wg_keypair
 from tests.support.conformance import MISSING, ConnectorConformance, Unreadable
 
@@ -199,3 +206,131 @@ def test_a_wg_quick_file_keeps_its_interface_lines_and_still_loads(
     plain.write_text(stripped)
     lab.server.run("wg", "setconf", lab.server_if, str(plain))  # accepted: a restart works
     assert lab.server_peers() == {lab.bob_pub}
+
+
+def test_peers_file_usernames_are_read_as_written(lab: WireGuardLab) -> None:
+    """YAML 1.1 would read 0123 as 83, no as False and 1_000 as 1000: their live peers would be nobody's."""
+    keys = {}
+    for n, user in enumerate(["0123", "no", "1_000"]):
+        keys[user] = wg_keypair()[1]
+        address = f"10.66.0.{20 + n}/32"
+        lab.server.run("wg", "set", lab.server_if, "peer", keys[user], "allowed-ips", address)
+        lab.config.write_text(
+            lab.config.read_text() + f"\n[Peer]\nPublicKey = {keys[user]}\nAllowedIPs = {address}\n"
+        )
+    peers_file = lab.root / "peers.yaml"
+    peers_file.write_text("".join(f"{user}: [{key}]\n" for user, key in keys.items()))
+    connector = WireGuardConnector("wg", lab.settings(peers_file=str(peers_file)))
+
+    assert {s.username for s in connector.iter_accounts()} == {"alice", "bob", *keys}
+    for user, key in keys.items():
+        state = connector.read_account(user)
+        assert state is not None and [c.id for c in state.credentials if c.active] == [key], user
+        assert connector.revoke(user, VPN).outcome == Outcome.UPDATED
+    assert lab.server_peers() == {lab.alice_pub, lab.bob_pub}
+
+
+def test_a_username_listed_twice_in_the_peers_file_is_an_error_naming_the_line(lab: WireGuardLab) -> None:
+    """YAML keeps only the last of two equal keys: the first one's peers would be nobody's."""
+    dan_pub, other_pub = wg_keypair()[1], wg_keypair()[1]
+    peers_file = lab.root / "peers.yaml"
+    peers_file.write_text(f"dan: [{dan_pub}]\nerin: []\ndan: [{other_pub}]\n")
+    connector = WireGuardConnector("wg", lab.settings(peers_file=str(peers_file)))
+    with pytest.raises(errors.IncompleteRead, match=r"peers_file\), line 3: 'dan' is listed twice"):
+        connector.read_account("dan")
+    with pytest.raises(errors.IncompleteRead, match="listed twice"):
+        list(connector.iter_accounts())
+
+
+def test_a_person_comment_that_cannot_be_read_is_an_error_naming_the_line(lab: WireGuardLab) -> None:
+    """Skipped, '# user = alice (laptop)' left alice's live peer to nobody: her termination found nothing."""
+    lab.config.write_text(lab.config.read_text().replace("# user = alice\n", "# user = alice (laptop)\n"))
+    connector = WireGuardConnector("wg", lab.settings())
+    unread = r"wg0\.conf \(systems\.wg\.config_path\), line 5, '# user = alice \(laptop\)', does not name one"
+    for read in (lambda: connector.read_account("alice"), lambda: list(connector.iter_accounts())):
+        with pytest.raises(errors.IncompleteRead, match=unread):
+            read()
+    with pytest.raises(errors.IncompleteRead, match="line 5"):
+        connector.revoke("bob", VPN)  # the unread peer may be bob's: nothing is changed on a guess
+    assert lab.server_peers() == {lab.alice_pub, lab.bob_pub}
+
+
+def wireguard_runtime(lab: WireGuardLab, connector: WireGuardConnector, people: list[str]) -> Runtime:
+    """A runtime over the lab's interface alone, ``people`` active in HR, each given vpn:access."""
+    policy = lab.root / "policy.yaml"
+    roles = {"remote": {"entitlements": {"wg": ["vpn:access"]}}}
+    policy.write_text(yaml.safe_dump({"roles": roles, "birthright": [{"role": "remote"}]}))
+    config = Config(
+        path=None,
+        store=str(lab.root / "iam.db"),
+        audit_log=str(lab.root / "audit.jsonl"),
+        retry=RetryPolicy(attempts=1, initial_wait=0.01, max_wait=0.01),
+        systems=(SystemConfig("wg", "wireguard", lab.settings()),),
+        policy=str(policy),
+    )
+    rt = Runtime(config, connectors={"wg": connector})
+    rows = [
+        {
+            "username": user,
+            "hr_id": f"H-{user}",
+            "status": "active",
+            "updated_at": datetime(2026, 1, 2, tzinfo=UTC),
+            "attributes": {"username": user, "hr_id": f"H-{user}", "status": "active"},
+        }
+        for user in people
+    ]
+    with rt.store.engine.begin() as db:
+        db.execute(sa.insert(store_module.identities), rows)
+    return rt
+
+
+def test_peers_tied_to_no_one_are_orphans_that_a_sweep_removes(
+    lab: WireGuardLab, connector: WireGuardConnector
+) -> None:
+    """A saved peer with no person comment, and a peer added by hand to the interface only."""
+    saved, by_hand = wg_keypair()[1], wg_keypair()[1]
+    block = f"\n[Peer]\nPublicKey = {saved}\nAllowedIPs = 10.66.0.7/32\n"
+    lab.config.write_text(lab.config.read_text() + block)
+    lab.restart_server()
+    lab.server.run("wg", "set", lab.server_if, "peer", by_hand, "allowed-ips", "10.66.0.8/32")
+    nobody = {unattributed(saved), unattributed(by_hand)}
+
+    listed = {s.username: s for s in connector.iter_accounts()}
+    assert set(listed) == {"alice", "bob", *nobody}
+    assert [c.id for c in listed[unattributed(by_hand)].credentials if c.active] == [by_hand]
+
+    with wireguard_runtime(lab, connector, ["alice", "bob"]) as rt:
+        result = sweep.sweep(rt, datetime.now(UTC))
+        assert result.summary.errors == {}
+        orphans = {f.account: f.why for f in result.findings if f.type == "orphan"}
+        assert set(orphans) == nobody and f"active wireguard-key {saved}" in orphans[unattributed(saved)]
+        done = sweep.remediate(rt, result, max_terminations=2)
+    assert sorted(r.status for r in done.runs) == ["complete", "complete"]
+    assert lab.server_peers() == {lab.alice_pub, lab.bob_pub}
+    assert f"PublicKey = {saved}" not in lab.config.read_text()
+    assert all(s.remaining_access() == [] for s in connector.iter_accounts() if s.username in nobody)
+
+
+def test_names_match_in_any_case(lab: WireGuardLab, connector: WireGuardConnector) -> None:
+    """'# user = Alice' and a peers-file 'Dan' are alice's and dan's, as their other accounts are:
+    read as no one's, their terminations ended with no account here while the peers stayed live."""
+    lab.config.write_text(lab.config.read_text().replace("# user = alice\n", "# user = Alice\n"))
+    dan_pub = wg_keypair()[1]
+    lab.server.run("wg", "set", lab.server_if, "peer", dan_pub, "allowed-ips", "10.66.0.9/32")
+    peers_file = lab.root / "peers.yaml"
+    peers_file.write_text(f"Dan: [{dan_pub}]\n")
+    connector = WireGuardConnector("wg", lab.settings(peers_file=str(peers_file)))
+    wait_for(lab.reaches_server, 20, "alice's tunnel to carry traffic")
+
+    with wireguard_runtime(lab, connector, ["alice", "bob", "dan"]) as rt:
+        result = sweep.sweep(rt, datetime.now(UTC))
+    assert result.summary.errors == {} and result.summary.accounts == {"wg": 3}
+    assert [f for f in result.findings if f.system == "wg"] == []  # each peer is its person's
+
+    state = connector.read_account("alice")
+    assert state is not None and [s.id for s in state.sessions] == [lab.alice_pub]
+    for step in connector.termination_steps(state):
+        assert contract.perform(connector, "alice", step).outcome == Outcome.UPDATED, step
+    assert connector.revoke("DAN", VPN).outcome == Outcome.UPDATED
+    assert lab.server_peers() == {lab.bob_pub} and not lab.reaches_server()
+    assert f"PublicKey = {lab.alice_pub}" not in lab.config.read_text()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from iam.connectors.vpn.wgconf import (
     KEY,
+    UnreadablePeer,
     add_peer,
     interface_addresses,
     parse_peers,
@@ -87,3 +89,25 @@ def test_added_peers_are_found_again() -> None:
 def test_keys_are_recognised() -> None:
     assert all(KEY.fullmatch(k) for k in (A, B, C, D))
     assert not KEY.fullmatch("not a key") and not KEY.fullmatch(A[:-2] + "B=")
+
+
+@pytest.mark.parametrize(
+    ("comment", "why"),
+    [
+        ("# user = alice (laptop)", r"line 7, '# user = alice \(laptop\)', does not name one person"),
+        ("# user =", "line 7, '# user =', does not name one person"),
+        ("# User: alice, bob", "line 7, '# User: alice, bob', does not name one person"),
+        ("# user = alice\n# user = bob", "line 8: a second person, bob, for the peer of alice"),
+    ],
+)
+def test_a_person_comment_that_cannot_be_read_is_an_error_naming_its_line(comment: str, why: str) -> None:
+    """Skipped, it would leave a live peer to nobody."""
+    with pytest.raises(UnreadablePeer, match=why):
+        parse_peers(CONFIG.replace("# user = alice", comment))
+
+
+def test_other_comments_are_no_person_comments() -> None:
+    text = CONFIG.replace("# a printer, nobody's", "# username = x y\n# user-removed = bob x\n# users: a, b")
+    assert [p.username for p in parse_peers(text)] == ["alice", "bob", None]
+    same = CONFIG.replace("# user = alice", "# user = Alice\n#user=alice")  # one person, two spellings
+    assert parse_peers(same)[0].username == "Alice"
