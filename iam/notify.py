@@ -28,7 +28,7 @@ from tenacity import Retrying, stop_after_attempt, wait_exponential
 from iam.documents import Document, invalid
 from iam.errors import InputError
 from iam.report import KeptNotification, KeptNotificationList
-from iam.secrets import Secret, SecretSetting, redact
+from iam.secrets import SecretSetting, UnavailableSecret, redact, register
 
 Kind = Literal[
     "run_partial",
@@ -62,6 +62,21 @@ class WebhookSettings(Document):
     ca_file: str | None = None
     verify_tls: bool = Field(default=True, description="false turns TLS certificate checks off, by name")
     timeout: float = Field(default=10, gt=0)
+
+    @model_validator(mode="after")
+    def _an_http_url(self) -> WebhookSettings:
+        """Refuse a URL no POST can go to (never quoting it); register httpx's spelling of it as a
+        secret too: httpx lower-cases the host and drops a default port, and its errors quote that."""
+        if isinstance(self.url, UnavailableSecret):
+            return self
+        try:
+            url = httpx.URL(self.url.reveal())
+        except httpx.InvalidURL:
+            url = None
+        if url is None or url.scheme not in ("http", "https") or not url.host:
+            raise invalid("url", "not an http:// or https:// URL with a host (a secret: not shown)")
+        register(str(url))
+        return self
 
 
 class NotificationSettings(Document):
@@ -119,11 +134,20 @@ def _send_mail(settings: EmailSettings, to: str, subject: str, text: str) -> Non
         smtp.send_message(message)
 
 
+class WebhookFailed(Exception):
+    """A webhook delivery that failed, told by host and status or error class only: a webhook's
+    path and query are its token, and httpx quotes the whole URL in its messages."""
+
+
 def _post(hook: WebhookSettings, body: Mapping[str, Any]) -> None:
-    url = hook.url.reveal() if isinstance(hook.url, Secret) else str(hook.url)
-    verify: ssl.SSLContext | bool = _tls(hook.ca_file, hook.verify_tls) if url.startswith("https") else True
-    response = httpx.post(url, json=dict(body), timeout=hook.timeout, verify=verify)
-    response.raise_for_status()
+    url = httpx.URL(hook.url.reveal())
+    verify: ssl.SSLContext | bool = _tls(hook.ca_file, hook.verify_tls) if url.scheme == "https" else True
+    try:
+        response = httpx.post(url, json=dict(body), timeout=hook.timeout, verify=verify)
+    except Exception as exc:
+        raise WebhookFailed(f"{type(exc).__name__} posting to {url.host}") from None
+    if not response.is_success:
+        raise WebhookFailed(f"{url.host} answered HTTP {response.status_code}")
 
 
 class Outbox(Protocol):

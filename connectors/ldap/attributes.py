@@ -17,10 +17,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import ldap3
-from iam.connectors.ldap.dn import norm
 
 from iam import errors
 from iam.contract import AttributeDelta
+from iam.dn import norm
 
 #: Where each HR field goes, per flavor. The ``attributes`` setting replaces a map whole.
 DEFAULT_MAPS: dict[str, dict[str, str]] = {

@@ -28,11 +28,6 @@ from typing import Any
 import ldap3
 from iam.connectors.ldap.attributes import AttributeMap
 from iam.connectors.ldap.disabling import disable_method
-from iam.connectors.ldap.dn import first_ava
-from iam.connectors.ldap.dn import norm as _norm
-from iam.connectors.ldap.dn import same as _same_dn
-from iam.connectors.ldap.dn import under as _under
-from iam.connectors.ldap.dn import within as _within
 from iam.connectors.ldap.lockout import LockoutPolicies
 from iam.connectors.ldap.memberships import Memberships
 from iam.connectors.ldap.primary_group import PrimaryGroups
@@ -52,6 +47,11 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn, safe_dn, to_dn
 
 from iam import contract, errors
+from iam.dn import first_ava
+from iam.dn import norm as _norm
+from iam.dn import same as _same_dn
+from iam.dn import under as _under
+from iam.dn import within as _within
 from iam.model import AccountState, Entitlement, Outcome, Result
 
 LOCKED_PASSWORD_PREFIX = "{CRYPT}!"  # crypt() never yields "!": no password matches

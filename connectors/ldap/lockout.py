@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import ldap3
-from iam.connectors.ldap.dn import norm as _norm
-from iam.connectors.ldap.dn import within as _within
 from iam.connectors.ldap.session import LdapSession
 
 from iam import errors
+from iam.dn import norm as _norm
+from iam.dn import within as _within
 
 PPOLICY_LOCKED = "000001010000Z"  # "locked by an administrator", never expires
 CONFIG_BASE = "cn=config"

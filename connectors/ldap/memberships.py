@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from iam.connectors.ldap.dn import norm
-
+from iam.dn import norm
 from iam.model import Entitlement
 
 _NONE: frozenset[Entitlement] = frozenset()

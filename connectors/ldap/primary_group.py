@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import ldap3
-from iam.connectors.ldap.dn import domain_of
 from iam.connectors.ldap.session import ALREADY_EXISTS, NO_SUCH_OBJECT, SUCCESS, VALUE_EXISTS, LdapSession
 from ldap3.utils.conv import escape_filter_chars
 
 from iam import errors
+from iam.dn import domain_of
 
 DOMAIN_USERS_RID = 513
 

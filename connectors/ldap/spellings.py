@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from iam.connectors.ldap.dn import norm
-
+from iam.dn import norm
 from iam.errors import ConfigError
 from iam.model import Entitlement
 

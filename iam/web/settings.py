@@ -10,7 +10,8 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
-from iam.documents import Document
+from iam import dn
+from iam.documents import Document, invalid
 from iam.secrets import SecretSetting
 
 
@@ -49,29 +50,84 @@ class LdapSignIn(Document):
 class RoleRule(Document):
     """Who holds a role: any one of these groups, identity-provider roles or usernames."""
 
-    groups: list[str] = Field(default=[], description="group names, paths (/staff/auditors) or DNs")
+    groups: list[str] = Field(
+        default=[],
+        description="a DN (that directory group only), a /path (that identity-provider group "
+        "only) or a bare name (any group of that name, wherever it is)",
+    )
     roles: list[str] = Field(default=[], description="the identity provider's realm or client roles")
     users: list[str] = Field(default=[], description="usernames")
+
+    @model_validator(mode="after")
+    def _groups_named(self) -> Self:
+        for name in self.groups:
+            if not _well_formed(name.strip()):
+                raise invalid("groups", f"{name!r} names no group: give a name, a /path or a DN")
+        return self
 
     def matches(self, username: str, groups: frozenset[str], roles: frozenset[str]) -> bool:
         return (
             username in self.users
             or bool(roles & set(self.roles))
-            or bool(groups & {_group_key(g) for g in self.groups})
+            or bool(groups & {_rule_key(g) for g in self.groups})
         )
 
 
-def _group_key(name: str) -> str:
-    """One spelling of a group: ``/staff/auditors``, ``auditors`` and ``cn=auditors,ou=...`` are one."""
-    name = name.strip().lower()
-    if "=" in name.split(",", 1)[0]:  # a DN: its first value
-        return name.split(",", 1)[0].split("=", 1)[1].strip()
-    return name.rstrip("/").rsplit("/", 1)[-1]
+# A group is compared by one key of the kind its rule is: a DN rule by the whole DN (canonical,
+# as the directory compares DNs), a path rule by the whole path, a bare name by the group's own
+# name. Cutting a rule to its first value made any namesake elsewhere in the tree match it.
 
 
-def group_keys(names: list[str]) -> frozenset[str]:
-    """The groups a person is in, spelled as `RoleRule` compares them."""
-    return frozenset(_group_key(n) for n in names if n.strip())
+def _is_dn(name: str) -> bool:
+    return "=" in name.split(",", 1)[0]
+
+
+def _well_formed(name: str) -> bool:
+    """Whether a rule names a group: no empty path segment, no RDN without attribute or value."""
+    if name.startswith("/"):
+        segments = name.rstrip("/").split("/")[1:]
+        return bool(segments) and all(segments)
+    if _is_dn(name):
+        avas = [rdn.partition("=") for rdn in dn.rdns(name)]
+        return all(attr.strip() and value.strip() for attr, _, value in avas)
+    return bool(name)
+
+
+def _path(name: str) -> str:
+    return name.strip().rstrip("/").lower()
+
+
+def _rule_key(name: str) -> str:
+    name = name.strip()
+    if name.startswith("/"):
+        return "path:" + _path(name)
+    if _is_dn(name):
+        return "dn:" + dn.norm(name)
+    return "name:" + name.lower()
+
+
+def directory_group_keys(dns: list[str]) -> frozenset[str]:
+    """The groups the directory lists for a person (DNs), as `RoleRule` compares them: whole,
+    and by their own name (the first RDN's value) for rules given as a bare name."""
+    keys: set[str] = set()
+    for value in (v.strip() for v in dns):
+        if _is_dn(value):
+            keys |= {"dn:" + dn.norm(value), "name:" + dn.first_ava(value)[1].lower()}
+        elif value:
+            keys.add("name:" + value.lower())
+    return frozenset(keys)
+
+
+def idp_group_keys(names: list[str]) -> frozenset[str]:
+    """The groups an identity provider's claim lists (``/a/b`` paths or bare names, never DNs:
+    a group's name there is free text), as `RoleRule` compares them."""
+    keys: set[str] = set()
+    for value in (v.strip() for v in names):
+        if value.startswith("/") and _path(value):
+            keys |= {"path:" + _path(value), "name:" + _path(value).rsplit("/", 1)[-1]}
+        elif value:
+            keys.add("name:" + value.lower())
+    return frozenset(keys)
 
 
 class WebRoles(Document):

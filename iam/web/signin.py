@@ -15,7 +15,7 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.dn import escape_rdn
 
 from iam.web.session import WebUser
-from iam.web.settings import LdapSignIn, OidcSettings, WebSettings, group_keys
+from iam.web.settings import LdapSignIn, OidcSettings, WebSettings, directory_group_keys, idp_group_keys
 
 
 class SignInRefused(Exception):
@@ -43,7 +43,7 @@ def ldap_sign_in(web: WebSettings, settings: LdapSignIn, username: str, password
             conn.unbind()
     except LDAPException:
         raise SignInRefused("the directory could not be reached; try again later") from None
-    groups = group_keys([str(g) for g in _values(entry.get(settings.groups_attribute))])
+    groups = directory_group_keys([str(g) for g in _values(entry.get(settings.groups_attribute))])
     name = next(iter(_values(entry.get("cn"))), username)
     return WebUser(username, str(name), web.roles_of(username, groups, frozenset()))
 
@@ -59,7 +59,7 @@ def oidc_user(web: WebSettings, settings: OidcSettings, claims: dict[str, Any]) 
     username = claims.get(settings.username_claim)
     if not isinstance(username, str) or not username:
         raise SignInRefused(f"the identity provider sent no {settings.username_claim}")
-    groups = group_keys([str(g) for g in _values(claims.get(settings.groups_claim))])
+    groups = idp_group_keys([str(g) for g in _values(claims.get(settings.groups_claim))])
     roles = frozenset(
         str(r)
         for r in [

@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import Directory
 from tests.support.company import groups_of
 from tests.support.console import HOSTILE, PASSWORDS, Console, start_console
+from tests.support.slapd import BASE_DN
 
 
 @pytest.fixture
@@ -164,6 +165,29 @@ def test_roles_come_from_the_directory_groups_named_in_the_config(console: Conso
     operator = sign_in(console, "ops").get("/").text
     assert "Your roles: auditor, reviewer" in auditor
     assert "Your roles: operator, reviewer" in operator
+
+
+def test_a_dn_rule_gives_the_role_to_that_group_however_spelt_and_never_to_a_namesake_elsewhere(
+    company: Path, directory: Directory, tmp_path: Path
+) -> None:
+    """Rules and groups were both cut to their first value: members of any group named
+    ``it-ops``, wherever it was (a self-service branch), became operators."""
+    # spelt otherwise than the server sends it back in memberOf
+    roles = {"operator": {"groups": [f"CN=IT-Ops , OU=Groups,{BASE_DN.upper()}"]}}
+    with start_console(company, directory, tmp_path, roles=roles) as console:
+        conn = console.directory.slapd.admin()
+        assert conn.add(
+            f"ou=self-service,ou=people,{BASE_DN}", ["organizationalUnit"], {"ou": "self-service"}
+        )
+        namesake = {"cn": "it-ops", "member": [f"uid=ann,ou=people,{BASE_DN}"]}
+        assert conn.add(f"cn=it-ops,ou=self-service,ou=people,{BASE_DN}", ["groupOfNames"], namesake)
+        conn.unbind()
+
+        operator = sign_in(console, "ops").get("/").text
+        ann = sign_in(console, "ann").get("/").text
+
+    assert "Your roles: operator, reviewer" in operator
+    assert "Your roles: reviewer" in ann
 
 
 def test_an_operator_offboards_after_typing_the_username_again_and_watches_it_complete(

@@ -130,6 +130,35 @@ def test_a_failed_notification_is_retried_logged_and_never_fails_the_run(
     assert len(hook.received) == 1  # the other channel still got it
 
 
+def test_a_webhook_that_fails_is_logged_by_host_and_status_and_its_token_is_kept_nowhere(
+    directory: Directory, config_file: Path, smtp: SmtpServer, hook: WebhookReceiver
+) -> None:
+    """httpx quotes the URL in its errors, spelt its own way (host lower case), so the
+    registered secret did not match and the token reached the audit log and the outbox."""
+    config = with_a_system_down(notifying(config_file, smtp, {"run_partial": ["webhook:it"]}))
+    hook.status = 404
+    spelt_otherwise = iam_env({HOOK_ENV: hook.url.replace("127.0.0.1", "LOCALHOST"), SMTP_ENV: PASSWORD})
+
+    base = ("--config", str(config))
+    results = [
+        run_iam(*base, "offboard", "alice", "--reason", "resigned", "--yes", env=spelt_otherwise),
+        run_iam(*base, "run-due", env=spelt_otherwise),  # tried again from the outbox
+        run_iam(*base, "notifications", "list", "--format", "json", env=spelt_otherwise),
+    ]
+
+    assert [r.returncode for r in results] == [3, 0, 0], [r.stderr for r in results]
+    assert len(hook.received) == 2 * 2  # it reached the receiver: two attempts per command
+    stored = [p for p in (config.parent / "state").glob("*") if p.is_file()]
+    everything = "".join(p.read_bytes().decode("latin-1") for p in stored) + "".join(
+        r.stdout + r.stderr for r in results
+    )
+    assert "it-token-123" not in everything and "/hooks/" not in everything
+    failed = [r for r in audit(config) if r["event"] == "notification.failed"]
+    assert [r["error"] for r in failed] == ["WebhookFailed: localhost answered HTTP 404"] * 2
+    [kept] = json.loads(results[2].stdout)
+    assert kept["last_error"] == "WebhookFailed: localhost answered HTTP 404"
+
+
 def test_a_sweep_tells_security_of_new_findings_once(
     company: Path, directory: Directory, smtp: SmtpServer, hook: WebhookReceiver
 ) -> None:
@@ -264,6 +293,22 @@ def test_keep_days_out_of_range_is_refused_and_changes_nothing(config_file: Path
     result = run_iam("--config", str(config), "run-due")
 
     assert result.returncode == 2 and "keep_days" in result.stderr, result.stderr
+    assert not (config.parent / "state/audit.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://hooks.example.org/T0KEN-9f2c", "https:///T0KEN-9f2c", "http://[::1/T0KEN-9f2c"]
+)
+def test_a_webhook_url_no_post_can_go_to_is_refused_without_quoting_it(
+    config_file: Path, smtp: SmtpServer, url: str
+) -> None:
+    config = notifying(config_file, smtp, {"run_partial": ["webhook:it"]})
+
+    result = run_iam("--config", str(config), "run-due", env=iam_env({HOOK_ENV: url, SMTP_ENV: PASSWORD}))
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "notifications.webhooks.it.url" in result.stderr and "not an http" in result.stderr
+    assert "T0KEN-9f2c" not in result.stdout + result.stderr
     assert not (config.parent / "state/audit.jsonl").exists()
 
 

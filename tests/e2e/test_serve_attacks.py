@@ -155,3 +155,27 @@ def read_until_reset(sock: socket.socket) -> bytes:
     except ConnectionResetError:
         pass
     return data
+
+
+def test_a_signature_that_is_not_ascii_is_refused_and_audited_like_any_bad_one(
+    event_server, directory: Directory
+) -> None:
+    """The HMAC comparison raised on non-ASCII text: an unaudited 500 instead of a refusal."""
+    server, clock = event_server
+    timestamp = int(clock["now"].timestamp())
+    head = (
+        "POST /events HTTP/1.1\r\nHost: iam\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        f"X-IAM-Timestamp: {timestamp}\r\nX-IAM-Signature: sha256=\xe9\xe9\r\n"
+        f"Content-Length: {len(JOINER)}\r\n\r\n"
+    )
+
+    with connect(server.url) as sock:
+        sock.sendall(head.encode("latin-1") + JOINER)
+        answer = read_until_closed(sock)
+
+    assert answer.startswith(b"HTTP/1.1 401 "), answer[:300]
+    assert b"bad signature" in answer
+    server.rt.audit.flush()
+    refused = [json.loads(line) for line in server.rt.audit.path.read_text().splitlines()]
+    assert [r["reason"] for r in refused if r["event"] == "http.refused"] == ["bad signature"]
+    assert server.rt.store.list_events() == [] and groups_of(directory, "hal") == set()

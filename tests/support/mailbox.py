@@ -106,17 +106,20 @@ def _free_port() -> int:
 
 
 class WebhookReceiver:
-    """A local HTTP endpoint that keeps each JSON body POSTed to it."""
+    """A local HTTP endpoint that keeps each JSON body POSTed to it and answers `status` (200)."""
 
     def __init__(self) -> None:
         received: list[dict[str, Any]] = []
         self.received = received
+        self.status = 200
+        receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 received.append({"path": self.path, "body": json.loads(self.rfile.read(length))})
-                self.send_response(200)
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:

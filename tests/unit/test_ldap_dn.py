@@ -1,4 +1,4 @@
-"""DNs compared as the directory compares them (`connectors.ldap.dn`): a bulk read matches every
+"""DNs compared as the directory compares them (`iam.dn`): a bulk read matches every
 member value of every group to an account this way."""
 
 from __future__ import annotations
@@ -6,8 +6,9 @@ from __future__ import annotations
 import sys
 
 import pytest
-from iam.connectors.ldap.dn import first_ava, norm, same, under, within
 from ldap3.utils.dn import escape_rdn
+
+from iam.dn import first_ava, norm, same, under, within
 
 WHITESPACE = [chr(i) for i in range(sys.maxunicode + 1) if chr(i).isspace()]
 

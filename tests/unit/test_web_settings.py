@@ -8,7 +8,8 @@ import pytest
 
 from iam.config import load_config
 from iam.errors import ConfigError
-from iam.web.settings import group_keys
+from iam.web.settings import WebSettings, directory_group_keys, idp_group_keys
+from iam.web.signin import oidc_user
 
 BASE = """\
 systems:
@@ -40,13 +41,11 @@ def test_a_console_with_oidc_and_roles_is_read_with_its_secrets(tmp_path: Path) 
     web = config.web
     assert web is not None and web.oidc is not None and web.oidc.client_secret.reveal() == "client-secret"
     assert "client-secret" not in repr(config)
-    roles = web.roles_of("cal", group_keys(["/staff/auditors"]), frozenset())
+    roles = web.roles_of("cal", idp_group_keys(["/staff/auditors"]), frozenset())
     assert roles == {"auditor", "reviewer"}
     assert web.roles_of("ops", frozenset(), frozenset({"iam-operator"})) == {"operator", "reviewer"}
-    assert web.roles_of("x", group_keys(["cn=auditors,ou=groups,dc=example,dc=org"]), frozenset()) == {
-        "auditor",
-        "reviewer",
-    }
+    auditors = directory_group_keys(["cn=auditors,ou=groups,dc=example,dc=org"])
+    assert web.roles_of("x", auditors, frozenset()) == {"auditor", "reviewer"}
 
 
 @pytest.mark.parametrize(
@@ -66,6 +65,14 @@ def test_a_console_with_oidc_and_roles_is_read_with_its_secrets(tmp_path: Path) 
             "  roles: {admin: {users: [root]}}\n",
             "web.roles.admin: unknown key 'admin'",
         ),
+        *[
+            (
+                "  ldap: {url: 'ldaps://l', user_dn: 'uid={username},dc=x'}\n"
+                f"  session_secret: {{env: SESSION}}\n  roles: {{operator: {{groups: ['{rule}']}}}}\n",
+                f"web.roles.operator.groups: {rule!r} names no group",
+            )
+            for rule in ("", " ", "/", "/staff//ops", "cn=ops,,dc=example,dc=org", "cn=ops,dc=", "cn=ops,=x")
+        ],
     ],
 )
 def test_a_console_config_that_cannot_work_is_refused_by_name(tmp_path: Path, web: str, message: str) -> None:
@@ -81,3 +88,42 @@ def test_only_a_path_of_this_site_is_followed_after_sign_in() -> None:
     assert _safe_next("/reviews/1") == "/reviews/1"
     for hostile in ("https://evil.example/", "//evil.example/", "/\\evil.example", "", None):
         assert _safe_next(hostile) == "/"
+
+
+OPERATORS = "cn=iam-operators,ou=groups,dc=example,dc=org"
+
+
+@pytest.mark.parametrize(
+    "groups,roles",
+    [
+        (["/staff/iam-auditors"], {"auditor"}),
+        (["/Staff/IAM-Auditors"], {"auditor"}),  # Keycloak's paths, compared without case as before
+        (["/partners/acme/iam-auditors"], set()),  # the same name elsewhere is another group
+        (["/staff/iam-auditors/interns"], set()),
+        (["iam-auditors"], set()),  # a bare name (mapper without full path) cannot say which group
+        ([OPERATORS, "cn=iam-operators"], set()),  # an identity provider's groups are names or paths
+        (["/anywhere/it-ops"], {"operator"}),  # a rule given as a bare name: any group of that name
+    ],
+)
+def test_a_path_rule_holds_only_for_that_group_of_the_identity_provider(
+    groups: list[str], roles: set[str]
+) -> None:
+    web = WebSettings.model_validate(
+        {
+            "session_secret": "s" * 40,
+            "oidc": {
+                "issuer": "https://sso.example.org/realms/acme",
+                "client_id": "iam",
+                "client_secret": "c" * 8,
+            },
+            "roles": {
+                "auditor": {"groups": ["/staff/iam-auditors"]},
+                "operator": {"groups": [OPERATORS, "it-ops"]},
+            },
+        }
+    )
+    assert web.oidc is not None
+
+    user = oidc_user(web, web.oidc, {"preferred_username": "mallory", "groups": groups})
+
+    assert user.roles == {"reviewer", *roles}

@@ -4,6 +4,10 @@ value is escaped (``\\,`` or ``\\2C``) do not matter.
 Every comparison goes through `norm`, one canonical spelling: a DN iam was
 configured with (``leavers_dn``), the DN a server sends back for an entry, and
 a group's member value can each be spelt otherwise and still name one entry.
+
+Pure text, in the core: the LDAP connector compares its DNs with it, and so
+does the web console's sign-in, which reads a person's groups from the
+directory itself (the core never imports a connector).
 """
 
 from __future__ import annotations
