@@ -43,6 +43,7 @@ STARTTLS_HINT = (
     "server a certificate and set ca_file to the CA that signed it)"
 )
 SUCCESS = 0
+REFERRAL = 10
 NO_SUCH_ATTRIBUTE = 16
 VALUE_EXISTS = 20
 NO_SUCH_OBJECT = 32
@@ -357,6 +358,12 @@ class LdapSession:
                 f"Keep systems.{self.system}.page_size within the server's paged-results limit, or raise "
                 f'the limits for {who} (OpenLDAP: `limits dn.exact="{who}" size=unlimited`; '
                 "Active Directory: MaxPageSize)",
+            )
+        if code == REFERRAL:
+            elsewhere = ", ".join(result.get("referrals") or []) or "another server"
+            return errors.IncompleteRead(
+                f"{what}: {where} is held by another server, which iam does not read: {said}, "
+                f"to {elsewhere}. Set {setting} to a place this directory holds itself",
             )
         if code == TIME_LIMIT:
             return errors.TransientError(
