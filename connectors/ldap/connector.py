@@ -177,6 +177,16 @@ class LdapConnector(
         named = [k for k in named if getattr(self.settings, k)]
         for key in named:
             self._check_place(key)
+        # Named here, before another read meets it. The filter matches no account or group:
+        # a server sends the continuation references below the base whatever the filter.
+        self.session.search(
+            self.base_dn,
+            "(objectClass=referral)",
+            ["1.1"],
+            setting="base_dn",
+            page_size=self.page_size,
+            what="look for parts of base_dn another server holds",
+        )
         return ", ".join(named)
 
     def _check_place(self, key: str, attributes: tuple[str, ...] = ("1.1",)) -> dict[str, Any]:
