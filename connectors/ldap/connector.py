@@ -181,6 +181,16 @@ class LdapConnector(
         named = [k for k in named if getattr(self.settings, k)]
         for key in named:
             self._check_place(key)
+        # Named here, before another read meets it. The filter matches no account or group:
+        # a server sends the continuation references below the base whatever the filter.
+        self.session.search(
+            self.base_dn,
+            "(objectClass=referral)",
+            ["1.1"],
+            setting="base_dn",
+            page_size=self.page_size,
+            what="look for parts of base_dn another server holds",
+        )
         return ", ".join(named)
 
     def _check_place(self, key: str, attributes: tuple[str, ...] = ("1.1",)) -> dict[str, Any]:
@@ -411,10 +421,11 @@ class LdapConnector(
         Proven when ``groups_dn`` is ``base_dn``'s very entry, or when a search from
         ``base_dn`` finds ``groups_dn``'s very entry: the same ``entryUUID`` (AD:
         ``objectGUID``), not merely the same DN, which an entry left behind in another
-        database may share. A ``groups_dn`` another database holds without glue, or
-        another domain (a referral), is not found. Keeps the DN the server gives
-        ``groups_dn`` (`_groups_top`): the groups' DNs end with that spelling, not
-        necessarily the settings'.
+        database may share. A ``groups_dn`` another database holds without glue is not
+        found; one behind a continuation reference (another domain) fails the search,
+        unless ``ignore_references`` names it, and is then not found. Keeps the DN the
+        server gives ``groups_dn`` (`_groups_top`): the groups' DNs end with that
+        spelling, not necessarily the settings'.
         """
         self._groups_visible()
         with self._cache_lock:

@@ -11,6 +11,11 @@ noSuchObject), a read refused, a size or administrative limit reached, are
 points there, never an empty list. Reading one entry that may legitimately
 not exist (a group named in a step) is the separate `read_entry`.
 
+A search whose base another server holds (a referral) is such an error
+too, and so is one that met a continuation reference to a part of its tree
+held elsewhere, unless that part provably holds nothing iam manages
+(`connectors.ldap.references`): the accounts and groups there were not seen.
+
 Paging is ldap3's own paged search, held to the server's order and to an
 error on a page the server refused (`LdapSession._pages` says why ldap3
 alone would not be); `iter_search` streams a bulk read page by page.
@@ -27,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import ldap3
+from iam.connectors.ldap.references import References, not_domains, target
 from ldap3.core import exceptions as lx
 from ldap3.protocol.formatters.formatters import format_sid
 
@@ -43,6 +49,7 @@ STARTTLS_HINT = (
     "server a certificate and set ca_file to the CA that signed it)"
 )
 SUCCESS = 0
+REFERRAL = 10
 NO_SUCH_ATTRIBUTE = 16
 VALUE_EXISTS = 20
 NO_SUCH_OBJECT = 32
@@ -76,6 +83,8 @@ class LdapSession:
         self._factory = connection_factory
         self._conn: ldap3.Connection | None = None
         self._lock = threading.RLock()
+        forest = self._not_domains if settings.flavor == "ad" else None
+        self.references = References(settings.ignore_references, forest)
 
     def _server(self) -> ldap3.Server:
         parsed = urlparse(self.url)
@@ -245,9 +254,12 @@ class LdapSession:
                 conn.search(base, search_filter, scope, attributes=attributes)
                 if conn.result.get("result") != SUCCESS:
                     raise self.incomplete(conn.result, base, setting, what)
-                yield from _entries(conn.response or [], attributes)
+                response = conn.response or []
+                self._refuse_references(response, base, setting, what)
+                yield from _entries(response, attributes)
                 return
             for page in self._pages(conn, base, search_filter, scope, attributes, page_size, setting, what):
+                self._refuse_references(page, base, setting, what)
                 yield from _entries(page, attributes)
 
     def _pages(
@@ -326,8 +338,44 @@ class LdapSession:
             conn.search(base, search_filter, ldap3.SUBTREE, attributes=attributes, size_limit=1)
             if conn.result.get("result") not in (SUCCESS, SIZE_LIMIT):
                 raise self.incomplete(conn.result, base, setting, what)
-            found = list(_entries(conn.response or [], attributes))
+            response = conn.response or []
+            self._refuse_references(response, base, setting, what)
+            found = list(_entries(response, attributes))
         return found[0] if found else None
+
+    def _refuse_references(self, response: list[dict[str, Any]], base: str, setting: str, what: str) -> None:
+        """Raise unless each continuation reference in ``response`` is one to pass over (`references`)."""
+        found = [r.get("uri") or [] for r in response if r.get("type") == "searchResRef"]
+        blocking = self.references.blocking(found) if found else []
+        if not blocking:
+            return
+        more = f" (and {len(blocking) - 1} more)" if len(blocking) > 1 else ""
+        place = target(blocking[0]) or blocking[0]
+        raise errors.IncompleteRead(
+            f"{what}: the search below {base} ({self.where(setting)}) met a continuation reference to "
+            f"{blocking[0]}{more}: another server holds {place}, which iam does not read, so accounts "
+            f"or groups there would go unseen. Set {setting} where no reference leads or, if nothing "
+            f"iam manages is there, list {place} in {self.where('ignore_references')}"
+        )
+
+    def _not_domains(self) -> list[str]:
+        """Active Directory: the forest's naming contexts that are not domains, from the crossRefs in
+        ``CN=Partitions`` of the configuration; [] when they cannot be read (nothing is passed over)."""
+        what = "read the forest's naming contexts"
+        with self.connection(what) as conn:
+            conn.search("", "(objectClass=*)", ldap3.BASE, attributes=["configurationNamingContext"])
+            if conn.result.get("result") != SUCCESS:
+                return []
+            root = list(_entries(conn.response or [], ["configurationNamingContext"]))
+            config = root[0]["attrs"]["configurationnamingcontext"] if root else []
+            if not config:
+                return []
+            wanted = ["nCName", "systemFlags"]
+            partitions = f"CN=Partitions,{config[0]}"
+            conn.search(partitions, "(objectClass=crossRef)", ldap3.LEVEL, attributes=wanted)
+            if conn.result.get("result") != SUCCESS:
+                return []
+            return not_domains(e["attrs"] for e in _entries(conn.response or [], wanted))
 
     def where(self, setting: str) -> str:
         """A setting as the configuration spells it: ``systems.<system>.<setting>``."""
@@ -357,6 +405,12 @@ class LdapSession:
                 f"Keep systems.{self.system}.page_size within the server's paged-results limit, or raise "
                 f'the limits for {who} (OpenLDAP: `limits dn.exact="{who}" size=unlimited`; '
                 "Active Directory: MaxPageSize)",
+            )
+        if code == REFERRAL:
+            elsewhere = ", ".join(result.get("referrals") or []) or "another server"
+            return errors.IncompleteRead(
+                f"{what}: {where} is held by another server, which iam does not read: {said}, "
+                f"to {elsewhere}. Set {setting} to a place this directory holds itself",
             )
         if code == TIME_LIMIT:
             return errors.TransientError(

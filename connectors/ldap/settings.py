@@ -167,6 +167,14 @@ class LdapSettings(ConnectorSettings):
         default_factory=lambda d: _flavor(d).last_login_attribute,
         description=_per_flavor("last_login_attribute") + " (authTimestamp needs the lastbind overlay)",
     )
+    ignore_references: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
+        default_factory=list,
+        description="DNs of parts of the tree another server holds (a search meets a continuation "
+        "reference there) where no account or group iam manages is: a reference to one of them, or "
+        "below, is passed over; any other fails the read. With flavor ad the forest's naming contexts "
+        "that are not domains (Configuration, Schema, DomainDnsZones, ForestDnsZones) are passed over "
+        "without being listed: Active Directory keeps users and groups in domains only",
+    )
     page_size: int = Field(default=500, ge=1, le=5000)
     timeout: int = Field(
         default=10,

@@ -307,6 +307,22 @@ def test_bulk_read_of_the_whole_domain_lists_people_not_computers(domain: Domain
     assert connector.read_account("DC1$") is None
 
 
+def test_reads_from_the_domain_root_pass_over_the_configuration_partition(dc: Samba) -> None:
+    """Every search from a domain's root meets a continuation reference to Configuration (Windows:
+    the DNS zones' partitions too); AD keeps no user or group there, and the crossRef says so."""
+    admin = dc.admin()
+    admin.search(BASE_DN, "(objectClass=group)", attributes=["1.1"])
+    references = [r["uri"] for r in admin.response if r["type"] == "searchResRef"]
+    admin.unbind()
+    assert any(f"/CN=Configuration,{BASE_DN}" in url for urls in references for url in urls), references
+
+    connector = tls_connector(dc, ca_file=str(dc.ca_file), page_size=7)
+    assert "bound to" in connector.check()
+    administrator = connector.read_account("Administrator")
+    assert administrator is not None and Entitlement("group", DOMAIN_ADMINS) in administrator.entitlements
+    assert "Administrator" in {s.username for s in connector.iter_accounts()}
+
+
 def test_creation_and_last_login_times_come_from_the_dc(connector: LdapConnector, domain: Domain) -> None:
     before = connector.read_account(domain.holder)
     assert before is not None and before.created is not None and before.last_login is None
