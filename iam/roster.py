@@ -48,6 +48,11 @@ class Roster(Mapping[str, Identity]):
         ordered = sorted(people, key=lambda p: p.username)
         self._names = [p.username for p in ordered]
         self._people = ordered
+        #: The places of the few people whose username has capitals, by its lower case: an
+        #: account ``alice`` (Keycloak and the VPNs answer in lower case) is HR's ``Alice``.
+        self._capitalised = {
+            p.username.lower(): i for i, p in enumerate(ordered) if p.username != p.username.lower()
+        }
         self._left = dict(left or {})
         self._lock = threading.Lock()
         self._emails: Emails | None = None
@@ -89,7 +94,16 @@ class Roster(Mapping[str, Identity]):
         return self._people
 
     def index(self, username: str) -> int | None:
-        """The person's place in the roster (0 to len - 1), or None for someone unknown."""
+        """The person's place in the roster (0 to len - 1), or None for someone unknown. A name
+        is one person whatever its case, as the systems match it: the name as given first."""
+        i = self._exact(username)
+        if i is not None:
+            return i
+        lower = username.lower()
+        found = self._exact(lower) if lower != username else None
+        return found if found is not None else self._capitalised.get(lower)
+
+    def _exact(self, username: str) -> int | None:
         i = bisect_left(self._names, username)
         return i if i < len(self._names) and self._names[i] == username else None
 

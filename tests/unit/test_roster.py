@@ -98,3 +98,14 @@ def test_the_emails_index_is_built_once_for_every_review() -> None:
     roster = Roster.of(ROWS)
     assert roster.emails is roster.emails
     assert roster.emails.owner("ann@example.org") is roster["ann"]
+
+
+def test_an_account_is_the_person_whatever_the_case_of_either_name() -> None:
+    """Keycloak and the VPNs answer in lower case, LDAP as the entry was made: HR's Dee is dee."""
+    roster = Roster.of([*ROWS, row("Dee"), row("MAX"), row("max2")])
+    dee, big_max = roster.index("Dee"), roster.index("MAX")
+    assert dee is not None and big_max is not None
+    assert roster.index("dee") == roster.index("DEE") == roster.index("dEE") == dee
+    assert roster.index("ANN") == roster.index("Ann") == roster.index("ann")
+    assert roster.index("max") == big_max and roster.index("Max2") == roster.index("max2")
+    assert roster.get("DEE").username == "Dee" and "ZOE" in roster and roster.index("deedee") is None
