@@ -260,6 +260,37 @@ def test_read_only_commands_need_no_connector_secret(directory: Directory, confi
     assert needs.returncode == 2 and PASSWORD_ENV in needs.stderr
 
 
+def test_read_only_commands_need_no_console_secret_and_serve_names_where_it_is(
+    directory: Directory, config_file: Path
+) -> None:
+    assert offboard(config_file, "alice").returncode == 0
+    key = config_file.parent / "session.key"  # on the console's machine, not the auditor's
+    with config_file.open("a") as f:
+        f.write(
+            "web:\n"
+            "  ldap: {url: 'ldaps://ldap.example.org', user_dn: 'uid={username},dc=example,dc=org'}\n"
+            f"  session_secret: {{file: {key}}}\n"
+        )
+    line = len(config_file.read_text().splitlines())
+    for command in (
+        ["audit", "verify"],
+        ["audit", "show", "--format", "json"],
+        ["runs", "--format", "json"],
+        ["evidence", "--user", "alice", "--format", "json"],
+    ):
+        result = run_iam("--config", str(config_file), *command)
+        assert result.returncode == 0, (command, result.stderr)
+
+    serve = run_iam("--config", str(config_file), "serve", "--port", "0")
+    assert serve.returncode == 2
+    assert f"{config_file}:{line}: web.session_secret: cannot read secret file" in serve.stderr
+
+    key.write_text("too short")
+    short = run_iam("--config", str(config_file), "runs")
+    assert short.returncode == 2
+    assert f"{config_file}:{line}: web.session_secret: must be at least 32 characters" in short.stderr
+
+
 # the evidence pack ----------------------------------------------------------------------------------------
 
 
