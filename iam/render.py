@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import singledispatch
 from typing import Any
 
@@ -281,6 +282,13 @@ def deletes_lines(deletes: list[ScheduledDelete]) -> Iterator[Text]:
 # HR's events ----------------------------------------------------------------------------------
 
 
+def moment(at: datetime | str) -> str:
+    """A time to the minute in UTC, saying so: an event file's own offset and the store's UTC
+    would otherwise show one moment as two times (as `iam notifications list` prints them)."""
+    when = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def events_table(events: list[EventOutcome] | list[StoredEvent], title: str) -> Table:
     table = Table(title=title, title_justify="left")
     for col in ("event", "person", "effective", "status", "run / error"):
@@ -290,7 +298,7 @@ def events_table(events: list[EventOutcome] | list[StoredEvent], title: str) -> 
         table.add_row(
             e.type,
             plain(e.username),
-            str(e.effective_at)[:16],
+            moment(e.effective_at),
             plain(e.status, EVENT_STYLE.get(e.status, "")),
             plain(error or e.run_id or "-"),
         )
