@@ -499,5 +499,8 @@ def batch_plan_table(plans: list[Plan]) -> Table:
     for plan in plans:
         lines = [s.line() for s in plan.steps]
         lines += [f"{system}: could not be read ({error})" for system, error in sorted(plan.errors.items())]
-        table.add_row(plain(plan.username), plain("\n".join(lines) or "no account in any system"))
+        if not lines:  # an account read in some system with nothing on it to remove, or none at all
+            found = any(state is not None for state in plan.seen.values())
+            lines = ["nothing left to remove" if found else "no account in any system"]
+        table.add_row(plain(plan.username), plain("\n".join(lines)))
     return table
