@@ -904,7 +904,8 @@ def audit_verify(obj: Context, public_key: Path | None, log_file: Path | None) -
 
     With the store: the last record must be the one the store saw appended.
     With --public-key: every checkpoint must carry a valid signature and the
-    log must end with one, so a log rewritten by someone without the key is caught.
+    log must end with one, so a log rewritten by someone without the key is caught;
+    a log with no checkpoint at all is UNSIGNED (exit 3: nothing could be checked).
     """
     from iam.audit import verify_copy
     from iam.signing import load_public_key
@@ -925,7 +926,8 @@ def audit_verify(obj: Context, public_key: Path | None, log_file: Path | None) -
     if result.ok:
         click.echo(f"audit log {where}: {result.records} records, chain intact{sealed}")
         return
-    click.echo(f"audit log {where}: TAMPERED", err=True)
+    verdict = "UNSIGNED" if result.unsigned and len(result.problems) == 1 else "TAMPERED"
+    click.echo(f"audit log {where}: {verdict}", err=True)
     for problem in result.problems:
         click.echo(f"  {problem}", err=True)
     sys.exit(EXIT_PARTIAL)

@@ -234,6 +234,24 @@ def test_a_checkpoint_of_another_key_is_not_accepted(signed: Path, tmp_path: Pat
     assert auditor.returncode == 3 and "not by the key given" in auditor.stderr
 
 
+def test_a_log_never_signed_is_called_unsigned_not_tampered(audited: Path, tmp_path: Path) -> None:
+    """No key ever sealed it: an auditor asking for a signature check gets none (exit 3), and is not told
+    the log was tampered with."""
+    key = tmp_path / "audit-public.pem"
+    key.write_bytes(
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    for result in (
+        verify(audited, "--public-key", str(key)),
+        run_iam("audit", "verify", "--log", str(log_of(audited)), "--public-key", str(key)),
+    ):
+        assert result.returncode == 3
+        assert "UNSIGNED" in result.stderr and "no signed checkpoint" in result.stderr
+        assert "TAMPERED" not in result.stderr and "tamper" not in result.stderr.lower()
+
+
 # who acted, and read-only commands without secrets -----------------------------------------------------
 
 
