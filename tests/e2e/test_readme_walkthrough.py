@@ -106,6 +106,13 @@ def test_the_readme_command_table_lists_exactly_the_commands_of_iam_help() -> No
     assert documented == commands
 
 
+def test_the_readme_names_every_json_schema_in_schemas() -> None:
+    listed = README.split("- Schemas: the JSON Schemas", 1)[1].split("\n\n", 1)[0].split("for editors", 1)[0]
+    named = set(re.findall(r"`([a-z][a-z-]*)`", listed))
+    committed = {p.name.removesuffix(".schema.json") for p in (REPO / "schemas").glob("*.schema.json")}
+    assert committed - named == set()
+
+
 def test_the_lab_directory_refuses_a_missing_ldif_and_starts_nothing(tmp_path: Path) -> None:
     result = run_iam(
         "lab",
