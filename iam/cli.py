@@ -218,7 +218,10 @@ def offboard(
     """Remove every access USERNAME holds (or everyone's in --from FILE), then verify by reading back.
 
     Exits 0 when every system shows no access left, 3 when some access is
-    left or could not be verified (the report lists exactly what). The person
+    left or could not be verified (the report lists exactly what), 2 when no
+    system holds the name (not_found: nothing is marked terminated) or the
+    input is wrong (nothing is changed), 1 when the confirmation is answered
+    no. The person
     is then held against HR: no sync gives them access back while HR still
     lists them active, until HR terminates them too or `iam reinstate`.
     With --from: every plan is shown and confirmed once; a name not found
@@ -448,6 +451,7 @@ def event_submit(obj: Context, events_file: Path, dry_run: bool, now_text: str |
     type=click.Choice(
         ["pending", "running", "applied", "partial", "failed", "rejected", "held", "cancelled"]
     ),
+    help="Only events with this status (pending: waiting for their time).",
 )
 @FORMAT
 @click.pass_obj
@@ -585,7 +589,13 @@ def plan(obj: Context, username: str, now_text: str | None, fmt: str) -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8480, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port",
+    default=8480,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free one).",
+)
 @click.pass_obj
 def serve(obj: Context, host: str, port: int) -> None:
     """Serve HR's signed events (POST /events), /healthz and /metrics until stopped (Ctrl-C, SIGTERM)."""
@@ -844,7 +854,10 @@ def schema_command(name: str | None, directory: Path | None) -> None:
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 @click.pass_context
 def completion(ctx: click.Context, shell: str) -> None:
-    """Print the shell completion script (click's): e.g. `eval "$(iam completion bash)"` in ~/.bashrc."""
+    """Print the completion script for bash, zsh or fish.
+
+    For example `eval "$(iam completion bash)"` in ~/.bashrc (click's completion).
+    """
     from click.shell_completion import get_completion_class
 
     root = ctx.find_root()
