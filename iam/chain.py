@@ -79,6 +79,8 @@ class ChainReport:
     checkpoints: int = 0
     #: The seq of the last record a valid checkpoint seals.
     sealed: int = 0
+    #: A public key asked for signatures and the log holds no checkpoint at all: never signed.
+    unsigned: bool = False
 
     @property
     def ok(self) -> bool:
@@ -102,6 +104,7 @@ def verify(
     report = ChainReport()
     seq, prev = start
     anchor_seen = False
+    checkpoint_lines = 0
     for line in lines:
         record = line.record
         if record is None:
@@ -123,6 +126,7 @@ def verify(
         if record.get("hash") != digest:
             report.problems.append(f"{where}: its content does not match its hash (edited)")
         if record.get("event") == CHECKPOINT:
+            checkpoint_lines += 1
             _checkpoint(record, where, public_key, report)
         seq = record["seq"] if isinstance(record.get("seq"), int) else seq + 1
         prev = str(record.get("hash", ""))
@@ -137,7 +141,7 @@ def verify(
     if anchored:
         _judge_anchor(report, anchor, anchor_seen)
     if public_key is not None:
-        _judge_seal(report)
+        _judge_seal(report, unsigned=not checkpoint_lines)
     return report
 
 
@@ -179,10 +183,16 @@ def _judge_anchor(report: ChainReport, anchor: tuple[int, str] | None, seen: boo
         report.problems.append(f"no record {anchor[0]} in the log, which the store anchored")
 
 
-def _judge_seal(report: ChainReport) -> None:
+def _judge_seal(report: ChainReport, *, unsigned: bool) -> None:
     if not report.records:
         return
-    if not report.checkpoints:
+    if unsigned:
+        report.unsigned = True
+        report.problems.append(
+            "no signed checkpoint in the log: it was written without audit.signing_key (or its "
+            "checkpoints were removed), so nothing in it can be checked with the key"
+        )
+    elif not report.checkpoints:
         report.problems.append("no valid signed checkpoint in the log: nothing in it is sealed")
     elif report.sealed < report.last_seq:
         report.problems.append(

@@ -220,7 +220,10 @@ def offboard(
     """Remove every access USERNAME holds (or everyone's in --from FILE), then verify by reading back.
 
     Exits 0 when every system shows no access left, 3 when some access is
-    left or could not be verified (the report lists exactly what). The person
+    left or could not be verified (the report lists exactly what), 2 when no
+    system holds the name (not_found: nothing is marked terminated) or the
+    input is wrong (nothing is changed), 1 when the confirmation is answered
+    no. The person
     is then held against HR: no sync gives them access back while HR still
     lists them active, until HR terminates them too or `iam reinstate`.
     With --from: every plan is shown and confirmed once; a name not found
@@ -450,6 +453,7 @@ def event_submit(obj: Context, events_file: Path, dry_run: bool, now_text: str |
     type=click.Choice(
         ["pending", "running", "applied", "partial", "failed", "rejected", "held", "cancelled"]
     ),
+    help="Only events with this status (pending: waiting for their time).",
 )
 @FORMAT
 @click.pass_obj
@@ -590,7 +594,13 @@ def plan(obj: Context, username: str, now_text: str | None, fmt: str) -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8480, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port",
+    default=8480,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free one).",
+)
 @click.pass_obj
 def serve(obj: Context, host: str, port: int) -> None:
     """Serve HR's signed events (POST /events), /healthz and /metrics until stopped (Ctrl-C, SIGTERM)."""
@@ -849,7 +859,10 @@ def schema_command(name: str | None, directory: Path | None) -> None:
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 @click.pass_context
 def completion(ctx: click.Context, shell: str) -> None:
-    """Print the shell completion script (click's): e.g. `eval "$(iam completion bash)"` in ~/.bashrc."""
+    """Print the completion script for bash, zsh or fish.
+
+    For example `eval "$(iam completion bash)"` in ~/.bashrc (click's completion).
+    """
     from click.shell_completion import get_completion_class
 
     root = ctx.find_root()
@@ -909,7 +922,8 @@ def audit_verify(obj: Context, public_key: Path | None, log_file: Path | None) -
 
     With the store: the last record must be the one the store saw appended.
     With --public-key: every checkpoint must carry a valid signature and the
-    log must end with one, so a log rewritten by someone without the key is caught.
+    log must end with one, so a log rewritten by someone without the key is caught;
+    a log with no checkpoint at all is UNSIGNED (exit 3: nothing could be checked).
     """
     from iam.audit import verify_copy
     from iam.render import visible
@@ -931,7 +945,8 @@ def audit_verify(obj: Context, public_key: Path | None, log_file: Path | None) -
     if result.ok:
         click.echo(f"audit log {where}: {result.records} records, chain intact{sealed}")
         return
-    click.echo(f"audit log {where}: TAMPERED", err=True)
+    verdict = "UNSIGNED" if result.unsigned and len(result.problems) == 1 else "TAMPERED"
+    click.echo(f"audit log {where}: {verdict}", err=True)
     for problem in result.problems:
         click.echo(f"  {visible(problem)}", err=True)  # a tampered log may hold anything
     sys.exit(EXIT_PARTIAL)

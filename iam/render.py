@@ -18,6 +18,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import singledispatch
 from typing import Any
 
@@ -309,6 +310,13 @@ def deletes_lines(deletes: list[ScheduledDelete]) -> Iterator[Text]:
 # HR's events ----------------------------------------------------------------------------------
 
 
+def moment(at: datetime | str) -> str:
+    """A time to the minute in UTC, saying so: an event file's own offset and the store's UTC
+    would otherwise show one moment as two times (as `iam notifications list` prints them)."""
+    when = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def events_table(events: list[EventOutcome] | list[StoredEvent], title: str) -> Table:
     table = DataTable(title)
     for col in ("event", "person", "effective", "status", "run / error"):
@@ -318,7 +326,7 @@ def events_table(events: list[EventOutcome] | list[StoredEvent], title: str) -> 
         table.add_row(
             e.type,
             plain(e.username),
-            str(e.effective_at)[:16],
+            moment(e.effective_at),
             plain(e.status, EVENT_STYLE.get(e.status, "")),
             plain(error or e.run_id or "-"),
         )
@@ -518,5 +526,8 @@ def batch_plan_table(plans: list[Plan]) -> Table:
     for plan in plans:
         steps = [s.line() for s in plan.steps]
         steps += [f"{system}: could not be read ({error})" for system, error in sorted(plan.errors.items())]
-        table.add_row(plan.username, lines(steps or ["no account in any system"]))
+        if not steps:  # an account read in some system with nothing on it to remove, or none at all
+            found = any(state is not None for state in plan.seen.values())
+            steps = ["nothing left to remove" if found else "no account in any system"]
+        table.add_row(plan.username, lines(steps))
     return table

@@ -1117,7 +1117,14 @@ class Store:
         with self._reading() as db:
             by_status = db.execute(sa.select(runs.c.status, sa.func.count()).group_by(runs.c.status))
             runs_by_status = {status: count for status, count in by_status}
-            by_outcome = db.execute(sa.select(outcome, sa.func.count()).group_by(outcome))
+            # a dry run's steps never run: counted, they would stay "pending" forever
+            applied = steps.join(runs, steps.c.run_id == runs.c.id)
+            by_outcome = db.execute(
+                sa.select(outcome, sa.func.count())
+                .select_from(applied)
+                .where(runs.c.dry_run.is_(False))
+                .group_by(outcome)
+            )
             steps_by_outcome = {name: count for name, count in by_outcome}
             due_events = db.execute(due).scalar_one()
             last = db.execute(sa.select(sa.func.max(sweeps.c.at))).scalar_one()

@@ -133,7 +133,13 @@ DIRECTORY_WORKDIR = click.option(
     show_default=True,
     help="Entries loaded on the first start (examples/company/directory.ldif: OUs and the policy's groups).",
 )
-@click.option("--port", type=click.IntRange(1, 65535), default=3890, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=3890,
+    show_default=True,
+    help="Port on 127.0.0.1 (examples/company/iam.yaml reaches it on 3890).",
+)
 def lab_directory_start(workdir: Path, ldif: Path, port: int) -> None:
     """Start slapd in the background on 127.0.0.1 (plain LDAP); the admin password: WORKDIR/admin-password."""
     from iam.lab import directory

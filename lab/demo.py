@@ -12,6 +12,7 @@ the tests use a real slapd.
 from __future__ import annotations
 
 import shutil
+import sys
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -267,9 +268,21 @@ def run_demo(workdir: Path, out: Console) -> int:
         out.print(f"Ada's evidence pack, for an auditor (prints on A4): {workdir / EVIDENCE}")
         out.print(
             f"An auditor checks the log with the public key alone: "
-            f"iam audit verify --log {config.audit_log} --public-key {workdir / PUBLIC_KEY}"
+            f"{iam_command()} audit verify --log {config.audit_log} --public-key {workdir / PUBLIC_KEY}"
         )
     return 0 if failures == 0 else 3
+
+
+def iam_command() -> str:
+    """How to run this iam from a shell: `iam` when that is the one on PATH, else its path
+    (scripts/demo installs iam in .venv, which is on no PATH until it is activated)."""
+    script = Path(sys.argv[0])
+    if script.name != "iam":  # python -m iam
+        script = Path(sys.executable).with_name("iam")
+    found = shutil.which("iam")
+    if found and Path(found).resolve() == script.resolve():
+        return "iam"
+    return str(script) if script.is_file() else f"{sys.executable} -m iam"
 
 
 def _chapter(out: Console, title: str) -> None:

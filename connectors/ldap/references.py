@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from urllib.parse import unquote, urlsplit
 
-from iam.connectors.ldap.dn import within
+from iam.dn import within
 
 #: A crossRef's ``systemFlags``: it names a naming context of this forest; that context is a domain.
 FLAG_CR_NTDS_NC = 0x1

@@ -31,7 +31,9 @@ class StoreCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         runs = GaugeMetricFamily("iam_runs", "Runs in the journal, by status.", labels=["status"])
         steps = GaugeMetricFamily(
-            "iam_steps", "Steps in the journal, by outcome (or status while unfinished).", labels=["outcome"]
+            "iam_steps",
+            "Steps of runs that apply (not dry runs), by outcome (or status while unfinished).",
+            labels=["outcome"],
         )
         figures = self.store.figures(self.clock())
         for status, count in figures.runs_by_status.items():

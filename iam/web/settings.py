@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 
 from iam import dn
 from iam.documents import Document, invalid
-from iam.secrets import SecretSetting
+from iam.secrets import SecretSetting, UnavailableSecret
 
 
 class OidcSettings(Document):
@@ -160,8 +160,10 @@ class WebSettings(Document):
     def _a_way_in(self) -> Self:
         if self.oidc is None and self.ldap is None:
             raise ValueError("give web.oidc (single sign-on) or web.ldap (bind), or both")
-        if len(self.session_secret.reveal()) < 32:
-            raise ValueError("web.session_secret must be at least 32 characters")
+        # A read-only command (`runs`, `audit verify`...) is given no secret: the console is not
+        # started there, and `iam serve` resolves this one (naming file, line and key) before it is.
+        if not isinstance(self.session_secret, UnavailableSecret) and len(self.session_secret.reveal()) < 32:
+            raise invalid("session_secret", "must be at least 32 characters")
         return self
 
     def roles_of(self, username: str, groups: frozenset[str], roles: frozenset[str]) -> frozenset[str]:

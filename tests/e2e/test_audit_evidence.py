@@ -234,6 +234,24 @@ def test_a_checkpoint_of_another_key_is_not_accepted(signed: Path, tmp_path: Pat
     assert auditor.returncode == 3 and "not by the key given" in auditor.stderr
 
 
+def test_a_log_never_signed_is_called_unsigned_not_tampered(audited: Path, tmp_path: Path) -> None:
+    """No key ever sealed it: an auditor asking for a signature check gets none (exit 3), and is not told
+    the log was tampered with."""
+    key = tmp_path / "audit-public.pem"
+    key.write_bytes(
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    for result in (
+        verify(audited, "--public-key", str(key)),
+        run_iam("audit", "verify", "--log", str(log_of(audited)), "--public-key", str(key)),
+    ):
+        assert result.returncode == 3
+        assert "UNSIGNED" in result.stderr and "no signed checkpoint" in result.stderr
+        assert "TAMPERED" not in result.stderr and "tamper" not in result.stderr.lower()
+
+
 # who acted, and read-only commands without secrets -----------------------------------------------------
 
 
@@ -258,6 +276,37 @@ def test_read_only_commands_need_no_connector_secret(directory: Directory, confi
         assert result.returncode == 0, (command, result.stderr)
     needs = run_iam("--config", str(config_file), "status", "alice", env=auditor)
     assert needs.returncode == 2 and PASSWORD_ENV in needs.stderr
+
+
+def test_read_only_commands_need_no_console_secret_and_serve_names_where_it_is(
+    directory: Directory, config_file: Path
+) -> None:
+    assert offboard(config_file, "alice").returncode == 0
+    key = config_file.parent / "session.key"  # on the console's machine, not the auditor's
+    with config_file.open("a") as f:
+        f.write(
+            "web:\n"
+            "  ldap: {url: 'ldaps://ldap.example.org', user_dn: 'uid={username},dc=example,dc=org'}\n"
+            f"  session_secret: {{file: {key}}}\n"
+        )
+    line = len(config_file.read_text().splitlines())
+    for command in (
+        ["audit", "verify"],
+        ["audit", "show", "--format", "json"],
+        ["runs", "--format", "json"],
+        ["evidence", "--user", "alice", "--format", "json"],
+    ):
+        result = run_iam("--config", str(config_file), *command)
+        assert result.returncode == 0, (command, result.stderr)
+
+    serve = run_iam("--config", str(config_file), "serve", "--port", "0")
+    assert serve.returncode == 2
+    assert f"{config_file}:{line}: web.session_secret: cannot read secret file" in serve.stderr
+
+    key.write_text("too short")
+    short = run_iam("--config", str(config_file), "runs")
+    assert short.returncode == 2
+    assert f"{config_file}:{line}: web.session_secret: must be at least 32 characters" in short.stderr
 
 
 # the evidence pack ----------------------------------------------------------------------------------------

@@ -196,3 +196,45 @@ def test_connectors_check_reads_the_policy_and_fails_on_one_the_first_joiner_wou
         (check,) = json.loads(result.stdout)  # the systems are still checked and shown
         assert check["system"] == "directory" and check["ok"]
         assert said in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def _help_lines(*command: str) -> list[str]:
+    shown = run_iam(*command, "--help")
+    assert shown.returncode == 0, shown.stderr
+    return shown.stdout.splitlines()
+
+
+def _commands(*path: str) -> list[tuple[str, ...]]:
+    """Every command under ``path``, as `--help` lists them, with its subcommands."""
+    lines = _help_lines(*path)
+    if "Commands:" not in lines:
+        return [path]
+    listed = lines[lines.index("Commands:") + 1 :]
+    names = [m.group(1) for line in listed if (m := re.match(r"^  ([a-z][\w-]*)", line))]
+    return [found for name in names for found in _commands(*path, name)]
+
+
+def test_every_option_says_what_it_does_in_help() -> None:
+    for command in _commands():
+        lines = _help_lines(*command)
+        entries: list[str] = []
+        for line in lines[lines.index("Options:") + 1 :]:
+            if re.match(r"^  -", line):
+                entries.append(line.strip())
+            elif entries and line.startswith("   "):
+                entries[-1] += "  " + line.strip()
+        for entry in entries:
+            # after the names and metavar: the help, less click's [default: ...] and [range]
+            said = re.sub(r"\[[^\]]*\]", "", "  ".join(re.split(r"\s{2,}", entry)[1:])).strip()
+            assert said, f"iam {' '.join(command)}: {entry}"
+
+
+def test_iam_help_says_whole_what_completion_does() -> None:
+    (line,) = [line for line in _help_lines() if line.startswith("  completion ")]
+    assert "bash, zsh or fish" in line and not line.endswith("e.g.")
+
+
+def test_offboard_help_names_every_exit_code() -> None:
+    text = " ".join(_help_lines("offboard"))
+    for code in ("0 when", "3 when", "2 when"):
+        assert code in text

@@ -2,6 +2,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,24 @@ def test_a_rerun_replaces_only_the_demos_own_files(demo) -> None:
 
 def _run_ids(log: Path) -> set[str]:
     return {json.loads(line).get("run_id") for line in log.read_text().splitlines()} - {None}
+
+
+@pytest.mark.parametrize("on_path", [False, True], ids=["venv-not-on-path", "venv-on-path"])
+def test_the_demos_closing_command_runs_as_printed(tmp_path: Path, on_path: bool) -> None:
+    """scripts/demo runs .venv/bin/iam, which is on no PATH: the command the demo tells the user
+    to run must work from their shell all the same."""
+    script = Path(sys.executable).with_name("iam")
+    if not script.is_file():
+        pytest.skip("iam is not installed as a script beside this Python")
+    env = iam_env()
+    others = [d for d in env["PATH"].split(os.pathsep) if d and not (Path(d) / "iam").exists()]
+    env["PATH"] = os.pathsep.join([str(script.parent)] * on_path + others)
+    argv = [str(script), "demo", "--workdir", "demo"]
+    shown = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stdout[-2000:] + shown.stderr
+    command = shown.stdout.splitlines()[-1].split("with the public key alone: ", 1)[1]
+    assert command.startswith("iam audit verify " if on_path else f"{script} audit verify ")
+
+    checked = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True)
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr

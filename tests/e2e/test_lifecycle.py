@@ -134,6 +134,22 @@ def test_future_leaver_waits_for_the_end_of_the_last_day(
     assert groups_of(directory, "dan") == set() and locked(directory, "dan")
 
 
+def test_a_future_event_shows_one_time_with_its_zone_when_submitted_and_listed(
+    company: Path, tmp_path: Path, directory: Directory
+) -> None:
+    assert sync(company, write_feed(tmp_path / "v1.csv", BASE_FEED))[0].returncode == 0
+    events = tmp_path / "leaver.json"
+    leaver = {"type": "leaver", "username": "cal", "reason": "left", "effective_at": "2030-06-30T18:00+02:00"}
+    events.write_text(json.dumps({"events": [leaver]}))
+
+    submitted = run_iam("--config", str(company), "event", "submit", str(events))
+    listed = run_iam("--config", str(company), "event", "list", "--status", "pending")
+
+    assert submitted.returncode == 0 and listed.returncode == 0, submitted.stderr + listed.stderr
+    for shown in (submitted.stdout, listed.stdout):
+        assert "2030-06-30 16:00 UTC" in shown, shown
+
+
 def test_bad_rows_are_reported_and_good_rows_applied(
     company: Path, tmp_path: Path, directory: Directory
 ) -> None:

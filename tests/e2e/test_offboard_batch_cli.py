@@ -110,3 +110,19 @@ def test_a_dry_run_of_a_list_shows_every_plan_and_changes_nothing(
     with sqlite3.connect(config_file.parent / "state" / "iam.db") as db:
         assert db.execute("select count(*) from holds").fetchone() == (0,)  # nobody held against HR
         assert db.execute("select count(*) from runs where dry_run = 0").fetchone() == (0,)
+
+
+def test_a_dry_run_says_nothing_is_left_to_remove_for_someone_already_offboarded(
+    directory: Directory, config_file: Path, tmp_path: Path
+) -> None:
+    first = run_iam("--config", str(config_file), "offboard", "alice", "--reason", "resigned", "--yes")
+    assert first.returncode == 0, first.stderr
+    path = leavers_file(tmp_path, "alice\nnobdoy\n")
+
+    result = run_iam(
+        "--config", str(config_file), "offboard", "--from", str(path), "--reason", "x", "--dry-run"
+    )
+
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.count("│") == 3}
+    assert "nothing left to remove" in rows["alice"], result.stdout
+    assert "no account in any system" in rows["nobdoy"], result.stdout

@@ -106,6 +106,37 @@ def test_the_readme_command_table_lists_exactly_the_commands_of_iam_help() -> No
     assert documented == commands
 
 
+def test_the_readme_names_every_json_schema_in_schemas() -> None:
+    listed = README.split("- Schemas: the JSON Schemas", 1)[1].split("\n\n", 1)[0].split("for editors", 1)[0]
+    named = set(re.findall(r"`([a-z][a-z-]*)`", listed))
+    committed = {p.name.removesuffix(".schema.json") for p in (REPO / "schemas").glob("*.schema.json")}
+    assert committed - named == set()
+
+
+def test_git_ignores_what_following_the_readme_writes_in_the_checkout() -> None:
+    """A newcomer's `git status` after the README's commands: nothing iam wrote, no secret to commit."""
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    written = [
+        "iam-demo/iam.db",  # scripts/demo
+        "iam-lab/iam.yaml",  # iam lab up --workdir iam-lab
+        "iam-lab/secrets/lenel-password",
+        "examples/iam.db",  # iam --config examples/iam.yaml ...
+        "examples/iam-audit.jsonl",
+        "examples/iam-audit.jsonl.lock",
+        "examples/iam-audit.jsonl.0000012345",
+        "examples/company/iam-directory/admin-password",  # the walk-through
+        "examples/company/iam-directory/data/data.mdb",
+        "examples/company/iam-directory/slapd.conf",
+        "examples/company/iam-audit.jsonl.lock",
+        "examples/company/reviews/certification-kjackson-841d3889.csv",
+    ]
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", *written], cwd=REPO, capture_output=True, text=True
+    )
+    assert sorted(ignored.stdout.split()) == sorted(written)
+
+
 def test_the_lab_directory_refuses_a_missing_ldif_and_starts_nothing(tmp_path: Path) -> None:
     result = run_iam(
         "lab",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Directory
+from tests.conftest import Directory, iam_env, run_iam
 from tests.e2e.conftest import HMAC
 from tests.support.company import person
 
@@ -57,6 +58,22 @@ def test_metrics_count_runs_steps_and_due_events_from_the_journal(event_server, 
     server.rt.store.save_sweep("sweep-1", now - timedelta(hours=1), {}, [])
     server.rt.store.save_sweep("sweep-2", now, {}, [])
     assert scrape(server)["iam_last_sweep_timestamp_seconds"] == now.timestamp()
+
+
+def test_a_dry_runs_steps_are_not_counted_as_pending(
+    event_server, company: Path, directory: Directory
+) -> None:
+    """A dry run journals its plan and runs none of it: its steps would stay pending forever and fire
+    any pending-steps alert."""
+    server, _clock = event_server
+    env = iam_env({"IAM_TEST_HMAC": HMAC})
+    dry = run_iam("--config", str(company), "offboard", "alice", "--reason", "x", "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stderr
+
+    samples = scrape(server)
+
+    assert samples['iam_runs{status="planned"}'] == 1
+    assert not any(name.startswith("iam_steps{") for name in samples), samples
 
 
 def test_unknown_paths_and_methods_get_a_json_answer(event_server) -> None:
