@@ -326,7 +326,7 @@ def parse_config(
     environ = os.environ if environ is None else environ
     label = str(path) if path else "<config>"
     model = config_model(_used_types(data, label, node))
-    context = {"environ": environ, "defer_secrets": not secrets_needed}
+    context = {"environ": environ, "defer_secrets": not secrets_needed, "base": path.parent if path else None}
     document = validate_document(model, data, label, node, context=context)
     systems = tuple(
         SystemConfig(name, block.type, block)  # type: ignore[attr-defined]  # the variant's discriminator

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import PlainSerializer, PlainValidator, ValidationInfo, WithJsonSchema
@@ -135,7 +136,7 @@ def _validate(value: Any, info: ValidationInfo) -> Secret:
     context = info.context or {}
     environ = context.get("environ", os.environ)
     try:
-        return resolve(value, environ)
+        return resolve(value, environ, context.get("base"))
     except KeyError as exc:
         if context.get("defer_secrets"):
             return UnavailableSecret(str(exc.args[0]))
@@ -156,8 +157,12 @@ SecretSetting = Annotated[
 ]
 
 
-def resolve(value: Any, environ: Any) -> Secret:
-    """Turn a secret setting into a `Secret`; raises KeyError/OSError with no value in the text."""
+def resolve(value: Any, environ: Any, base: Path | None = None) -> Secret:
+    """Turn a secret setting into a `Secret`; raises KeyError/OSError with no value in the text.
+
+    A relative ``{file: PATH}`` is relative to ``base``, the configuration file's folder, like
+    every other path in the file (else to the working directory, where a command happens to run).
+    """
     if isinstance(value, str):
         return Secret(value, "inline")
     if "env" in value:
@@ -166,5 +171,7 @@ def resolve(value: Any, environ: Any) -> Secret:
             raise KeyError(f"environment variable {name} is not set")
         return Secret(environ[name], f"env:{name}")
     path = value["file"]
+    if base is not None and not Path(path).is_absolute():
+        path = str(base / path)
     with open(path, encoding="utf-8") as handle:
         return Secret(handle.read().strip(), f"file:{path}")

@@ -99,7 +99,7 @@ def write_config(workdir: Path, systems: Any) -> Path:
                 path = secrets_dir / f"{name}-{key}"
                 path.write_text(value.reveal(), encoding="utf-8")
                 path.chmod(0o600)
-                value = {"file": str(path)}
+                value = {"file": str(path.resolve())}
             elif isinstance(value, Path):
                 value = str(value)
             block[key] = value

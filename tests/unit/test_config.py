@@ -40,6 +40,21 @@ def test_secret_from_a_file(tmp_path: Path) -> None:
     assert config.systems[0].settings.bind_password.reveal() == "pw-from-file"
 
 
+def test_a_relative_secret_file_is_relative_to_the_configuration_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As every path in the file: `iam --config /etc/iam/iam.yaml` run from anywhere finds it."""
+    (tmp_path / "etc" / "secrets").mkdir(parents=True)
+    (tmp_path / "etc" / "secrets" / "ldap").write_text("pw-beside-the-config\n")
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "ldap").write_text("pw-in-the-working-directory\n")
+    path = tmp_path / "etc" / "iam.yaml"
+    path.write_text(GOOD.replace("{env: LDAP_PW}", "{file: secrets/ldap}"))
+    monkeypatch.chdir(tmp_path)
+    config = load_config(path, environ={})
+    assert config.systems[0].settings.bind_password.reveal() == "pw-beside-the-config"
+
+
 def test_unknown_key_names_file_line_and_key(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD + "    bsae_dn: typo\n")
     with pytest.raises(ConfigError) as err:
