@@ -124,16 +124,23 @@ def control_character_errors(record: Any, source: str, row: int, prefix: str = "
     return out
 
 
-def _clean(record: Mapping[str, Any]) -> dict[str, Any]:
-    """CSV gives empty strings for missing values; drop them so the schema sees them as absent.
+#: Spaces of any kind (a no-break space, an em space) around a value; never a control character.
+_SURROUNDING_SPACE = re.compile(r"^[^\S\x00-\x1f\x7f-\x9f]+|[^\S\x00-\x1f\x7f-\x9f]+\Z")
 
-    Only spaces are trimmed: a tab or newline stays for the control-character check to refuse.
+
+def _trim(value: str) -> str:
+    """The value without the spaces around it: ``"E3\u00a0"`` from a spreadsheet is HR's ``E3``.
+
+    A tab or newline stays for the control-character check to refuse.
     """
-    return {
-        k.strip(): (v.strip(" ") if isinstance(v, str) else v)
-        for k, v in record.items()
-        if k and v not in ("", None)
-    }
+    return _SURROUNDING_SPACE.sub("", value)
+
+
+def _clean(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Every field trimmed alike (`_trim`); CSV gives empty strings for missing values: drop them
+    so the schema sees them as absent."""
+    trimmed = {k.strip(): (_trim(v) if isinstance(v, str) else v) for k, v in record.items() if k}
+    return {k: v for k, v in trimmed.items() if v not in ("", None)}
 
 
 def read_feed(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], str]:
