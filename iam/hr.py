@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import re
+import unicodedata
 import uuid
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -254,6 +255,62 @@ def _terminated_by(
         return None
     left = replace(before, end_date=end)
     return left if now is not None and gone(left, now, tz) else None
+
+
+#: The fields that say who a row is about, even when the row itself was rejected.
+_WHO = ("hr_id", "username", "email")
+
+
+def _loose(value: Any) -> str:
+    """A value as damage may have spelt it: without spaces, control or invisible characters, in any case."""
+    return "".join(c for c in str(value) if unicodedata.category(c)[0] not in "CZ").casefold()
+
+
+def protected(
+    known: Mapping[str, Identity],
+    people: Iterable[Identity],
+    records: Iterable[tuple[int, Any]],
+    rejected: Iterable[RowError],
+) -> dict[str, str]:
+    """The known people missing from the feed whom it may not terminate, by hr_id, with why (pure).
+
+    A rejected row may be theirs: it carries their hr_id, username or e-mail,
+    however damaged (a stray tab, another case), or it names nobody at all.
+    A row listing their username under another hr_id is not them leaving
+    either: one feed never both joins and leaves a name. Only a feed that
+    says who left, readably, terminates anyone.
+    """
+    people = list(people)
+    bad = {e.row for e in rejected}
+    seen: dict[tuple[str, str], int] = {}
+    nameless: int | None = None
+    for row, record in records:
+        if row not in bad:
+            continue
+        marks = {(f, _loose(record.get(f, ""))) for f in _WHO} if isinstance(record, Mapping) else set()
+        marks = {m for m in marks if m[1]}
+        if not marks and nameless is None:
+            nameless = row
+        for mark in marks:
+            seen.setdefault(mark, row)
+    listed = {p.hr_id for p in people}
+    names = {p.username.casefold(): p for p in people}
+    out: dict[str, str] = {}
+    for hr_id, person in known.items():
+        if hr_id in listed:
+            continue
+        found = [(f, seen[(f, v)]) for f in _WHO if (v := _loose(getattr(person, f))) and (f, v) in seen]
+        other = names.get(person.username.casefold())
+        if found:
+            field, row = found[0]
+            out[hr_id] = f"rejected row {row} has their {field}: it may be theirs; fix it in HR"
+        elif nameless is not None:
+            out[hr_id] = (
+                f"rejected row {nameless} names no hr_id, username or e-mail: it may be theirs; fix it in HR"
+            )
+        elif other is not None:
+            out[hr_id] = f"hr_id {other.hr_id} is listed as {other.username!r}: a name cannot join and leave"
+    return out
 
 
 def _reference_error(

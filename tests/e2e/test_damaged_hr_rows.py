@@ -41,3 +41,25 @@ def test_spaces_of_any_kind_around_an_hr_id_are_trimmed_and_change_nothing(
     assert result.returncode == 0, result.stderr
     assert report["rejected"] == [] and report["events"] == []
     assert groups_of(directory, "cal") == CAL_GROUPS and not locked(directory, "cal")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"hr_id": "E3\t"},  # a stray tab: refused as a control character
+        {"hr_id": ""},  # a lost cell: refused as required
+        {"hr_id": "", "username": "c\tal"},  # only the e-mail still says whose row it is
+        {"hr_id": "", "username": "", "email": ""},  # nothing says whose row it is
+    ],
+)
+def test_a_rejected_row_never_terminates_the_person_it_may_be_about(
+    synced: Path, tmp_path: Path, directory: Directory, damage: dict[str, str]
+) -> None:
+    result, report = sync(synced, write_feed(tmp_path / "damaged.csv", with_cal(**damage)))
+
+    assert result.returncode == 2, result.stderr
+    assert {r["row"] for r in report["rejected"]} == {4}
+    assert report["events"] == []
+    assert [(p["username"], p["hr_id"]) for p in report["protected"]] == [("cal", "E3")]
+    assert "rejected row 4" in report["protected"][0]["why"]
+    assert groups_of(directory, "cal") == CAL_GROUPS and not locked(directory, "cal")

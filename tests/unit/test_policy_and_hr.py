@@ -319,3 +319,13 @@ def test_a_hold_stands_while_hr_lists_the_person_and_ends_when_hr_terminates_the
     assert [h.username for h in verdict.conflicts] == ["bob", "eve"]
     assert [h.username for h in verdict.agreed] == ["ann", "cy", "dee"]  # dee: HR's row is gone
     assert judge([], {}, {"zed": hold("zed")}, NOW).agreed == []  # never in HR: the hold stays
+
+
+def test_a_name_listed_under_another_hr_id_is_not_a_leaver_of_that_feed() -> None:
+    """Even where no row was rejected: one feed never both joins and leaves a name."""
+    from iam.hr import protected
+
+    known = {"1": ann()}
+    other = ann(hr_id="9", username="ANN", email="ann2@example.org")
+    assert list(protected(known, [other], [], [])) == ["1"]
+    assert protected(known, [ann(hr_id="9", username="bob")], [], []) == {}
