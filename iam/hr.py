@@ -192,7 +192,7 @@ def validate_people(
     leavers = {row: p for row, record in rows if (p := _terminated_by(record, known, now, tz)) is not None}
     good: dict[str, tuple[int, Identity]] = {}
     errors: list[RowError] = []
-    usernames: dict[str, str] = {}
+    holders = name_holders(known.values())
     for row, record in sorted(rows, key=lambda r: r[0] not in leavers):
         person = leavers.get(row) or _person(record, source, row, errors)
         if person is None:
@@ -207,10 +207,11 @@ def validate_people(
                 )
             )
             continue
-        if usernames.get(person.username, person.hr_id) != person.hr_id:
-            errors.append(RowError(source, row, "username", f"{person.username} is used by another person"))
+        taken = name_taken(person, holders)
+        if taken and row not in leavers:  # a leaver's row is iam's own record of them: it always terminates
+            errors.append(RowError(source, row, "username", taken))
             continue
-        usernames[person.username] = person.hr_id
+        holders.setdefault(person.username.casefold(), []).append((person, f"row {row}"))
         good[person.hr_id] = (row, person)
     everyone = {p.username: p for _, p in good.values()} | {k.username: k for k in known.values()}
     people: list[Identity] = []
@@ -221,6 +222,39 @@ def validate_people(
         else:
             people.append(person)
     return people, errors
+
+
+#: Who holds each username, by its case-folded form: the person and where they were found.
+NameHolders = dict[str, list[tuple[Identity, str]]]
+
+
+def name_holders(known: Iterable[Identity]) -> NameHolders:
+    """Every username iam has an HR record for, whatever the person's status.
+
+    A terminated person's account is kept (disabled) until retention deletes
+    it, and their history stays under the name after that: the name is
+    never given to another hr_id.
+    """
+    holders: NameHolders = {}
+    for person in known:
+        holders.setdefault(person.username.casefold(), []).append((person, f"known to iam, {person.status}"))
+    return holders
+
+
+def name_taken(person: Identity, holders: NameHolders) -> str | None:
+    """Why ``person`` cannot have their username: another hr_id holds it, in any case.
+
+    Directories match names without case (LDAP's ``uid``): ``CAL`` would be
+    cal's account, given the new person's groups and terminated with them.
+    """
+    for other, where in holders.get(person.username.casefold(), []):
+        if other.hr_id != person.hr_id:
+            return (
+                f"{person.username!r} (hr_id {person.hr_id}) is already the username of hr_id "
+                f"{other.hr_id} ({other.username!r}, {where}); usernames are compared without case, "
+                "so they would share one account: nothing was changed for either. Give one of them another"
+            )
+    return None
 
 
 def _person(record: Any, source: str, row: int, errors: list[RowError]) -> Identity | None:
@@ -420,6 +454,7 @@ def parse_events(
         return [], [RowError(source, 0, "events", 'the document must be {"events": [...]}')]
     events: list[Event] = []
     errors: list[RowError] = []
+    holders = name_holders(known_usernames.values())
     for row, raw in enumerate(data["events"], start=1):
         found = control_character_errors(raw, source, row)
         entry, found = (None, found) if found else _model_errors(EventEntry, raw, source, row)
@@ -427,6 +462,11 @@ def parse_events(
             errors += found
             continue
         person = Identity.from_dict(entry.person.model_dump(exclude_none=True)) if entry.person else None
+        if person is not None and (taken := name_taken(person, holders)):
+            errors.append(RowError(source, row, "person.username", taken))
+            continue
+        if person is not None:
+            holders.setdefault(person.username.casefold(), []).append((person, f"event {row}"))
         username = person.username if person else str(entry.username)
         if entry.type in ("mover", "leaver") and username not in known_usernames:
             errors.append(RowError(source, row, "username", f"unknown person {username!r}"))

@@ -6,12 +6,16 @@ as someone else, must change nothing for the person it may be about.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.conftest import Directory
-from tests.support.company import BASE_FEED, groups_of, locked, sync, write_feed
+from iam.server import sign
+from tests.conftest import Directory, run_iam
+from tests.e2e.conftest import HMAC
+from tests.support.company import BASE_FEED, groups_of, locked, person, sync, write_feed
 
 CAL_GROUPS = {"staff", "sales"}
 
@@ -63,3 +67,61 @@ def test_a_rejected_row_never_terminates_the_person_it_may_be_about(
     assert [(p["username"], p["hr_id"]) for p in report["protected"]] == [("cal", "E3")]
     assert "rejected row 4" in report["protected"][0]["why"]
     assert groups_of(directory, "cal") == CAL_GROUPS and not locked(directory, "cal")
+
+
+CARLA = person("E9", "CAL", "Finance", "Payroll Clerk", given_name="Carla", email="carla@example.org")
+
+
+def test_a_username_another_hr_id_holds_in_another_case_is_refused_and_changes_nothing(
+    synced: Path, tmp_path: Path, directory: Directory
+) -> None:
+    """The directory matches uid without case: CAL would be cal's account, then terminated with CAL."""
+    joined, report = sync(synced, write_feed(tmp_path / "carla.csv", [*BASE_FEED, CARLA]))
+
+    assert joined.returncode == 2, joined.stderr
+    assert [(r["row"], r["field"]) for r in report["rejected"]] == [(6, "username")]
+    assert "hr_id E9" in report["rejected"][0]["message"] and "hr_id E3" in report["rejected"][0]["message"]
+    assert report["events"] == [] and groups_of(directory, "cal") == CAL_GROUPS
+
+    carla_left = dict(CARLA, status="terminated")
+    left, report = sync(synced, write_feed(tmp_path / "left.csv", [*BASE_FEED, carla_left]))
+
+    assert left.returncode == 2 and report["events"] == []
+    assert groups_of(directory, "cal") == CAL_GROUPS and not locked(directory, "cal")
+
+
+def test_an_event_for_a_username_another_hr_id_holds_in_another_case_is_refused(
+    synced: Path, tmp_path: Path, directory: Directory
+) -> None:
+    events = tmp_path / "carla.json"
+    events.write_text(json.dumps({"events": [{"type": "joiner", "person": CARLA}]}))
+
+    result = run_iam("--config", str(synced), "event", "submit", str(events), "--format", "json")
+
+    assert result.returncode == 2, result.stderr
+    report = json.loads(result.stdout)
+    assert [r["field"] for r in report["rejected"]] == ["person.username"]
+    assert "hr_id E9" in report["rejected"][0]["message"] and "hr_id E3" in report["rejected"][0]["message"]
+    assert report["events"] == [] and groups_of(directory, "cal") == CAL_GROUPS
+
+
+def test_the_http_endpoint_refuses_a_username_another_hr_id_holds_in_another_case(
+    event_server, directory: Directory
+) -> None:
+    server, clock = event_server
+    now = int(clock["now"].timestamp())
+    assert post(server, {"events": [{"type": "joiner", "person": BASE_FEED[2]}]}, now).status_code == 202
+    assert groups_of(directory, "cal") == CAL_GROUPS
+
+    response = post(server, {"events": [{"type": "joiner", "person": CARLA}]}, now)
+
+    assert response.status_code == 422, response.text
+    assert "hr_id E3" in response.json()["rejected"][0]["message"]
+    assert groups_of(directory, "cal") == CAL_GROUPS
+
+
+def post(server, document: dict, timestamp: int) -> httpx.Response:
+    """A signed POST /events, as HR's system sends it."""
+    body = json.dumps(document).encode()
+    headers = {"X-IAM-Timestamp": str(timestamp), "X-IAM-Signature": sign(HMAC, timestamp, body)}
+    return httpx.post(f"{server.url}/events", content=body, headers=headers, timeout=30)

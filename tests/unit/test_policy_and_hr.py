@@ -329,3 +329,15 @@ def test_a_name_listed_under_another_hr_id_is_not_a_leaver_of_that_feed() -> Non
     other = ann(hr_id="9", username="ANN", email="ann2@example.org")
     assert list(protected(known, [other], [], [])) == ["1"]
     assert protected(known, [ann(hr_id="9", username="bob")], [], []) == {}
+
+
+def test_a_username_is_one_hr_ids_in_any_case_in_the_feed_and_against_everyone_known() -> None:
+    rows = [(2, row_of(ann())), (3, row_of(ann(hr_id="9", username="ANN", email="other@example.org")))]
+    people, errors = validate_people(rows, "feed.csv", {}, NOW)
+    assert [p.hr_id for p in people] == ["1"]
+    assert [(e.row, e.field) for e in errors] == [(3, "username")]
+    assert "hr_id 9" in errors[0].message and "hr_id 1" in errors[0].message
+
+    gone = {"1": ann(status="terminated")}  # their disabled account still carries the name
+    people, errors = validate_people(rows[1:], "feed.csv", gone, NOW)
+    assert people == [] and [(e.row, e.field) for e in errors] == [(3, "username")]
