@@ -68,7 +68,14 @@ class Event:
 
 
 def end_of_day(day: date, tz: tzinfo = UTC) -> datetime:
-    """The moment a last working day ends: midnight after it, in the site's zone."""
+    """The moment a last working day ends: midnight after it, in the site's zone.
+
+    HR's usual "no end date", 9999-12-31, has no day after it: it ends at its
+    own midnight, the last one a date can hold (and one that converts to UTC,
+    so it can be stored and compared like any other end).
+    """
+    if day == date.max:
+        return datetime.combine(day, time(0), tzinfo=tz)
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
 
 

@@ -104,6 +104,12 @@ def test_last_day_ends_at_midnight_in_the_sites_zone() -> None:
     assert end_of_day(date(2026, 12, 31), paris) == datetime(2027, 1, 1, tzinfo=paris)
 
 
+def test_no_end_date_written_9999_12_31_ends_at_its_own_midnight_which_utc_can_hold() -> None:
+    for zone in (UTC, ZoneInfo("Pacific/Pago_Pago"), ZoneInfo("Pacific/Kiritimati")):
+        ends = end_of_day(date.max, zone)
+        assert ends == datetime(9999, 12, 31, tzinfo=zone) and ends.astimezone(UTC).year == 9999
+
+
 def test_derive_joiner_mover_leaver_and_nothing_twice() -> None:
     known = {"1": ann(), "2": ann(username="bob", hr_id="2")}
     feed = [ann(department="Finance"), ann(username="cy", hr_id="3")]
