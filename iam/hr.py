@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from iam.documents import problems
+from iam.documents import problems, read_text
 from iam.errors import InputError
 from iam.hr_records import EventEntry, Person
 from iam.model import Identity
@@ -153,10 +153,7 @@ def _clean(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def read_feed(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], str]:
     """Raw records with their row numbers (CSV: line number; JSON: 1-based index)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the HR feed: {exc.strerror}") from None
+    text = read_text(path, "the HR feed", "utf-8-sig")
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
