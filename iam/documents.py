@@ -201,13 +201,16 @@ def read_text(path: Path, what: str, encoding: str = "utf-8") -> str:
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        at = len(data) - len(exc.object) + exc.start  # the decoder may have been handed data after a BOM
-        line = data.count(b"\n", 0, at) + 1
-        raise InputError(
-            f"{path}: cannot read {what}: byte {at} (0x{data[at]:02X}, line {line}) is not UTF-8; "
-            "save the file as UTF-8"
-        ) from None
+        where = not_utf8(data, exc)
+        raise InputError(f"{path}: cannot read {what}: {where}; save the file as UTF-8") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def not_utf8(data: bytes, exc: UnicodeDecodeError) -> str:
+    """Where ``data`` stops being UTF-8, counted from its first byte: a person can find it."""
+    at = len(data) - len(exc.object) + exc.start  # the decoder may have been handed data after a BOM
+    line = data.count(b"\n", 0, at) + 1
+    return f"byte {at} (0x{data[at]:02X}, line {line}) is not UTF-8"
 
 
 #: libyaml's parser where PyYAML was built with it (a large policy parses ten times faster), with

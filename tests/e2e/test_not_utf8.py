@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import httpx
+
+from iam.server import sign
 from tests.conftest import Directory, run_iam
+from tests.e2e.conftest import HMAC
 from tests.support.company import BASE_FEED, changes, groups_of, locked, sync, write_feed
 
 
@@ -41,3 +46,26 @@ def test_a_latin1_events_file_is_refused_at_its_byte_and_terminates_nobody(
     at = data.index(b"\xe9")
     assert f"{events}: cannot read the events: byte {at} (0xE9, line 1)" in result.stderr
     assert groups_of(directory, "ann") and not locked(directory, "ann")
+
+
+def test_a_latin1_body_posted_to_the_events_endpoint_is_refused_at_its_byte(
+    event_server, directory: Directory
+) -> None:
+    server, clock = event_server
+    now = int(clock["now"].timestamp())
+    joiner = {"events": [{"type": "joiner", "person": BASE_FEED[0]}]}
+    assert post(server, json.dumps(joiner).encode(), now).status_code == 202
+    body = '{"events": [{"type": "leaver", "username": "ann", "reason": "d\u00e9part"}]}'.encode("latin-1")
+
+    response = post(server, body, now)
+
+    assert response.status_code == 400, response.text
+    at = body.index(b"\xe9")
+    assert response.json()["error"].startswith(f"byte {at} (0xE9, line 1) is not UTF-8")
+    assert groups_of(directory, "ann") and not locked(directory, "ann")
+
+
+def post(server, body: bytes, timestamp: int) -> httpx.Response:
+    """A signed POST /events, as HR's system sends it."""
+    headers = {"X-IAM-Timestamp": str(timestamp), "X-IAM-Signature": sign(HMAC, timestamp, body)}
+    return httpx.post(f"{server.url}/events", content=body, headers=headers, timeout=30)
