@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from iam import holds, runs
+from iam.documents import read_text
 from iam.errors import InputError, UserError
 from iam.plan import Plan
 from iam.report import RunReport
@@ -48,10 +49,7 @@ class BatchResult:
 
 def read_leavers(path: Path, default_reason: str | None) -> list[Leaver]:
     """The file's people, checked whole: an error names the file and line, and nothing was read or changed."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the list of leavers ({exc})") from None
+    text = read_text(path, "the list of leavers")
     lines = text.splitlines()
     first = lines[0].strip().lower() if lines else ""
     if first.startswith("username,") or first == "username":

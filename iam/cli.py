@@ -435,11 +435,10 @@ def event() -> None:
 def event_submit(obj: Context, events_file: Path, dry_run: bool, now_text: str | None, fmt: str) -> None:
     """Submit EVENTS_FILE (JSON, schemas/events.schema.json)."""
     from iam import lifecycle, progress
+    from iam.documents import read_text
 
     try:
-        data = json.loads(events_file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{events_file}: cannot read: {exc.strerror}") from None
+        data = json.loads(read_text(events_file, "the events"))
     except json.JSONDecodeError as exc:
         raise InputError(f"{events_file}:{exc.lineno}: not valid JSON: {exc.msg}") from None
     with obj.runtime() as rt, progress.shown(rt, "events", enabled=fmt == "table"):

@@ -28,7 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from iam.errors import ConfigError
+from iam.errors import ConfigError, InputError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -186,6 +186,31 @@ def validate_document(
         key = ".".join(str(p) for p in prefix + first.where) or "(top level)"
         line = f":{mark.line + 1}" if mark else ""
         raise ConfigError(f"{label}{line}: {key}: {first.message}") from None
+
+
+def read_text(path: Path, what: str, encoding: str = "utf-8") -> str:
+    """A file a user hands iam, as text read the way `open` reads it (any newline is ``\\n``).
+
+    What cannot be read is an `InputError` (exit 2) naming the file: text that
+    is not UTF-8 (a Latin-1 export) says at which byte and line, so it is found.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        where = not_utf8(data, exc)
+        raise InputError(f"{path}: cannot read {what}: {where}; save the file as UTF-8") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def not_utf8(data: bytes, exc: UnicodeDecodeError) -> str:
+    """Where ``data`` stops being UTF-8, counted from its first byte: a person can find it."""
+    at = len(data) - len(exc.object) + exc.start  # the decoder may have been handed data after a BOM
+    line = data.count(b"\n", 0, at) + 1
+    return f"byte {at} (0x{data[at]:02X}, line {line}) is not UTF-8"
 
 
 #: libyaml's parser where PyYAML was built with it (a large policy parses ten times faster), with

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import re
+import unicodedata
 import uuid
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from iam.documents import problems
+from iam.documents import problems, read_text
 from iam.errors import InputError
 from iam.hr_records import EventEntry, Person
 from iam.model import Identity
@@ -67,7 +68,14 @@ class Event:
 
 
 def end_of_day(day: date, tz: tzinfo = UTC) -> datetime:
-    """The moment a last working day ends: midnight after it, in the site's zone."""
+    """The moment a last working day ends: midnight after it, in the site's zone.
+
+    HR's usual "no end date", 9999-12-31, has no day after it: it ends at its
+    own midnight, the last one a date can hold (and one that converts to UTC,
+    so it can be stored and compared like any other end).
+    """
+    if day == date.max:
+        return datetime.combine(day, time(0), tzinfo=tz)
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
 
 
@@ -124,24 +132,28 @@ def control_character_errors(record: Any, source: str, row: int, prefix: str = "
     return out
 
 
-def _clean(record: Mapping[str, Any]) -> dict[str, Any]:
-    """CSV gives empty strings for missing values; drop them so the schema sees them as absent.
+#: Spaces of any kind (a no-break space, an em space) around a value; never a control character.
+_SURROUNDING_SPACE = re.compile(r"^[^\S\x00-\x1f\x7f-\x9f]+|[^\S\x00-\x1f\x7f-\x9f]+\Z")
 
-    Only spaces are trimmed: a tab or newline stays for the control-character check to refuse.
+
+def _trim(value: str) -> str:
+    """The value without the spaces around it: ``"E3\u00a0"`` from a spreadsheet is HR's ``E3``.
+
+    A tab or newline stays for the control-character check to refuse.
     """
-    return {
-        k.strip(): (v.strip(" ") if isinstance(v, str) else v)
-        for k, v in record.items()
-        if k and v not in ("", None)
-    }
+    return _SURROUNDING_SPACE.sub("", value)
+
+
+def _clean(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Every field trimmed alike (`_trim`); CSV gives empty strings for missing values: drop them
+    so the schema sees them as absent."""
+    trimmed = {k.strip(): (_trim(v) if isinstance(v, str) else v) for k, v in record.items() if k}
+    return {k: v for k, v in trimmed.items() if v not in ("", None)}
 
 
 def read_feed(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], str]:
     """Raw records with their row numbers (CSV: line number; JSON: 1-based index)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the HR feed: {exc.strerror}") from None
+    text = read_text(path, "the HR feed", "utf-8-sig")
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
@@ -184,7 +196,7 @@ def validate_people(
     leavers = {row: p for row, record in rows if (p := _terminated_by(record, known, now, tz)) is not None}
     good: dict[str, tuple[int, Identity]] = {}
     errors: list[RowError] = []
-    usernames: dict[str, str] = {}
+    holders = name_holders(known.values())
     for row, record in sorted(rows, key=lambda r: r[0] not in leavers):
         person = leavers.get(row) or _person(record, source, row, errors)
         if person is None:
@@ -199,10 +211,11 @@ def validate_people(
                 )
             )
             continue
-        if usernames.get(person.username, person.hr_id) != person.hr_id:
-            errors.append(RowError(source, row, "username", f"{person.username} is used by another person"))
+        taken = name_taken(person, holders)
+        if taken and row not in leavers:  # a leaver's row is iam's own record of them: it always terminates
+            errors.append(RowError(source, row, "username", taken))
             continue
-        usernames[person.username] = person.hr_id
+        holders.setdefault(person.username.casefold(), []).append((person, f"row {row}"))
         good[person.hr_id] = (row, person)
     everyone = {p.username: p for _, p in good.values()} | {k.username: k for k in known.values()}
     people: list[Identity] = []
@@ -213,6 +226,39 @@ def validate_people(
         else:
             people.append(person)
     return people, errors
+
+
+#: Who holds each username, by its case-folded form: the person and where they were found.
+NameHolders = dict[str, list[tuple[Identity, str]]]
+
+
+def name_holders(known: Iterable[Identity]) -> NameHolders:
+    """Every username iam has an HR record for, whatever the person's status.
+
+    A terminated person's account is kept (disabled) until retention deletes
+    it, and their history stays under the name after that: the name is
+    never given to another hr_id.
+    """
+    holders: NameHolders = {}
+    for person in known:
+        holders.setdefault(person.username.casefold(), []).append((person, f"known to iam, {person.status}"))
+    return holders
+
+
+def name_taken(person: Identity, holders: NameHolders) -> str | None:
+    """Why ``person`` cannot have their username: another hr_id holds it, in any case.
+
+    Directories match names without case (LDAP's ``uid``): ``CAL`` would be
+    cal's account, given the new person's groups and terminated with them.
+    """
+    for other, where in holders.get(person.username.casefold(), []):
+        if other.hr_id != person.hr_id:
+            return (
+                f"{person.username!r} (hr_id {person.hr_id}) is already the username of hr_id "
+                f"{other.hr_id} ({other.username!r}, {where}); usernames are compared without case, "
+                "so they would share one account: nothing was changed for either. Give one of them another"
+            )
+    return None
 
 
 def _person(record: Any, source: str, row: int, errors: list[RowError]) -> Identity | None:
@@ -247,6 +293,62 @@ def _terminated_by(
         return None
     left = replace(before, end_date=end)
     return left if now is not None and gone(left, now, tz) else None
+
+
+#: The fields that say who a row is about, even when the row itself was rejected.
+_WHO = ("hr_id", "username", "email")
+
+
+def _loose(value: Any) -> str:
+    """A value as damage may have spelt it: without spaces, control or invisible characters, in any case."""
+    return "".join(c for c in str(value) if unicodedata.category(c)[0] not in "CZ").casefold()
+
+
+def protected(
+    known: Mapping[str, Identity],
+    people: Iterable[Identity],
+    records: Iterable[tuple[int, Any]],
+    rejected: Iterable[RowError],
+) -> dict[str, str]:
+    """The known people missing from the feed whom it may not terminate, by hr_id, with why (pure).
+
+    A rejected row may be theirs: it carries their hr_id, username or e-mail,
+    however damaged (a stray tab, another case), or it names nobody at all.
+    A row listing their username under another hr_id is not them leaving
+    either: one feed never both joins and leaves a name. Only a feed that
+    says who left, readably, terminates anyone.
+    """
+    people = list(people)
+    bad = {e.row for e in rejected}
+    seen: dict[tuple[str, str], int] = {}
+    nameless: int | None = None
+    for row, record in records:
+        if row not in bad:
+            continue
+        marks = {(f, _loose(record.get(f, ""))) for f in _WHO} if isinstance(record, Mapping) else set()
+        marks = {m for m in marks if m[1]}
+        if not marks and nameless is None:
+            nameless = row
+        for mark in marks:
+            seen.setdefault(mark, row)
+    listed = {p.hr_id for p in people}
+    names = {p.username.casefold(): p for p in people}
+    out: dict[str, str] = {}
+    for hr_id, person in known.items():
+        if hr_id in listed:
+            continue
+        found = [(f, seen[(f, v)]) for f in _WHO if (v := _loose(getattr(person, f))) and (f, v) in seen]
+        other = names.get(person.username.casefold())
+        if found:
+            field, row = found[0]
+            out[hr_id] = f"rejected row {row} has their {field}: it may be theirs; fix it in HR"
+        elif nameless is not None:
+            out[hr_id] = (
+                f"rejected row {nameless} names no hr_id, username or e-mail: it may be theirs; fix it in HR"
+            )
+        elif other is not None:
+            out[hr_id] = f"hr_id {other.hr_id} is listed as {other.username!r}: a name cannot join and leave"
+    return out
 
 
 def _reference_error(
@@ -356,6 +458,7 @@ def parse_events(
         return [], [RowError(source, 0, "events", 'the document must be {"events": [...]}')]
     events: list[Event] = []
     errors: list[RowError] = []
+    holders = name_holders(known_usernames.values())
     for row, raw in enumerate(data["events"], start=1):
         found = control_character_errors(raw, source, row)
         entry, found = (None, found) if found else _model_errors(EventEntry, raw, source, row)
@@ -363,6 +466,11 @@ def parse_events(
             errors += found
             continue
         person = Identity.from_dict(entry.person.model_dump(exclude_none=True)) if entry.person else None
+        if person is not None and (taken := name_taken(person, holders)):
+            errors.append(RowError(source, row, "person.username", taken))
+            continue
+        if person is not None:
+            holders.setdefault(person.username.casefold(), []).append((person, f"event {row}"))
         username = person.username if person else str(entry.username)
         if entry.type in ("mover", "leaver") and username not in known_usernames:
             errors.append(RowError(source, row, "username", f"unknown person {username!r}"))

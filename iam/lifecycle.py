@@ -28,6 +28,7 @@ from iam.hr import (
     end_of_day,
     orphaned_third_parties,
     parse_events,
+    protected,
     read_feed,
     validate_people,
 )
@@ -39,6 +40,7 @@ from iam.report import (
     LifecycleReport,
     OrphanedThirdParty,
     PersonPlan,
+    ProtectedPerson,
     RunReport,
     SystemPlan,
     Upkeep,
@@ -236,11 +238,8 @@ def hr_sync(
     records, source = read_feed(feed)
     known = known_identities(rt)
     people, rejected = validate_people(records, source, known, now, rt.config.tz)
-    rejected_ids = {str(r[1].get("hr_id")) for r in records if isinstance(r[1], dict)} - {
-        p.hr_id for p in people
-    }
-    # a person whose row was rejected is not a leaver: keep them as they are
-    kept = {h: k for h, k in known.items() if h not in rejected_ids}
+    spared = protected(known, people, records, rejected)
+    kept = {h: k for h, k in known.items() if h not in spared}  # as if HR had not spoken of them
     pending = {
         e["username"]: e["effective_at"] for e in rt.store.list_events("pending") if e["type"] == "leaver"
     }
@@ -253,7 +252,14 @@ def hr_sync(
         rejected=rejected,
         holds=[h.view() for h in verdict.conflicts],
         holds_ended=[h.view() for h in verdict.agreed],
+        protected=[
+            ProtectedPerson(username=k.username, hr_id=h, why=spared[h])
+            for h, k in known.items()
+            if h in spared and k.status in ("active", "pending", "suspended") and k.username not in standing
+        ],
     )
+    for person in report.protected:
+        rt.audit.record("sync.protected", source=source, dry_run=dry_run, **person.model_dump())
     events += _orphaned_third_parties(rt, report, people, known, events, standing, now, feed_source)
     report.blocked = _blast_radius(rt, events, known, now, max_terminations)
     if report.blocked:

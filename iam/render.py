@@ -351,6 +351,9 @@ def _(report: LifecycleReport, title: str | None = None) -> Iterator[RenderableT
         yield Text.assemble(
             (f"retention {d.status}", style), plain(f" {d.username} in {', '.join(d.systems)}{run}{why}")
         )
+    for kept in report.protected:
+        who = f"{kept.username} (hr_id {kept.hr_id})"
+        yield plain(f"not terminated: {who} is missing from the feed, but {kept.why}", "yellow")
     for hold in report.holds:
         yield plain(f"held: {hold.message}", "red")
     for hold in report.holds_ended:

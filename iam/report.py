@@ -306,6 +306,14 @@ class OrphanedThirdParty(Document):
     action: str
 
 
+class ProtectedPerson(Document):
+    """A known person missing from HR's feed whom it does not terminate: a rejected row may be theirs."""
+
+    username: str
+    hr_id: str
+    why: str
+
+
 DeletionStatus = Literal["deleted", "partial", "refused", "blocked"]
 
 
@@ -332,6 +340,8 @@ class LifecycleReport(Document):
     holds: list[HoldView] = []
     #: Holds that ended in this sync because HR terminated the person too.
     holds_ended: list[HoldView] = []
+    #: Known people missing from the feed whom it does not terminate (a rejected row may be theirs).
+    protected: list[ProtectedPerson] = []
     #: Contractors and vendors whose owner leaves in this sync.
     orphaned_third_parties: list[OrphanedThirdParty] = []
     #: Accounts whose retention ended (`iam run-due`): deleted, or why not.

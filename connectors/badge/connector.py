@@ -272,6 +272,8 @@ class BadgeConnector(
                 f"end_date {str(end_date)!r} is not a date (YYYY-MM-DD); nothing was changed",
                 system=self.name,
             )
+        if day == date.max:  # HR's "no end date" has no day after it: its own midnight, the last one
+            return datetime.combine(day, time.min, tzinfo=self.policy.timezone)
         return datetime.combine(day + timedelta(days=1), time.min, tzinfo=self.policy.timezone)
 
     # following HR's end date --------------------------------------------------------------------

@@ -28,6 +28,7 @@ from starlette.responses import Response
 
 from iam import lifecycle
 from iam.actor import acting
+from iam.documents import not_utf8
 from iam.errors import IamError, InputError
 from iam.runtime import Runtime
 from iam.secrets import redact_value
@@ -105,6 +106,8 @@ class EventsEndpoint:
             data = json.loads(body)
         except json.JSONDecodeError as exc:
             return json_reply(400, {"error": f"not valid JSON: {exc.msg} at line {exc.lineno}"})
+        except UnicodeDecodeError as exc:  # a Latin-1 body: the sender's to fix, said as for a file
+            return json_reply(400, {"error": f"{not_utf8(body, exc)}; send UTF-8 JSON"})
         try:
             who = f"hr:{self.key_id}"  # whoever holds the HR key acted: a leaver holds in its name
             with self.work_lock, acting(actor=who):

@@ -558,3 +558,19 @@ def test_hr_moving_the_end_date_moves_the_badge_and_the_door_follows(office: Off
     assert office.pacs.swipe(7010, "lobby") == "denied"
     assert office.pacs.badge(office.lost)["DEACTIVATE"] is None
     assert office.pacs.badge(office.lost)["STATUS_NAME"] == "Lost"
+
+
+def test_no_end_date_written_9999_12_31_keeps_the_badge_working_and_extends_an_end(
+    connector: LenelBadgeConnector, pacs: LenelEmulator, clock: FakeClock
+) -> None:
+    attributes = {"family_name": "Temp", "end_date": "9999-12-31", "badge_id": 7060}
+    assert connector.create_account("C3060", attributes).outcome == Outcome.CREATED
+    connector.grant("C3060", Entitlement("access-level", "Lobby"))
+    connector.create_account("C3061", {"family_name": "Temp", "end_date": "2025-03-10", "badge_id": 7061})
+    connector.grant("C3061", Entitlement("access-level", "Lobby"))
+
+    assert provision(connector, "C3061", levels("Lobby"), end_date="9999-12-31") == [
+        "badges: update end_date to follow HR"
+    ]
+    clock.advance(days=3650)
+    assert pacs.swipe(7060, "lobby") == "granted" and pacs.swipe(7061, "lobby") == "granted"

@@ -104,6 +104,12 @@ def test_last_day_ends_at_midnight_in_the_sites_zone() -> None:
     assert end_of_day(date(2026, 12, 31), paris) == datetime(2027, 1, 1, tzinfo=paris)
 
 
+def test_no_end_date_written_9999_12_31_ends_at_its_own_midnight_which_utc_can_hold() -> None:
+    for zone in (UTC, ZoneInfo("Pacific/Pago_Pago"), ZoneInfo("Pacific/Kiritimati")):
+        ends = end_of_day(date.max, zone)
+        assert ends == datetime(9999, 12, 31, tzinfo=zone) and ends.astimezone(UTC).year == 9999
+
+
 def test_derive_joiner_mover_leaver_and_nothing_twice() -> None:
     known = {"1": ann(), "2": ann(username="bob", hr_id="2")}
     feed = [ann(department="Finance"), ann(username="cy", hr_id="3")]
@@ -319,3 +325,25 @@ def test_a_hold_stands_while_hr_lists_the_person_and_ends_when_hr_terminates_the
     assert [h.username for h in verdict.conflicts] == ["bob", "eve"]
     assert [h.username for h in verdict.agreed] == ["ann", "cy", "dee"]  # dee: HR's row is gone
     assert judge([], {}, {"zed": hold("zed")}, NOW).agreed == []  # never in HR: the hold stays
+
+
+def test_a_name_listed_under_another_hr_id_is_not_a_leaver_of_that_feed() -> None:
+    """Even where no row was rejected: one feed never both joins and leaves a name."""
+    from iam.hr import protected
+
+    known = {"1": ann()}
+    other = ann(hr_id="9", username="ANN", email="ann2@example.org")
+    assert list(protected(known, [other], [], [])) == ["1"]
+    assert protected(known, [ann(hr_id="9", username="bob")], [], []) == {}
+
+
+def test_a_username_is_one_hr_ids_in_any_case_in_the_feed_and_against_everyone_known() -> None:
+    rows = [(2, row_of(ann())), (3, row_of(ann(hr_id="9", username="ANN", email="other@example.org")))]
+    people, errors = validate_people(rows, "feed.csv", {}, NOW)
+    assert [p.hr_id for p in people] == ["1"]
+    assert [(e.row, e.field) for e in errors] == [(3, "username")]
+    assert "hr_id 9" in errors[0].message and "hr_id 1" in errors[0].message
+
+    gone = {"1": ann(status="terminated")}  # their disabled account still carries the name
+    people, errors = validate_people(rows[1:], "feed.csv", gone, NOW)
+    assert people == [] and [(e.row, e.field) for e in errors] == [(3, "username")]
