@@ -313,7 +313,10 @@ def deletes_lines(deletes: list[ScheduledDelete]) -> Iterator[Text]:
 def moment(at: datetime | str) -> str:
     """A time to the minute in UTC, saying so: an event file's own offset and the store's UTC
     would otherwise show one moment as two times (as `iam notifications list` prints them)."""
-    when = datetime.fromisoformat(at) if isinstance(at, str) else at
+    try:
+        when = datetime.fromisoformat(at) if isinstance(at, str) else at
+    except ValueError:  # not a time at all: shown as it is (escaped by the cell), never a crash
+        return str(at)
     return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
