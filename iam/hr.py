@@ -33,6 +33,8 @@ EVENT_TYPES = ("joiner", "mover", "leaver", "rehire")
 
 #: The source of the events derived from HR's full export ("hr-feed:<file name>").
 FEED_SOURCE = "hr-feed"
+#: The reason of a leave HR's feed scheduled from a person's end date (see `derive_events`).
+END_DATE_REASON = "HR: end date"
 
 
 @dataclass(frozen=True)
@@ -413,7 +415,7 @@ def derive_events(
             changed = ", ".join(before.changed_fields(person))
             events.append(Event("mover", person.username, now, person, f"HR: {changed} changed", source))
         if ends is not None and pending_leaves.get(person.username) != ends:
-            events.append(Event("leaver", person.username, ends, person, "HR: end date", source))
+            events.append(Event("leaver", person.username, ends, person, END_DATE_REASON, source))
     if complete:
         present = {p.hr_id for p in feed}
         for hr_id, before in known.items():

@@ -22,10 +22,12 @@ from iam.contract import Maintainable
 from iam.errors import ConnectorError, InputError, UserError
 from iam.holds import Hold
 from iam.hr import (
+    END_DATE_REASON,
     FEED_SOURCE,
     Event,
     derive_events,
     end_of_day,
+    gone,
     orphaned_third_parties,
     parse_events,
     protected,
@@ -272,7 +274,8 @@ def hr_sync(
         rt.audit.record("third_party.orphaned", source=source, dry_run=dry_run, **orphan.model_dump())
     if not dry_run:
         _tell_owners_managers(rt, report.orphaned_third_parties, known)
-    report.events = process(rt, events, now, dry_run=dry_run)
+    report.events = _cleared_end_dates(rt, people, standing, now, dry_run)
+    report.events += process(rt, events, now, dry_run=dry_run)
     _raise_if_policy_unreadable(rt, report.events)
     if not dry_run:
         report.events += retry_unfinished(
@@ -281,6 +284,48 @@ def hr_sync(
     report.unreachable = rt.outages.summary()
     rt.audit.record("sync.done", source=source, events=len(events), rejected=len(rejected), dry_run=dry_run)
     return report
+
+
+def _cleared_end_dates(
+    rt: Runtime, people: list[Identity], held: Mapping[str, Hold], now: datetime, dry_run: bool
+) -> list[EventOutcome]:
+    """Cancel the leaves HR's feed scheduled from end dates it no longer gives.
+
+    A contractor made an employee keeps their row, without an end date: the leave the
+    old date scheduled would otherwise still terminate them on that day. A leave from
+    anywhere else (an event file, the HTTP endpoint) stands.
+    """
+    tz = rt.config.tz
+    open_ended = {p.username for p in people if p.end_date is None and not gone(p, now, tz)}
+    out: list[EventOutcome] = []
+    for row in rt.store.list_events("pending"):
+        if (
+            row["type"] != "leaver"
+            or row["username"] not in open_ended
+            or row["username"] in held
+            or row["reason"] != END_DATE_REASON
+            or not str(row["source"]).startswith(FEED_SOURCE)
+        ):
+            continue
+        why = "HR no longer gives an end date"
+        if not dry_run:
+            if not rt.store.cancel_event(row["id"]):
+                continue  # being applied this moment: its run decides
+            rt.audit.record("event.cancelled", event_id=row["id"], username=row["username"], why=why)
+        when = row["effective_at"]
+        out.append(
+            EventOutcome(
+                id=row["id"],
+                type="leaver",
+                username=row["username"],
+                effective_at=(when if when.tzinfo else when.replace(tzinfo=now.tzinfo)).isoformat(),
+                status="would cancel" if dry_run else "cancelled",
+                run_id=None,
+                error=why,
+                run=None,
+            )
+        )
+    return out
 
 
 def _orphaned_third_parties(

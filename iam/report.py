@@ -244,6 +244,7 @@ EventStatus = Literal[
     "held",
     "not_found",
     "cancelled",
+    "would cancel",
 ]
 
 

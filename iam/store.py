@@ -939,6 +939,16 @@ class Store:
             )
             return int(result.rowcount or 0)
 
+    def cancel_event(self, event_id: str) -> bool:
+        """Drop one event no worker holds; False when it is not pending (applied, or being applied)."""
+        with self._writing() as db:
+            result = db.execute(
+                events.update()
+                .where(events.c.id == event_id, _unclaimed())
+                .values(status="cancelled", applied_at=now())
+            )
+            return bool(result.rowcount)
+
     def schedule_event(self, event: dict[str, Any]) -> bool:
         """Store an event unless one with its id exists; False if it did.
 

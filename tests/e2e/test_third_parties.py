@@ -130,3 +130,27 @@ def test_an_unknown_orphaned_third_parties_setting_is_a_config_error(
     result, _ = sync(vic_synced, write_feed(tmp_path / "v2.csv", WITHOUT_CAL))
 
     assert result.returncode == 2 and "orphaned_third_parties" in result.stderr
+
+
+def test_a_contractor_hr_makes_an_employee_is_not_terminated_on_the_old_end_date(
+    company: Path, tmp_path: Path, directory: Directory
+) -> None:
+    """The leave dan's end date scheduled goes when HR's next export gives no end date."""
+    assert sync(company, write_feed(tmp_path / "v1.csv", BASE_FEED))[0].returncode == 0
+    hired = dict(BASE_FEED[3], kind="employee", owner="", end_date="", title="Engineer")
+    feed = write_feed(tmp_path / "v2.csv", [*BASE_FEED[:3], hired])
+
+    result, preview = sync(company, feed, "--dry-run")
+    assert leaves(preview) == [("dan", "would cancel")], result.stderr
+    result, report = sync(company, feed)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert leaves(report) == [("dan", "cancelled")]
+
+    later = "2027-01-05T10:00:00+00:00"
+    due = run_iam("--config", str(company), "run-due", "--now", later, "--format", "json")
+    assert due.returncode == 0, due.stdout + due.stderr
+    assert not locked(directory, "dan") and groups_of(directory, "dan")
+
+
+def leaves(report: dict) -> list[tuple[str, str]]:
+    return [(e["username"], e["status"]) for e in report["events"] if e["type"] == "leaver"]
