@@ -153,7 +153,16 @@ def _clean(record: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in trimmed.items() if v not in ("", None)}
 
 
-def read_feed(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], str]:
+class Records(list[tuple[int, Any]]):
+    """A feed's raw records with their row numbers, and the fields the feed has at all: an
+    empty cell is absent from its record, but only a column the export dropped says nothing."""
+
+    def __init__(self, records: Iterable[tuple[int, Any]], fields: Iterable[str]) -> None:
+        super().__init__(records)
+        self.fields = frozenset(fields)
+
+
+def read_feed(path: Path) -> tuple[Records, str]:
     """Raw records with their row numbers (CSV: line number; JSON: 1-based index)."""
     text = read_text(path, "the HR feed", "utf-8-sig")
     if path.suffix.lower() == ".json":
@@ -163,7 +172,9 @@ def read_feed(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], str]:
             raise InputError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
         if not isinstance(data, list):
             raise InputError(f"{path}: the JSON feed must be a list of people")
-        return [(i, _clean(r) if isinstance(r, dict) else r) for i, r in enumerate(data, start=1)], str(path)
+        fields = {str(k).strip() for r in data if isinstance(r, dict) for k in r}
+        cleaned = [(i, _clean(r) if isinstance(r, dict) else r) for i, r in enumerate(data, start=1)]
+        return Records(cleaned, fields), str(path)
     # newline="" keeps a newline inside a quoted field in the value, where the
     # control-character check refuses it, instead of splitting the row silently
     reader = csv.DictReader(io.StringIO(text, newline=""))
@@ -176,7 +187,7 @@ def read_feed(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], str]:
     for record in reader:
         records.append((start, _clean(record)))
         start = reader.line_num + 1
-    return records, str(path)
+    return Records(records, (f.strip() for f in reader.fieldnames if f)), str(path)
 
 
 def validate_people(

@@ -274,7 +274,9 @@ def hr_sync(
         rt.audit.record("third_party.orphaned", source=source, dry_run=dry_run, **orphan.model_dump())
     if not dry_run:
         _tell_owners_managers(rt, report.orphaned_third_parties, known)
-    report.events = _cleared_end_dates(rt, people, standing, now, dry_run)
+    # an export without the column says nothing of end dates: it cancels no leave
+    gives_end_dates = "end_date" in records.fields
+    report.events = _cleared_end_dates(rt, people, standing, now, dry_run) if gives_end_dates else []
     report.events += process(rt, events, now, dry_run=dry_run)
     _raise_if_policy_unreadable(rt, report.events)
     if not dry_run:

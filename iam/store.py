@@ -76,6 +76,10 @@ identities = sa.Table(
     sa.Column("attributes", sa.JSON, nullable=False, default=dict),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
+#: A name found whatever its case (`Store.usernames_like`) without reading every identity: a
+#: sweep's remediation asks it of every account, orphans included. Plain SQL, as both databases
+#: spell it: SQLAlchemy cannot tell whether an expression index exists on SQLite.
+_USERNAME_LOWER = "CREATE INDEX IF NOT EXISTS ix_identities_username_lower ON identities (lower(username))"
 
 runs = sa.Table(
     "runs",
@@ -594,6 +598,7 @@ class Store:
                     db.exec_driver_sql("BEGIN IMMEDIATE")
                 metadata.create_all(db)
                 _add_missing_columns(db)
+                db.exec_driver_sql(_USERNAME_LOWER)
                 db.commit()
         except sa.exc.DBAPIError as exc:
             self.engine.dispose()

@@ -184,13 +184,22 @@ def _remedy(finding: Finding, caps: frozenset[Capability]) -> StepSpec | None:
     return None
 
 
+def _person(rt: Runtime, account: str) -> str:
+    """The account's person as HR spells them: the VPNs and Keycloak answer ``alice`` for HR's
+    ``Alice``; a remediation under that spelling made a second identity, never terminated."""
+    try:
+        return runs.known_username(rt, account)
+    except InputError:  # not a name iam could run under, or two people's: its own run says so
+        return account
+
+
 def remediation_plans(rt: Runtime, findings: list[Finding]) -> list[tuple[str, str, Plan | None]]:
     """(kind, username, plan) per person; an offboard has no plan here (it plans itself)."""
     out: list[tuple[str, str, Plan | None]] = []
     per_user: dict[str, list[Finding]] = {}
     for f in findings:
         if f.type in REMEDIATED:
-            per_user.setdefault(f.account, []).append(f)
+            per_user.setdefault(_person(rt, f.account), []).append(f)
     for username, items in sorted(per_user.items()):
         if any(_terminates(f) for f in items):
             out.append(("offboard", username, None))

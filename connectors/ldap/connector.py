@@ -326,8 +326,7 @@ class LdapConnector(
         ``memberUid`` is compared exactly (caseExactIA5Match) while the account's name is not:
         ``(uid=carol)`` finds ``uid: Carol``, whom a posixGroup lists as ``Carol``.
         """
-        stored = entry["attrs"].get(self.user_attr.lower(), [])
-        return list(dict.fromkeys([*stored, username]))
+        return list(dict.fromkeys([*_names_stored(entry["attrs"], self.user_attr), username]))
 
     def _groups_of(self, dn: str, username: str, names: Sequence[str]) -> list[tuple[str, str]]:
         """Every group naming the account, as (group DN, membership attribute)."""
@@ -546,7 +545,7 @@ class LdapConnector(
                     f"or {self.session.where('user_attribute')} names it by another of its names "
                     "(give the name the server answers with, such as uid)"
                 )
-            names = entry["attrs"][self.user_attr.lower()]  # each name a posixGroup may list it by
+            names = _names_stored(entry["attrs"], self.user_attr)  # each name a posixGroup may list it by
             yield self._state(username, entry, members.of(entry["dn"], names))
 
     def _enabled(self, attrs: Mapping[str, list[str]]) -> bool:
@@ -877,6 +876,13 @@ def _group_dn(entitlement: Entitlement) -> str:
         return safe_dn(entitlement.value)
     except Exception:
         raise errors.InvalidAttribute(f"not a valid DN: {entitlement.value!r}") from None
+
+
+def _names_stored(attrs: Mapping[str, list[str]], user_attr: str) -> list[str]:
+    """The names an entry stores, as stored, then in lower case: ``memberUid`` is compared exactly,
+    and a posixGroup may list ``Carol`` by the spelling HR and iam use (``carol``)."""
+    stored = attrs.get(user_attr.lower(), [])
+    return list(dict.fromkeys([*stored, *(name.lower() for name in stored)]))
 
 
 def _first(attrs: Mapping[str, list[str]], name: str) -> str | None:

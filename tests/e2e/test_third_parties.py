@@ -7,13 +7,15 @@ does what `safety.orphaned_third_parties` says (review, or terminate).
 
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import Directory, run_iam
-from tests.support.company import BASE_FEED, groups_of, locked, person, sync, write_feed
+from tests.support.company import BASE_FEED, FIELDS, groups_of, locked, person, sync, write_feed
 
 ANN, BEA, CAL = BASE_FEED[:3]
 VIC = person("E6", "vic", "Sales", "Vendor", kind="vendor", owner="cal", end_date="2027-06-30")
@@ -154,3 +156,23 @@ def test_a_contractor_hr_makes_an_employee_is_not_terminated_on_the_old_end_date
 
 def leaves(report: dict) -> list[tuple[str, str]]:
     return [(e["username"], e["status"]) for e in report["events"] if e["type"] == "leaver"]
+
+
+def test_an_export_without_the_end_date_column_cancels_no_leave(
+    company: Path, tmp_path: Path, directory: Directory
+) -> None:
+    """A column dropped from HR's export says nothing of end dates: bea's last day stands."""
+    leaving = [BASE_FEED[0], dict(BASE_FEED[1], end_date="2027-03-31"), *BASE_FEED[2:]]
+    assert sync(company, write_feed(tmp_path / "v1.csv", leaving))[0].returncode == 0
+    employees = [{k: v for k, v in row.items() if k != "end_date"} for row in BASE_FEED[:3]]
+    export = tmp_path / "v2.csv"
+    with export.open("w", newline="") as handle:  # the header itself has no end_date
+        writer = csv.DictWriter(handle, [f for f in FIELDS if f != "end_date"])
+        writer.writeheader()
+        writer.writerows(employees)
+    result, report = sync(company, export)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "bea" not in dict(leaves(report))
+    listed = run_iam("--config", str(company), "event", "list", "--status", "pending", "--format", "json")
+    pending = [(e["type"], e["username"]) for e in json.loads(listed.stdout)]
+    assert ("leaver", "bea") in pending, listed.stdout

@@ -89,3 +89,20 @@ def test_a_grant_lists_the_name_the_entry_stores(directory: Directory, carol: tu
     result = connector(directory).grant("carol", Entitlement("group", group))
     assert result.outcome.value == "updated", result
     assert member_uids(admin, group) == ["Carol"]  # what nss and the reads match, not "carol"
+
+
+def test_a_group_listing_the_name_in_lower_case_is_seen_by_reads_and_listings_alike(
+    directory: Directory, rt: Runtime
+) -> None:
+    """``uid: Dora``, listed as ``dora`` (HR's and iam's spelling, as grants wrote it before):
+    a sweep and an offboarding's read see the same group."""
+    admin = directory.slapd.admin()
+    add_person(admin, "Dora")
+    group = add_group(admin, "dora-unix", "posixGroup", ["dora"])
+    held = Entitlement("group", group)
+    reader = connector(directory)
+    state = reader.read_account("dora")
+    assert state is not None and held in state.entitlements
+    assert held in {a.username: a for a in reader.iter_accounts()}["Dora"].entitlements
+    assert offboard(rt, "dora", "resigned").status == "complete"
+    assert member_uids(admin, group) == []

@@ -55,3 +55,20 @@ def test_a_list_naming_one_person_in_two_cases_is_refused(tmp_path: Path) -> Non
     names.write_text("alice\nbob\nALICE\n")
     with pytest.raises(InputError, match=r"leavers.txt:3: ALICE is already on line 1"):
         read_leavers(names, "layoff")
+
+
+def test_a_name_in_another_case_is_found_by_an_index_also_in_a_store_made_before_it(tmp_path: Path) -> None:
+    """A sweep's remediation asks for every account's person: not a scan of every identity each."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    Store(str(path)).close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP INDEX ix_identities_username_lower")  # as a store made before it
+    store = Store(str(path))
+    store.upsert_identity("Cal", "active", {})
+    with sqlite3.connect(path) as db:
+        plan = db.execute("EXPLAIN QUERY PLAN SELECT username FROM identities WHERE lower(username) = 'cal'")
+        assert "ix_identities_username_lower" in str(plan.fetchall())
+    assert store.usernames_like("CAL") == ["Cal"]
+    store.close()
