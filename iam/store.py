@@ -1031,8 +1031,9 @@ class Store:
             return dict(row) if row else None
 
     def remove_hold(self, username: str, run_id: str | None = None) -> dict[str, Any] | None:
-        """Delete the standing hold (only the one placed by ``run_id``, if given); the row deleted, if any."""
-        query = holds.delete().where(holds.c.username == username)
+        """Delete the standing hold (only the one placed by ``run_id``, if given); the row deleted, if any.
+        Found in any case, as `get_hold` finds it: a hold placed on ``CAL`` is lifted for HR's ``cal``."""
+        query = holds.delete().where(sa.func.lower(holds.c.username) == username.lower())
         if run_id is not None:
             query = query.where(holds.c.run_id == run_id)
         with self._writing() as db:

@@ -46,6 +46,8 @@ def test_a_hold_on_one_spelling_is_found_by_another(rt: Any) -> None:
     hold = rt.store.get_hold("zed")
     assert hold is not None and hold["username"] == "ZED"
     assert rt.store.get_hold("zee") is None
+    lifted = rt.store.remove_hold("Zed")  # `iam reinstate` under HR's spelling
+    assert lifted is not None and lifted["username"] == "ZED" and rt.store.get_hold("zed") is None
 
 
 def test_a_list_naming_one_person_in_two_cases_is_refused(tmp_path: Path) -> None:
