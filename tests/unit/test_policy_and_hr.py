@@ -227,6 +227,12 @@ def test_events_for_unknown_people_and_naive_times_are_rejected() -> None:
     assert len(events) == 1 and events[0].immediate
 
 
+def test_an_event_naming_a_known_person_in_another_case_is_theirs() -> None:
+    data = {"events": [{"type": "leaver", "username": "ANN", "immediate": True}]}
+    events, errors = parse_events(data, "x.json", {"ann": ann()}, NOW)
+    assert errors == [] and [e.username for e in events] == ["ann"]
+
+
 def vendor(**kw) -> Identity:
     base = dict(
         username="vic",
