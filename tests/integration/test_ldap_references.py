@@ -107,7 +107,7 @@ def test_reads_and_sweeps_refuse_a_reference_below_groups_dn(
     )
     for read in (
         lambda: connector.read_account("alice"),
-        lambda: connector._groups_of(directory.alice, "alice"),
+        lambda: connector._groups_of(directory.alice, "alice", ["alice"]),
         lambda: list(connector.iter_accounts()),
         unpaged,
     ):
@@ -135,7 +135,7 @@ def test_a_reference_named_in_ignore_references_is_passed_over_and_no_other(
     spelt_otherwise = "OU=Moved, OU=Groups, DC=example, DC=org"  # compared as the directory compares DNs
     connector = make(directory, ignore_references=[spelt_otherwise])
 
-    held = connector._groups_of(directory.alice, "alice")  # only groups_dn's reference is met
+    held = connector._groups_of(directory.alice, "alice", ["alice"])  # only groups_dn's reference is met
     assert {dn for dn, _ in held} == {directory.groups[g] for g in ("eng", "solo", "ops", "unix")}
     with pytest.raises(errors.IncompleteRead) as err:
         connector.read_account("alice")  # from base_dn: ou=people's reference is met too
