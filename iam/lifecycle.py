@@ -242,10 +242,8 @@ def hr_sync(
     people, rejected = validate_people(records, source, known, now, rt.config.tz)
     spared = protected(known, people, records, rejected)
     kept = {h: k for h, k in known.items() if h not in spared}  # as if HR had not spoken of them
-    pending = {
-        e["username"]: e["effective_at"] for e in rt.store.list_events("pending") if e["type"] == "leaver"
-    }
-    pending = {u: (t if t.tzinfo else t.replace(tzinfo=now.tzinfo)) for u, t in pending.items()}
+    leaves = [e for e in rt.store.list_events("pending") if e["type"] == "leaver"]  # times in UTC, aware
+    pending = {e["username"]: e["effective_at"] for e in leaves}
     standing = holds.standing(rt)
     feed_source = f"{FEED_SOURCE}:{feed.name}"
     events = derive_events(people, kept, pending, now, rt.config.tz, source=feed_source, held=standing.keys())
@@ -276,7 +274,7 @@ def hr_sync(
         _tell_owners_managers(rt, report.orphaned_third_parties, known)
     # an export without the column says nothing of end dates: it cancels no leave
     gives_end_dates = "end_date" in records.fields
-    report.events = _cleared_end_dates(rt, people, standing, now, dry_run) if gives_end_dates else []
+    report.events = _cleared_end_dates(rt, people, leaves, standing, now, dry_run) if gives_end_dates else []
     report.events += process(rt, events, now, dry_run=dry_run)
     _raise_if_policy_unreadable(rt, report.events)
     if not dry_run:
@@ -289,9 +287,14 @@ def hr_sync(
 
 
 def _cleared_end_dates(
-    rt: Runtime, people: list[Identity], held: Mapping[str, Hold], now: datetime, dry_run: bool
+    rt: Runtime,
+    people: list[Identity],
+    leaves: list[dict[str, Any]],
+    held: Mapping[str, Hold],
+    now: datetime,
+    dry_run: bool,
 ) -> list[EventOutcome]:
-    """Cancel the leaves HR's feed scheduled from end dates it no longer gives.
+    """Cancel those of the scheduled ``leaves`` HR's feed made from end dates it no longer gives.
 
     A contractor made an employee keeps their row, without an end date: the leave the
     old date scheduled would otherwise still terminate them on that day. A leave from
@@ -300,10 +303,9 @@ def _cleared_end_dates(
     tz = rt.config.tz
     open_ended = {p.username for p in people if p.end_date is None and not gone(p, now, tz)}
     out: list[EventOutcome] = []
-    for row in rt.store.list_events("pending"):
+    for row in leaves:
         if (
-            row["type"] != "leaver"
-            or row["username"] not in open_ended
+            row["username"] not in open_ended
             or row["username"] in held
             or row["reason"] != END_DATE_REASON
             or not str(row["source"]).startswith(FEED_SOURCE)
@@ -314,13 +316,12 @@ def _cleared_end_dates(
             if not rt.store.cancel_event(row["id"]):
                 continue  # being applied this moment: its run decides
             rt.audit.record("event.cancelled", event_id=row["id"], username=row["username"], why=why)
-        when = row["effective_at"]
         out.append(
             EventOutcome(
                 id=row["id"],
                 type="leaver",
                 username=row["username"],
-                effective_at=(when if when.tzinfo else when.replace(tzinfo=now.tzinfo)).isoformat(),
+                effective_at=row["effective_at"].isoformat(),
                 status="would cancel" if dry_run else "cancelled",
                 run_id=None,
                 error=why,
