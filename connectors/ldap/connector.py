@@ -321,7 +321,8 @@ class LdapConnector(
         )
 
     def _member_names(self, entry: Mapping[str, Any], username: str) -> list[str]:
-        """The names a posixGroup may list the account by: each value its entry stores, as stored.
+        """The names a posixGroup may list the account by: each value its entry stores, as stored
+        and in lower case (`_names_stored`), and the name it was asked by.
 
         ``memberUid`` is compared exactly (caseExactIA5Match) while the account's name is not:
         ``(uid=carol)`` finds ``uid: Carol``, whom a posixGroup lists as ``Carol``.
